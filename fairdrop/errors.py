@@ -1,0 +1,88 @@
+"""Error codes fans and organisers can see, and the exception that carries them.
+
+Every 4xx answer is ``{"error": {"code": ..., "message": ...}}`` with a code
+from this module, so clients and tests can rely on the codes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    MALFORMED_JSON = "malformed_json"
+    INVALID_FIELD = "invalid_field"
+    BODY_TOO_LARGE = "body_too_large"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    UNKNOWN_EVENT = "unknown_event"
+    EVENT_EXISTS = "event_exists"
+    UNKNOWN_TICKET_TYPE = "unknown_ticket_type"
+    UNKNOWN_HOLD = "unknown_hold"
+    UNKNOWN_REQUEST = "unknown_request"
+    NO_FAN_ID = "no_fan_id"
+    NOT_OPEN = "not_open"
+    NOT_ADMITTED = "not_admitted"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_EXPIRED = "token_expired"
+    FOREIGN_TOKEN = "foreign_token"
+    PAUSED = "paused"
+    SOLD_OUT = "sold_out"
+    NOT_ENOUGH_STOCK = "not_enough_stock"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    HOLD_EXISTS = "hold_exists"
+    HOLD_EXPIRED = "hold_expired"
+    HOLD_NOT_YOURS = "hold_not_yours"
+    DRAW_NOT_DONE = "draw_not_done"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    TOO_MANY_MESSAGES = "too_many_messages"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+
+
+STATUS_FOR: dict[ErrorCode, int] = {
+    ErrorCode.MALFORMED_JSON: 400,
+    ErrorCode.INVALID_FIELD: 422,
+    ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNKNOWN_EVENT: 404,
+    ErrorCode.EVENT_EXISTS: 409,
+    ErrorCode.UNKNOWN_TICKET_TYPE: 422,
+    ErrorCode.UNKNOWN_HOLD: 404,
+    ErrorCode.UNKNOWN_REQUEST: 404,
+    ErrorCode.NO_FAN_ID: 401,
+    ErrorCode.NOT_OPEN: 409,
+    ErrorCode.NOT_ADMITTED: 403,
+    ErrorCode.INVALID_TOKEN: 403,
+    ErrorCode.TOKEN_EXPIRED: 403,
+    ErrorCode.FOREIGN_TOKEN: 403,
+    ErrorCode.PAUSED: 409,
+    ErrorCode.SOLD_OUT: 409,
+    ErrorCode.NOT_ENOUGH_STOCK: 409,
+    ErrorCode.LIMIT_EXCEEDED: 409,
+    ErrorCode.HOLD_EXISTS: 409,
+    ErrorCode.HOLD_EXPIRED: 409,
+    ErrorCode.HOLD_NOT_YOURS: 403,
+    ErrorCode.DRAW_NOT_DONE: 409,
+    ErrorCode.MESSAGE_TOO_LARGE: 413,
+    ErrorCode.TOO_MANY_MESSAGES: 429,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+}
+
+
+class FairdropError(Exception):
+    """A refusal with a code a client can act on."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def status(self) -> int:
+        return STATUS_FOR[self.code]
+
+    def as_body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code.value, "message": self.message}}

@@ -1,0 +1,129 @@
+"""The one settings object, read from the environment at start-up.
+
+Nothing else in fairdrop reads ``os.environ``: every process (web, worker,
+clock, demo) builds a :class:`Settings` once and passes it down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting in the environment cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with defaults that make a first run easy."""
+
+    # None means "embedded default": a private redis-server on loopback.
+    redis_url: str | None = None
+    # None means "embedded default": SQLite in ``data_dir``.
+    database_url: str | None = None
+    data_dir: Path = Path(".fairdrop")
+    # Signs fan cookies and admission tokens. Empty means the process makes a
+    # random one, which only works when one process signs and checks.
+    secret_key: str = field(default="", repr=False)
+    organiser_token: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 1
+    rq_queue: str = "fairdrop-purchases"
+    clock_tick_seconds: float = 0.2
+    # Every socket hears from the server at least this often.
+    heartbeat_seconds: float = 2.0
+    max_body_bytes: int = 16_384
+    max_ws_message_bytes: int = 1_024
+    max_ws_messages_per_second: int = 10
+    cookie_secure: bool = False
+    # Hold jobs one worker takes from the queue in one Lua round trip.
+    hold_batch_size: int = 50
+    payment_provider: str = "local"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        return cls(
+            redis_url=e.get("REDIS_URL") or None,
+            database_url=e.get("DATABASE_URL") or None,
+            data_dir=Path(e.get("FAIRDROP_DATA_DIR") or ".fairdrop"),
+            secret_key=e.get("FAIRDROP_SECRET_KEY", ""),
+            organiser_token=e.get("FAIRDROP_ORGANISER_TOKEN", ""),
+            host=e.get("FAIRDROP_HOST") or "127.0.0.1",
+            port=_int(e, "FAIRDROP_PORT", 8000, minimum=0),
+            web_workers=_int(e, "FAIRDROP_WEB_WORKERS", 1, minimum=1),
+            rq_queue=e.get("FAIRDROP_RQ_QUEUE") or "fairdrop-purchases",
+            clock_tick_seconds=_float(e, "FAIRDROP_CLOCK_TICK_SECONDS", 0.2),
+            heartbeat_seconds=_float(e, "FAIRDROP_HEARTBEAT_SECONDS", 2.0),
+            max_body_bytes=_int(e, "FAIRDROP_MAX_BODY_BYTES", 16_384, minimum=256),
+            max_ws_message_bytes=_int(e, "FAIRDROP_MAX_WS_MESSAGE_BYTES", 1_024, minimum=64),
+            max_ws_messages_per_second=_int(e, "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND", 10, 1),
+            cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
+            hold_batch_size=_int(e, "FAIRDROP_HOLD_BATCH_SIZE", 50, minimum=1),
+            payment_provider=e.get("FAIRDROP_PAYMENT_PROVIDER") or "local",
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that makes a child process read these same settings."""
+        env = {
+            "FAIRDROP_DATA_DIR": str(self.data_dir),
+            "FAIRDROP_SECRET_KEY": self.secret_key,
+            "FAIRDROP_ORGANISER_TOKEN": self.organiser_token,
+            "FAIRDROP_HOST": self.host,
+            "FAIRDROP_PORT": str(self.port),
+            "FAIRDROP_WEB_WORKERS": str(self.web_workers),
+            "FAIRDROP_RQ_QUEUE": self.rq_queue,
+            "FAIRDROP_CLOCK_TICK_SECONDS": str(self.clock_tick_seconds),
+            "FAIRDROP_HEARTBEAT_SECONDS": str(self.heartbeat_seconds),
+            "FAIRDROP_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "FAIRDROP_MAX_WS_MESSAGE_BYTES": str(self.max_ws_message_bytes),
+            "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND": str(self.max_ws_messages_per_second),
+            "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
+            "FAIRDROP_HOLD_BATCH_SIZE": str(self.hold_batch_size),
+            "FAIRDROP_PAYMENT_PROVIDER": self.payment_provider,
+        }
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        return env

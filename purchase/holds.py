@@ -1,0 +1,91 @@
+"""Holds: taking tickets for an admitted fan, confirming and releasing them.
+
+Every stock change is one Lua call (purchase/lua/*.lua); this module only
+turns their JSON answers into values.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from queue_engine.keys import EventKeys
+from queue_engine.scripts import SyncScripts
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: str
+    fan_id: str
+    items: tuple[tuple[str, int], ...]
+    status: str
+    expires_at_ms: int
+
+    @classmethod
+    def from_script(cls, raw: dict[str, Any]) -> Hold:
+        return cls(
+            id=str(raw["id"]),
+            fan_id=str(raw["fan"]),
+            items=tuple((str(t), int(q)) for t, q in raw["items"]),
+            status=str(raw["status"]),
+            expires_at_ms=int(raw["expires_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class ScriptAnswer:
+    ok: bool
+    code: str
+    message: str
+    hold: Hold | None
+    body: dict[str, Any]
+
+
+def _answer(raw: str | bytes) -> ScriptAnswer:
+    body: dict[str, Any] = json.loads(raw)
+    hold = Hold.from_script(body["hold"]) if isinstance(body.get("hold"), dict) else None
+    return ScriptAnswer(
+        ok=bool(body.get("ok")),
+        code=str(body.get("code", "")),
+        message=str(body.get("message", "")),
+        hold=hold,
+        body=body,
+    )
+
+
+def hold_tickets(
+    scripts: SyncScripts,
+    event_id: str,
+    fan_id: str,
+    request_id: str,
+    items: list[tuple[str, int]],
+    now_ms: int = 0,
+) -> ScriptAnswer:
+    """Holds all the items or none; the same request id always gets the same answer."""
+    hold_id = uuid.uuid4().hex
+    items_json = json.dumps([[t, q] for t, q in items])
+    return _answer(scripts.run("hold", event_id, now_ms, fan_id, request_id, hold_id, items_json))
+
+
+def confirm_hold(
+    scripts: SyncScripts, event_id: str, hold_id: str, payment_ref: str, now_ms: int = 0
+) -> ScriptAnswer:
+    return _answer(scripts.run("confirm", event_id, now_ms, hold_id, payment_ref))
+
+
+def release_hold(
+    scripts: SyncScripts, event_id: str, hold_id: str, fan_id: str = "", now_ms: int = 0
+) -> ScriptAnswer:
+    return _answer(scripts.run("release", event_id, now_ms, hold_id, fan_id))
+
+
+def read_hold(scripts: SyncScripts, event_id: str, hold_id: str) -> Hold | None:
+    raw = scripts.client.hget(EventKeys(event_id).holds, hold_id)
+    return Hold.from_script(json.loads(raw)) if raw else None
+
+
+def request_result(scripts: SyncScripts, event_id: str, request_id: str) -> dict[str, Any] | None:
+    raw = scripts.client.hget(EventKeys(event_id).requests, request_id)
+    return json.loads(raw) if raw else None

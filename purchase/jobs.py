@@ -1,0 +1,104 @@
+"""The RQ jobs of the purchase worker: hold, pay, confirm.
+
+Each job is safe to run twice: the Lua scripts remember request ids and hold
+states, and the order table is unique per hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+
+from fairdrop.connections import sync_redis
+from fairdrop.settings import Settings
+from purchase.db import make_engine
+from purchase.holds import confirm_hold, hold_tickets, read_hold
+from purchase.orders import price_hold, record_paid_order, tickets_for_order
+from purchase.payments import PaymentProvider, PaymentRequest, provider_named
+from queue_engine.notify import publish_to_fan
+from queue_engine.scripts import SyncScripts
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    client: redis.Redis
+    scripts: SyncScripts
+    engine: Engine
+    payments: PaymentProvider
+
+
+@cache
+def worker_context() -> WorkerContext:
+    """Built once per worker process (RQ's SimpleWorker runs jobs in-process)."""
+    settings = Settings.from_env()
+    client = sync_redis(settings)
+    return WorkerContext(
+        settings=settings,
+        client=client,
+        scripts=SyncScripts(client),
+        engine=make_engine(settings),
+        payments=provider_named(settings.payment_provider),
+    )
+
+
+def hold_job(event_id: str, fan_id: str, request_id: str, items: list[list[Any]]) -> dict[str, Any]:
+    ctx = worker_context()
+    answer = hold_tickets(
+        ctx.scripts, event_id, fan_id, request_id, [(str(t), int(q)) for t, q in items]
+    )
+    publish_to_fan(ctx.client, event_id, fan_id, {"t": "hold_result", **answer.body})
+    return answer.body
+
+
+def pay_job(event_id: str, fan_id: str, hold_id: str) -> dict[str, Any]:
+    """Starts the payment for a live hold; the local provider confirms at once."""
+    ctx = worker_context()
+    hold = read_hold(ctx.scripts, event_id, hold_id)
+    if hold is None or hold.fan_id != fan_id:
+        result: dict[str, Any] = {"ok": False, "code": "unknown_hold", "message": "no such hold"}
+        publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
+        return result
+    amount, currency, _ = price_hold(ctx.engine, event_id, hold)
+    start = ctx.payments.start_payment(PaymentRequest(event_id, hold_id, fan_id, amount, currency))
+    if not start.confirmed:
+        result = {
+            "ok": True,
+            "pending": True,
+            "client_secret": start.client_secret,
+            "hold_id": hold_id,
+        }
+        publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
+        return result
+    return confirm_job(event_id, hold_id, start.reference)
+
+
+def confirm_job(event_id: str, hold_id: str, payment_ref: str) -> dict[str, Any]:
+    """A payment went through: sell the held tickets and write the order once."""
+    ctx = worker_context()
+    answer = confirm_hold(ctx.scripts, event_id, hold_id, payment_ref)
+    if not answer.ok or answer.hold is None:
+        # Issue: refund late payments through the provider (Stripe issue).
+        body = {"t": "order", **answer.body, "hold_id": hold_id}
+        hold = read_hold(ctx.scripts, event_id, hold_id)
+        if hold is not None:
+            publish_to_fan(ctx.client, event_id, hold.fan_id, body)
+        return answer.body
+    # Written after the Lua confirm: if the database is down the job fails,
+    # RQ retries it, and the confirm answers "already" the second time.
+    order = record_paid_order(ctx.engine, event_id, answer.hold, payment_ref, ctx.payments.name)
+    tickets = tickets_for_order(ctx.engine, order.id)
+    result = {
+        "ok": True,
+        "order_id": order.id,
+        "hold_id": hold_id,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "tickets": [{"type": t.ticket_type_id, "code": t.code} for t in tickets],
+    }
+    publish_to_fan(ctx.client, event_id, answer.hold.fan_id, {"t": "order", **result})
+    return result

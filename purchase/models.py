@@ -1,0 +1,79 @@
+"""The durable record: events, ticket types, orders, order items, tickets.
+
+Redis runs the sale; PostgreSQL keeps what was sold. Every row has
+``created_at``. Unique constraints make writing a paid order idempotent:
+one order per hold and per payment (invariant 6).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    opens_at: datetime
+    drop_at: datetime
+    rate_per_min: int
+    cap: int
+    hold_seconds: int
+    currency: str = Field(max_length=3)
+    seed_hash: str = Field(max_length=64)
+    # Kept so the draw can be redone from the record after losing Redis;
+    # only served once the draw has revealed it.
+    seed: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TicketType(SQLModel, table=True):
+    __tablename__ = "ticket_type"
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    name: str = Field(max_length=200)
+    price_cents: int
+    currency: str = Field(max_length=3)
+    stock: int
+    per_person_limit: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "ticket_order"
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    fan_id: str = Field(index=True, max_length=64)
+    hold_id: str = Field(unique=True, max_length=64)
+    payment_ref: str = Field(unique=True, max_length=255)
+    payment_provider: str = Field(max_length=32)
+    total_cents: int
+    currency: str = Field(max_length=3)
+    status: str = Field(default="paid", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
+    ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=64)
+    quantity: int
+    unit_price_cents: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Ticket(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
+    ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=64)
+    code: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,25 @@
+"""The purchase worker process (Procfile ``worker``).
+
+RQ's default Worker forks a child per job, which costs milliseconds per job
+and re-opens connections each time; our jobs are a Lua call and a publish, so
+SimpleWorker (jobs in the worker process, connections kept) is the right fit.
+Scale by running more worker processes.
+"""
+
+from __future__ import annotations
+
+from rq import Queue, SimpleWorker
+
+from fairdrop.connections import sync_redis
+from fairdrop.settings import Settings
+
+
+def purchase_queue(settings: Settings) -> Queue:
+    return Queue(settings.rq_queue, connection=sync_redis(settings))
+
+
+def run_worker(settings: Settings, burst: bool = False) -> None:
+    connection = sync_redis(settings)
+    queue = Queue(settings.rq_queue, connection=connection)
+    worker = SimpleWorker([queue], connection=connection)
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")

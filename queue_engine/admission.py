@@ -1,0 +1,31 @@
+"""Ordered admission: one clock step per sale (tick.lua)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from queue_engine.scripts import SyncScripts
+
+# Bounds on one step keep every script call short even at a million fans.
+MAX_ADMIT_PER_STEP = 500
+MAX_EXPIRE_PER_STEP = 500
+
+
+@dataclass(frozen=True)
+class TickResult:
+    state: str
+    serving: int
+    admitted: int
+    expired_holds: int
+    expired_admissions: int
+    published: bool
+
+
+def admit_next_batch(
+    scripts: SyncScripts, event_id: str, heartbeat_ms: int, now_ms: int = 0
+) -> TickResult:
+    raw = scripts.run(
+        "tick", event_id, now_ms, MAX_ADMIT_PER_STEP, MAX_EXPIRE_PER_STEP, heartbeat_ms
+    )
+    state = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+    return TickResult(state, int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]), bool(raw[5]))

@@ -1,0 +1,82 @@
+"""Every Redis key and channel of a sale, built in one place.
+
+All keys of one event share the hash tag ``{e:<id>}``, so every Lua script of
+that event touches a single Redis Cluster slot, and events spread across slots.
+Scripts never build key names themselves: they get this list as ``KEYS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+# The global index of sales the clock walks. Not tagged: no script uses it
+# together with an event's keys.
+EVENTS_INDEX = "fairdrop:events"
+
+
+@dataclass(frozen=True)
+class EventKeys:
+    event_id: str
+
+    @cached_property
+    def tag(self) -> str:
+        return f"{{e:{self.event_id}}}"
+
+    def _key(self, name: str) -> str:
+        return f"{self.tag}:{name}"
+
+    @cached_property
+    def script_keys(self) -> list[str]:
+        """KEYS for every event script, in the order ``_prelude.lua`` names them."""
+        return [
+            self._key("meta"),  # hash: schedule, rate, cap, phase, serving counter
+            self._key("buffer"),  # set: fans who joined while the window was open
+            self._key("queue"),  # zset: fan -> queue number
+            self._key("shopping"),  # zset: admitted fan -> deadline (ms)
+            self._key("stock"),  # hash: ticket type -> total stock
+            self._key("available"),  # hash: ticket type -> neither held nor sold
+            self._key("held"),  # hash: ticket type -> in live holds
+            self._key("sold"),  # hash: ticket type -> sold
+            self._key("limits"),  # hash: ticket type -> per-person limit
+            self._key("bought"),  # hash: "fan|type" -> held + sold for that fan
+            self._key("holds"),  # hash: hold id -> hold (JSON)
+            self._key("hold_expiry"),  # zset: live hold id -> expiry (ms)
+            self._key("fan_hold"),  # hash: fan -> live hold id
+            self._key("requests"),  # hash: purchase request id -> result (JSON)
+            self._key("seed"),  # string: the draw seed, secret until the drop
+            self.channel,  # pub/sub channel (not a key; tagged all the same)
+        ]
+
+    @property
+    def meta(self) -> str:
+        return self.script_keys[0]
+
+    @property
+    def buffer(self) -> str:
+        return self.script_keys[1]
+
+    @property
+    def queue(self) -> str:
+        return self.script_keys[2]
+
+    @property
+    def holds(self) -> str:
+        return self.script_keys[10]
+
+    @property
+    def requests(self) -> str:
+        return self.script_keys[13]
+
+    @property
+    def seed(self) -> str:
+        return self.script_keys[14]
+
+    @cached_property
+    def channel(self) -> str:
+        return self._key("updates")
+
+    @cached_property
+    def draw_lease(self) -> str:
+        """Held by the one clock that computes the draw; others wait for it."""
+        return self._key("draw_lease")

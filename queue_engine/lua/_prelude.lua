@@ -1,0 +1,119 @@
+-- Prepended by queue_engine/scripts.py to every event script, so the shared
+-- rules (phase by time, releasing a hold, sold out) exist exactly once.
+--
+-- KEYS, the same list for every event script (queue_engine/keys.py), all in
+-- the one cluster slot {e:<id>}:
+--   1 meta  2 buffer  3 queue  4 shopping  5 stock  6 available  7 held
+--   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
+--   14 requests  15 seed  16 channel (pub/sub, not a key)
+local K = {
+  meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
+  stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
+  limits = KEYS[9], bought = KEYS[10], holds = KEYS[11], hold_expiry = KEYS[12],
+  fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], channel = KEYS[16],
+}
+
+-- Callers pass 0 to use Redis's clock, so every web replica and clock agrees
+-- on when the window closes; tests pass their own time.
+local function now_ms(arg)
+  local n = tonumber(arg)
+  if n and n > 0 then return n end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function meta_num(field)
+  return tonumber(redis.call('HGET', K.meta, field) or '0') or 0
+end
+
+local function hash_total(key)
+  local total = 0
+  for _, v in ipairs(redis.call('HVALS', key)) do total = total + tonumber(v) end
+  return total
+end
+
+local function hash_numbers(key)
+  local out, flat = {}, redis.call('HGETALL', key)
+  for i = 1, #flat, 2 do out[flat[i]] = tonumber(flat[i + 1]) end
+  return out
+end
+
+-- The phase moves scheduled -> buffering -> drawing by time alone, in whichever
+-- script runs first: the window closes at drop_at exactly, however late the
+-- clock is, and the buffer is frozen (its size recorded) in the same step.
+local function current_phase(now)
+  local state = redis.call('HGET', K.meta, 'state')
+  if not state then return nil end
+  if state == 'scheduled' and now >= meta_num('opens_at') then
+    state = 'buffering'
+    redis.call('HSET', K.meta, 'state', state)
+  end
+  if state == 'buffering' and now >= meta_num('drop_at') then
+    state = 'drawing'
+    redis.call('HSET', K.meta, 'state', state, 'frozen', redis.call('SCARD', K.buffer),
+      'draw_started_at', now)
+  end
+  return state
+end
+
+local function mark_changed()
+  redis.call('HSET', K.meta, 'dirty', 1)
+end
+
+-- Gives a live hold's tickets back. The status check makes it happen exactly
+-- once per hold, whoever calls it (expiry, cancel, failed payment).
+local function release_hold(hold_id, new_status)
+  redis.call('ZREM', K.hold_expiry, hold_id)
+  local raw = redis.call('HGET', K.holds, hold_id)
+  if not raw then return false end
+  local hold = cjson.decode(raw)
+  if hold.status ~= 'held' then return false end
+  for _, item in ipairs(hold.items) do
+    local t, q = item[1], item[2]
+    redis.call('HINCRBY', K.available, t, q)
+    redis.call('HINCRBY', K.held, t, -q)
+    redis.call('HINCRBY', K.bought, hold.fan .. '|' .. t, -q)
+  end
+  hold.status = new_status
+  redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
+  if redis.call('HGET', K.fan_hold, hold.fan) == hold_id then
+    redis.call('HDEL', K.fan_hold, hold.fan)
+  end
+  redis.call('ZREM', K.shopping, hold.fan)
+  mark_changed()
+  return true
+end
+
+-- Sold out only when nothing is left and no live hold could bring any back;
+-- while holds are live, waiting fans are told tickets may still come back.
+local function settle_sold_out()
+  if redis.call('HGET', K.meta, 'state') == 'queueing'
+      and hash_total(K.available) <= 0 and redis.call('ZCARD', K.hold_expiry) == 0 then
+    redis.call('HSET', K.meta, 'state', 'sold_out')
+    mark_changed()
+  end
+end
+
+-- What every fan page and the organiser see; one encoding per broadcast.
+local function progress(now)
+  local m = redis.call('HMGET', K.meta, 'state', 'serving', 'frozen', 'late', 'paused',
+    'rate_per_min', 'cap', 'hold_ms', 'drop_at', 'opens_at')
+  local held = hash_total(K.held)
+  local remaining = hash_numbers(K.available)
+  return {
+    t = 'progress',
+    at = now,
+    state = m[1],
+    serving = tonumber(m[2] or '0'),
+    last_number = tonumber(m[3] or '0') + tonumber(m[4] or '0'),
+    paused = m[5] == '1',
+    rate_per_min = tonumber(m[6]),
+    cap = tonumber(m[7]),
+    hold_ms = tonumber(m[8]),
+    drop_at = tonumber(m[9]),
+    opens_at = tonumber(m[10]),
+    shopping = redis.call('ZCARD', K.shopping),
+    held = held,
+    remaining = remaining,
+  }
+end

@@ -1,0 +1,39 @@
+-- Puts a fan in the sale, once: into the buffer while the window is open,
+-- afterwards at the back of the queue in arrival order. Joining again (a second
+-- tab, a reload) returns the same place.
+-- KEYS: the event keys (see _prelude.lua).
+-- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] fan id
+-- Returns {status, number, serving, admission deadline ms, live hold id, tickets held or bought}
+--   status: unknown_event | not_open | buffered | queued | sold_out
+--   number 0 while the fan waits in the buffer for the draw.
+local now = now_ms(ARGV[1])
+local fan = ARGV[2]
+local state = current_phase(now)
+if not state then return {'unknown_event', 0, 0, 0, '', 0} end
+local serving = meta_num('serving')
+if state == 'scheduled' then return {'not_open', 0, serving, 0, '', 0} end
+if state == 'buffering' then
+  redis.call('SADD', K.buffer, fan)
+  return {'buffered', 0, serving, 0, '', 0}
+end
+local number = redis.call('ZSCORE', K.queue, fan)
+if not number then
+  if redis.call('SISMEMBER', K.buffer, fan) == 1 then
+    -- Joined in the window; the draw has not written the numbers yet.
+    return {'buffered', 0, serving, 0, '', 0}
+  end
+  if state == 'sold_out' then return {'sold_out', 0, serving, 0, '', 0} end
+  -- Contiguous numbers after the drawn ones keep "how many are ahead" exact.
+  number = meta_num('frozen') + redis.call('HINCRBY', K.meta, 'late', 1)
+  redis.call('ZADD', K.queue, number, fan)
+  mark_changed()
+end
+local deadline = tonumber(redis.call('ZSCORE', K.shopping, fan) or '0')
+local hold = redis.call('HGET', K.fan_hold, fan) or ''
+local tickets = 0
+for _, t in ipairs(redis.call('HKEYS', K.stock)) do
+  tickets = tickets + tonumber(redis.call('HGET', K.bought, fan .. '|' .. t) or '0')
+end
+local status = 'queued'
+if state == 'sold_out' then status = 'sold_out' end
+return {status, tonumber(number), serving, deadline, hold, tickets}

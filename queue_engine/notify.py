@@ -1,0 +1,20 @@
+"""Messages for one fan, sent on the event's channel.
+
+Each web process holds one subscription per event and routes a message with
+a ``fan`` field to that fan's sockets only; there is no per-fan channel.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from queue_engine.keys import EventKeys
+
+
+def publish_to_fan(
+    client: redis.Redis, event_id: str, fan_id: str, message: dict[str, Any]
+) -> None:
+    client.publish(EventKeys(event_id).channel, json.dumps({**message, "fan": fan_id}))

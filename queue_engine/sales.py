@@ -1,0 +1,87 @@
+"""A sale's configuration in Redis: create, pause and resume, read live figures.
+
+The PostgreSQL rows (purchase/models.py) are the durable record; the Redis
+meta hash is what the scripts run on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from queue_engine.keys import EVENTS_INDEX
+from queue_engine.scripts import AsyncScripts, SyncScripts
+
+
+@dataclass(frozen=True)
+class TicketTypeSpec:
+    id: str
+    name: str
+    price_cents: int
+    currency: str
+    stock: int
+    per_person_limit: int
+
+
+@dataclass(frozen=True)
+class SaleSpec:
+    event_id: str
+    name: str
+    opens_at_ms: int
+    drop_at_ms: int
+    rate_per_min: int
+    cap: int
+    hold_seconds: int
+    seed: str
+    seed_hash: str
+    ticket_types: tuple[TicketTypeSpec, ...]
+
+    def script_arg(self) -> str:
+        return json.dumps(
+            {
+                "opens_at": self.opens_at_ms,
+                "drop_at": self.drop_at_ms,
+                "rate_per_min": self.rate_per_min,
+                "cap": self.cap,
+                "hold_ms": self.hold_seconds * 1000,
+                "seed": self.seed,
+                "seed_hash": self.seed_hash,
+                "types": [[t.id, t.stock, t.per_person_limit] for t in self.ticket_types],
+            }
+        )
+
+
+def create_sale_sync(scripts: SyncScripts, spec: SaleSpec) -> bool:
+    created = bool(scripts.run("create", spec.event_id, spec.script_arg()))
+    if created:
+        scripts.client.sadd(EVENTS_INDEX, spec.event_id)
+    return created
+
+
+async def create_sale(scripts: AsyncScripts, spec: SaleSpec) -> bool:
+    created = bool(await scripts.run("create", spec.event_id, spec.script_arg()))
+    if created:
+        await scripts.client.sadd(EVENTS_INDEX, spec.event_id)
+    return created
+
+
+async def set_paused(scripts: AsyncScripts, event_id: str, paused: bool) -> bool:
+    """False when the event does not exist."""
+    return bool(await scripts.run("set_paused", event_id, 1 if paused else 0))
+
+
+def parse_snapshot(raw: str | bytes | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+async def snapshot(scripts: AsyncScripts, event_id: str) -> dict[str, Any] | None:
+    """Live figures of a sale, or None for an unknown event."""
+    return parse_snapshot(await scripts.run("snapshot", event_id, 0))
+
+
+def snapshot_sync(scripts: SyncScripts, event_id: str) -> dict[str, Any] | None:
+    return parse_snapshot(scripts.run("snapshot", event_id, 0))

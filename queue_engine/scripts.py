@@ -1,0 +1,67 @@
+"""Loads the event Lua scripts once and calls them by SHA.
+
+Each script is ``_prelude.lua`` followed by its own file; redis-py's
+``register_script`` sends EVALSHA and falls back to EVAL (which caches the
+script) only when a server has not seen it yet, e.g. after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal, cast
+
+import redis
+import redis.asyncio
+
+from queue_engine.keys import EventKeys
+
+ScriptName = Literal[
+    "create", "join", "tick", "snapshot", "finish_draw", "set_paused", "hold", "confirm", "release"
+]
+
+# Which package owns each script: each package keeps its Lua beside its code.
+_OWNER: dict[ScriptName, str] = {
+    "create": "queue_engine",
+    "join": "queue_engine",
+    "tick": "queue_engine",
+    "snapshot": "queue_engine",
+    "finish_draw": "queue_engine",
+    "set_paused": "queue_engine",
+    "hold": "purchase",
+    "confirm": "purchase",
+    "release": "purchase",
+}
+
+ScriptArg = str | int | float
+
+
+@cache
+def script_source(name: ScriptName) -> str:
+    prelude = files("queue_engine").joinpath("lua", "_prelude.lua").read_text("utf-8")
+    body = files(_OWNER[name]).joinpath("lua", f"{name}.lua").read_text("utf-8")
+    return f"{prelude}\n{body}"
+
+
+class SyncScripts:
+    """The event scripts on a blocking client (worker, clock, CLI)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
+
+    def run(self, name: ScriptName, event_id: str, *args: ScriptArg) -> Any:
+        return self._scripts[name](keys=EventKeys(event_id).script_keys, args=list(args))
+
+
+class AsyncScripts:
+    """The event scripts on an asyncio client (web processes)."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
+
+    def run(self, name: ScriptName, event_id: str, *args: ScriptArg) -> Awaitable[Any]:
+        script = self._scripts[name]
+        return cast(Awaitable[Any], script(keys=EventKeys(event_id).script_keys, args=list(args)))
