@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio
+
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
 
@@ -86,6 +88,17 @@ def read_hold(scripts: SyncScripts, event_id: str, hold_id: str) -> Hold | None:
     return Hold.from_script(json.loads(raw)) if raw else None
 
 
-def request_result(scripts: SyncScripts, event_id: str, request_id: str) -> dict[str, Any] | None:
-    raw = scripts.client.hget(EventKeys(event_id).requests, request_id)
-    return json.loads(raw) if raw else None
+async def read_hold_async(client: redis.asyncio.Redis, event_id: str, hold_id: str) -> Hold | None:
+    raw = await client.hget(EventKeys(event_id).holds, hold_id)
+    return Hold.from_script(json.loads(raw)) if raw else None
+
+
+async def request_result(
+    client: redis.asyncio.Redis, event_id: str, request_id: str
+) -> dict[str, Any] | None:
+    """The stored answer to a hold request, or None while the worker has not run it."""
+    raw = await client.hget(EventKeys(event_id).requests, request_id)
+    if not raw:
+        return None
+    body: dict[str, Any] = json.loads(raw)
+    return body

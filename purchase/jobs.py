@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
-from purchase.holds import confirm_hold, hold_tickets, read_hold
+from purchase.holds import confirm_hold, hold_tickets, read_hold, release_hold
 from purchase.orders import price_hold, record_paid_order, tickets_for_order
 from purchase.payments import PaymentProvider, PaymentRequest, provider_named
 from queue_engine.notify import publish_to_fan
@@ -102,3 +102,13 @@ def confirm_job(event_id: str, hold_id: str, payment_ref: str) -> dict[str, Any]
     }
     publish_to_fan(ctx.client, event_id, answer.hold.fan_id, {"t": "order", **result})
     return result
+
+
+def release_job(event_id: str, fan_id: str, hold_id: str) -> dict[str, Any]:
+    """The fan lets a hold go: its tickets go to the next fans in line at once."""
+    ctx = worker_context()
+    answer = release_hold(ctx.scripts, event_id, hold_id, fan_id)
+    publish_to_fan(
+        ctx.client, event_id, fan_id, {"t": "released", **answer.body, "hold_id": hold_id}
+    )
+    return answer.body

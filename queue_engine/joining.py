@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis.asyncio
+
+from queue_engine.keys import EventKeys
 from queue_engine.scripts import AsyncScripts, SyncScripts
 
 
@@ -27,9 +30,8 @@ def parse_entry(raw: list[object]) -> Entry:
     def text(v: object) -> str:
         return v.decode() if isinstance(v, bytes) else str(v)
 
-    return Entry(
-        text(raw[0]), int(text(raw[1])), int(text(raw[2])), int(text(raw[3])), text(raw[4])
-    )
+    status, number, serving, deadline, hold_id, tickets = (text(v) for v in raw)
+    return Entry(status, int(number), int(serving), int(deadline), hold_id, int(tickets))
 
 
 async def join(scripts: AsyncScripts, event_id: str, fan_id: str) -> Entry:
@@ -38,3 +40,22 @@ async def join(scripts: AsyncScripts, event_id: str, fan_id: str) -> Entry:
 
 def join_sync(scripts: SyncScripts, event_id: str, fan_id: str, now_ms: int = 0) -> Entry:
     return parse_entry(scripts.run("join", event_id, now_ms, fan_id))
+
+
+# ZMSCORE takes every member in one command; chunks keep each call short.
+_LOOKUP_CHUNK = 5_000
+
+
+async def queue_numbers(client: redis.asyncio.Redis, event_id: str, fans: list[str]) -> list[int]:
+    """Queue numbers for many fans at once (0 where a fan has none yet).
+
+    A web process calls this once when the draw finishes, for all its
+    buffered sockets together, instead of asking per fan.
+    """
+    key = EventKeys(event_id).queue
+    numbers: list[int] = []
+    for start in range(0, len(fans), _LOOKUP_CHUNK):
+        chunk = fans[start : start + _LOOKUP_CHUNK]
+        scores = await client.zmscore(key, chunk)
+        numbers.extend(int(s) if s is not None else 0 for s in scores)
+    return numbers

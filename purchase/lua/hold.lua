@@ -20,7 +20,7 @@ local function answer(result)
 end
 
 local function refuse(code, message)
-  return answer({ok = false, code = code, message = message, request_id = request_id})
+  return answer({ok = false, code = code, message = message, request_id = request_id, fan = fan})
 end
 
 local state = current_phase(now)
@@ -79,4 +79,4 @@ redis.call('ZADD', K.hold_expiry, expires, hold_id)
 redis.call('HSET', K.fan_hold, fan, hold_id)
 redis.call('ZADD', K.shopping, expires, fan)
 mark_changed()
-return answer({ok = true, hold = hold, request_id = request_id})
+return answer({ok = true, hold = hold, request_id = request_id, fan = fan})

@@ -1,0 +1,123 @@
+"""The Starlette application (Procfile ``web``)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from rq import Queue
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from fairdrop.connections import async_redis, sync_redis
+from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.settings import Settings
+from fairdrop.tokens import Signer
+from purchase.db import create_tables, make_engine
+from queue_engine.scripts import AsyncScripts
+from web import draw, fans, organiser, sockets
+from web.catalog import Catalog
+from web.context import WebContext
+from web.live import LiveHub
+from web.openapi import DOCUMENT
+
+log = logging.getLogger("fairdrop.web")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+
+
+async def _fairdrop_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FairdropError)
+    return JSONResponse(exc.as_body(), status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_FIELD)
+    return JSONResponse(
+        {"error": {"code": code.value, "message": str(exc.detail)}}, status_code=exc.status_code
+    )
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(DOCUMENT)
+
+
+async def fan_page(request: Request) -> FileResponse:
+    return FileResponse(STATIC_DIR / "queue.html")
+
+
+async def organiser_page(request: Request) -> FileResponse:
+    return FileResponse(STATIC_DIR / "organiser.html")
+
+
+async def home(request: Request) -> RedirectResponse:
+    return RedirectResponse("/organiser")
+
+
+async def health(request: Request) -> JSONResponse:
+    ctx: WebContext = request.app.state.fairdrop
+    await ctx.client.ping()
+    return JSONResponse({"ok": True, "sockets": ctx.hub.socket_count()})
+
+
+def create_app(settings: Settings) -> Starlette:
+    secret = settings.secret_key
+    if not secret:
+        # Fine for one process; several web processes must share FAIRDROP_SECRET_KEY.
+        log.warning("FAIRDROP_SECRET_KEY is not set: using a random key for this process")
+        secret = secrets.token_urlsafe(32)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        create_tables(engine)
+        client = async_redis(settings)
+        scripts = AsyncScripts(client)
+        signer = Signer(secret)
+        rq_client = sync_redis(settings)
+        app.state.fairdrop = WebContext(
+            settings=settings,
+            signer=signer,
+            client=client,
+            scripts=scripts,
+            rq_client=rq_client,
+            queue=Queue(settings.rq_queue, connection=rq_client),
+            engine=engine,
+            catalog=Catalog(engine),
+            hub=LiveHub(client, scripts, signer),
+        )
+        try:
+            yield
+        finally:
+            await app.state.fairdrop.hub.close()
+            await client.aclose()
+            rq_client.close()
+            engine.dispose()
+
+    routes = [
+        Route("/", home),
+        Route("/healthz", health),
+        Route("/openapi.json", openapi),
+        Route("/e/{event_id}", fan_page),
+        Route("/organiser", organiser_page),
+        *organiser.routes,
+        *draw.routes,
+        *fans.routes,
+        *sockets.routes,
+        Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={FairdropError: _fairdrop_error, HTTPException: _http_error},
+    )

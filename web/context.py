@@ -1,0 +1,36 @@
+"""What a web process holds for its whole life, built once in the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio
+from rq import Queue
+from sqlalchemy import Engine
+from starlette.requests import HTTPConnection
+
+from fairdrop.settings import Settings
+from fairdrop.tokens import Signer
+from queue_engine.scripts import AsyncScripts
+from web.catalog import Catalog
+from web.live import LiveHub
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    signer: Signer
+    client: redis.asyncio.Redis
+    scripts: AsyncScripts
+    # RQ is synchronous; enqueueing runs in the thread pool on this client.
+    rq_client: redis.Redis
+    queue: Queue
+    engine: Engine
+    catalog: Catalog
+    hub: LiveHub
+
+
+def context_of(conn: HTTPConnection) -> WebContext:
+    ctx: WebContext = conn.app.state.fairdrop
+    return ctx

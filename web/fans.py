@@ -1,0 +1,190 @@
+"""Fan API: join, ask for tickets, pay, let go; the public event page data.
+
+A click goes: route here -> queue_engine (join.lua) or an RQ job ->
+purchase worker -> Lua -> pub/sub -> this process's Room -> the fan's socket.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rq import Retry
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.tokens import FAN_COOKIE, Admission, new_fan_id
+from purchase.holds import read_hold_async, request_result
+from queue_engine.joining import join
+from queue_engine.sales import snapshot
+from web.auth import fan_from_request, require_fan
+from web.catalog import EventRecord
+from web.context import WebContext, context_of
+from web.validation import (
+    int_field,
+    invalid,
+    list_field,
+    object_item,
+    read_json_object,
+    text_field,
+)
+from web.views import entry_view, event_view
+
+MAX_ITEMS = 10
+MAX_QUANTITY = 100
+# Confirming a payment must outlive a database blip (invariant 6).
+PAYMENT_RETRY = Retry(max=10, interval=[1, 2, 5, 10, 30])
+
+
+async def _record(ctx: WebContext, event_id: str) -> EventRecord:
+    record = await ctx.catalog.get(event_id)
+    if record is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    return record
+
+
+async def public_event(request: Request) -> JSONResponse:
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    record = await _record(ctx, event_id)
+    return JSONResponse(event_view(record, await snapshot(ctx.scripts, event_id)))
+
+
+async def join_event(request: Request) -> JSONResponse:
+    """Idempotent: a second tab, a reload or a retry gets the same place."""
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    await _record(ctx, event_id)
+    fan_id = fan_from_request(request, ctx.signer)
+    new_fan = fan_id is None
+    fan_id = fan_id or new_fan_id()
+    entry = await join(ctx.scripts, event_id, fan_id)
+    if entry.status == "unknown_event":
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    token = None
+    if entry.admitted:
+        token = ctx.signer.sign_admission(
+            Admission(event_id, fan_id, entry.number, entry.deadline_ms)
+        )
+    response = JSONResponse(entry_view(event_id, entry, token))
+    if new_fan:
+        response.set_cookie(
+            FAN_COOKIE,
+            ctx.signer.sign_fan(fan_id),
+            max_age=30 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.cookie_secure,
+        )
+    return response
+
+
+def _items(body: dict[str, Any], record: EventRecord) -> list[list[Any]]:
+    known = record.type_ids()
+    items: list[list[Any]] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(list_field(body, "items", MAX_ITEMS)):
+        item = object_item(raw, f"items[{i}]")
+        type_id = text_field(item, "type", 100)
+        quantity = int_field(item, "quantity", 1, MAX_QUANTITY)
+        if type_id not in known:
+            raise FairdropError(
+                ErrorCode.UNKNOWN_TICKET_TYPE, f"items[{i}].type {type_id!r} is not in this event"
+            )
+        if type_id in seen:
+            raise invalid(f"items[{i}].type {type_id!r} appears twice")
+        seen.add(type_id)
+        items.append([type_id, quantity])
+    return items
+
+
+async def request_tickets(request: Request) -> JSONResponse:
+    """Queues a hold request; the answer comes on the fan's socket (and by polling)."""
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    record = await _record(ctx, event_id)
+    fan_id = require_fan(request, ctx.signer)
+    body = await read_json_object(request, ctx.settings.max_body_bytes)
+    token = body.get("admission_token")
+    if not isinstance(token, str) or not token:
+        raise FairdropError(
+            ErrorCode.NOT_ADMITTED, "admission_token is required: wait for your turn"
+        )
+    ctx.signer.check_admission(token, event_id, fan_id)
+    items = _items(body, record)
+    request_id = uuid.uuid4().hex
+    await run_in_threadpool(
+        ctx.queue.enqueue,
+        "purchase.jobs.hold_job",
+        event_id,
+        fan_id,
+        request_id,
+        items,
+        job_id=f"hold-{request_id}",
+        retry=Retry(max=3, interval=1),
+    )
+    return JSONResponse({"request_id": request_id, "status": "pending"}, status_code=202)
+
+
+async def request_status(request: Request) -> JSONResponse:
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    await _record(ctx, event_id)
+    fan_id = require_fan(request, ctx.signer)
+    result = await request_result(ctx.client, event_id, request.path_params["request_id"])
+    if result is None:
+        return JSONResponse({"status": "pending"})
+    if result.get("fan") != fan_id:
+        raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")
+    return JSONResponse({k: v for k, v in result.items() if k != "fan"})
+
+
+async def _own_live_hold(request: Request) -> tuple[WebContext, str, str, str]:
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    hold_id = request.path_params["hold_id"]
+    await _record(ctx, event_id)
+    fan_id = require_fan(request, ctx.signer)
+    hold = await read_hold_async(ctx.client, event_id, hold_id)
+    if hold is None:
+        raise FairdropError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
+    if hold.fan_id != fan_id:
+        raise FairdropError(ErrorCode.HOLD_NOT_YOURS, "this hold is not yours")
+    if hold.status != "held":
+        raise FairdropError(ErrorCode.HOLD_EXPIRED, f"this hold is {hold.status}")
+    return ctx, event_id, fan_id, hold_id
+
+
+async def pay_hold(request: Request) -> JSONResponse:
+    ctx, event_id, fan_id, hold_id = await _own_live_hold(request)
+    await run_in_threadpool(
+        ctx.queue.enqueue,
+        "purchase.jobs.pay_job",
+        event_id,
+        fan_id,
+        hold_id,
+        job_id=f"pay-{hold_id}",
+        retry=PAYMENT_RETRY,
+    )
+    return JSONResponse({"hold_id": hold_id, "status": "processing"}, status_code=202)
+
+
+async def release_hold(request: Request) -> JSONResponse:
+    ctx, event_id, fan_id, hold_id = await _own_live_hold(request)
+    await run_in_threadpool(
+        ctx.queue.enqueue, "purchase.jobs.release_job", event_id, fan_id, hold_id
+    )
+    return JSONResponse({"hold_id": hold_id, "status": "releasing"}, status_code=202)
+
+
+routes = [
+    Route("/api/events/{event_id}", public_event, methods=["GET"]),
+    Route("/api/events/{event_id}/join", join_event, methods=["POST"]),
+    Route("/api/events/{event_id}/purchases", request_tickets, methods=["POST"]),
+    Route("/api/events/{event_id}/purchases/{request_id}", request_status, methods=["GET"]),
+    Route("/api/events/{event_id}/holds/{hold_id}/pay", pay_hold, methods=["POST"]),
+    Route("/api/events/{event_id}/holds/{hold_id}/release", release_hold, methods=["POST"]),
+]

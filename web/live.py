@@ -1,0 +1,303 @@
+"""Live fan sockets: one Redis subscription per event per process, fanned out.
+
+Every web process holds at most one pub/sub subscription per event (a
+:class:`Room`). The clock publishes one ``progress`` message per change (and a
+heartbeat); the room turns it into each socket's own status. Messages with a
+``fan`` field (hold results, orders) go to that fan's sockets only. Nothing
+here polls Redis per fan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio
+from starlette.websockets import WebSocket, WebSocketState
+
+from fairdrop.tokens import Admission, Signer
+from queue_engine.joining import Entry, join, queue_numbers
+from queue_engine.keys import EventKeys
+from queue_engine.sales import snapshot
+from queue_engine.scripts import AsyncScripts
+
+log = logging.getLogger("fairdrop.live")
+
+SEND_TIMEOUT_S = 5.0
+_NO_NUMBER_YET = {"scheduled", "buffering", "drawing"}
+
+
+class FanSocket:
+    """One open page of one fan, and what the server knows of that fan's place."""
+
+    __slots__ = (
+        "admission_token",
+        "deadline_ms",
+        "fan_id",
+        "hold_id",
+        "number",
+        "status",
+        "tickets",
+        "ws",
+    )
+
+    def __init__(self, ws: WebSocket, fan_id: str, entry: Entry) -> None:
+        self.ws = ws
+        self.fan_id = fan_id
+        self.status = entry.status
+        self.number = entry.number
+        self.deadline_ms = entry.deadline_ms
+        self.hold_id = entry.hold_id
+        self.tickets = entry.tickets
+        self.admission_token: str | None = None
+
+    def apply_entry(self, entry: Entry) -> None:
+        self.status = entry.status
+        self.number = entry.number
+        self.deadline_ms = max(self.deadline_ms, entry.deadline_ms)
+        self.hold_id = entry.hold_id
+        self.tickets = entry.tickets
+
+    def apply_fan_message(self, message: dict[str, Any]) -> None:
+        """Keep the place up to date with what the worker told this fan."""
+        kind = message.get("t")
+        hold = message.get("hold")
+        if kind == "hold_result" and message.get("ok") and isinstance(hold, dict):
+            self.hold_id = str(hold["id"])
+            self.deadline_ms = int(hold["expires_at"])
+        elif kind == "order" and message.get("ok"):
+            self.tickets += len(message.get("tickets", []))
+            self.hold_id = ""
+            self.deadline_ms = 0
+        elif kind == "released":
+            self.hold_id = ""
+            self.deadline_ms = 0
+
+
+def fan_state(sock: FanSocket, progress: dict[str, Any], now_ms: int) -> str:
+    """The state a fan's page shows, from the shared progress and the fan's place."""
+    phase = str(progress.get("state"))
+    serving = int(progress.get("serving") or 0)
+    if sock.status == "not_open" or phase == "scheduled":
+        return "not_open"
+    if sock.number == 0:
+        return "sold_out" if phase == "sold_out" else "waiting_room"
+    if sock.number > serving:
+        return "sold_out" if phase == "sold_out" else "queued"
+    if sock.hold_id or sock.deadline_ms > now_ms:
+        return "admitted"
+    if sock.tickets > 0:
+        return "done"
+    return "sold_out" if phase == "sold_out" else "turn_over"
+
+
+def shared_fields(progress: dict[str, Any]) -> str:
+    """The part of every status message that is the same for all fans, encoded once."""
+    remaining: dict[str, int] = progress.get("remaining") or {}
+    total = sum(remaining.values())
+    fields = {
+        "event_state": progress.get("state"),
+        "serving": progress.get("serving"),
+        "remaining": remaining,
+        "remaining_total": total,
+        "tickets_may_return": total == 0 and int(progress.get("held") or 0) > 0,
+        "paused": bool(progress.get("paused")),
+        "opens_at": progress.get("opens_at"),
+        "drop_at": progress.get("drop_at"),
+        "rate_per_min": progress.get("rate_per_min"),
+    }
+    return json.dumps(fields, separators=(",", ":"))[1:-1]
+
+
+class Room:
+    """All of this process's sockets for one event, fed by one subscription."""
+
+    def __init__(self, hub: LiveHub, event_id: str) -> None:
+        self.hub = hub
+        self.event_id = event_id
+        self.sockets: set[FanSocket] = set()
+        self.by_fan: dict[str, set[FanSocket]] = {}
+        self.progress: dict[str, Any] = {}
+        self._shared = ""
+        self._subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name=f"room-{self.event_id}")
+        # Subscribe before the first snapshot, so no change falls between them.
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        first = await snapshot(self.hub.scripts, self.event_id)
+        if first is not None and not self.progress:
+            self._set_progress(first)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, sock: FanSocket) -> None:
+        self.sockets.add(sock)
+        self.by_fan.setdefault(sock.fan_id, set()).add(sock)
+
+    def remove(self, sock: FanSocket) -> None:
+        self.sockets.discard(sock)
+        peers = self.by_fan.get(sock.fan_id)
+        if peers is not None:
+            peers.discard(sock)
+            if not peers:
+                del self.by_fan[sock.fan_id]
+
+    def _set_progress(self, progress: dict[str, Any]) -> None:
+        self.progress = progress
+        self._shared = shared_fields(progress)
+
+    async def _listen(self) -> None:
+        channel = EventKeys(self.event_id).channel
+        while True:
+            pubsub = self.hub.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                self._subscribed.set()
+                async for message in pubsub.listen():
+                    await self._on_message(message["data"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except Exception:  # keep the room alive across Redis hiccups
+                log.exception("subscription to %s failed; resubscribing", channel)
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(1)
+
+    async def _on_message(self, data: bytes | str) -> None:
+        try:
+            message: dict[str, Any] = json.loads(data)
+        except ValueError:
+            return
+        fan_id = message.get("fan")
+        if isinstance(fan_id, str):
+            await self._to_fan(fan_id, message)
+        elif message.get("t") == "progress":
+            await self._on_progress(message)
+
+    async def _to_fan(self, fan_id: str, message: dict[str, Any]) -> None:
+        socks = list(self.by_fan.get(fan_id, ()))
+        if not socks:
+            return
+        for sock in socks:
+            sock.apply_fan_message(message)
+        encoded = json.dumps({k: v for k, v in message.items() if k != "fan"})
+        await self._send_many((s, encoded) for s in socks)
+        # The place changed too (holding, done): say so in the same breath.
+        await self._send_status(socks)
+
+    async def _on_progress(self, progress: dict[str, Any]) -> None:
+        self._set_progress(progress)
+        phase = progress.get("state")
+        if phase != "scheduled":
+            await self._join_early_arrivals()
+        if phase not in _NO_NUMBER_YET:
+            await self._learn_drawn_numbers()
+        await self._send_status(list(self.sockets))
+
+    async def _join_early_arrivals(self) -> None:
+        """Pages opened before the window now join it, as if they had just arrived."""
+        for sock in [s for s in self.sockets if s.status == "not_open"]:
+            sock.apply_entry(await join(self.hub.scripts, self.event_id, sock.fan_id))
+
+    async def _learn_drawn_numbers(self) -> None:
+        waiting = [s for s in self.sockets if s.number == 0 and s.status == "buffered"]
+        if not waiting:
+            return
+        numbers = await queue_numbers(self.hub.client, self.event_id, [s.fan_id for s in waiting])
+        for sock, number in zip(waiting, numbers, strict=True):
+            if number:
+                sock.number = number
+                sock.status = "queued"
+
+    def status_message(self, sock: FanSocket, now_ms: int) -> str:
+        state = fan_state(sock, self.progress, now_ms)
+        serving = int(self.progress.get("serving") or 0)
+        ahead = max(0, sock.number - serving - 1) if sock.number else None
+        rate = int(self.progress.get("rate_per_min") or 0)
+        wait_s = None
+        if state == "queued" and rate > 0 and not self.progress.get("paused"):
+            wait_s = round((ahead or 0) * 60 / rate)
+        admission = None
+        if state == "admitted":
+            if sock.deadline_ms == 0:
+                # Admitted in the step this progress reports.
+                sock.deadline_ms = int(self.progress.get("at") or now_ms) + int(
+                    self.progress.get("hold_ms") or 0
+                )
+            if sock.admission_token is None:
+                sock.admission_token = self.hub.signer.sign_admission(
+                    Admission(self.event_id, sock.fan_id, sock.number, sock.deadline_ms)
+                )
+            admission = {"token": sock.admission_token, "deadline_ms": sock.deadline_ms}
+        own = {
+            "t": "status",
+            "state": state,
+            "number": sock.number,
+            "ahead": ahead,
+            "wait_s": wait_s,
+            "admission": admission,
+            "hold_id": sock.hold_id,
+        }
+        return json.dumps(own, separators=(",", ":"))[:-1] + "," + self._shared + "}"
+
+    async def _send_status(self, socks: list[FanSocket]) -> None:
+        if not self.progress:
+            return
+        now_ms = int(time.time() * 1000)
+        await self._send_many((s, self.status_message(s, now_ms)) for s in socks)
+
+    async def send_status(self, sock: FanSocket) -> None:
+        await self._send_status([sock])
+
+    async def _send_many(self, pairs: Iterable[tuple[FanSocket, str]]) -> None:
+        await asyncio.gather(*(_send(sock, text) for sock, text in pairs))
+
+
+async def _send(sock: FanSocket, text: str) -> None:
+    if sock.ws.client_state != WebSocketState.CONNECTED:
+        return
+    # A slow or gone client must not hold up the others.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(sock.ws.send_text(text), SEND_TIMEOUT_S)
+
+
+class LiveHub:
+    """This process's rooms, created on the first socket of an event."""
+
+    def __init__(self, client: redis.asyncio.Redis, scripts: AsyncScripts, signer: Signer) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.signer = signer
+        self.rooms: dict[str, Room] = {}
+        self._lock = asyncio.Lock()
+
+    async def room_for(self, event_id: str) -> Room:
+        room = self.rooms.get(event_id)
+        if room is not None:
+            return room
+        async with self._lock:
+            room = self.rooms.get(event_id)
+            if room is None:
+                room = Room(self, event_id)
+                await room.start()
+                self.rooms[event_id] = room
+        return room
+
+    def socket_count(self) -> int:
+        return sum(len(r.sockets) for r in self.rooms.values())
+
+    async def close(self) -> None:
+        for room in self.rooms.values():
+            await room.stop()
+        self.rooms.clear()

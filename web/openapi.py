@@ -1,0 +1,279 @@
+"""The OpenAPI document served at /openapi.json, written by hand to match the routes.
+
+tests/web/test_openapi.py checks that every route is described and every
+described path exists, so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairdrop.errors import ErrorCode
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
+
+
+def _json(schema_ref: str) -> dict[str, Any]:
+    return {
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
+    }
+
+
+def _op(
+    summary: str,
+    ok: str,
+    schema: str,
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: str | None = None,
+    organiser: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params or [],
+        "responses": {ok: {"description": "OK", **_json(schema)}, "4XX": _ERROR},
+    }
+    if body:
+        op["requestBody"] = {"required": True, **_json(body)}
+    if organiser:
+        op["security"] = _ORGANISER
+    return op
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+                    "message": {"type": "string"},
+                },
+            }
+        },
+    },
+    "TicketTypeIn": {
+        "type": "object",
+        "required": ["name", "price_cents", "currency", "stock", "per_person_limit"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$"},
+            "name": {"type": "string", "maxLength": 200},
+            "price_cents": {"type": "integer", "minimum": 0},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "stock": {"type": "integer", "minimum": 1},
+            "per_person_limit": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    },
+    "EventIn": {
+        "type": "object",
+        "required": [
+            "name",
+            "opens_at",
+            "drop_at",
+            "rate_per_min",
+            "cap",
+            "hold_seconds",
+            "ticket_types",
+        ],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$"},
+            "name": {"type": "string"},
+            "opens_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "the buffer window opens",
+            },
+            "drop_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "the window closes and the draw runs",
+            },
+            "rate_per_min": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "fans admitted per minute",
+            },
+            "cap": {"type": "integer", "minimum": 1, "description": "most fans shopping at once"},
+            "hold_seconds": {"type": "integer", "minimum": 5, "maximum": 3600},
+            "seed": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "the organiser's own draw seed; generated when absent",
+            },
+            "ticket_types": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/TicketTypeIn"},
+            },
+        },
+    },
+    "Event": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "opens_at": {"type": "string"},
+            "drop_at": {"type": "string"},
+            "rate_per_min": {"type": "integer"},
+            "cap": {"type": "integer"},
+            "hold_seconds": {"type": "integer"},
+            "seed_hash": {"type": "string"},
+            "state": {"type": "string"},
+            "paused": {"type": "boolean"},
+            "ticket_types": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "EventList": {
+        "type": "object",
+        "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+        },
+    },
+    "Stats": {
+        "type": "object",
+        "properties": {
+            k: {"type": "integer"}
+            for k in (
+                "buffered",
+                "queued",
+                "admitted",
+                "shopping",
+                "held",
+                "sold",
+                "remaining_total",
+            )
+        },
+    },
+    "Entry": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string"},
+            "number": {"type": "integer"},
+            "ahead": {"type": ["integer", "null"]},
+            "admission": {"type": ["object", "null"]},
+        },
+    },
+    "PurchaseIn": {
+        "type": "object",
+        "required": ["admission_token", "items"],
+        "properties": {
+            "admission_token": {"type": "string"},
+            "items": {
+                "type": "array",
+                "maxItems": 10,
+                "items": {
+                    "type": "object",
+                    "required": ["type", "quantity"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "quantity": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                },
+            },
+        },
+    },
+    "Accepted": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "Draw": {
+        "type": "object",
+        "properties": {
+            "algorithm": {"type": "string"},
+            "seed_hash": {"type": "string"},
+            "seed": {"type": ["string", "null"]},
+            "entrants_digest": {"type": ["string", "null"]},
+            "entrants": {"type": ["integer", "null"]},
+            "entrants_url": {"type": ["string", "null"]},
+        },
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "fairdrop",
+        "version": "0.1.0",
+        "description": "Fair-queue ticket drops: buffer window, verifiable draw, ordered "
+        "admission over websockets (/ws/events/{event_id}), atomic holds.",
+    },
+    "paths": {
+        "/api/events": {
+            "post": _op(
+                "Create an event and its sale", "201", "Event", body="EventIn", organiser=True
+            ),
+            "get": _op("List events", "200", "EventList", organiser=True),
+        },
+        "/api/events/{event_id}": {"get": _op("Public event", "200", "Event", params=[_EVENT_ID])},
+        "/api/events/{event_id}/stats": {
+            "get": _op("Live figures", "200", "Stats", params=[_EVENT_ID], organiser=True)
+        },
+        "/api/events/{event_id}/pause": {
+            "post": _op(
+                "Pause admission and new holds", "200", "Stats", params=[_EVENT_ID], organiser=True
+            )
+        },
+        "/api/events/{event_id}/resume": {
+            "post": _op("Resume the sale", "200", "Stats", params=[_EVENT_ID], organiser=True)
+        },
+        "/api/events/{event_id}/join": {
+            "post": _op(
+                "Join the sale (idempotent; sets the fan cookie)",
+                "200",
+                "Entry",
+                params=[_EVENT_ID],
+            )
+        },
+        "/api/events/{event_id}/purchases": {
+            "post": _op(
+                "Ask for tickets once admitted (answer on the websocket)",
+                "202",
+                "Accepted",
+                params=[_EVENT_ID],
+                body="PurchaseIn",
+            )
+        },
+        "/api/events/{event_id}/purchases/{request_id}": {
+            "get": _op(
+                "The answer to a ticket request",
+                "200",
+                "Accepted",
+                params=[
+                    _EVENT_ID,
+                    {
+                        "name": "request_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+            )
+        },
+        "/api/events/{event_id}/holds/{hold_id}/pay": {
+            "post": _op("Pay for a hold", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID])
+        },
+        "/api/events/{event_id}/holds/{hold_id}/release": {
+            "post": _op("Let a hold go", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID])
+        },
+        "/api/events/{event_id}/draw": {
+            "get": _op("The draw's commitment, seed and digest", "200", "Draw", params=[_EVENT_ID])
+        },
+        "/api/events/{event_id}/draw/entrants": {
+            "get": {
+                "summary": "Every drawn entrant, one '<number> <fan id>' line each",
+                "parameters": [_EVENT_ID],
+                "responses": {
+                    "200": {"description": "OK", "content": {"text/plain": {}}},
+                    "4XX": _ERROR,
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": _SCHEMAS,
+        "responses": {"Error": {"description": "Refused", **_json("Error")}},
+        "securitySchemes": {"organiser": {"type": "http", "scheme": "bearer"}},
+    },
+}

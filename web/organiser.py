@@ -1,0 +1,165 @@
+"""Organiser API: create and read sales, pause and resume, live stats."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from buffer.draw import new_seed, seed_commitment
+from fairdrop.errors import ErrorCode, FairdropError
+from purchase.models import Event, TicketType
+from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale, set_paused, snapshot
+from web.auth import require_organiser
+from web.catalog import EventRecord, epoch_ms
+from web.context import WebContext, context_of
+from web.validation import (
+    CURRENCY,
+    SLUG,
+    datetime_field,
+    int_field,
+    invalid,
+    list_field,
+    object_item,
+    read_json_object,
+    text_field,
+)
+from web.views import event_view, stats_view
+
+MAX_TYPES = 20
+MAX_STOCK = 10_000_000
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _organiser(request: Request) -> WebContext:
+    ctx = context_of(request)
+    require_organiser(request, ctx.settings.organiser_token)
+    return ctx
+
+
+def _ticket_types(body: dict[str, Any], event_id: str) -> list[TicketType]:
+    types: list[TicketType] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(list_field(body, "ticket_types", MAX_TYPES)):
+        item = object_item(raw, f"ticket_types[{i}]")
+        type_id = text_field(item, "id", 40, SLUG) if "id" in item else f"t{i + 1}"
+        if type_id in seen:
+            raise invalid(f"ticket_types[{i}].id {type_id!r} is used twice")
+        seen.add(type_id)
+        types.append(
+            TicketType(
+                id=f"{event_id}.{type_id}",
+                event_id=event_id,
+                name=text_field(item, "name", 200),
+                price_cents=int_field(item, "price_cents", 0, 100_000_000),
+                currency=text_field(item, "currency", 3, CURRENCY),
+                stock=int_field(item, "stock", 1, MAX_STOCK),
+                per_person_limit=int_field(item, "per_person_limit", 1, 100),
+            )
+        )
+    if len({t.currency for t in types}) != 1:
+        raise invalid("all ticket types of an event must share one currency")
+    return types
+
+
+def _event(body: dict[str, Any]) -> Event:
+    event_id = text_field(body, "id", 40, SLUG) if "id" in body else secrets.token_hex(4)
+    opens_at = datetime_field(body, "opens_at")
+    drop_at = datetime_field(body, "drop_at")
+    if drop_at < opens_at:
+        raise invalid("drop_at must not be before opens_at")
+    seed = text_field(body, "seed", 64, HEX64) if "seed" in body else new_seed()
+    return Event(
+        id=event_id,
+        name=text_field(body, "name", 200),
+        opens_at=opens_at,
+        drop_at=drop_at,
+        rate_per_min=int_field(body, "rate_per_min", 1, 1_000_000),
+        cap=int_field(body, "cap", 1, 1_000_000),
+        hold_seconds=int_field(body, "hold_seconds", 5, 3_600),
+        currency="",
+        seed_hash=seed_commitment(seed),
+        seed=seed,
+    )
+
+
+async def create_event(request: Request) -> JSONResponse:
+    ctx = _organiser(request)
+    body = await read_json_object(request, ctx.settings.max_body_bytes)
+    event = _event(body)
+    types = _ticket_types(body, event.id)
+    event.currency = types[0].currency
+    if not await ctx.catalog.save(event, types):
+        raise FairdropError(ErrorCode.EVENT_EXISTS, f"event {event.id} already exists")
+    spec = SaleSpec(
+        event_id=event.id,
+        name=event.name,
+        opens_at_ms=epoch_ms(event.opens_at),
+        drop_at_ms=epoch_ms(event.drop_at),
+        rate_per_min=event.rate_per_min,
+        cap=event.cap,
+        hold_seconds=event.hold_seconds,
+        seed=event.seed,
+        seed_hash=event.seed_hash,
+        ticket_types=tuple(
+            TicketTypeSpec(t.id, t.name, t.price_cents, t.currency, t.stock, t.per_person_limit)
+            for t in types
+        ),
+    )
+    if not await create_sale(ctx.scripts, spec):
+        raise FairdropError(ErrorCode.EVENT_EXISTS, f"event {event.id} already runs in Redis")
+    record = EventRecord(event, tuple(types))
+    view = event_view(record, await snapshot(ctx.scripts, event.id))
+    view["organiser_url"] = f"/organiser#{event.id}"
+    return JSONResponse(view, status_code=201)
+
+
+async def list_events(request: Request) -> JSONResponse:
+    ctx = _organiser(request)
+    events = []
+    for event in await ctx.catalog.list_events():
+        record = await ctx.catalog.get(event.id)
+        if record is not None:
+            events.append(event_view(record, await snapshot(ctx.scripts, event.id)))
+    return JSONResponse({"events": events})
+
+
+async def _live_or_404(ctx: WebContext, event_id: str) -> dict[str, Any]:
+    live = await snapshot(ctx.scripts, event_id)
+    if live is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    return live
+
+
+async def event_stats(request: Request) -> JSONResponse:
+    ctx = _organiser(request)
+    return JSONResponse(stats_view(await _live_or_404(ctx, request.path_params["event_id"])))
+
+
+async def _set_paused(request: Request, paused: bool) -> JSONResponse:
+    ctx = _organiser(request)
+    event_id = request.path_params["event_id"]
+    if not await set_paused(ctx.scripts, event_id, paused):
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    return JSONResponse(stats_view(await _live_or_404(ctx, event_id)))
+
+
+async def pause_event(request: Request) -> JSONResponse:
+    return await _set_paused(request, True)
+
+
+async def resume_event(request: Request) -> JSONResponse:
+    return await _set_paused(request, False)
+
+
+routes = [
+    Route("/api/events", create_event, methods=["POST"]),
+    Route("/api/events", list_events, methods=["GET"]),
+    Route("/api/events/{event_id}/stats", event_stats, methods=["GET"]),
+    Route("/api/events/{event_id}/pause", pause_event, methods=["POST"]),
+    Route("/api/events/{event_id}/resume", resume_event, methods=["POST"]),
+]

@@ -1,0 +1,103 @@
+"""Reading request bodies: size-capped, JSON objects only, typed fields.
+
+Every refusal is a FairdropError naming the field, so a bad request gets a
+4xx JSON answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from fairdrop.errors import ErrorCode, FairdropError
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def invalid(message: str) -> FairdropError:
+    return FairdropError(ErrorCode.INVALID_FIELD, message)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise FairdropError(ErrorCode.BODY_TOO_LARGE, f"request body is over {max_bytes} bytes")
+    body = bytearray()
+    # Counted while streaming: a client can lie about or omit content-length.
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise FairdropError(ErrorCode.BODY_TOO_LARGE, f"request body is over {max_bytes} bytes")
+    if not body:
+        return {}
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FairdropError(
+            ErrorCode.MALFORMED_JSON, f"request body is not valid JSON: {exc}"
+        ) from exc
+    if not isinstance(value, dict):
+        raise invalid("request body must be a JSON object")
+    return value
+
+
+def required(body: dict[str, Any], name: str) -> Any:
+    if name not in body or body[name] is None:
+        raise invalid(f"{name} is required")
+    return body[name]
+
+
+def text_field(
+    body: dict[str, Any], name: str, max_length: int, pattern: re.Pattern[str] | None = None
+) -> str:
+    value = required(body, name)
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"{name} must be a non-empty string")
+    if len(value) > max_length:
+        raise invalid(f"{name} must be at most {max_length} characters")
+    if pattern is not None and not pattern.match(value):
+        raise invalid(f"{name} has an invalid format")
+    return value
+
+
+def int_field(body: dict[str, Any], name: str, minimum: int, maximum: int) -> int:
+    value = required(body, name)
+    # bool is an int in Python; true is not a quantity.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise invalid(f"{name} must be a whole number")
+    if not minimum <= value <= maximum:
+        raise invalid(f"{name} must be between {minimum} and {maximum}")
+    return value
+
+
+def datetime_field(body: dict[str, Any], name: str) -> datetime:
+    value = required(body, name)
+    if not isinstance(value, str):
+        raise invalid(f"{name} must be an ISO 8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise invalid(f"{name} must be an ISO 8601 date-time string") from exc
+    if parsed.tzinfo is None:
+        raise invalid(f"{name} must include a time zone offset")
+    return parsed.astimezone(UTC)
+
+
+def list_field(body: dict[str, Any], name: str, max_items: int) -> list[Any]:
+    value = required(body, name)
+    if not isinstance(value, list) or not value:
+        raise invalid(f"{name} must be a non-empty list")
+    if len(value) > max_items:
+        raise invalid(f"{name} may have at most {max_items} entries")
+    return value
+
+
+def object_item(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(f"{where} must be an object")
+    return value

@@ -1,0 +1,86 @@
+"""JSON shapes the API answers with, built in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queue_engine.joining import Entry
+from web.catalog import EventRecord, iso
+
+
+def event_view(record: EventRecord, live: dict[str, Any] | None) -> dict[str, Any]:
+    event = record.event
+    remaining: dict[str, int] = (live or {}).get("remaining") or {}
+    return {
+        "id": event.id,
+        "name": event.name,
+        "opens_at": iso(event.opens_at),
+        "drop_at": iso(event.drop_at),
+        "rate_per_min": event.rate_per_min,
+        "cap": event.cap,
+        "hold_seconds": event.hold_seconds,
+        "currency": event.currency,
+        "seed_hash": event.seed_hash,
+        "state": (live or {}).get("state"),
+        "paused": bool((live or {}).get("paused")),
+        "fan_url": f"/e/{event.id}",
+        "ticket_types": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "price_cents": t.price_cents,
+                "currency": t.currency,
+                "stock": t.stock,
+                "per_person_limit": t.per_person_limit,
+                "remaining": remaining.get(t.id, t.stock),
+            }
+            for t in record.ticket_types
+        ],
+    }
+
+
+def stats_view(live: dict[str, Any]) -> dict[str, Any]:
+    """The organiser's live figures."""
+    serving = int(live.get("serving") or 0)
+    last = int(live.get("last_number") or 0)
+    remaining: dict[str, int] = live.get("remaining") or {}
+    sold_by_type: dict[str, int] = live.get("sold_by_type") or {}
+    return {
+        "state": live.get("state"),
+        "paused": bool(live.get("paused")),
+        "buffered": live.get("buffered", 0),
+        "queued": max(0, last - serving),
+        "admitted": serving,
+        "shopping": live.get("shopping", 0),
+        "held": live.get("held", 0),
+        "sold": sum(sold_by_type.values()),
+        "remaining": remaining,
+        "remaining_total": sum(remaining.values()),
+        "sold_by_type": sold_by_type,
+        "held_by_type": live.get("held_by_type") or {},
+        "stock_by_type": live.get("stock_by_type") or {},
+        "serving": serving,
+        "last_number": last,
+        "live_holds": live.get("live_holds", 0),
+        "entrants": live.get("entrants", 0),
+        "seed_hash": live.get("seed_hash"),
+        "entrants_digest": live.get("entrants_digest") or None,
+        "seed": live.get("seed") or None,
+    }
+
+
+def entry_view(event_id: str, entry: Entry, admission_token: str | None) -> dict[str, Any]:
+    ahead = max(0, entry.number - entry.serving - 1) if entry.number else None
+    admission = (
+        {"token": admission_token, "deadline_ms": entry.deadline_ms} if admission_token else None
+    )
+    return {
+        "event_id": event_id,
+        "status": entry.status,
+        "number": entry.number,
+        "serving": entry.serving,
+        "ahead": ahead,
+        "admission": admission,
+        "hold_id": entry.hold_id,
+        "tickets": entry.tickets,
+    }
