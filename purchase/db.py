@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from fairdrop.settings import Settings
 from purchase import models  # noqa: F401  (registers the tables)
@@ -34,3 +34,9 @@ def make_engine(settings: Settings) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
+
+
+def open_session(engine: Engine) -> Session:
+    # Rows outlive their session (cached in the catalog, returned from jobs),
+    # so they must not expire on commit.
+    return Session(engine, expire_on_commit=False)

@@ -7,8 +7,9 @@ import uuid
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
+from purchase.db import open_session
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
 
@@ -20,7 +21,7 @@ class PricingError(LookupError):
 def price_hold(engine: Engine, event_id: str, hold: Hold) -> tuple[int, str, dict[str, int]]:
     """Total, currency and unit prices, from the database: never from the client."""
     type_ids = [t for t, _ in hold.items]
-    with Session(engine) as session:
+    with open_session(engine) as session:
         rows = session.exec(
             select(TicketType).where(TicketType.event_id == event_id, TicketType.id.in_(type_ids))  # type: ignore[attr-defined]
         ).all()
@@ -34,7 +35,7 @@ def price_hold(engine: Engine, event_id: str, hold: Hold) -> tuple[int, str, dic
 
 
 def find_order(engine: Engine, hold_id: str) -> Order | None:
-    with Session(engine) as session:
+    with open_session(engine) as session:
         return session.exec(select(Order).where(Order.hold_id == hold_id)).first()
 
 
@@ -60,7 +61,7 @@ def record_paid_order(
         currency=currency,
     )
     try:
-        with Session(engine) as session:
+        with open_session(engine) as session:
             session.add(order)
             session.flush()
             for type_id, quantity in hold.items:
@@ -93,5 +94,5 @@ def record_paid_order(
 
 
 def tickets_for_order(engine: Engine, order_id: str) -> list[Ticket]:
-    with Session(engine) as session:
+    with open_session(engine) as session:
         return list(session.exec(select(Ticket).where(Ticket.order_id == order_id)).all())

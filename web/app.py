@@ -121,3 +121,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={FairdropError: _fairdrop_error, HTTPException: _http_error},
     )
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn (``--factory``), so several web workers can each build one."""
+    return create_app(Settings.from_env())

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
+from purchase.db import open_session
 from purchase.models import Event, TicketType
 
 
@@ -44,7 +45,7 @@ class Catalog:
         self._cache: dict[str, EventRecord] = {}
 
     def _load(self, event_id: str) -> EventRecord | None:
-        with Session(self.engine) as session:
+        with open_session(self.engine) as session:
             event = session.get(Event, event_id)
             if event is None:
                 return None
@@ -64,7 +65,7 @@ class Catalog:
         return record
 
     def _save(self, event: Event, types: list[TicketType]) -> bool:
-        with Session(self.engine) as session:
+        with open_session(self.engine) as session:
             if session.get(Event, event.id) is not None:
                 return False
             session.add(event)
@@ -79,7 +80,7 @@ class Catalog:
         return await run_in_threadpool(self._save, event, types)
 
     def _list(self) -> list[Event]:
-        with Session(self.engine) as session:
+        with open_session(self.engine) as session:
             return list(session.exec(select(Event).order_by(Event.created_at.desc())).all())  # type: ignore[attr-defined]
 
     async def list_events(self) -> list[Event]:

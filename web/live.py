@@ -41,6 +41,7 @@ class FanSocket:
         "fan_id",
         "hold_id",
         "number",
+        "seen_serving",
         "status",
         "tickets",
         "ws",
@@ -54,6 +55,9 @@ class FanSocket:
         self.deadline_ms = entry.deadline_ms
         self.hold_id = entry.hold_id
         self.tickets = entry.tickets
+        # The serving counter this socket last knew: the step that moves it past
+        # the fan's number is the fan's admission.
+        self.seen_serving = entry.serving
         self.admission_token: str | None = None
 
     def apply_entry(self, entry: Entry) -> None:
@@ -62,6 +66,14 @@ class FanSocket:
         self.deadline_ms = max(self.deadline_ms, entry.deadline_ms)
         self.hold_id = entry.hold_id
         self.tickets = entry.tickets
+
+    def see_progress(self, progress: dict[str, Any]) -> None:
+        serving = int(progress.get("serving") or 0)
+        if self.seen_serving < self.number <= serving and self.deadline_ms == 0:
+            # Admitted in the step this progress reports (tick.lua sets the
+            # deadline to that step's time plus the hold time).
+            self.deadline_ms = int(progress.get("at") or 0) + int(progress.get("hold_ms") or 0)
+        self.seen_serving = max(self.seen_serving, serving)
 
     def apply_fan_message(self, message: dict[str, Any]) -> None:
         """Keep the place up to date with what the worker told this fan."""
@@ -203,6 +215,8 @@ class Room:
             await self._join_early_arrivals()
         if phase not in _NO_NUMBER_YET:
             await self._learn_drawn_numbers()
+        for sock in self.sockets:
+            sock.see_progress(progress)
         await self._send_status(list(self.sockets))
 
     async def _join_early_arrivals(self) -> None:
@@ -230,11 +244,6 @@ class Room:
             wait_s = round((ahead or 0) * 60 / rate)
         admission = None
         if state == "admitted":
-            if sock.deadline_ms == 0:
-                # Admitted in the step this progress reports.
-                sock.deadline_ms = int(self.progress.get("at") or now_ms) + int(
-                    self.progress.get("hold_ms") or 0
-                )
             if sock.admission_token is None:
                 sock.admission_token = self.hub.signer.sign_admission(
                     Admission(self.event_id, sock.fan_id, sock.number, sock.deadline_ms)

@@ -1,0 +1,148 @@
+"""The ``fairdrop`` command.
+
+fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
+fairdrop run                      everything on the embedded default, until Ctrl-C
+fairdrop demo [--fans N --tickets T]
+fairdrop verify-draw URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from fairdrop.settings import Settings
+
+
+def _serve_web(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "web.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.web_workers,
+        log_level="warning",
+        # Larger than our own per-message limit, so the app can answer an
+        # oversized message with a JSON error before closing.
+        ws_max_size=max(65_536, settings.max_ws_message_bytes * 4),
+        ws_ping_interval=20,
+        backlog=4096,
+    )
+
+
+def _run_clock(settings: Settings) -> None:
+    from queue_engine.clock import run_clock
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_clock(settings, stop)
+
+
+def _run_worker(settings: Settings) -> None:
+    from purchase.worker import run_worker
+
+    run_worker(settings)
+
+
+def _run_stack(settings: Settings, with_demo_event: bool) -> int:
+    from fairdrop.demo import create_demo_event
+    from fairdrop.stack import Stack
+
+    with Stack(settings) as stack:
+        s = stack.settings
+        print(f"fairdrop is running at {stack.base_url}")
+        print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")
+        if with_demo_event:
+            event = asyncio.run(create_demo_event(stack.base_url, s.organiser_token))
+            print(f"  demo event:     {stack.base_url}/e/{event['id']}")
+            print(f"  draw:           {stack.base_url}/api/events/{event['id']}/draw")
+        print("Ctrl-C stops everything.", flush=True)
+        try:
+            while all(p.poll() is None for p in stack.processes.values()):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            return 0
+        print("a fairdrop process stopped; shutting down", file=sys.stderr)
+        return 1
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    if args.fans is None:
+        return _run_stack(settings, with_demo_event=True)
+    from fairdrop.demo import DemoPlan, run_demo
+
+    plan = DemoPlan(
+        fans=args.fans,
+        tickets=args.tickets,
+        window_seconds=args.window,
+        late_share=args.late_share,
+        workers=args.workers,
+    )
+    summary = run_demo(settings, plan)
+    print(json.dumps(summary), flush=True)
+    ok = summary["oversold"] == 0 and summary["admitted_in_order"] and summary["draw_verified"]
+    return 0 if ok else 1
+
+
+def _verify(url: str) -> int:
+    from buffer.verify import verify_draw
+
+    verdict = verify_draw(url)
+    print(
+        json.dumps({"verified": verdict.ok, "entrants": verdict.entrants, "reason": verdict.reason})
+    )
+    return 0 if verdict.ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fairdrop", description="fair-queue ticket drops")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("web", help="the web process (Starlette on uvicorn)")
+    sub.add_parser("worker", help="the purchase worker (RQ)")
+    sub.add_parser("clock", help="the clock: windows, draws, admission, expiries")
+    sub.add_parser("run", help="everything on the embedded default until Ctrl-C")
+    demo = sub.add_parser("demo", help="a whole drop with simulated fans, or a live demo event")
+    demo.add_argument("--fans", type=int, help="simulated fans; without it the demo keeps running")
+    demo.add_argument("--tickets", type=int, default=60)
+    demo.add_argument("--window", type=float, default=3.0, help="buffer window in seconds")
+    demo.add_argument(
+        "--late-share", type=float, default=0.1, help="share of fans who arrive after the drop"
+    )
+    demo.add_argument("--workers", type=int, default=2, help="purchase worker processes")
+    verify = sub.add_parser("verify-draw", help="recompute a published draw from its URL")
+    verify.add_argument("url", help="e.g. http://127.0.0.1:8000/api/events/<id>/draw")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "verify-draw":
+        return _verify(args.url)
+    settings = Settings.from_env()
+    if args.command == "web":
+        _serve_web(settings)
+    elif args.command == "clock":
+        _run_clock(settings)
+    elif args.command == "worker":
+        _run_worker(settings)
+    elif args.command == "run":
+        return _run_stack(settings, with_demo_event=False)
+    elif args.command == "demo":
+        return _demo(settings, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""A whole fairdrop on this machine: Redis (embedded if none is given), web, worker, clock.
+
+Each part runs as its own process, exactly as the Procfile runs them, so
+`fairdrop run`, `fairdrop demo` and the end-to-end tests exercise the real thing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from fairdrop.redis_server import RedisServer
+from fairdrop.settings import Settings
+
+PROCESSES = ("web", "worker", "clock")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    workers: int = 1
+    log_dir: Path | None = None
+    redis: RedisServer | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self) -> Stack:
+        data_dir = self.settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        changes: dict[str, object] = {}
+        if not self.settings.redis_url:
+            from fairdrop.redis_server import start_redis_server
+
+            self.redis = start_redis_server(data_dir / "redis")
+            changes["redis_url"] = self.redis.url
+        if not self.settings.secret_key:
+            changes["secret_key"] = secrets.token_urlsafe(32)
+        if not self.settings.organiser_token:
+            changes["organiser_token"] = secrets.token_urlsafe(24)
+        if self.settings.port == 0:
+            changes["port"] = free_port()
+        self.settings = self.settings.with_overrides(**changes)
+        log_dir = self.log_dir or data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.settings.as_env()}
+        names = ["web", "clock"] + [f"worker-{i}" for i in range(self.workers)]
+        for name in names:
+            command = name.split("-")[0]
+            log = (log_dir / f"{name}.log").open("ab")
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "fairdrop.cli", command],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_for_web()
+        return self
+
+    def _wait_for_web(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"web did not answer on {self.base_url} within {timeout}s")
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
