@@ -36,8 +36,11 @@ if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' then
   local rate = meta_num('rate_per_min')
   local burst = math.max(1, rate / 30)  -- at most two seconds' worth at once
   local last = meta_num('tokens_at')
-  if last == 0 then last = now end
-  local tokens = math.min(burst, meta_num('tokens') + math.max(0, now - last) * rate / 60000)
+  -- The bucket starts full: the first fans go in at the drop, not a step later.
+  local tokens = burst
+  if last > 0 then
+    tokens = math.min(burst, meta_num('tokens') + math.max(0, now - last) * rate / 60000)
+  end
   local room = meta_num('cap') - redis.call('ZCARD', K.shopping)
   local waiting = meta_num('frozen') + meta_num('late') - serving
   local n = math.min(math.floor(tokens), room, waiting, max_admit)
@@ -56,7 +59,9 @@ if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' then
     redis.call('HSET', K.meta, 'serving', serving)
     mark_changed()
   end
-  redis.call('HSET', K.meta, 'tokens', tokens, 'tokens_at', now)
+  -- Never move the bucket's clock back: a step with an older time (another
+  -- clock's) must not let the next step count the same time twice.
+  redis.call('HSET', K.meta, 'tokens', tokens, 'tokens_at', math.max(last, now))
 end
 
 settle_sold_out()

@@ -1,0 +1,133 @@
+"""Many fans asking for the last tickets at the same moment: exactly the stock is held."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import redis
+
+from buffer.draw import new_seed, run_draw, seed_commitment
+from purchase.holds import hold_tickets
+from queue_engine.admission import admit_next_batch
+from queue_engine.joining import join_sync
+from queue_engine.keys import EventKeys
+from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync, snapshot_sync
+from queue_engine.scripts import SyncScripts
+
+FANS = 200
+STOCK = 37
+
+
+def _sale_with_everyone_admitted(client: redis.Redis) -> tuple[str, list[str]]:
+    scripts = SyncScripts(client)
+    event_id = uuid.uuid4().hex[:10]
+    seed = new_seed()
+    create_sale_sync(
+        scripts,
+        SaleSpec(
+            event_id,
+            "rush",
+            1_000,
+            2_000,
+            600_000,
+            FANS,
+            600,
+            seed,
+            seed_commitment(seed),
+            (TicketTypeSpec("ga", "GA", 100, "EUR", STOCK, 1),),
+        ),
+    )
+    fans = [f"fan-{i}" for i in range(FANS)]
+    for fan in fans:
+        join_sync(scripts, event_id, fan, 1_500)
+    admit_next_batch(scripts, event_id, 1_000, now_ms=2_000)  # freezes the buffer
+    assert run_draw(scripts, event_id) is not None
+    result = admit_next_batch(scripts, event_id, 1_000, now_ms=2_001)
+    assert result.admitted == FANS
+    return event_id, fans
+
+
+def test_simultaneous_holds_take_exactly_the_stock(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    event_id, fans = _sale_with_everyone_admitted(client)
+    barrier = threading.Barrier(FANS)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def fan_buys(fan: str) -> None:
+        # One connection per thread: the requests really are concurrent.
+        scripts = SyncScripts(redis.Redis.from_url(redis_url))
+        barrier.wait()
+        answer = hold_tickets(scripts, event_id, fan, uuid.uuid4().hex, [("ga", 1)], 3_000)
+        with lock:
+            outcomes.append(answer.code or "ok")
+        scripts.client.close()
+
+    threads = [threading.Thread(target=fan_buys, args=(fan,)) for fan in fans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert len(outcomes) == FANS
+    assert outcomes.count("ok") == STOCK
+    assert outcomes.count("sold_out") == FANS - STOCK
+    live = snapshot_sync(SyncScripts(client), event_id)
+    assert live is not None
+    assert live["held_by_type"]["ga"] == STOCK
+    assert live["remaining"]["ga"] == 0
+    assert client.zcard(EventKeys(event_id).script_keys[11]) == STOCK
+
+
+def test_two_clocks_at_once_admit_what_one_would(redis_url: str) -> None:
+    """Invariant 4 with failover clocks: concurrent steps neither double-admit nor skip."""
+    client = redis.Redis.from_url(redis_url)
+    scripts = SyncScripts(client)
+    event_id = uuid.uuid4().hex[:10]
+    seed = new_seed()
+    rate = 600  # ten a second, burst of twenty
+    create_sale_sync(
+        scripts,
+        SaleSpec(
+            event_id,
+            "clocks",
+            1_000,
+            2_000,
+            rate,
+            10_000,
+            600,
+            seed,
+            seed_commitment(seed),
+            (TicketTypeSpec("ga", "GA", 100, "EUR", 1_000, 1),),
+        ),
+    )
+    for i in range(500):
+        join_sync(scripts, event_id, f"fan-{i}", 1_500)
+    admit_next_batch(scripts, event_id, 1_000, now_ms=2_000)
+    assert run_draw(scripts, event_id) is not None
+
+    admitted: list[int] = []
+    lock = threading.Lock()
+
+    def clock(now_values: list[int]) -> None:
+        own = SyncScripts(redis.Redis.from_url(redis_url))
+        for now in now_values:
+            result = admit_next_batch(own, event_id, 1_000, now_ms=now)
+            with lock:
+                admitted.append(result.admitted)
+
+    steps = [2_000 + 100 * i for i in range(30)]  # three seconds of steps
+    clocks = [threading.Thread(target=clock, args=(steps,)) for _ in range(2)]
+    for t in clocks:
+        t.start()
+    for t in clocks:
+        t.join(timeout=60)
+
+    burst = rate // 30
+    expected = burst + rate * (steps[-1] - steps[0]) // 60_000
+    serving = int(client.hget(EventKeys(event_id).meta, "serving") or 0)
+    assert sum(admitted) == serving == expected
+    shopping = client.zrange(EventKeys(event_id).script_keys[3], 0, -1, withscores=False)
+    numbers = sorted(int(client.zscore(EventKeys(event_id).queue, f) or 0) for f in shopping)
+    assert numbers == list(range(1, serving + 1))

@@ -1,0 +1,318 @@
+"""Hypothesis drives joins, draws, admissions, holds, expiries, confirms and
+repeated requests against the real Lua scripts on a real Redis, and checks
+DESIGN.md's invariants 1, 2, 4, 5 and 6 after every step."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+
+from buffer.draw import run_draw, seed_commitment
+from purchase.holds import confirm_hold, hold_tickets, release_hold
+from queue_engine.admission import admit_next_batch
+from queue_engine.joining import join_sync
+from queue_engine.keys import EventKeys
+from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
+from queue_engine.scripts import SyncScripts
+
+FANS = [f"fan-{i}" for i in range(10)]
+TYPES = {"ga": (3, 2), "vip": (2, 1)}  # id -> (stock, per-person limit)
+RATE_PER_MIN = 60  # one a second, burst of two
+BURST = max(1, RATE_PER_MIN / 30)
+CAP = 4
+HOLD_MS = 4_000
+OPENS, DROP = 10_000, 14_000
+FINAL = {"confirmed", "expired", "released"}
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class SaleMachine(RuleBasedStateMachine):
+    scripts: SyncScripts  # set by the test before the machine runs
+
+    holds = Bundle("holds")
+
+    # The seed comes from Hypothesis, so a replayed example draws the same order.
+    @initialize(
+        seed_bytes=st.binary(min_size=32, max_size=32),
+        crowd=st.none() | st.lists(st.sampled_from(FANS), unique=True, min_size=1),
+    )
+    def create_sale(self, seed_bytes: bytes, crowd: list[str] | None) -> None:
+        self.event_id = uuid.uuid4().hex[:12]
+        self.keys = EventKeys(self.event_id)
+        self.now = OPENS - 500
+        seed = seed_bytes.hex()
+        create_sale_sync(
+            self.scripts,
+            SaleSpec(
+                self.event_id,
+                "prop",
+                OPENS,
+                DROP,
+                RATE_PER_MIN,
+                CAP,
+                HOLD_MS // 1000,
+                seed,
+                seed_commitment(seed),
+                tuple(TicketTypeSpec(t, t, 100, "EUR", s, lim) for t, (s, lim) in TYPES.items()),
+            ),
+        )
+        self.numbers: dict[str, int] = {}
+        self.late_order: list[str] = []
+        self.buffered: set[str] = set()
+        self.admitted_ever: set[str] = set()
+        self.answers: dict[str, str] = {}
+        self.requests: list[tuple[str, str, list[tuple[str, int]]]] = []
+        self.statuses: dict[str, str] = {}
+        self.serving = 0
+        self.queueing_since: int | None = None
+        self.admitted_total = 0
+        if crowd is not None:
+            # Half the examples start at the drop with a crowd in the buffer,
+            # so most steps are spent where tickets are contested.
+            self.now = OPENS
+            self.crowd_joins(crowd)
+            self.now = DROP
+            self.clock_step(0)
+            self.clock_step(0)
+
+    # -- steps ---------------------------------------------------------------
+
+    @rule(ms=st.integers(min_value=1, max_value=3_000))
+    def time_passes(self, ms: int) -> None:
+        self.now += ms
+
+    @rule(crowd=st.permutations(FANS))
+    def crowd_joins(self, crowd: list[str]) -> None:
+        for fan in crowd:
+            self.join(fan)
+
+    @rule(fan=st.sampled_from(FANS))
+    def join(self, fan: str) -> None:
+        entry = join_sync(self.scripts, self.event_id, fan, self.now)
+        if entry.status == "not_open":
+            assert self.now < OPENS
+            return
+        if self.now < DROP:
+            assert entry.status == "buffered" and entry.number == 0
+            self.buffered.add(fan)
+            return
+        if fan in self.buffered and fan not in self.numbers:
+            assert entry.number == 0  # drawn numbers come with the draw
+            return
+        if entry.status == "sold_out" and entry.number == 0:
+            return
+        # Invariant 5: one place per identity, whoever asks how often.
+        if fan in self.numbers:
+            assert entry.number == self.numbers[fan]
+        else:
+            assert fan not in self.buffered
+            self.numbers[fan] = entry.number
+            self.late_order.append(fan)
+
+    @rule(ms=st.integers(min_value=0, max_value=2_000))
+    def clock_step(self, ms: int) -> None:
+        self.now += ms
+        result = admit_next_batch(self.scripts, self.event_id, heartbeat_ms=1_000, now_ms=self.now)
+        if result.state == "drawing":
+            drawn = run_draw(self.scripts, self.event_id)
+            assert drawn is not None and drawn.state == "queueing"
+            self.client.delete(self.keys.draw_lease)
+            self._learn_drawn_numbers()
+            return
+        if result.state == "queueing" and self.queueing_since is None:
+            self.queueing_since = self.now
+        assert result.admitted <= BURST
+        self.admitted_total += result.admitted
+        assert result.serving >= self.serving  # the counter never goes back
+        self.serving = result.serving
+        shopping = {_text(f) for f in self.client.zrange(self.keys.script_keys[3], 0, -1)}
+        self.admitted_ever |= shopping
+
+    def _ask(self, fan: str, ga: int, vip: int) -> Any:
+        items = [(t, q) for t, q in (("ga", ga), ("vip", vip)) if q] or [("ga", 1)]
+        request_id = uuid.uuid4().hex
+        had_live_hold = self.client.hexists(self.keys.script_keys[12], fan)
+        answer = hold_tickets(self.scripts, self.event_id, fan, request_id, items, self.now)
+        self.answers[request_id] = json.dumps(answer.body, sort_keys=True)
+        self.requests.append((request_id, fan, items))
+        event(f"hold: {answer.code or 'ok'}")
+        if not answer.ok:
+            return multiple()
+        assert answer.hold is not None
+        assert fan in self.admitted_ever  # only admitted fans hold (invariant 4)
+        assert not had_live_hold  # one live hold per fan at a time
+        return multiple(answer.hold.id)
+
+    @rule(target=holds, fan=st.sampled_from(FANS), ga=st.integers(0, 3), vip=st.integers(0, 2))
+    def any_fan_asks_for_tickets(self, fan: str, ga: int, vip: int) -> Any:
+        return self._ask(fan, ga, vip)
+
+    @precondition(lambda self: bool(self.admitted_ever))
+    @rule(target=holds, data=st.data(), ga=st.integers(1, 2), vip=st.integers(0, 1))
+    def admitted_fan_asks_for_tickets(self, data: st.DataObject, ga: int, vip: int) -> Any:
+        return self._ask(data.draw(st.sampled_from(sorted(self.admitted_ever))), ga, vip)
+
+    @precondition(lambda self: bool(self.requests))
+    @rule(data=st.data())
+    def repeat_request(self, data: st.DataObject) -> None:
+        request_id, fan, items = data.draw(st.sampled_from(self.requests))
+        again = hold_tickets(self.scripts, self.event_id, fan, request_id, items, self.now)
+        # A retried or duplicated job gets the same answer and changes nothing.
+        assert json.dumps(again.body, sort_keys=True) == self.answers[request_id]
+
+    @rule(target=holds)
+    def pick_live_hold(self) -> Any:
+        live = [_text(h) for h in self.client.zrange(self.keys.script_keys[11], 0, -1)]
+        return multiple(*live)
+
+    @rule(hold_id=holds)
+    def confirm(self, hold_id: str) -> None:
+        before = self._hold(hold_id)
+        answer = confirm_hold(self.scripts, self.event_id, hold_id, f"pay-{hold_id}", self.now)
+        if before["status"] == "confirmed":
+            assert answer.ok and answer.body["already"]
+        else:
+            # Only a live hold inside its time becomes sold tickets.
+            live = before["status"] == "held" and before["expires_at"] >= self.now
+            assert answer.ok == live
+
+    @rule(hold_id=consumes(holds))
+    def release(self, hold_id: str) -> None:
+        hold = self._hold(hold_id)
+        answer = release_hold(self.scripts, self.event_id, hold_id, hold["fan"], self.now)
+        assert answer.ok
+        assert answer.body["released"] == (hold["status"] == "held")
+
+    @precondition(lambda self: self.queueing_since is not None)
+    @rule(paused=st.booleans())
+    def pause_or_resume(self, paused: bool) -> None:
+        self.scripts.run("set_paused", self.event_id, 1 if paused else 0)
+
+    # -- checks --------------------------------------------------------------
+
+    @property
+    def client(self) -> redis.Redis:
+        return self.scripts.client
+
+    def _hold(self, hold_id: str) -> dict[str, Any]:
+        raw = self.client.hget(self.keys.holds, hold_id)
+        assert raw is not None
+        hold: dict[str, Any] = json.loads(raw)
+        return hold
+
+    def _learn_drawn_numbers(self) -> None:
+        for fan in self.buffered:
+            score = self.client.zscore(self.keys.queue, fan)
+            assert score is not None
+            self.numbers[fan] = int(score)
+
+    def _hash(self, index: int) -> dict[str, int]:
+        raw = self.client.hgetall(self.keys.script_keys[index])
+        return {_text(k): int(v) for k, v in raw.items()}
+
+    @invariant()
+    def never_oversell_and_stock_accounts(self) -> None:
+        """Invariants 1 and 6: every unit is available, held or sold, exactly once."""
+        if not hasattr(self, "keys"):
+            return
+        stock, available = self._hash(4), self._hash(5)
+        held, sold, bought = self._hash(6), self._hash(7), self._hash(9)
+        holds = {_text(k): json.loads(v) for k, v in self.client.hgetall(self.keys.holds).items()}
+        want_held = dict.fromkeys(TYPES, 0)
+        want_sold = dict.fromkeys(TYPES, 0)
+        want_bought: dict[str, int] = {}
+        live_by_fan: dict[str, int] = {}
+        for hold_id, hold in holds.items():
+            # A hold ends once: confirmed, expired and released are final.
+            previous = self.statuses.get(hold_id)
+            if previous in FINAL:
+                assert hold["status"] == previous
+            self.statuses[hold_id] = hold["status"]
+            target = {"held": want_held, "confirmed": want_sold}.get(hold["status"])
+            for t, q in hold["items"]:
+                if target is not None:
+                    target[t] += q
+                    key = f"{hold['fan']}|{t}"
+                    want_bought[key] = want_bought.get(key, 0) + q
+            if hold["status"] == "held":
+                live_by_fan[hold["fan"]] = live_by_fan.get(hold["fan"], 0) + 1
+        for t, (total, _limit) in TYPES.items():
+            assert stock[t] == total
+            assert sold[t] + held[t] <= total
+            assert available[t] + held[t] + sold[t] == total
+            assert min(available[t], held[t], sold[t]) >= 0
+            assert held[t] == want_held[t] and sold[t] == want_sold[t]
+        assert {k: v for k, v in bought.items() if v} == want_bought
+        assert all(v <= TYPES[k.split("|")[1]][1] for k, v in want_bought.items())
+        assert all(n == 1 for n in live_by_fan.values())
+        live = {_text(h) for h in self.client.zrange(self.keys.script_keys[11], 0, -1)}
+        assert live == {h for h, hold in holds.items() if hold["status"] == "held"}
+
+    @invariant()
+    def draw_gives_each_fan_one_place(self) -> None:
+        """Invariants 2 and 5: drawn fans hold 1..N, late fans follow in arrival order."""
+        if not hasattr(self, "keys"):
+            return
+        queue = {
+            _text(f): int(s) for f, s in self.client.zrange(self.keys.queue, 0, -1, withscores=True)
+        }
+        for fan, number in self.numbers.items():
+            assert queue[fan] == number
+        drawn = sorted(queue[f] for f in self.buffered if f in queue)
+        if drawn:
+            assert drawn == list(range(1, len(self.buffered) + 1))
+        late = [self.numbers[f] for f in self.late_order]
+        assert late == sorted(late) and all(n > len(self.buffered) for n in late)
+        if all(f in queue for f in self.buffered):
+            # Contiguous numbers: "how many are ahead" is exact, nobody is skipped.
+            assert sorted(queue.values()) == list(range(1, len(queue) + 1))
+
+    @invariant()
+    def admission_in_order_under_cap_and_rate(self) -> None:
+        """Invariant 4: admitted = exactly the numbers up to the serving counter."""
+        if not hasattr(self, "keys"):
+            return
+        assert self.client.zcard(self.keys.script_keys[3]) <= CAP
+        assert self.admitted_ever == {f for f, n in self.numbers.items() if n <= self.serving}
+        if self.queueing_since is not None:
+            budget = BURST + RATE_PER_MIN * (self.now - self.queueing_since) / 60_000
+            assert self.admitted_total <= budget
+
+
+def test_sale_invariants_hold_under_any_interleaving(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    SaleMachine.scripts = SyncScripts(client)
+    machine_test = SaleMachine.TestCase
+    machine_test.settings = settings(
+        max_examples=150,
+        stateful_step_count=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    runner = machine_test("runTest")
+    runner.runTest()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_machine() -> Any:
+    yield
+    SaleMachine.scripts = None  # type: ignore[assignment]
