@@ -20,11 +20,15 @@ from typing import Any
 
 import httpx
 import websockets
+from sqlalchemy import func
+from sqlmodel import select
 
 from buffer.verify import verify_draw
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
 from fairdrop.tokens import FAN_COOKIE
+from purchase.db import make_engine, open_session
+from purchase.models import Order, Ticket
 
 DONE_STATES = {"sold_out", "turn_over", "done"}
 
@@ -197,7 +201,8 @@ def admitted_in_order(outcomes: list[FanOutcome], serving: int) -> bool:
     )
 
 
-async def _simulate(base_url: str, token: str, plan: DemoPlan) -> dict[str, Any]:
+async def simulate_drop(base_url: str, token: str, plan: DemoPlan) -> dict[str, Any]:
+    """Runs one drop against a running fairdrop and returns its figures."""
     rng = random.Random(plan.seed)
     event = await create_demo_event(
         base_url,
@@ -248,11 +253,33 @@ async def _simulate(base_url: str, token: str, plan: DemoPlan) -> dict[str, Any]
     }
 
 
+def count_orders(settings: Settings, event_id: str) -> dict[str, int]:
+    """What the database holds for the event: orders and tickets, counted there."""
+    engine = make_engine(settings)
+    try:
+        with open_session(engine) as session:
+            orders = session.exec(
+                select(func.count()).select_from(Order).where(Order.event_id == event_id)
+            ).one()
+            tickets = session.exec(
+                select(func.count())
+                .select_from(Ticket)
+                .join(Order, Ticket.order_id == Order.id)  # type: ignore[arg-type]
+                .where(Order.event_id == event_id)
+            ).one()
+    finally:
+        engine.dispose()
+    return {"orders_in_db": int(orders), "tickets_in_db": int(tickets)}
+
+
 def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fairdrop-demo-") as tmp:
         demo_settings = settings.with_overrides(data_dir=Path(tmp), port=0)
         with Stack(demo_settings, workers=plan.workers) as stack:
-            summary = asyncio.run(_simulate(stack.base_url, stack.settings.organiser_token, plan))
+            summary = asyncio.run(
+                simulate_drop(stack.base_url, stack.settings.organiser_token, plan)
+            )
+            summary.update(count_orders(stack.settings, summary["event_id"]))
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary
