@@ -67,13 +67,14 @@ class Stack:
         names = ["web", "clock"] + [f"worker-{i}" for i in range(self.workers)]
         for name in names:
             command = name.split("-")[0]
-            log = (log_dir / f"{name}.log").open("ab")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "fairdrop.cli", command],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            # The child keeps its own copy of the file descriptor.
+            with (log_dir / f"{name}.log").open("ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "fairdrop.cli", command],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
         self._wait_for_web()
         return self
 
