@@ -1,0 +1,2 @@
+# Fixtures live in their own modules; add yours to this list.
+pytest_plugins = ["tests.servers"]

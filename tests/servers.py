@@ -1,0 +1,218 @@
+"""Real servers for the tests, each started by the suite on a free loopback port.
+
+The machine's own Redis and PostgreSQL (6379, 5432) are never used: a run must
+not see, or leave behind, anyone else's data.
+
+- `redis_server` (session) / `redis_url` (per test, FLUSHALL first)
+- `postgres_server` (session) / `database_url` (per test, a fresh database)
+- `chromium_path` (session): skipped when Chromium is missing, failed under CI
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from psycopg import sql
+
+from fairdrop.redis_server import RedisServer, start_redis_server
+
+POSTGRES_START_ATTEMPTS = 3
+POSTGRES_READY_TIMEOUT_SECONDS = 30
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with start_redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    bindir: Path
+    root: Path  # holds data/, the unix socket and postgres.log; removed at the end
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def conninfo(self, database: str = "postgres") -> str:
+        return f"host={self.host} port={self.port} user=postgres dbname={database}"
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = _start_postgres()
+    try:
+        yield server
+    finally:
+        _stop_postgres(server)
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server.conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield postgres_server.url(name)
+    with psycopg.connect(postgres_server.conninfo(), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+    path = path or shutil.which("chromium")
+    if path:
+        return path
+    message = "Chromium is not installed: apt-get install -y chromium (./dev test does it as root)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def find_postgres_bindir() -> Path:
+    """The bin directory holding initdb and pg_ctl (Debian keeps them off PATH)."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        reported = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        candidates.append(Path(reported))
+    by_version = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda path: int(Path(path).parent.name) if Path(path).parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += [Path(path) for path in by_version]
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            return bindir
+    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+
+
+def _start_postgres() -> PostgresServer:
+    bindir = find_postgres_bindir()
+    root = Path(tempfile.mkdtemp(prefix="fairdrop-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = PostgresServer(host="127.0.0.1", port=0, bindir=bindir, root=root)
+    try:
+        _run_as_postgres(
+            server,
+            "initdb",
+            *("-D", str(server.data_dir), "-A", "trust", "-U", "postgres"),
+            *("--no-sync", "-E", "UTF8", "--locale=C"),
+        )
+        for _attempt in range(POSTGRES_START_ATTEMPTS):
+            server.port = _free_port()
+            if _pg_ctl_start(server):
+                _wait_until_connectable(server)
+                return server
+        raise RuntimeError("PostgreSQL lost the race for a free port every time")
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _pg_ctl_start(server: PostgresServer) -> bool:
+    # Durability is worthless for throwaway test data; turning it off makes
+    # CREATE DATABASE and commits several times faster.
+    options = (
+        f"-p {server.port} -c listen_addresses={server.host} -k {server.root}"
+        " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+        " -c max_connections=200"
+    )
+    log = server.root / "postgres.log"
+    log.unlink(missing_ok=True)  # so the check below reads this attempt only
+    started = _run_as_postgres(
+        server,
+        "pg_ctl",
+        *("-D", str(server.data_dir), "-l", str(log)),
+        *("-w", "-t", str(POSTGRES_READY_TIMEOUT_SECONDS), "-o", options, "start"),
+        check=False,
+    )
+    if started.returncode == 0:
+        return True
+    if "Address already in use" in _log_tail(log):
+        return False  # another process took the port between probe and bind
+    raise RuntimeError(f"pg_ctl start failed:\n{started.stdout}{started.stderr}{_log_tail(log)}")
+
+
+def _wait_until_connectable(server: PostgresServer) -> None:
+    deadline = time.monotonic() + POSTGRES_READY_TIMEOUT_SECONDS
+    while True:
+        try:
+            with psycopg.connect(server.conninfo(), connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _stop_postgres(server: PostgresServer) -> None:
+    try:
+        _run_as_postgres(server, "pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+def _run_as_postgres(
+    server: PostgresServer, program: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL tool, as the postgres user when we are root (it refuses root)."""
+    command = [str(server.bindir / program), *args]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    # cwd: the postgres user may not be allowed into the directory pytest runs in.
+    done = subprocess.run(command, cwd=server.root, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(
+            f"{program} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            f"{_log_tail(server.root / 'postgres.log')}"
+        )
+    return done
+
+
+def _log_tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return ""
+    return "\npostgres.log:\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
