@@ -48,10 +48,10 @@ def _run_clock(settings: Settings) -> None:
     run_clock(settings, stop)
 
 
-def _run_worker(settings: Settings) -> None:
+def _run_worker(settings: Settings, args: argparse.Namespace) -> None:
     from purchase.worker import run_worker
 
-    run_worker(settings)
+    run_worker(settings, burst=args.burst, worker_class=args.worker_class)
 
 
 def _run_stack(settings: Settings, with_demo_event: bool) -> int:
@@ -108,7 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairdrop", description="fair-queue ticket drops")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("web", help="the web process (Starlette on uvicorn)")
-    sub.add_parser("worker", help="the purchase worker (RQ)")
+    worker = sub.add_parser("worker", help="the purchase worker (RQ)")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument(
+        "--worker-class",
+        choices=["simple", "fork"],
+        default="simple",
+        help="simple: jobs in this process (default); fork: RQ's fork per job",
+    )
     sub.add_parser("clock", help="the clock: windows, draws, admission, expiries")
     sub.add_parser("run", help="everything on the embedded default until Ctrl-C")
     demo = sub.add_parser("demo", help="a whole drop with simulated fans, or a live demo event")
@@ -136,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "clock":
         _run_clock(settings)
     elif args.command == "worker":
-        _run_worker(settings)
+        _run_worker(settings, args)
     elif args.command == "run":
         return _run_stack(settings, with_demo_event=False)
     elif args.command == "demo":

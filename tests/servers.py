@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,16 +74,25 @@ def postgres_server() -> Iterator[PostgresServer]:
         _stop_postgres(server)
 
 
+@contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards; yields its URL."""
+    name = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(server.conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.url(name)
+    finally:
+        with psycopg.connect(server.conninfo(), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 @pytest.fixture
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
-    name = f"test_{secrets.token_hex(6)}"
-    with psycopg.connect(postgres_server.conninfo(), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield postgres_server.url(name)
-    with psycopg.connect(postgres_server.conninfo(), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync, snapshot_sync
 from queue_engine.scripts import SyncScripts
+from tests.reads import set_members, zset_scores
 
 SEED = "0f" * 32
 
@@ -101,11 +102,11 @@ def test_run_draw_writes_every_number_once_and_is_repeatable(redis_url: str, fan
     scripts = SyncScripts(client)
     _drawable_sale(scripts, "ev", fans)
     keys = EventKeys("ev")
-    entrants = [m.decode() for m in client.smembers(keys.buffer)]
+    entrants = list(set_members(client, keys.buffer))
     result = run_draw(scripts, "ev")
     assert result is not None and result.state == "queueing"
     assert result.entrants == len(entrants) == fans + 1
-    numbers = {m.decode(): int(s) for m, s in client.zrange(keys.queue, 0, -1, withscores=True)}
+    numbers = zset_scores(client, keys.queue)
     ordered, digest = draw_order(SEED, entrants)
     assert numbers == {f: i + 1 for i, f in enumerate(ordered)}
     live = snapshot_sync(scripts, "ev")
@@ -117,9 +118,7 @@ def test_run_draw_writes_every_number_once_and_is_repeatable(redis_url: str, fan
     client.hset(keys.meta, "state", "drawing")
     again = run_draw(scripts, "ev")
     assert again is not None and again.digest == digest
-    assert {
-        m.decode(): int(s) for m, s in client.zrange(keys.queue, 0, -1, withscores=True)
-    } == numbers
+    assert zset_scores(client, keys.queue) == numbers
 
 
 def test_draw_lease_lets_only_one_clock_compute(redis_url: str) -> None:

@@ -14,6 +14,7 @@ from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync, snapshot_sync
 from queue_engine.scripts import SyncScripts
+from tests.reads import zset_members, zset_scores
 
 FANS = 200
 STOCK = 37
@@ -128,6 +129,7 @@ def test_two_clocks_at_once_admit_what_one_would(redis_url: str) -> None:
     expected = burst + rate * (steps[-1] - steps[0]) // 60_000
     serving = int(client.hget(EventKeys(event_id).meta, "serving") or 0)
     assert sum(admitted) == serving == expected
-    shopping = client.zrange(EventKeys(event_id).script_keys[3], 0, -1, withscores=False)
-    numbers = sorted(int(client.zscore(EventKeys(event_id).queue, f) or 0) for f in shopping)
+    shopping = zset_members(client, EventKeys(event_id).script_keys[3])
+    queue = zset_scores(client, EventKeys(event_id).queue)
+    numbers = sorted(queue[f] for f in shopping)
     assert numbers == list(range(1, serving + 1))

@@ -30,6 +30,8 @@ from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
 from queue_engine.scripts import SyncScripts
+from tests.reads import text as _text
+from tests.reads import zset_members, zset_scores
 
 FANS = [f"fan-{i}" for i in range(10)]
 TYPES = {"ga": (3, 2), "vip": (2, 1)}  # id -> (stock, per-person limit)
@@ -39,10 +41,6 @@ CAP = 4
 HOLD_MS = 4_000
 OPENS, DROP = 10_000, 14_000
 FINAL = {"confirmed", "expired", "released"}
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 class SaleMachine(RuleBasedStateMachine):
@@ -144,7 +142,7 @@ class SaleMachine(RuleBasedStateMachine):
         self.admitted_total += result.admitted
         assert result.serving >= self.serving  # the counter never goes back
         self.serving = result.serving
-        shopping = {_text(f) for f in self.client.zrange(self.keys.script_keys[3], 0, -1)}
+        shopping = set(zset_members(self.client, self.keys.script_keys[3]))
         self.admitted_ever |= shopping
 
     def _ask(self, fan: str, ga: int, vip: int) -> Any:
@@ -181,7 +179,7 @@ class SaleMachine(RuleBasedStateMachine):
 
     @rule(target=holds)
     def pick_live_hold(self) -> Any:
-        live = [_text(h) for h in self.client.zrange(self.keys.script_keys[11], 0, -1)]
+        live = zset_members(self.client, self.keys.script_keys[11])
         return multiple(*live)
 
     @rule(hold_id=holds)
@@ -264,7 +262,7 @@ class SaleMachine(RuleBasedStateMachine):
         assert {k: v for k, v in bought.items() if v} == want_bought
         assert all(v <= TYPES[k.split("|")[1]][1] for k, v in want_bought.items())
         assert all(n == 1 for n in live_by_fan.values())
-        live = {_text(h) for h in self.client.zrange(self.keys.script_keys[11], 0, -1)}
+        live = set(zset_members(self.client, self.keys.script_keys[11]))
         assert live == {h for h, hold in holds.items() if hold["status"] == "held"}
 
     @invariant()
@@ -272,9 +270,7 @@ class SaleMachine(RuleBasedStateMachine):
         """Invariants 2 and 5: drawn fans hold 1..N, late fans follow in arrival order."""
         if not hasattr(self, "keys"):
             return
-        queue = {
-            _text(f): int(s) for f, s in self.client.zrange(self.keys.queue, 0, -1, withscores=True)
-        }
+        queue = zset_scores(self.client, self.keys.queue)
         for fan, number in self.numbers.items():
             assert queue[fan] == number
         drawn = sorted(queue[f] for f in self.buffered if f in queue)

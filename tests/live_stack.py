@@ -1,0 +1,87 @@
+"""A running fairdrop (web, worker and clock processes) for API and browser tests.
+
+One stack per test module: starting the processes takes a couple of seconds,
+and tests in a module keep out of each other's way by using their own events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fairdrop.redis_server import start_redis_server
+from fairdrop.settings import Settings
+from fairdrop.stack import Stack
+from tests.servers import PostgresServer, fresh_database
+
+
+@dataclass
+class LiveStack:
+    stack: Stack
+
+    @property
+    def base_url(self) -> str:
+        return self.stack.base_url
+
+    @property
+    def settings(self) -> Settings:
+        return self.stack.settings
+
+    @property
+    def organiser_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.organiser_token}"}
+
+    def create_event(self, **overrides: Any) -> dict[str, Any]:
+        """An event through the organiser API; by default its window is open now."""
+        now = datetime.now(UTC)
+        body: dict[str, Any] = {
+            "name": "test drop",
+            "opens_at": (now - timedelta(seconds=1)).isoformat(),
+            "drop_at": (now + timedelta(seconds=2)).isoformat(),
+            "rate_per_min": 6_000,
+            "cap": 100,
+            "hold_seconds": 60,
+            "ticket_types": [
+                {
+                    "id": "ga",
+                    "name": "GA",
+                    "price_cents": 4_000,
+                    "currency": "EUR",
+                    "stock": 10,
+                    "per_person_limit": 2,
+                },
+            ],
+        }
+        body.update(overrides)
+        response = httpx.post(
+            f"{self.base_url}/api/events", json=body, headers=self.organiser_headers, timeout=10
+        )
+        assert response.status_code == 201, response.text
+        event: dict[str, Any] = response.json()
+        return event
+
+
+@pytest.fixture(scope="module")
+def live_stack(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    workdir: Path = tmp_path_factory.mktemp("stack")
+    with (
+        fresh_database(postgres_server) as database_url,
+        start_redis_server(workdir / "redis") as redis_server,
+    ):
+        settings = Settings(
+            redis_url=redis_server.url,
+            database_url=database_url,
+            data_dir=workdir,
+            port=0,
+            heartbeat_seconds=1.0,
+        )
+        with Stack(settings, workers=1) as stack:
+            yield LiveStack(stack)
