@@ -54,11 +54,17 @@ def _run_worker(settings: Settings, args: argparse.Namespace) -> None:
     run_worker(settings, burst=args.burst, worker_class=args.worker_class)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_stack(settings: Settings, with_demo_event: bool) -> int:
     from fairdrop.demo import create_demo_event
     from fairdrop.stack import Stack
 
-    with Stack(settings) as stack:
+    # A SIGTERM (e.g. from a process manager) stops the children as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with Stack(settings, workers=2, persist_redis=True) as stack:
         s = stack.settings
         print(f"fairdrop is running at {stack.base_url}")
         print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")

@@ -91,11 +91,13 @@ def find_redis_server_binary() -> Path:
     )
 
 
-def start_redis_server(workdir: Path | None = None) -> RedisServer:
+def start_redis_server(workdir: Path | None = None, persist: bool = False) -> RedisServer:
     """Start Redis on a free 127.0.0.1 port and return once it answers PING.
 
     `workdir` is created if needed and left in place; without one a temporary
-    directory is made and `stop()` removes it.
+    directory is made and `stop()` removes it. With `persist`, Redis keeps an
+    append-only file there, so `fairdrop run` finds its sales again after a
+    restart (the database and Redis then still agree).
     """
     binary = find_redis_server_binary()
     owns_workdir = workdir is None
@@ -104,7 +106,7 @@ def start_redis_server(workdir: Path | None = None) -> RedisServer:
     _raise_open_files_limit()
     try:
         for _attempt in range(START_ATTEMPTS):
-            server = _start_once(binary, workdir, owns_workdir)
+            server = _start_once(binary, workdir, owns_workdir, persist)
             if server is not None:
                 return server
         raise RedisServerError(f"{binary} lost the race for a free port {START_ATTEMPTS} times")
@@ -114,7 +116,9 @@ def start_redis_server(workdir: Path | None = None) -> RedisServer:
         raise
 
 
-def _start_once(binary: Path, workdir: Path, owns_workdir: bool) -> RedisServer | None:
+def _start_once(
+    binary: Path, workdir: Path, owns_workdir: bool, persist: bool
+) -> RedisServer | None:
     """One try on one port; None when another process took the port first."""
     port = _free_port()
     log_path = workdir / "redis.log"
@@ -123,7 +127,8 @@ def _start_once(binary: Path, workdir: Path, owns_workdir: bool) -> RedisServer 
             [
                 str(binary),
                 *("--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes"),
-                *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+                *("--save", "", "--appendonly", "yes" if persist else "no"),
+                *("--appendfsync", "everysec", "--dir", str(workdir)),
                 *("--daemonize", "no", "--maxclients", str(MAX_CLIENTS)),
             ],
             stdin=subprocess.DEVNULL,

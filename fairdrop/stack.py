@@ -37,6 +37,8 @@ def free_port() -> int:
 class Stack:
     settings: Settings
     workers: int = 1
+    # Keep the embedded Redis's data in data_dir across restarts (fairdrop run).
+    persist_redis: bool = False
     log_dir: Path | None = None
     redis: RedisServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -52,7 +54,7 @@ class Stack:
         if not self.settings.redis_url:
             from fairdrop.redis_server import start_redis_server
 
-            self.redis = start_redis_server(data_dir / "redis")
+            self.redis = start_redis_server(data_dir / "redis", persist=self.persist_redis)
             changes["redis_url"] = self.redis.url
         if not self.settings.secret_key:
             changes["secret_key"] = secrets.token_urlsafe(32)
