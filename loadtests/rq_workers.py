@@ -25,43 +25,11 @@ from pathlib import Path
 import redis
 from rq import Queue
 
-from buffer.draw import new_seed, run_draw, seed_commitment
 from fairdrop.redis_server import start_redis_server
 from fairdrop.settings import Settings
+from loadtests.crowds import admitted_crowd
 from purchase.db import create_tables, make_engine
-from queue_engine.admission import admit_next_batch
-from queue_engine.joining import join_sync
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
 from queue_engine.scripts import SyncScripts
-
-
-def _admitted_fans(scripts: SyncScripts, jobs: int) -> tuple[str, list[str]]:
-    event_id = uuid.uuid4().hex[:10]
-    seed = new_seed()
-    now = int(time.time() * 1000)
-    create_sale_sync(
-        scripts,
-        SaleSpec(
-            event_id,
-            "bench",
-            now - 2_000,
-            now - 1_000,
-            10_000_000,
-            jobs,
-            600,
-            seed,
-            seed_commitment(seed),
-            (TicketTypeSpec("ga", "GA", 1, "EUR", jobs, 1),),
-        ),
-    )
-    fans = [f"fan-{i}" for i in range(jobs)]
-    for fan in fans:
-        join_sync(scripts, event_id, fan)  # after the drop: queued in arrival order
-    admit_next_batch(scripts, event_id, 1_000)
-    run_draw(scripts, event_id)
-    while admit_next_batch(scripts, event_id, 1_000).admitted:
-        pass
-    return event_id, fans
 
 
 def _timed_burst(env: dict[str, str], worker_class: str) -> float:
@@ -93,7 +61,10 @@ def main() -> None:
             # Interleaved, so both classes see the same machine noise.
             for worker_class in rates:
                 start_up = _timed_burst(env, worker_class)
-                event_id, fans = _admitted_fans(scripts, args.jobs)
+                now_ms = int(time.time() * 1000)
+                event_id, fans = admitted_crowd(
+                    scripts, args.jobs, args.jobs, start_ms=now_ms - 2_000
+                )
                 for fan in fans:
                     queue.enqueue(
                         "purchase.jobs.hold_job", event_id, fan, uuid.uuid4().hex, [["ga", 1]]

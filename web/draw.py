@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -12,17 +13,22 @@ from buffer.draw import ALGORITHM
 from buffer.published import drawn_entrants
 from fairdrop.errors import ErrorCode, FairdropError
 from queue_engine.sales import snapshot
-from web.context import context_of
+from web.context import WebContext, context_of
 
 _BEFORE_DRAW = {"scheduled", "buffering", "drawing"}
 
 
-async def draw_info(request: Request) -> JSONResponse:
+async def _live(request: Request) -> tuple[WebContext, str, dict[str, Any]]:
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
     live = await snapshot(ctx.scripts, event_id)
     if live is None:
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    return ctx, event_id, live
+
+
+async def draw_info(request: Request) -> JSONResponse:
+    _, event_id, live = await _live(request)
     done = live.get("state") not in _BEFORE_DRAW
     return JSONResponse(
         {
@@ -41,11 +47,7 @@ async def draw_info(request: Request) -> JSONResponse:
 
 async def draw_entrants(request: Request) -> StreamingResponse:
     """Every drawn entrant as a text line "<queue number> <fan id>", in number order."""
-    ctx = context_of(request)
-    event_id = request.path_params["event_id"]
-    live = await snapshot(ctx.scripts, event_id)
-    if live is None:
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    ctx, event_id, live = await _live(request)
     if live.get("state") in _BEFORE_DRAW:
         raise FairdropError(ErrorCode.DRAW_NOT_DONE, "the draw has not happened yet")
     total = int(live.get("entrants") or 0)

@@ -8,6 +8,7 @@ import uuid
 import redis
 
 from buffer.draw import new_seed, run_draw, seed_commitment
+from loadtests.crowds import admitted_crowd
 from purchase.holds import hold_tickets
 from queue_engine.admission import admit_next_batch
 from queue_engine.joining import join_sync
@@ -20,38 +21,9 @@ FANS = 200
 STOCK = 37
 
 
-def _sale_with_everyone_admitted(client: redis.Redis) -> tuple[str, list[str]]:
-    scripts = SyncScripts(client)
-    event_id = uuid.uuid4().hex[:10]
-    seed = new_seed()
-    create_sale_sync(
-        scripts,
-        SaleSpec(
-            event_id,
-            "rush",
-            1_000,
-            2_000,
-            600_000,
-            FANS,
-            600,
-            seed,
-            seed_commitment(seed),
-            (TicketTypeSpec("ga", "GA", 100, "EUR", STOCK, 1),),
-        ),
-    )
-    fans = [f"fan-{i}" for i in range(FANS)]
-    for fan in fans:
-        join_sync(scripts, event_id, fan, 1_500)
-    admit_next_batch(scripts, event_id, 1_000, now_ms=2_000)  # freezes the buffer
-    assert run_draw(scripts, event_id) is not None
-    result = admit_next_batch(scripts, event_id, 1_000, now_ms=2_001)
-    assert result.admitted == FANS
-    return event_id, fans
-
-
 def test_simultaneous_holds_take_exactly_the_stock(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    event_id, fans = _sale_with_everyone_admitted(client)
+    event_id, fans = admitted_crowd(SyncScripts(client), FANS, STOCK)
     barrier = threading.Barrier(FANS)
     outcomes: list[str] = []
     lock = threading.Lock()
