@@ -38,6 +38,10 @@ local function hash_numbers(key)
   return out
 end
 
+local function mark_changed()
+  redis.call('HSET', K.meta, 'dirty', 1)
+end
+
 -- The phase moves scheduled -> buffering -> drawing by time alone, in whichever
 -- script runs first: the window closes at drop_at exactly, however late the
 -- clock is, and the buffer is frozen (its size recorded) in the same step.
@@ -47,17 +51,15 @@ local function current_phase(now)
   if state == 'scheduled' and now >= meta_num('opens_at') then
     state = 'buffering'
     redis.call('HSET', K.meta, 'state', state)
+    mark_changed()
   end
   if state == 'buffering' and now >= meta_num('drop_at') then
     state = 'drawing'
     redis.call('HSET', K.meta, 'state', state, 'frozen', redis.call('SCARD', K.buffer),
       'draw_started_at', now)
+    mark_changed()
   end
   return state
-end
-
-local function mark_changed()
-  redis.call('HSET', K.meta, 'dirty', 1)
 end
 
 -- Gives a live hold's tickets back. The status check makes it happen exactly
