@@ -64,9 +64,10 @@ def hold_tickets(
     request_id: str,
     items: list[tuple[str, int]],
     now_ms: int = 0,
+    hold_id: str | None = None,
 ) -> ScriptAnswer:
     """Holds all the items or none; the same request id always gets the same answer."""
-    hold_id = uuid.uuid4().hex
+    hold_id = hold_id or uuid.uuid4().hex
     items_json = json.dumps([[t, q] for t, q in items])
     return _answer(scripts.run("hold", event_id, now_ms, fan_id, request_id, hold_id, items_json))
 
