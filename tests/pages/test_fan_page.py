@@ -1,0 +1,90 @@
+"""The fan's live queue page in a real browser, on a phone-sized screen."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.live_stack import LiveStack
+from tests.pages.browser import PHONE, screenshot_path
+
+
+def _state(page: Page) -> str:
+    return page.locator("#state").get_attribute("data-state") or ""
+
+
+def test_fan_waits_is_admitted_buys_and_keeps_the_place(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    now = datetime.now(UTC)
+    event = live_stack.create_event(
+        drop_at=(now + timedelta(seconds=4)).isoformat(), cap=5, rate_per_min=600
+    )
+    type_id = event["ticket_types"][0]["id"]
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{live_stack.base_url}/e/{event['id']}")
+
+    expect(page.locator("#state")).to_have_attribute("data-state", "waiting_room", timeout=10_000)
+    page.screenshot(path=screenshot_path("fan-waiting-room"), full_page=True)
+
+    expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=20_000)
+    number = page.locator("#queue-number").inner_text()
+    expect(page.locator("#remaining-total")).to_have_text("10")
+    page.screenshot(path=screenshot_path("fan-admitted"), full_page=True)
+
+    page.fill(f'input[name="qty-{type_id}"]', "2")
+    page.click("#buy-button")
+    expect(page.locator("#hold")).to_be_visible(timeout=10_000)
+    expect(page.locator("#hold-countdown")).not_to_be_empty()
+    page.screenshot(path=screenshot_path("fan-holding"), full_page=True)
+
+    page.click("#pay-button")
+    expect(page.locator("#confirmation")).to_be_visible(timeout=10_000)
+    expect(page.locator(".ticket-code")).to_have_count(2)
+    expect(page.locator("#order-id")).not_to_be_empty()
+    page.screenshot(path=screenshot_path("fan-confirmation"), full_page=True)
+
+    stats = httpx.get(
+        f"{live_stack.base_url}/api/events/{event['id']}/stats",
+        headers=live_stack.organiser_headers,
+    ).json()
+    assert stats["sold"] == 2
+
+    # A reload is the same fan in the same place.
+    page.reload()
+    expect(page.locator("#state")).to_have_attribute("data-state", "done", timeout=10_000)
+    assert page.locator("#queue-number").inner_text() == number
+
+    # Another fan's page sees the stock go down live.
+    other = browser.new_context(viewport=PHONE)
+    other_page = other.new_page()
+    other_page.goto(f"{live_stack.base_url}/e/{event['id']}")
+    expect(other_page.locator("#remaining-total")).to_have_text("8", timeout=10_000)
+    other.close()
+    context.close()
+
+
+def test_paused_sale_shows_the_maintenance_banner(browser: Browser, live_stack: LiveStack) -> None:
+    event = live_stack.create_event()
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{live_stack.base_url}/e/{event['id']}")
+    expect(page.locator("#state")).not_to_have_attribute("data-state", "", timeout=10_000)
+    expect(page.locator("#paused-banner")).to_be_hidden()
+    response = httpx.post(
+        f"{live_stack.base_url}/api/events/{event['id']}/pause",
+        headers=live_stack.organiser_headers,
+    )
+    assert response.status_code == 200
+    expect(page.locator("#paused-banner")).to_be_visible(timeout=10_000)
+    page.screenshot(path=screenshot_path("fan-paused"), full_page=True)
+    page.close()
+
+
+def test_unknown_event_page_says_so(browser: Browser, live_stack: LiveStack) -> None:
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{live_stack.base_url}/e/no-such-event")
+    expect(page.locator("#error")).to_contain_text("no event", timeout=10_000)
+    page.close()
