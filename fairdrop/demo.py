@@ -245,6 +245,10 @@ async def simulate_drop(base_url: str, token: str, plan: DemoPlan) -> dict[str, 
         "event_id": event["id"],
         "entrants_drawn": stats["entrants"],
         "late_joiners": stats["last_number"] - stats["entrants"],
+        # Fans who arrived once everything was sold get no number, only "sold out".
+        "joined_after_sold_out": sum(
+            1 for o in outcomes if o.number == 0 and o.final_state == "sold_out"
+        ),
         "admitted": stats["serving"],
         "fans_with_tickets": sum(1 for o in outcomes if o.tickets),
         "tickets_received": sum(o.tickets for o in outcomes),
