@@ -1,292 +1,677 @@
-// The fan's live queue page. The server pushes a "status" message on every
-// change (and at least every few seconds); this page only renders it, so a
-// reload or a second tab shows the same place.
-"use strict";
+// The fan's live queue page (/e/<event id>).
+//
+// The server owns the fan's place: every "status" message on the socket says
+// what to show, and a reload or a second tab gets the same place back. This
+// page renders the latest status, runs the countdowns between messages, and
+// sends the fan's clicks (buy, pay, let go) to the HTTP API.
+import { $, callJson, clearError, el, showError } from "/static/common.js";
 
-const eventId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
-const $ = (id) => document.getElementById(id);
+const PING_EVERY_MS = 20_000;
+const RECONNECT_DELAYS_MS = [1_000, 2_000, 5_000, 10_000]; // then 10 s for ever
+const HOLD_POLL_AFTER_MS = 5_000;
+const HOLD_POLL_EVERY_MS = 1_000;
+const HOLD_POLL_MAX_TRIES = 60;
+const COUNTDOWN_EVERY_MS = 250;
+// A Date header has whole seconds, so smaller differences are noise.
+const CLOCK_OFFSET_MIN_MS = 2_000;
+// Close codes after which reconnecting cannot help (web/sockets.py).
+const CLOSE_NO_FAN = 4401;
+const CLOSE_UNKNOWN_EVENT = 4404;
 
-const page = {
-  event: null,     // the public event (GET /api/events/{id})
-  status: null,    // the latest "status" message
-  hold: null,      // our live hold, from "hold_result"
-  order: null,     // our order, from "order"
-  requestId: null, // a ticket request waiting for its answer
-  socket: null,
-  retryDelay: 1000,
-};
-
-const HEADLINES = {
+const STATUS_TEXT = {
   not_open: "The sale has not opened yet",
-  waiting_room: "You're in",
+  waiting_room: "You're in the waiting room",
   queued: "You're in the queue",
-  admitted: "It's your turn",
+  admitted: "It's your turn to buy",
   turn_over: "Your turn has ended",
   done: "You have your tickets",
   sold_out: "Sold out",
 };
 
-const EXPLANATIONS = {
-  not_open: "Keep this page open. When the window opens you join automatically.",
-  waiting_room:
-    "At the drop everyone who arrived before it gets a random place. Arriving earlier gives no advantage.",
-  queued: "Keep this page open; you are let in when your number comes up.",
-  admitted: "Choose your tickets before your turn ends.",
-  turn_over: "Your time to buy ran out.",
-  done: "Your order is confirmed.",
-  sold_out: "Every ticket has been sold.",
+const STATE_NOTES = {
+  turn_over: "Your time to buy ran out before an order was made.",
+  done: "Your order is confirmed. Thank you for queueing fairly.",
+  sold_out: "Every ticket has been sold. Thank you for waiting.",
 };
 
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const message = (data.error && data.error.message) || `request failed (${response.status})`;
-    throw new Error(message);
+const EVENT_ID = eventIdFromPath(location.pathname);
+const API = `/api/events/${encodeURIComponent(EVENT_ID)}`;
+
+const page = {
+  event: null, // GET /api/events/{id}
+  typesById: new Map(),
+  status: null, // the latest status (from the socket, or built from the join answer)
+  hold: null, // {id, items: [[type, qty]] | null, expires_at}
+  pendingRequestId: null, // a hold request waiting for its answer
+  paying: false,
+  order: null, // the last successful "order" message
+  socket: null,
+  reconnectAttempt: 0,
+  clockOffsetMs: 0, // server clock minus this device's clock
+  buyRows: new Map(), // type id -> {input, fewer, more, limit}
+  leftCells: new Map(), // type id -> <span> showing remaining stock
+};
+
+// ---------- small helpers ----------
+
+function eventIdFromPath(path) {
+  const match = /^\/e\/([^/]+)\/?$/.exec(path);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function formatMoney(cents, currency) {
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
+  } catch {
+    // An unknown currency code must not break the page.
+    return `${(cents / 100).toFixed(2)} ${currency}`;
   }
-  return data;
 }
 
-function money(cents, currency) {
-  return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
+function formatCountdown(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const days = Math.floor(total / 86_400);
+  const hours = Math.floor((total % 86_400) / 3_600);
+  const minutes = Math.floor((total % 3_600) / 60);
+  const seconds = total % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  if (days > 0) return `${days} d ${hours} h ${pad(minutes)} min`;
+  if (hours > 0) return `${hours}:${pad(minutes)}:${pad(seconds)}`;
+  return `${minutes}:${pad(seconds)}`;
 }
 
-function duration(ms) {
-  const seconds = Math.max(0, Math.round(ms / 1000));
-  const m = Math.floor(seconds / 60);
-  const s = seconds % 60;
-  return m > 0 ? `${m} min ${String(s).padStart(2, "0")} s` : `${s} s`;
+function formatWait(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  if (seconds <= 0) return "any moment";
+  const minutes = Math.floor(seconds / 60);
+  const rest = Math.round(seconds % 60);
+  if (minutes === 0) return `about ${rest} s`;
+  return rest === 0 ? `about ${minutes} min` : `about ${minutes} min ${rest} s`;
 }
 
-function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = !message;
+/** Now on the server's clock: deadlines in messages are server epoch ms. */
+function serverNow() {
+  return Date.now() + page.clockOffsetMs;
 }
 
-function typeById(typeId) {
-  return (page.event && page.event.ticket_types.find((t) => t.id === typeId)) || null;
+function learnClockOffset(response, sentAt, receivedAt) {
+  const header = response.headers.get("Date");
+  const serverMs = header ? Date.parse(header) : NaN;
+  if (Number.isNaN(serverMs)) return;
+  // The header is truncated to the second: +500 ms is its expected value.
+  const offset = serverMs + 500 - (sentAt + receivedAt) / 2;
+  page.clockOffsetMs = Math.abs(offset) >= CLOCK_OFFSET_MIN_MS ? offset : 0;
 }
 
-function renderTypes() {
-  const remaining = (page.status && page.status.remaining) || {};
-  const rows = page.event.ticket_types.map((t) => {
-    const left = remaining[t.id] !== undefined ? remaining[t.id] : t.remaining;
-    return `<tr><td>${escapeHtml(t.name)}</td><td class="num">${money(t.price_cents, t.currency)}</td>` +
-      `<td class="num">${left}</td></tr>`;
+// ---------- HTTP ----------
+
+/** Every answer's Date header keeps the page's idea of server time fresh. */
+function callApi(method, path, body) {
+  const sentAt = Date.now();
+  const onResponse = (response) => learnClockOffset(response, sentAt, Date.now());
+  return callJson(method, path, { body, onResponse });
+}
+
+// ---------- the event and its ticket types ----------
+
+function eventCurrency() {
+  return page.event.currency || (page.event.ticket_types[0] || {}).currency || "EUR";
+}
+
+function renderEvent(event) {
+  document.title = `${event.name} · fairdrop`;
+  $("event-name").textContent = event.name;
+  const opens = new Date(event.opens_at).toLocaleString();
+  const drop = new Date(event.drop_at).toLocaleString();
+  $("event-when").textContent = `Waiting room opens ${opens} · drop ${drop}`;
+  $("seed-hash").textContent = event.seed_hash || "—";
+  $("draw-link").href = `${API}/draw`;
+  renderTicketTypes(event.ticket_types);
+  buildBuyRows(event.ticket_types);
+}
+
+function renderTicketTypes(types) {
+  const list = $("ticket-types");
+  list.replaceChildren();
+  for (const type of types) {
+    const left = el("span", { "data-type": type.id }, String(type.remaining));
+    page.leftCells.set(type.id, left);
+    list.append(
+      el(
+        "li",
+        {},
+        el("span", { class: "ticket-name" }, type.name),
+        el(
+          "span",
+          { class: "ticket-meta" },
+          formatMoney(type.price_cents, type.currency),
+          el("br"),
+          el("span", { class: "muted small" }, left, " left"),
+        ),
+      ),
+    );
+  }
+}
+
+function renderRemaining(status) {
+  for (const [typeId, cell] of page.leftCells) {
+    const left = status.remaining[typeId];
+    if (left !== undefined) cell.textContent = String(left);
+  }
+  $("remaining-total").textContent = String(status.remaining_total);
+  $("may-return").hidden = !(status.tickets_may_return && status.remaining_total === 0);
+}
+
+// ---------- the buy form ----------
+
+function buildBuyRows(types) {
+  const rows = $("buy-rows");
+  rows.replaceChildren();
+  types.forEach((type, index) => {
+    const inputId = `qty-${index}`;
+    const controls = {
+      input: el("input", {
+        id: inputId,
+        name: `qty-${type.id}`,
+        type: "number",
+        inputmode: "numeric",
+        min: 0,
+        max: type.per_person_limit,
+        step: 1,
+        value: 0,
+      }),
+      fewer: el("button", { type: "button", "aria-label": `One fewer ${type.name}` }, "−"),
+      more: el("button", { type: "button", "aria-label": `One more ${type.name}` }, "+"),
+      limit: el("span", { class: "muted small" }, ""),
+    };
+    controls.fewer.addEventListener("click", () => stepQuantity(type.id, -1));
+    controls.more.addEventListener("click", () => stepQuantity(type.id, +1));
+    controls.input.addEventListener("input", updateBuyTotal);
+    controls.input.addEventListener("change", () => setQuantity(type.id, quantityOf(type.id)));
+    page.buyRows.set(type.id, controls);
+    rows.append(
+      el(
+        "div",
+        { class: "buy-row", "data-type": type.id },
+        el(
+          "div",
+          { class: "buy-row-head" },
+          el("label", { for: inputId, class: "ticket-name" }, type.name),
+          el("span", { class: "ticket-meta" }, formatMoney(type.price_cents, type.currency)),
+        ),
+        el("div", { class: "stepper" }, controls.fewer, controls.input, controls.more),
+        controls.limit,
+      ),
+    );
   });
-  $("types").innerHTML = rows.join("");
+  updateBuyTotal();
 }
 
-function renderQuantities() {
-  const remaining = (page.status && page.status.remaining) || {};
-  $("quantities").innerHTML = page.event.ticket_types.map((t) => {
-    const left = remaining[t.id] !== undefined ? remaining[t.id] : t.remaining;
-    const max = Math.max(0, Math.min(t.per_person_limit, left));
-    return `<div class="qty"><label for="qty-${t.id}">${escapeHtml(t.name)} ` +
-      `<span class="muted">${money(t.price_cents, t.currency)}, up to ${max}</span></label>` +
-      `<input id="qty-${t.id}" name="qty-${t.id}" type="number" inputmode="numeric" min="0" ` +
-      `max="${max}" value="0"></div>`;
-  }).join("");
+function maxQuantity(typeId) {
+  const type = page.typesById.get(typeId);
+  const remaining = page.status ? page.status.remaining[typeId] : undefined;
+  return Math.max(0, Math.min(type.per_person_limit, remaining ?? type.remaining));
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** The chosen quantity, within 0..max whatever was typed. */
+function quantityOf(typeId) {
+  const value = parseInt(page.buyRows.get(typeId).input.value, 10);
+  return Number.isFinite(value) ? Math.min(Math.max(value, 0), maxQuantity(typeId)) : 0;
 }
 
-function render() {
-  const s = page.status;
-  if (!s) return;
-  const state = page.order ? "done" : s.state;
-  $("state").dataset.state = state;
-  $("status").textContent = HEADLINES[state] || state;
-  $("explain").textContent = EXPLANATIONS[state] || "";
-  $("paused-banner").hidden = !s.paused;
-  $("place").hidden = !(s.number > 0);
-  // "Ahead" and "wait" only mean something while waiting.
-  $("figures").hidden = state !== "queued";
-  $("queue-number").textContent = s.number > 0 ? String(s.number) : "–";
-  $("ahead").textContent = s.ahead === null || s.ahead === undefined ? "–" : String(s.ahead);
-  $("wait").textContent = s.wait_s === null || s.wait_s === undefined ? "–" : duration(s.wait_s * 1000);
-  $("remaining-total").textContent = String(s.remaining_total);
-  $("may-return").hidden = !(s.tickets_may_return && s.remaining_total === 0);
-  renderTypes();
-
-  const canBuy = state === "admitted" && !page.hold && !page.order && !page.requestId;
-  if (canBuy && $("buy-form").hidden) renderQuantities();
-  $("buy-form").hidden = !canBuy;
-  $("hold").hidden = !page.hold || !!page.order;
-  if (page.hold) renderHold();
-  $("confirmation").hidden = !page.order;
-  tick();
+function setQuantity(typeId, quantity) {
+  page.buyRows.get(typeId).input.value = String(quantity);
+  updateBuyLimits();
 }
 
-function renderHold() {
-  const items = page.hold.items.map(([typeId, quantity]) => {
-    const t = typeById(typeId);
-    return `<li>${quantity} × ${escapeHtml(t ? t.name : typeId)}</li>`;
-  });
-  $("hold-items").innerHTML = items.join("");
-  const total = page.hold.items.reduce((sum, [typeId, q]) => sum + q * (typeById(typeId)?.price_cents || 0), 0);
-  $("hold-total").textContent = money(total, page.event.currency);
+function stepQuantity(typeId, delta) {
+  setQuantity(typeId, Math.min(Math.max(quantityOf(typeId) + delta, 0), maxQuantity(typeId)));
 }
 
-function renderOrder() {
-  const o = page.order;
-  $("order-id").textContent = o.order_id;
-  $("order-total").textContent = money(o.total_cents, o.currency);
-  $("tickets").innerHTML = o.tickets.map((t) => {
-    const type = typeById(t.type);
-    return `<p>${escapeHtml(type ? type.name : t.type)}<br><span class="ticket-code">${escapeHtml(t.code)}</span></p>`;
-  }).join("");
+function limitText(type, max) {
+  if (max === 0) return "None left right now";
+  if (max < type.per_person_limit) return `Only ${max} left`;
+  return `Up to ${max} per person`;
 }
 
-// Countdowns run on the page's clock between messages.
-function tick() {
-  const s = page.status;
-  if (!s) return;
-  const now = Date.now();
-  let text = "";
-  if (s.state === "not_open" && s.opens_at) text = `Opens in ${duration(s.opens_at - now)}`;
-  else if (s.state === "waiting_room" && s.drop_at && s.drop_at > now) text = `The draw is in ${duration(s.drop_at - now)}`;
-  else if (s.state === "waiting_room") text = "The draw is running…";
-  $("countdown").textContent = text;
-  if (s.admission && !page.hold) $("turn-countdown").textContent = `Your turn ends in ${duration(s.admission.deadline_ms - now)}`;
-  if (page.hold) $("hold-countdown").textContent = duration(page.hold.expires_at - now);
+/** Live stock can shrink while the fan chooses: keep every stepper within it. */
+function updateBuyLimits() {
+  for (const [typeId, controls] of page.buyRows) {
+    const max = maxQuantity(typeId);
+    const typed = parseInt(controls.input.value, 10);
+    // Only pull a number down to the stock; leave a half-typed field alone.
+    if (Number.isFinite(typed) && typed > max) controls.input.value = String(max);
+    controls.input.max = String(max);
+    controls.input.disabled = max === 0;
+    controls.fewer.disabled = quantityOf(typeId) <= 0;
+    controls.more.disabled = quantityOf(typeId) >= max;
+    controls.limit.textContent = limitText(page.typesById.get(typeId), max);
+  }
+  updateBuyTotal();
 }
 
-function handleMessage(message) {
-  switch (message.t) {
-    case "status":
-      page.status = message;
-      if (!message.hold_id && page.hold && message.state !== "admitted") page.hold = null;
-      break;
-    case "hold_result":
-      if (message.request_id !== page.requestId && page.requestId !== null) break;
-      page.requestId = null;
-      if (message.ok) {
-        page.hold = message.hold;
-        showError("");
-      } else {
-        showError(message.message);
-      }
-      break;
-    case "order":
-      if (message.ok) {
-        page.order = message;
-        page.hold = null;
-        renderOrder();
-        showError("");
-      } else {
-        showError(message.message);
-      }
-      break;
-    case "released":
-      page.hold = null;
-      break;
-    case "payment":
-      if (message.pending) $("explain").textContent = "Processing your payment…";
-      break;
-    case "error":
-      showError(message.message);
-      break;
-    default:
-      return;
+function chosenItems() {
+  return page.event.ticket_types
+    .map((type) => ({ type: type.id, quantity: quantityOf(type.id) }))
+    .filter((item) => item.quantity > 0);
+}
+
+function updateBuyTotal() {
+  const cents = chosenItems().reduce(
+    (sum, item) => sum + item.quantity * page.typesById.get(item.type).price_cents,
+    0,
+  );
+  $("buy-total").textContent = formatMoney(cents, eventCurrency());
+}
+
+async function buyTickets(submitEvent) {
+  submitEvent.preventDefault();
+  clearError();
+  const items = chosenItems();
+  const admission = page.status && page.status.admission;
+  if (items.length === 0) return showError("Choose at least one ticket.");
+  if (!admission) return showError("It is not your turn to buy yet.");
+  setBuyPending(true);
+  try {
+    const answer = await callApi("POST", `${API}/purchases`, {
+      admission_token: admission.token,
+      items,
+    });
+    page.pendingRequestId = answer.request_id;
+    // The answer normally comes on the socket; polling covers a socket that dropped.
+    setTimeout(() => pollHoldRequest(answer.request_id), HOLD_POLL_AFTER_MS);
+  } catch (error) {
+    setBuyPending(false);
+    showError(error.message);
   }
   render();
 }
 
-function openSocket() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/events/${encodeURIComponent(eventId)}`);
-  page.socket = socket;
-  socket.onopen = () => { page.retryDelay = 1000; };
-  socket.onmessage = (e) => {
-    try { handleMessage(JSON.parse(e.data)); } catch (err) { console.error(err); }
-  };
-  socket.onclose = (e) => {
-    // 44xx: the server refused us for good (no fan id, unknown event).
-    if (e.code >= 4400 && e.code < 4500) return;
-    setTimeout(openSocket, page.retryDelay);
-    page.retryDelay = Math.min(page.retryDelay * 2, 10000);
-  };
+function setBuyPending(pending) {
+  $("buy-button").disabled = pending;
+  $("buy-pending").hidden = !pending;
 }
 
-async function buy(event) {
-  event.preventDefault();
-  const items = page.event.ticket_types
-    .map((t) => ({ type: t.id, quantity: parseInt($(`qty-${t.id}`).value || "0", 10) }))
-    .filter((i) => i.quantity > 0);
-  if (items.length === 0) { showError("Choose at least one ticket."); return; }
-  try {
-    const answer = await api("POST", `/api/events/${encodeURIComponent(eventId)}/purchases`, {
-      admission_token: page.status.admission.token,
-      items,
-    });
-    page.requestId = answer.request_id;
-    $("status").textContent = "Holding your tickets…";
+async function pollHoldRequest(requestId) {
+  for (let tries = 0; tries < HOLD_POLL_MAX_TRIES; tries++) {
+    if (page.pendingRequestId !== requestId) return; // the socket answered first
+    try {
+      const answer = await callApi("GET", `${API}/purchases/${encodeURIComponent(requestId)}`);
+      if (answer.status !== "pending") return handleHoldResult(answer);
+    } catch (error) {
+      page.pendingRequestId = null;
+      setBuyPending(false);
+      showError(error.message);
+      return render();
+    }
+    await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_EVERY_MS));
+  }
+  if (page.pendingRequestId === requestId) {
+    page.pendingRequestId = null;
+    setBuyPending(false);
+    showError("No answer to your request yet. Please try again.");
     render();
-    setTimeout(() => pollRequest(answer.request_id), 5000);
-  } catch (err) {
-    showError(err.message);
   }
 }
 
-// The socket normally brings the answer; this covers a socket that dropped.
-async function pollRequest(requestId) {
-  for (let i = 0; i < 30 && page.requestId === requestId; i++) {
+// ---------- the hold: pay or let go ----------
+
+function renderHold() {
+  const hold = page.hold;
+  const list = $("hold-items");
+  list.replaceChildren();
+  // After a reload the page knows the hold's id and deadline, not its items.
+  $("hold-total-line").hidden = !hold.items;
+  if (!hold.items) {
+    list.append(el("li", {}, "The tickets you chose before this page was reloaded."));
+    return;
+  }
+  let totalCents = 0;
+  for (const [typeId, quantity] of hold.items) {
+    const type = page.typesById.get(typeId);
+    const cents = type ? type.price_cents * quantity : 0;
+    totalCents += cents;
+    list.append(
+      el(
+        "li",
+        {},
+        el("span", { class: "ticket-name" }, `${quantity} × ${type ? type.name : typeId}`),
+        el("span", { class: "ticket-meta" }, type ? formatMoney(cents, type.currency) : ""),
+      ),
+    );
+  }
+  $("hold-total").textContent = formatMoney(totalCents, eventCurrency());
+}
+
+function setPaying(paying) {
+  page.paying = paying;
+  $("pay-button").disabled = paying;
+  $("release-button").disabled = paying;
+  $("pay-pending").hidden = !paying;
+}
+
+async function payForHold() {
+  if (!page.hold) return;
+  clearError();
+  setPaying(true);
+  try {
+    await callApi("POST", `${API}/holds/${encodeURIComponent(page.hold.id)}/pay`);
+  } catch (error) {
+    setPaying(false);
+    showError(error.message);
+  }
+  render();
+}
+
+async function releaseHold() {
+  if (!page.hold) return;
+  clearError();
+  $("release-button").disabled = true;
+  try {
+    await callApi("POST", `${API}/holds/${encodeURIComponent(page.hold.id)}/release`);
+    page.hold = null;
+  } catch (error) {
+    showError(error.message);
+  }
+  $("release-button").disabled = false;
+  render();
+}
+
+// ---------- the order ----------
+
+function renderOrder(order) {
+  $("order-id").textContent = order.order_id;
+  $("order-total").textContent = formatMoney(order.total_cents, order.currency);
+  const list = $("ticket-codes");
+  list.replaceChildren();
+  for (const ticket of order.tickets) {
+    const type = page.typesById.get(ticket.type);
+    list.append(
+      el(
+        "li",
+        {},
+        el("span", { class: "muted small" }, type ? type.name : ticket.type),
+        el("span", { class: "ticket-code" }, ticket.code),
+      ),
+    );
+  }
+}
+
+// ---------- rendering the status ----------
+
+function statusText(status) {
+  if (status.state === "admitted") {
+    if (page.paying) return "Processing your payment…";
+    if (page.hold) return "Your tickets are held: pay to keep them";
+    if (page.pendingRequestId) return "Holding your tickets…";
+  }
+  return STATUS_TEXT[status.state] || status.state;
+}
+
+function renderPlace(status) {
+  const hasNumber = status.number > 0;
+  const queued = status.state === "queued";
+  $("place").hidden = !hasNumber;
+  $("place").classList.toggle("place-small", !queued);
+  $("place-label").textContent = queued ? "Your number in the queue" : "Your queue number";
+  $("queue-facts").hidden = !queued;
+  $("serving-line").hidden = !queued;
+  $("queue-number").textContent = hasNumber ? String(status.number) : "—";
+  $("ahead").textContent = status.ahead === null || status.ahead === undefined ? "—" : String(status.ahead);
+  $("wait").textContent = status.paused ? "—" : formatWait(status.wait_s);
+  $("serving").textContent = String(status.serving ?? "—");
+}
+
+function render() {
+  const status = page.status;
+  if (!status) return;
+  const state = status.state;
+  $("state").dataset.state = state;
+  // Only write the live region when its text changes, so it is read out once.
+  const text = statusText(status);
+  if ($("status").textContent !== text) $("status").textContent = text;
+  $("paused-banner").hidden = !status.paused;
+  $("panel-not-open").hidden = state !== "not_open";
+  $("panel-waiting-room").hidden = state !== "waiting_room";
+  $("state-note").hidden = !STATE_NOTES[state] || (state === "done" && !!page.order);
+  $("state-note").textContent = STATE_NOTES[state] || "";
+  renderPlace(status);
+  renderRemaining(status);
+
+  const admitted = state === "admitted" && !page.order;
+  $("buy-form").hidden = !(admitted && !page.hold);
+  $("hold").hidden = !(admitted && page.hold);
+  $("confirmation").hidden = !page.order;
+  if (admitted && !page.hold) updateBuyLimits();
+  if (admitted && page.hold) renderHold();
+  tickCountdowns();
+}
+
+/** Countdowns run on the page between messages. */
+function tickCountdowns() {
+  const status = page.status;
+  if (!status) return;
+  const now = serverNow();
+  if (status.state === "not_open") {
+    $("opens-countdown").textContent = formatCountdown(status.opens_at - now);
+  } else if (status.state === "waiting_room") {
+    $("drop-countdown").textContent =
+      status.drop_at > now ? formatCountdown(status.drop_at - now) : "Drawing the queue…";
+  } else if (status.state === "admitted") {
+    if (status.admission) {
+      $("turn-countdown").textContent = formatCountdown(status.admission.deadline_ms - now);
+    }
+    if (page.hold && page.hold.expires_at) {
+      $("hold-countdown").textContent = formatCountdown(page.hold.expires_at - now);
+    }
+  }
+}
+
+// ---------- socket messages ----------
+
+function handleStatus(status) {
+  page.status = status;
+  if (status.hold_id) {
+    // A hold made on another tab, or before a reload: the deadline is the hold's.
+    if (!page.hold || page.hold.id !== status.hold_id) {
+      page.hold = {
+        id: status.hold_id,
+        items: null,
+        expires_at: status.admission ? status.admission.deadline_ms : 0,
+      };
+    }
+  } else if (page.hold && !page.paying) {
+    page.hold = null; // expired or let go
+  }
+  if (status.state !== "admitted") {
+    page.pendingRequestId = null;
+    setBuyPending(false);
+    setPaying(false);
+  }
+  render();
+}
+
+function handleHoldResult(result) {
+  const ours = result.request_id && result.request_id === page.pendingRequestId;
+  if (ours) {
+    page.pendingRequestId = null;
+    setBuyPending(false);
+  }
+  if (result.ok) {
+    // Another tab of the same fan may have held: the hold is the fan's either way.
+    page.hold = {
+      id: result.hold.id,
+      items: result.hold.items,
+      expires_at: result.hold.expires_at,
+    };
+    clearError();
+  } else if (ours) {
+    showError(result.message);
+  }
+  render();
+}
+
+function handleOrder(order) {
+  setPaying(false);
+  if (order.ok) {
+    page.order = order;
+    page.hold = null;
+    renderOrder(order);
+    clearError();
+  } else {
+    showError(order.message);
+  }
+  render();
+}
+
+function handlePayment(payment) {
+  if (payment.ok === false) {
+    setPaying(false);
+    showError(payment.message);
+  } else if (payment.pending) {
+    setPaying(true);
+  }
+  render();
+}
+
+function handleReleased() {
+  page.hold = null;
+  render();
+}
+
+function handleSocketMessage(message) {
+  switch (message.t) {
+    case "status":
+      return handleStatus(message);
+    case "hold_result":
+      return handleHoldResult(message);
+    case "order":
+      return handleOrder(message);
+    case "payment":
+      return handlePayment(message);
+    case "released":
+      return handleReleased(message);
+    case "error":
+      return showError(message.message);
+    default:
+      return undefined; // "pong" and anything newer than this page
+  }
+}
+
+// ---------- the socket ----------
+
+function setConnection(text) {
+  $("connection").textContent = text;
+}
+
+function socketUrl() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}/ws/events/${encodeURIComponent(EVENT_ID)}`;
+}
+
+function connectSocket() {
+  const socket = new WebSocket(socketUrl());
+  page.socket = socket;
+  socket.addEventListener("open", () => setConnection("Live"));
+  socket.addEventListener("message", (event) => {
+    page.reconnectAttempt = 0;
+    let message;
     try {
-      const answer = await api("GET", `/api/events/${encodeURIComponent(eventId)}/purchases/${requestId}`);
-      if (answer.status !== "pending") { handleMessage({ t: "hold_result", ...answer }); return; }
-    } catch (err) {
-      showError(err.message);
+      message = JSON.parse(event.data);
+    } catch {
       return;
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    handleSocketMessage(message);
+  });
+  socket.addEventListener("close", (event) => onSocketClosed(event.code));
+}
+
+async function onSocketClosed(code) {
+  page.socket = null;
+  if (code === CLOSE_UNKNOWN_EVENT) {
+    setConnection("Offline");
+    return;
+  }
+  if (code === CLOSE_NO_FAN) {
+    // The fan cookie is gone (cleared, or expired): joining again sets it,
+    // and joining is idempotent when it is still there.
+    try {
+      await callApi("POST", `${API}/join`);
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+  const delays = RECONNECT_DELAYS_MS;
+  const delay = delays[Math.min(page.reconnectAttempt, delays.length - 1)];
+  page.reconnectAttempt += 1;
+  setConnection(`Reconnecting in ${Math.round(delay / 1000)} s…`);
+  setTimeout(connectSocket, delay);
+}
+
+function pingSocket() {
+  if (page.socket && page.socket.readyState === WebSocket.OPEN) {
+    page.socket.send('{"t":"ping"}');
   }
 }
 
-async function holdAction(action) {
-  if (!page.hold) return;
-  try {
-    await api("POST", `/api/events/${encodeURIComponent(eventId)}/holds/${page.hold.id}/${action}`);
-    $("pay-button").disabled = action === "pay";
-  } catch (err) {
-    showError(err.message);
+// ---------- start ----------
+
+/** A first picture from the join answer, replaced by the socket's first status. */
+function statusFromJoin(joined, event) {
+  const remaining = Object.fromEntries(event.ticket_types.map((t) => [t.id, t.remaining]));
+  let state = { buffered: "waiting_room", not_open: "not_open", sold_out: "sold_out" }[joined.status];
+  if (!state) {
+    if (joined.admission) state = "admitted";
+    else if (joined.number > joined.serving) state = "queued";
+    else state = joined.tickets > 0 ? "done" : "turn_over";
   }
+  return {
+    state,
+    number: joined.number || 0,
+    ahead: joined.ahead,
+    wait_s: null,
+    serving: joined.serving,
+    remaining,
+    remaining_total: Object.values(remaining).reduce((a, b) => a + b, 0),
+    tickets_may_return: false,
+    paused: event.paused,
+    opens_at: Date.parse(event.opens_at),
+    drop_at: Date.parse(event.drop_at),
+    admission: joined.admission,
+    hold_id: joined.hold_id || "",
+  };
 }
 
 async function start() {
-  $("draw-link").href = `/api/events/${encodeURIComponent(eventId)}/draw`;
-  try {
-    page.event = await api("GET", `/api/events/${encodeURIComponent(eventId)}`);
-  } catch (err) {
+  $("buy-form").addEventListener("submit", buyTickets);
+  $("pay-button").addEventListener("click", payForHold);
+  $("release-button").addEventListener("click", releaseHold);
+  if (!EVENT_ID) {
     $("event-name").textContent = "fairdrop";
-    $("status").textContent = "";
-    showError(err.message);
-    return;
+    $("status").textContent = "No sale here";
+    setConnection("Offline");
+    return showError("This address does not name a sale: fan pages live at /e/<event id>.");
   }
-  document.title = `${page.event.name} · fairdrop`;
-  $("event-name").textContent = page.event.name;
-  $("event-when").textContent =
-    `Window opens ${new Date(page.event.opens_at).toLocaleString()}, draw at ${new Date(page.event.drop_at).toLocaleString()}`;
-  renderTypes();
   try {
-    await api("POST", `/api/events/${encodeURIComponent(eventId)}/join`);
-  } catch (err) {
-    showError(err.message);
-    return;
+    page.event = await callApi("GET", API);
+  } catch (error) {
+    $("event-name").textContent = "fairdrop";
+    $("status").textContent = error.httpStatus === 404 ? "No such sale" : "The sale could not be loaded";
+    setConnection("Offline");
+    return showError(error.message);
   }
-  openSocket();
-  setInterval(() => { if (page.socket && page.socket.readyState === 1) page.socket.send('{"t":"ping"}'); }, 20000);
-  setInterval(tick, 1000);
+  page.typesById = new Map(page.event.ticket_types.map((t) => [t.id, t]));
+  renderEvent(page.event);
+  try {
+    const joined = await callApi("POST", `${API}/join`);
+    handleStatus(statusFromJoin(joined, page.event));
+  } catch (error) {
+    setConnection("Offline");
+    return showError(error.message);
+  }
+  connectSocket();
+  setInterval(pingSocket, PING_EVERY_MS);
+  setInterval(tickCountdowns, COUNTDOWN_EVERY_MS);
 }
 
-$("buy-form").addEventListener("submit", buy);
-$("pay-button").addEventListener("click", () => holdAction("pay"));
-$("release-button").addEventListener("click", () => holdAction("release"));
 start();
