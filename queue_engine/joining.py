@@ -19,7 +19,7 @@ class Entry:
     serving: int
     deadline_ms: int  # admission deadline once admitted, else 0
     hold_id: str
-    tickets: int  # held or bought by this fan, all types together
+    tickets: int  # bought (paid) by this fan, all types together; not the live hold
 
     @property
     def admitted(self) -> bool:

@@ -257,6 +257,8 @@ class Room:
             "wait_s": wait_s,
             "admission": admission,
             "hold_id": sock.hold_id,
+            # The server's clock, so a page with a wrong clock still counts down right.
+            "now_ms": now_ms,
         }
         return json.dumps(own, separators=(",", ":"))[:-1] + "," + self._shared + "}"
 

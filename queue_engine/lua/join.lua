@@ -3,7 +3,7 @@
 -- tab, a reload) returns the same place.
 -- KEYS: the event keys (see _prelude.lua).
 -- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] fan id
--- Returns {status, number, serving, admission deadline ms, live hold id, tickets held or bought}
+-- Returns {status, number, serving, admission deadline ms, live hold id, tickets bought}
 --   status: unknown_event | not_open | buffered | queued | sold_out
 --   number 0 while the fan waits in the buffer for the draw.
 local now = now_ms(ARGV[1])
@@ -30,9 +30,15 @@ if not number then
 end
 local deadline = tonumber(redis.call('ZSCORE', K.shopping, fan) or '0')
 local hold = redis.call('HGET', K.fan_hold, fan) or ''
+-- Tickets this fan has bought: "bought" counts the live hold too, so take it out.
 local tickets = 0
 for _, t in ipairs(redis.call('HKEYS', K.stock)) do
   tickets = tickets + tonumber(redis.call('HGET', K.bought, fan .. '|' .. t) or '0')
+end
+if hold ~= '' then
+  for _, item in ipairs(cjson.decode(redis.call('HGET', K.holds, hold)).items) do
+    tickets = tickets - item[2]
+  end
 end
 local status = 'queued'
 if state == 'sold_out' then status = 'sold_out' end

@@ -118,6 +118,7 @@ class SaleMachine(RuleBasedStateMachine):
             return
         if entry.status == "sold_out" and entry.number == 0:
             return
+        assert entry.tickets == self._tickets_bought(fan)
         # Invariant 5: one place per identity, whoever asks how often.
         if fan in self.numbers:
             assert entry.number == self.numbers[fan]
@@ -220,6 +221,15 @@ class SaleMachine(RuleBasedStateMachine):
         assert raw is not None
         hold: dict[str, Any] = json.loads(raw)
         return hold
+
+    def _tickets_bought(self, fan: str) -> int:
+        holds = [json.loads(v) for v in self.client.hvals(self.keys.holds)]
+        return sum(
+            q
+            for h in holds
+            if h["fan"] == fan and h["status"] == "confirmed"
+            for _, q in h["items"]
+        )
 
     def _learn_drawn_numbers(self) -> None:
         for fan in self.buffered:
