@@ -32,10 +32,14 @@ class Event(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# "<event id>.<type id>": two 40-character slugs and a dot.
+TYPE_ID_LENGTH = 96
+
+
 class TicketType(SQLModel, table=True):
     __tablename__ = "ticket_type"
 
-    id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=TYPE_ID_LENGTH)
     event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
     name: str = Field(max_length=200)
     price_cents: int
@@ -65,7 +69,7 @@ class OrderItem(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
-    ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=64)
+    ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=TYPE_ID_LENGTH)
     quantity: int
     unit_price_cents: int
     created_at: datetime = Field(default_factory=utcnow)
@@ -74,6 +78,6 @@ class OrderItem(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
-    ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=64)
+    ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=TYPE_ID_LENGTH)
     code: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)

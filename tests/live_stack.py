@@ -20,6 +20,15 @@ from fairdrop.settings import Settings
 from fairdrop.stack import Stack
 from tests.servers import PostgresServer, fresh_database
 
+DEFAULT_TICKET_TYPE: dict[str, Any] = {
+    "id": "ga",
+    "name": "GA",
+    "price_cents": 4_000,
+    "currency": "EUR",
+    "stock": 10,
+    "per_person_limit": 2,
+}
+
 
 @dataclass
 class LiveStack:
@@ -47,16 +56,7 @@ class LiveStack:
             "rate_per_min": 6_000,
             "cap": 100,
             "hold_seconds": 60,
-            "ticket_types": [
-                {
-                    "id": "ga",
-                    "name": "GA",
-                    "price_cents": 4_000,
-                    "currency": "EUR",
-                    "stock": 10,
-                    "per_person_limit": 2,
-                },
-            ],
+            "ticket_types": [DEFAULT_TICKET_TYPE],
         }
         body.update(overrides)
         response = httpx.post(

@@ -43,8 +43,11 @@ async def _fairdrop_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_FIELD)
+    # exc.headers carries e.g. the Allow header a 405 must have.
     return JSONResponse(
-        {"error": {"code": code.value, "message": str(exc.detail)}}, status_code=exc.status_code
+        {"error": {"code": code.value, "message": str(exc.detail)}},
+        status_code=exc.status_code,
+        headers=exc.headers,
     )
 
 

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from rq import Retry
+from rq.job import Job
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -134,8 +135,12 @@ async def request_status(request: Request) -> JSONResponse:
     event_id = request.path_params["event_id"]
     await _record(ctx, event_id)
     fan_id = require_fan(request, ctx.signer)
-    result = await request_result(ctx.client, event_id, request.path_params["request_id"])
+    request_id = request.path_params["request_id"]
+    result = await request_result(ctx.client, event_id, request_id)
     if result is None:
+        # Pending only while its job is queued or running; anything else was never asked.
+        if not await run_in_threadpool(Job.exists, f"hold-{request_id}", ctx.rq_client):
+            raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")
         return JSONResponse({"status": "pending"})
     if result.get("fan") != fan_id:
         raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")

@@ -32,7 +32,7 @@ from web.views import event_view, stats_view
 
 MAX_TYPES = 20
 MAX_STOCK = 10_000_000
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _organiser(request: Request) -> WebContext:

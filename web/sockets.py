@@ -84,7 +84,8 @@ async def _read_until_closed(ws: WebSocket, max_bytes: int, max_per_second: int)
             )
             return
         data = message.get("text") or message.get("bytes") or ""
-        if len(data) > max_bytes:
+        size = len(data.encode()) if isinstance(data, str) else len(data)
+        if size > max_bytes:
             await _refuse(
                 ws,
                 ErrorCode.MESSAGE_TOO_LARGE,

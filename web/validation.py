@@ -15,8 +15,11 @@ from starlette.requests import Request
 
 from fairdrop.errors import ErrorCode, FairdropError
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Matched whole (fullmatch): "$" alone would let a trailing newline through.
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+CURRENCY = re.compile(r"[A-Z]{3}")
+# PostgreSQL refuses NUL in text, and no name needs a control character.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def invalid(message: str) -> FairdropError:
@@ -37,7 +40,8 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    # RecursionError: thousands of nested brackets must be a 400, not a crash.
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise FairdropError(
             ErrorCode.MALFORMED_JSON, f"request body is not valid JSON: {exc}"
         ) from exc
@@ -60,7 +64,9 @@ def text_field(
         raise invalid(f"{name} must be a non-empty string")
     if len(value) > max_length:
         raise invalid(f"{name} must be at most {max_length} characters")
-    if pattern is not None and not pattern.match(value):
+    if CONTROL.search(value):
+        raise invalid(f"{name} must not contain control characters")
+    if pattern is not None and not pattern.fullmatch(value):
         raise invalid(f"{name} has an invalid format")
     return value
 
@@ -85,6 +91,9 @@ def datetime_field(body: dict[str, Any], name: str) -> datetime:
         raise invalid(f"{name} must be an ISO 8601 date-time string") from exc
     if parsed.tzinfo is None:
         raise invalid(f"{name} must include a time zone offset")
+    # Dates at the ends of the calendar overflow when moved to UTC.
+    if not 2000 <= parsed.year <= 9000:
+        raise invalid(f"{name} must be between the years 2000 and 9000")
     return parsed.astimezone(UTC)
 
 

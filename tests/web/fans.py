@@ -16,13 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from fairdrop.errors import STATUS_FOR, ErrorCode
 from fairdrop.tokens import FAN_COOKIE
-from tests.live_stack import LiveStack
+from tests.live_stack import DEFAULT_TICKET_TYPE, LiveStack
 
 Message = dict[str, Any]
 
@@ -53,11 +52,6 @@ STATUS_FIELDS = frozenset(
 )
 
 
-def known_bug(reason: str) -> pytest.MarkDecorator:
-    """Marks a test that shows an app bug: it must fail (by assertion) until the fix."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
-
-
 def open_sale(stack: LiveStack, **overrides: Any) -> str:
     """A sale whose window has closed: fans who join now are queued in arrival order."""
     now = datetime.now(UTC)
@@ -71,15 +65,7 @@ def open_sale(stack: LiveStack, **overrides: Any) -> str:
 
 def ticket_type(**changes: Any) -> dict[str, Any]:
     """A ticket type for ``create_event``'s body: its default one, with changes."""
-    default = {
-        "id": "ga",
-        "name": "GA",
-        "price_cents": 4_000,
-        "currency": "EUR",
-        "stock": 10,
-        "per_person_limit": 2,
-    }
-    return {**default, **changes}
+    return {**DEFAULT_TICKET_TYPE, **changes}
 
 
 def ga(event_id: str) -> str:

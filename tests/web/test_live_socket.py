@@ -23,7 +23,6 @@ from tests.web.fans import (
     is_admitted,
     is_message,
     is_status,
-    known_bug,
     open_sale,
     stats,
     ticket_type,
@@ -152,10 +151,6 @@ async def test_an_oversized_message_closes_the_socket(live_stack: LiveStack, cro
     await _refused(socket, ErrorCode.MESSAGE_TOO_LARGE, 1009)
 
 
-@known_bug(
-    "web/sockets.py _read_until_closed compares len(text) (characters) with "
-    "max_ws_message_bytes: 1,200 bytes of two-byte characters pass as 600",
-)
 async def test_the_size_limit_counts_bytes_not_characters(
     live_stack: LiveStack, crowd: Crowd
 ) -> None:
