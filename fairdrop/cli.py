@@ -4,6 +4,7 @@ fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
 fairdrop demo [--fans N --tickets T]
 fairdrop verify-draw URL
+fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from fairdrop.settings import Settings
 
@@ -110,6 +112,21 @@ def _verify(url: str) -> int:
     return 0 if verdict.ok else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    try:
+        from loadtests.bench import BenchPlan, run_bench
+    except ModuleNotFoundError as error:
+        if error.name != "loadtests":
+            raise
+        # loadtests/ is not part of the installed package: it sits beside
+        # fairdrop/ in the source checkout, which an editable install does not
+        # put on sys.path.
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from loadtests.bench import BenchPlan, run_bench
+
+    return run_bench(BenchPlan.for_mode(args.quick, args.draw_size, args.rounds, args.fans))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairdrop", description="fair-queue ticket drops")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +151,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=2, help="purchase worker processes")
     verify = sub.add_parser("verify-draw", help="recompute a published draw from its URL")
     verify.add_argument("url", help="e.g. http://127.0.0.1:8000/api/events/<id>/draw")
+    bench = sub.add_parser("bench", help="measure the drop's figures on private local servers")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, within two minutes")
+    bench.add_argument("--draw-size", type=int, help="draw this many entrants instead")
+    bench.add_argument("--rounds", type=int, default=3, help="repeats of each figure (medians)")
+    bench.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
     return parser
 
 
@@ -143,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "verify-draw":
         return _verify(args.url)
+    if args.command == "bench":
+        return _bench(args)
     settings = Settings.from_env()
     if args.command == "web":
         _serve_web(settings)

@@ -1,0 +1,206 @@
+"""``fairdrop bench``: the drop's figures, measured in one run on this machine.
+
+Prints one JSON object per measurement and a summary object as the last line.
+Everything runs on a private Redis and a private PostgreSQL on 127.0.0.1,
+started here and stopped at the end. Repeated figures are quoted as medians.
+Nothing is asserted about speed; the exit status is 1 only when a hold was
+oversold, admission went out of order, or the holds did not sell exactly the stock.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis
+
+from fairdrop.redis_server import start_redis_server
+from loadtests.bench_sale import drop_sale
+from loadtests.draw_bench import DrawFigure, admission_out_of_order, measure_draw
+from loadtests.hold_bench import HoldFigure, measure_lua_holds, measure_pg_holds
+from loadtests.join_bench import JoinFigure, measure_joins
+from loadtests.private_postgres import private_postgres
+from queue_engine.scripts import SyncScripts
+
+# Another slice measures these (websocket fans and holds through the web stack).
+NOT_MEASURED_HERE = ("holds_per_s_end_to_end", "ws_fans", "ws_kb_per_fan", "ws_update_p99_ms")
+DRAW_KEYS = {100_000: "draw_100k_s", 1_000_000: "draw_1m_s"}
+Figure = TypeVar("Figure")
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    draw_sizes: tuple[int, ...]
+    hold_fans: int
+    join_fans: int
+    rounds: int = 3
+    clients: int = 4
+    admit_check: int = 5_000
+
+    @property
+    def hold_stock(self) -> int:
+        # Fewer tickets than fans, so every round crosses the sold-out edge.
+        return self.hold_fans * 3 // 4
+
+    @classmethod
+    def for_mode(
+        cls,
+        quick: bool,
+        draw_size: int | None = None,
+        rounds: int = 3,
+        hold_fans: int | None = None,
+    ) -> BenchPlan:
+        if quick:
+            plan = cls((100_000,), hold_fans=20_000, join_fans=50_000, rounds=rounds)
+        else:
+            plan = cls((100_000, 1_000_000), hold_fans=50_000, join_fans=200_000, rounds=rounds)
+        return cls(
+            plan.draw_sizes if draw_size is None else (draw_size,),
+            plan.hold_fans if hold_fans is None else hold_fans,
+            plan.join_fans if hold_fans is None else hold_fans,
+            rounds,
+        )
+
+
+@dataclass
+class Report:
+    summary: dict[str, Any] = field(default_factory=dict)
+    not_measured: list[str] = field(default_factory=lambda: list(NOT_MEASURED_HERE))
+
+    def emit(self, figure: str, **values: Any) -> None:
+        print(json.dumps({"figure": figure, **values}), flush=True)
+
+
+def _rounds(count: int, measure: Callable[[], Figure]) -> list[Figure]:
+    return [measure() for _ in range(count)]
+
+
+def _draws(plan: BenchPlan, scripts: SyncScripts, url: str, report: Report) -> int:
+    """Every draw size, ``rounds`` times each; returns admission's out-of-order count."""
+    out_of_order = 0
+    stall_medians: list[float] = []
+    worst = 0.0
+    for size in plan.draw_sizes:
+        figures: list[DrawFigure] = []
+        for round_index in range(plan.rounds):
+            figure = measure_draw(scripts, url, size, plan.admit_check)
+            report.emit(
+                "draw",
+                round=round_index + 1,
+                entrants=size,
+                seconds=round(figure.seconds, 3),
+                max_stall_ms=round(figure.pings.max_ms, 2),
+                p99_ping_ms=round(figure.pings.p99_ms, 2),
+                pings=figure.pings.pings,
+                redis_slowest_command_ms=figure.redis_slowest_command_ms,
+                redis_slowest_command=figure.redis_slowest_command,
+            )
+            if round_index == 0:
+                serving, wrong = admission_out_of_order(scripts, figure.event_id, plan.admit_check)
+                report.emit("admission_order", entrants=size, serving=serving, out_of_order=wrong)
+                out_of_order += wrong
+            drop_sale(scripts.client, figure.event_id)
+            figures.append(figure)
+        seconds = statistics.median(f.seconds for f in figures)
+        key = DRAW_KEYS.get(size, f"draw_{size}_s")
+        report.summary[key] = round(seconds, 3)
+        stall_medians.append(statistics.median(f.pings.max_ms for f in figures))
+        worst = max([worst, *(f.pings.max_ms for f in figures)])
+    for key in DRAW_KEYS.values():
+        if key not in report.summary:
+            report.summary[key] = None
+            report.not_measured.append(key)
+    report.summary["draw_max_stall_ms"] = round(max(stall_medians), 2)
+    report.summary["draw_worst_stall_ms"] = round(worst, 2)
+    return out_of_order
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _emit_holds(report: Report, figure_name: str, figures: list[HoldFigure]) -> float:
+    for index, figure in enumerate(figures):
+        report.emit(
+            figure_name,
+            round=index + 1,
+            attempts=figure.attempts,
+            stock=figure.stock,
+            held=figure.held,
+            seconds=round(figure.seconds, 3),
+            holds_per_s=round(figure.holds_per_s),
+            oversold=figure.oversold,
+            outcomes=figure.outcomes,
+            redis_cpu_share=_share(figure.redis_cpu_share),
+        )
+    return statistics.median(f.holds_per_s for f in figures)
+
+
+def _joins(plan: BenchPlan, scripts: SyncScripts, url: str, report: Report) -> None:
+    figures: list[JoinFigure] = _rounds(
+        plan.rounds, lambda: measure_joins(scripts, url, plan.join_fans, plan.clients)
+    )
+    for index, figure in enumerate(figures):
+        report.emit(
+            "joins_lua",
+            round=index + 1,
+            joins=figure.joins,
+            seconds=round(figure.seconds, 3),
+            joins_per_s=round(figure.joins_per_s),
+            buffered=figure.buffered,
+            errors=figure.errors,
+            outcomes=figure.outcomes,
+            redis_cpu_share=_share(figure.redis_cpu_share),
+        )
+    report.summary["joins_per_s"] = round(statistics.median(f.joins_per_s for f in figures))
+    report.summary["join_errors"] = sum(f.errors for f in figures)
+
+
+def run_bench(plan: BenchPlan) -> int:
+    """Measures every figure of ``plan``, prints them, and returns the exit status."""
+    started = time.monotonic()
+    report = Report()
+    with start_redis_server() as server:
+        client = redis.Redis.from_url(server.url)
+        scripts = SyncScripts(client)
+        out_of_order = _draws(plan, scripts, server.url, report)
+        lua = _rounds(
+            plan.rounds,
+            lambda: measure_lua_holds(
+                scripts, server.url, plan.hold_fans, plan.hold_stock, plan.clients
+            ),
+        )
+        lua_rate = _emit_holds(report, "holds_lua", lua)
+        _joins(plan, scripts, server.url, report)
+        client.close()
+    with private_postgres() as conninfo:
+        pg = _rounds(
+            plan.rounds,
+            lambda: measure_pg_holds(conninfo, plan.hold_fans, plan.hold_stock, plan.clients),
+        )
+    pg_rate = _emit_holds(report, "holds_pg_row_lock", pg)
+    oversold = sum(f.oversold for f in lua)
+    exact = all(f.held == f.stock for f in lua)
+    report.summary.update(
+        holds_per_s_lua=round(lua_rate),
+        holds_exactly_stock=exact,
+        holds_per_s_pg_baseline=round(pg_rate),
+        ratio_vs_pg=round(lua_rate / pg_rate, 1),
+        oversold=oversold,
+        out_of_order=out_of_order,
+        **dict.fromkeys(NOT_MEASURED_HERE),
+    )
+    summary = {
+        "summary": True,
+        **report.summary,
+        "not_measured": report.not_measured,
+        "rounds": plan.rounds,
+        "clients": plan.clients,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(summary), flush=True)
+    return 0 if oversold == 0 and out_of_order == 0 and exact else 1

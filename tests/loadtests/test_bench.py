@@ -1,0 +1,77 @@
+"""``fairdrop bench --quick`` as a real command: one JSON object per figure,
+the summary last, nothing oversold or out of order. Speeds are printed, not
+asserted: this box's figures are not a test's business."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SUMMARY_KEYS = (
+    "draw_100k_s",
+    "draw_max_stall_ms",
+    "holds_per_s_lua",
+    "holds_per_s_end_to_end",
+    "holds_per_s_pg_baseline",
+    "ratio_vs_pg",
+    "ws_fans",
+    "ws_kb_per_fan",
+    "ws_update_p99_ms",
+    "joins_per_s",
+    "oversold",
+    "out_of_order",
+)
+# Smaller than --quick's own sizes, to keep this test near 30 seconds.
+SMALL = ("--draw-size", "20000", "--fans", "4000", "--rounds", "1")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench_command() -> list[str]:
+    installed = shutil.which("fairdrop", path=str(Path(sys.executable).parent))
+    return [installed] if installed else [sys.executable, "-m", "fairdrop.cli"]
+
+
+def _run_bench() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    done = subprocess.run(
+        [*_bench_command(), "bench", "--quick", *SMALL],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return lines[:-1], lines[-1]
+
+
+def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
+    figures, summary = _run_bench()
+
+    assert summary["summary"] is True
+    assert set(SUMMARY_KEYS) <= summary.keys()
+    assert summary["oversold"] == 0
+    assert summary["out_of_order"] == 0
+    assert summary["holds_exactly_stock"] is True
+    not_measured = set(summary["not_measured"])
+    # The smaller draw is reported under its own size, never as the 100k figure.
+    assert "draw_100k_s" in not_measured and summary["draw_20000_s"] > 0
+    for key in SUMMARY_KEYS:
+        if key in not_measured:
+            assert summary[key] is None, key
+        elif key not in ("oversold", "out_of_order"):
+            value = summary[key]
+            assert isinstance(value, int | float) and not isinstance(value, bool), key
+            assert value > 0, key
+    assert {f["figure"] for f in figures} == {
+        "draw",
+        "admission_order",
+        "holds_lua",
+        "holds_pg_row_lock",
+        "joins_lua",
+    }
+    assert all(f["oversold"] == 0 for f in figures if f["figure"].startswith("holds"))
