@@ -10,6 +10,7 @@ oversold, admission went out of order, or the holds did not sell exactly the sto
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -163,6 +164,8 @@ def _joins(plan: BenchPlan, scripts: SyncScripts, url: str, report: Report) -> N
 def run_bench(plan: BenchPlan) -> int:
     """Measures every figure of ``plan``, prints them, and returns the exit status."""
     started = time.monotonic()
+    # Other work on the box skews every figure: the load average says how much.
+    load_at_start = round(os.getloadavg()[0], 2)
     report = Report()
     with start_redis_server() as server:
         client = redis.Redis.from_url(server.url)
@@ -200,6 +203,8 @@ def run_bench(plan: BenchPlan) -> int:
         "not_measured": report.not_measured,
         "rounds": plan.rounds,
         "clients": plan.clients,
+        "cpus": os.cpu_count(),
+        "load_avg_1m": [load_at_start, round(os.getloadavg()[0], 2)],
         "seconds": round(time.monotonic() - started, 1),
     }
     print(json.dumps(summary), flush=True)

@@ -23,7 +23,7 @@ import redis
 START_TIMEOUT_SECONDS = 30.0
 CLIENT_MAX_SECONDS = 120.0
 PIPELINE_DEPTH = 200
-RUN_TIMEOUT_SECONDS = 120.0
+RUN_TIMEOUT_SECONDS = CLIENT_MAX_SECONDS + 30
 JOIN_TIMEOUT_SECONDS = 5.0
 
 # One share of the burst: returns the callable that sends it, after any set-up.
