@@ -1,0 +1,135 @@
+"""What a locust drop run saw, fan by fan, and the figures made from it.
+
+Plain Python on purpose: no locust, no fairdrop imports, so the figures can
+be tested in the pytest process (which must never import locust) and the
+locustfile stays free of anything that pulls in redis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# Answers to a hold request that mean "no stock for you", not "something broke".
+STOCK_REFUSALS = frozenset({"sold_out", "not_enough_stock"})
+
+
+@dataclass
+class FanRecord:
+    """One simulated fan: its number and when it was let in, as its socket told it."""
+
+    joined_at: float = 0.0  # time.monotonic() when the join answered
+    number: int = 0
+    admitted_at: float = 0.0  # time.monotonic() of the first "admitted" status
+    # The server's admission time plus the hold time, the same for every fan:
+    # ordering fans by it orders them by the moment the server let them in.
+    admitted_deadline_ms: int = 0
+    outcome: str = "arriving"
+    finished: bool = False
+
+
+@dataclass
+class DropRun:
+    """The run's target and every fan's record; one per locust process."""
+
+    event_id: str = ""
+    ticket_type_id: str = ""
+    organiser_token: str = ""
+    fans: list[FanRecord] = field(default_factory=list)
+    last_stats: dict[str, Any] | None = None
+
+    def reset(self, event_id: str, ticket_type_id: str, organiser_token: str) -> None:
+        self.event_id = event_id
+        self.ticket_type_id = ticket_type_id
+        self.organiser_token = organiser_token
+        self.fans = []
+        self.last_stats = None
+
+    def new_fan(self) -> FanRecord:
+        record = FanRecord()
+        self.fans.append(record)
+        return record
+
+    def all_fans_finished(self) -> bool:
+        return all(f.finished for f in self.fans)
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = share * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def admissions_out_of_order(fans: list[FanRecord], serving: int | None) -> int:
+    """Fans let in while a fan with a lower number was still waiting.
+
+    A lower number admitted later (a later deadline) means the higher one
+    jumped it. A lower number never admitted, and beyond the server's final
+    serving counter, was still waiting at the end, so every higher admitted
+    number jumped it. Without the serving counter (no organiser token) only
+    the first check is made: a fan that never saw its admission may only have
+    missed it when the run stopped.
+    """
+    admitted = sorted((f.number, f.admitted_deadline_ms) for f in fans if f.admitted_deadline_ms)
+    never_admitted = [
+        f.number
+        for f in fans
+        if f.number and not f.admitted_deadline_ms and serving is not None and f.number > serving
+    ]
+    lowest_waiting = min(never_admitted, default=math.inf)
+    jumped = 0
+    latest_lower = 0
+    for number, deadline in admitted:
+        if (
+            deadline < latest_lower
+            or number > lowest_waiting
+            or (serving is not None and number > serving)
+        ):
+            jumped += 1
+        latest_lower = max(latest_lower, deadline)
+    return jumped
+
+
+def oversold(stats: dict[str, Any]) -> int:
+    """Tickets sold or held beyond the stock, summed over ticket types (invariant 1)."""
+    stock: dict[str, int] = stats.get("stock_by_type") or {}
+    sold: dict[str, int] = stats.get("sold_by_type") or {}
+    held: dict[str, int] = stats.get("held_by_type") or {}
+    return sum(max(0, sold.get(t, 0) + held.get(t, 0) - s) for t, s in stock.items())
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def drop_figures(run: DropRun, stats: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's figures; ``stats`` is the organiser's final stats when there is a token."""
+    fans = run.fans
+    waits = [f.admitted_at - f.joined_at for f in fans if f.admitted_at and f.joined_at]
+    serving = int(stats["serving"]) if stats else None
+    outcomes: dict[str, int] = {}
+    for fan in fans:
+        outcomes[fan.outcome] = outcomes.get(fan.outcome, 0) + 1
+    return {
+        "event_id": run.event_id,
+        "fans": len(fans),
+        "joined": sum(1 for f in fans if f.joined_at),
+        "numbered": sum(1 for f in fans if f.number),
+        "admitted": sum(1 for f in fans if f.admitted_deadline_ms),
+        "confirmed": outcomes.get("confirmed", 0),
+        "holds_refused_for_stock": sum(outcomes.get(f"refused:{c}", 0) for c in STOCK_REFUSALS),
+        "unfinished": sum(1 for f in fans if not f.finished),
+        "outcomes": dict(sorted(outcomes.items())),
+        "time_in_queue_p50_s": _rounded(percentile(waits, 0.5)),
+        "time_in_queue_p95_s": _rounded(percentile(waits, 0.95)),
+        "admissions_out_of_order": admissions_out_of_order(fans, serving),
+        "oversold": oversold(stats) if stats else None,
+        "sold": stats.get("sold") if stats else None,
+        "serving": serving,
+    }
