@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from fairdrop.settings import Settings
 
@@ -113,16 +112,7 @@ def _verify(url: str) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    try:
-        from loadtests.bench import BenchPlan, run_bench
-    except ModuleNotFoundError as error:
-        if error.name != "loadtests":
-            raise
-        # loadtests/ is not part of the installed package: it sits beside
-        # fairdrop/ in the source checkout, which an editable install does not
-        # put on sys.path.
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from loadtests.bench import BenchPlan, run_bench
+    from loadtests.bench import BenchPlan, run_bench
 
     return run_bench(BenchPlan.for_mode(args.quick, args.draw_size, args.rounds, args.fans))
 
