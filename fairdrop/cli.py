@@ -36,6 +36,9 @@ def _serve_web(settings: Settings) -> None:
         # oversized message with a JSON error before closing.
         ws_max_size=max(65_536, settings.max_ws_message_bytes * 4),
         ws_ping_interval=20,
+        # Longer than clients' idle pools: a close racing a request that already
+        # arrived showed up as dropped connections under load (locust runs).
+        timeout_keep_alive=30,
         backlog=4096,
     )
 
