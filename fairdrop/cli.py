@@ -117,7 +117,9 @@ def _verify(url: str) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from loadtests.bench import BenchPlan, run_bench
 
-    return run_bench(BenchPlan.for_mode(args.quick, args.draw_size, args.rounds, args.fans))
+    return run_bench(
+        BenchPlan.for_mode(args.quick, args.draw_size, args.rounds, args.fans, args.ws_fans)
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--draw-size", type=int, help="draw this many entrants instead")
     bench.add_argument("--rounds", type=int, default=3, help="repeats of each figure (medians)")
     bench.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
+    bench.add_argument("--ws-fans", type=int, help="live websocket fans on one web process")
     return parser
 
 

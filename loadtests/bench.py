@@ -25,10 +25,11 @@ from loadtests.draw_bench import DrawFigure, admission_out_of_order, measure_dra
 from loadtests.hold_bench import HoldFigure, measure_lua_holds, measure_pg_holds
 from loadtests.join_bench import JoinFigure, measure_joins
 from loadtests.private_postgres import private_postgres
+from loadtests.ws_fans_bench import HEARTBEAT_S, measure_ws_fans, percentile
 from queue_engine.scripts import SyncScripts
 
-# Another slice measures these (websocket fans and holds through the web stack).
-NOT_MEASURED_HERE = ("holds_per_s_end_to_end", "ws_fans", "ws_kb_per_fan", "ws_update_p99_ms")
+# Another slice measures this (holds through the web stack).
+NOT_MEASURED_HERE = ("holds_per_s_end_to_end",)
 DRAW_KEYS = {100_000: "draw_100k_s", 1_000_000: "draw_1m_s"}
 Figure = TypeVar("Figure")
 
@@ -41,6 +42,9 @@ class BenchPlan:
     rounds: int = 3
     clients: int = 4
     admit_check: int = 5_000
+    ws_fans: int = 3_000
+    ws_changes: int = 4
+    ws_quiet_s: float = 6.0
 
     @property
     def hold_stock(self) -> int:
@@ -54,16 +58,24 @@ class BenchPlan:
         draw_size: int | None = None,
         rounds: int = 3,
         hold_fans: int | None = None,
+        ws_fans: int | None = None,
     ) -> BenchPlan:
         if quick:
             plan = cls((100_000,), hold_fans=20_000, join_fans=50_000, rounds=rounds)
         else:
-            plan = cls((100_000, 1_000_000), hold_fans=50_000, join_fans=200_000, rounds=rounds)
+            plan = cls(
+                (100_000, 1_000_000),
+                hold_fans=50_000,
+                join_fans=200_000,
+                rounds=rounds,
+                ws_fans=50_000,
+            )
         return cls(
             plan.draw_sizes if draw_size is None else (draw_size,),
             plan.hold_fans if hold_fans is None else hold_fans,
             plan.join_fans if hold_fans is None else hold_fans,
             rounds,
+            ws_fans=plan.ws_fans if ws_fans is None else ws_fans,
         )
 
 
@@ -161,6 +173,61 @@ def _joins(plan: BenchPlan, scripts: SyncScripts, url: str, report: Report) -> N
     report.summary["join_errors"] = sum(f.errors for f in figures)
 
 
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _ws_fans(plan: BenchPlan, report: Report) -> None:
+    """Live fans on one web process: count, memory per fan, delivery delay, heartbeats."""
+    figure = measure_ws_fans(plan.ws_fans, plan.clients, plan.ws_changes, plan.ws_quiet_s)
+    delays = figure.delays_s
+    covered = figure.heartbeat_covered(HEARTBEAT_S)
+    kb = figure.kb_per_fan
+    report.emit(
+        "ws_fans",
+        wanted=figure.wanted,
+        opened=figure.opened,
+        receiving=figure.receiving,
+        limited_by=figure.limit or None,
+        open_seconds=round(figure.open_seconds, 2),
+        opens_per_s=round(figure.opened / figure.open_seconds) if figure.open_seconds else None,
+        open_errors=figure.open_errors,
+        rss_before_kb=figure.rss_before_kb,
+        rss_open_kb=figure.rss_open_kb,
+        kb_per_fan=None if kb is None else round(kb, 1),
+    )
+    report.emit(
+        "ws_update",
+        fans=figure.opened,
+        changes=figure.changes,
+        deliveries=len(delays),
+        missed=figure.missed,
+        p50_ms=_ms(percentile(delays, 0.5)),
+        p99_ms=_ms(percentile(delays, 0.99)),
+        max_ms=_ms(max(delays, default=None)),
+        web_cpu_s_per_change=round(figure.web_cpu_per_change_s, 3),
+        clients_cpu_s_per_change=round(figure.clients_cpu_per_change_s, 3),
+    )
+    report.emit(
+        "ws_heartbeat",
+        fans=len(figure.gaps_s),
+        quiet_s=plan.ws_quiet_s,
+        heartbeat_s=HEARTBEAT_S,
+        covered=None if covered is None else round(covered, 4),
+        covered_within_2_5s=_share(figure.heartbeat_covered(2.5)),
+        gap_p50_s=_share(percentile(figure.gaps_s, 0.5)),
+        gap_max_s=_share(max(figure.gaps_s, default=None)),
+        web_cpu_s_per_heartbeat=round(figure.web_cpu_per_heartbeat_s, 3),
+    )
+    report.summary.update(
+        ws_fans=figure.receiving,
+        ws_kb_per_fan=None if kb is None else round(kb, 1),
+        ws_update_p50_ms=_ms(percentile(delays, 0.5)),
+        ws_update_p99_ms=_ms(percentile(delays, 0.99)),
+        ws_heartbeat_covered=None if covered is None else round(covered, 4),
+    )
+
+
 def run_bench(plan: BenchPlan) -> int:
     """Measures every figure of ``plan``, prints them, and returns the exit status."""
     started = time.monotonic()
@@ -186,6 +253,7 @@ def run_bench(plan: BenchPlan) -> int:
             lambda: measure_pg_holds(conninfo, plan.hold_fans, plan.hold_stock, plan.clients),
         )
     pg_rate = _emit_holds(report, "holds_pg_row_lock", pg)
+    _ws_fans(plan, report)
     oversold = sum(f.oversold for f in lua)
     exact = all(f.held == f.stock for f in lua)
     report.summary.update(

@@ -26,7 +26,7 @@ SUMMARY_KEYS = (
     "out_of_order",
 )
 # Smaller than --quick's own sizes, to keep this test near 30 seconds.
-SMALL = ("--draw-size", "20000", "--fans", "4000", "--rounds", "1")
+SMALL = ("--draw-size", "20000", "--fans", "4000", "--rounds", "1", "--ws-fans", "200")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,5 +73,12 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
         "holds_lua",
         "holds_pg_row_lock",
         "joins_lua",
+        "ws_fans",
+        "ws_update",
+        "ws_heartbeat",
     }
+    # Every fan opened, stayed open and heard every change.
+    ws = {f["figure"]: f for f in figures if f["figure"].startswith("ws_")}
+    assert ws["ws_fans"]["opened"] == 200 and summary["ws_fans"] == 200
+    assert ws["ws_update"]["missed"] == 0
     assert all(f["oversold"] == 0 for f in figures if f["figure"].startswith("holds"))

@@ -1,0 +1,191 @@
+"""A client process holding many fan websockets, for the live-fans benchmark.
+
+Each fan joins over HTTP (one shared client per process, the fan's cookie
+passed explicitly), opens its socket, and records when every ``status``
+message arrived (``time.time()``, the same clock on the same machine as the
+parent's change timestamps) and whether it said ``paused``. The parent drives
+the process over a pipe: ``open`` (answered with how many opened), then
+``report`` (answered with the figures, after which the sockets close).
+Everything is bounded: fans, the time to open them, and the messages kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import resource
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+import websockets
+
+from fairdrop.tokens import FAN_COOKIE
+
+# Joins and handshakes in flight per process. The web process's Redis pool holds
+# 200 connections and answers 500 beyond that, so 4 processes stay well under it.
+CONCURRENT_OPENS = 40
+KEEP_ARRIVALS = 256  # per fan: enough for a few minutes of heartbeats and changes
+OPEN_TIMEOUT_S = 30.0
+REPORT_TIMEOUT_S = 600.0
+
+
+@dataclass
+class Fan:
+    # (arrival time.time(), paused) of each status message, newest last.
+    arrivals: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=KEEP_ARRIVALS))
+    open: bool = False
+    error: str = ""
+
+
+def raise_file_limit(wanted: int) -> int:
+    """Lifts this process's RLIMIT_NOFILE towards ``wanted``; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, min(wanted, hard)) if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def _follow(
+    fan: Fan,
+    http: httpx.AsyncClient,
+    ws_url: str,
+    join_path: str,
+    opening: asyncio.Semaphore,
+    opened: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    try:
+        async with opening:
+            response = await http.post(join_path, headers={"Cookie": ""})
+            http.cookies.clear()
+            response.raise_for_status()
+            cookie = {"Cookie": f"{FAN_COOKIE}={response.cookies[FAN_COOKIE]}"}
+            ws = await websockets.connect(
+                ws_url,
+                additional_headers=cookie,
+                open_timeout=OPEN_TIMEOUT_S,
+                ping_interval=None,  # the server heartbeats; pings would be extra load
+                max_queue=None,
+            )
+        fan.open = True
+    except httpx.HTTPStatusError as exc:
+        fan.error = f"http_{exc.response.status_code}"
+        opened.set()
+        return
+    except Exception as exc:  # a fan's failure is a figure, not a crash
+        fan.error = type(exc).__name__
+        opened.set()
+        return
+    opened.set()
+    reader = asyncio.create_task(_read(fan, ws))
+    await stop.wait()
+    reader.cancel()
+    with contextlib.suppress(Exception):  # closing at the end; nothing left to record
+        await asyncio.wait_for(ws.close(), 5)
+    fan.open = fan.open and not reader.done()
+
+
+async def _read(fan: Fan, ws: websockets.ClientConnection) -> None:
+    try:
+        async for raw in ws:
+            now = time.time()
+            message = json.loads(raw)
+            if message.get("t") == "status":
+                fan.arrivals.append((now, bool(message.get("paused"))))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        fan.error = type(exc).__name__
+    fan.open = False
+
+
+def _figures(
+    fans: list[Fan], changes: list[tuple[float, bool]], quiet: tuple[float, float]
+) -> dict[str, Any]:
+    """Per change, each fan's delay to its first status showing it; per fan, the quiet gap."""
+    delays: list[float] = []
+    missed = 0
+    for at, paused in changes:
+        for fan in fans:
+            if not fan.open:
+                continue
+            first = next((t for t, p in fan.arrivals if t >= at and p == paused), None)
+            if first is None:
+                missed += 1
+            else:
+                delays.append(first - at)
+    start, end = quiet
+    gaps: list[float] = []
+    receiving = 0
+    for fan in fans:
+        if not fan.open:
+            continue
+        times = [t for t, _ in fan.arrivals if start <= t <= end]
+        if times:
+            receiving += 1
+        marks = [start, *times, end]
+        gaps.append(max(b - a for a, b in itertools.pairwise(marks)))
+    errors = Counter(f.error for f in fans if f.error)
+    return {
+        "delays": delays,
+        "missed": missed,
+        "gaps": gaps,
+        "receiving": receiving,
+        "open": sum(1 for f in fans if f.open),
+        "errors": dict(errors),
+    }
+
+
+async def _run(conn: Connection, base_url: str, event_id: str, count: int) -> None:
+    fans = [Fan() for _ in range(count)]
+    stop = asyncio.Event()
+    opening = asyncio.Semaphore(CONCURRENT_OPENS)
+    limits = httpx.Limits(max_connections=CONCURRENT_OPENS, max_keepalive_connections=50)
+    ws_url = base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}"
+    join_path = f"/api/events/{event_id}/join"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        command = await asyncio.to_thread(conn.recv)
+        if command != ("open",):
+            return
+        started = time.monotonic()
+        events = [asyncio.Event() for _ in fans]
+        tasks = [
+            asyncio.create_task(_follow(fan, http, ws_url, join_path, opening, done, stop))
+            for fan, done in zip(fans, events, strict=True)
+        ]
+        waits = [asyncio.create_task(e.wait()) for e in events]
+        await asyncio.wait(waits, timeout=OPEN_TIMEOUT_S + count / 100)
+        for wait in waits:
+            wait.cancel()
+        conn.send(
+            {
+                "open": sum(1 for f in fans if f.open),
+                "seconds": time.monotonic() - started,
+                "errors": dict(Counter(f.error for f in fans if f.error)),
+            }
+        )
+        if not await asyncio.to_thread(conn.poll, REPORT_TIMEOUT_S):
+            stop.set()
+            return
+        _, changes, quiet = await asyncio.to_thread(conn.recv)
+        conn.send(_figures(fans, changes, quiet))
+        stop.set()
+        await asyncio.wait(tasks, timeout=30)
+        for task in tasks:
+            task.cancel()
+
+
+def client_main(conn: Connection, base_url: str, event_id: str, count: int) -> None:
+    """The body of one client process: ``count`` fans of ``event_id``."""
+    raise_file_limit(count + 1_024)
+    try:
+        asyncio.run(_run(conn, base_url, event_id, count))
+    finally:
+        conn.close()

@@ -1,0 +1,256 @@
+"""Live fans: how many websockets one web process holds, their memory, their delay.
+
+One real web process (with the clock and a worker) is started through
+``fairdrop.stack.Stack`` on a private Redis and SQLite in a temporary
+directory. Client processes (separate from the web process and from each
+other) join a sale in its buffer window over HTTP and open one socket per
+fan. Then the organiser pauses and resumes the sale through the API a few
+times; each change is timestamped just before its request, and every fan
+records when the first ``status`` showing it arrived (``time.time()`` on both
+sides: the same machine). A quiet interval follows, in which every fan must
+hear a heartbeat at least every ``heartbeat_seconds``.
+
+Memory per fan is the web process's VmRSS with the sockets open minus before
+any socket, over the sockets open. The web process's CPU time over each
+change says how much one broadcast costs it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fairdrop.settings import Settings
+from fairdrop.stack import Stack
+from loadtests.ws_clients import client_main
+
+HEARTBEAT_S = 2.0
+SETTLE_S = 1.0
+FD_MARGIN = 1_024  # the web process's own files, Redis, SQLite, logs
+PORT_MARGIN = 2_000  # ephemeral ports for the joins and anything else on the box
+JOIN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class WsFansFigure:
+    wanted: int
+    opened: int
+    open_seconds: float
+    open_errors: dict[str, int]
+    receiving: int  # open at the end and heard from in the quiet interval
+    rss_before_kb: int
+    rss_open_kb: int
+    changes: int
+    delays_s: list[float]
+    missed: int  # (fan, change) pairs whose status never arrived
+    gaps_s: list[float]  # per fan, the longest silence in the quiet interval
+    web_cpu_per_change_s: float  # the change's broadcast, and any heartbeat in its wait
+    clients_cpu_per_change_s: float
+    web_cpu_per_heartbeat_s: float  # the quiet interval's CPU over its heartbeats
+    limit: str  # what capped the fan count below the one asked for, if anything
+
+    @property
+    def kb_per_fan(self) -> float | None:
+        return (self.rss_open_kb - self.rss_before_kb) / self.opened if self.opened else None
+
+    def heartbeat_covered(self, within_s: float) -> float | None:
+        """Share of fans whose longest silence in the quiet interval was at most ``within_s``."""
+        if not self.gaps_s:
+            return None
+        return sum(1 for g in self.gaps_s if g <= within_s) / len(self.gaps_s)
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def fan_capacity(wanted: int) -> tuple[int, str]:
+    """``wanted``, or fewer when this box's file or port limits cannot hold that many.
+
+    Raises this process's RLIMIT_NOFILE first (the web process inherits it).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + FD_MARGIN
+    if soft < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(hard, needed)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    files = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_MARGIN
+    low, high = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    # Every socket goes from 127.0.0.1 to the one web port: one ephemeral port each.
+    ports = high - low + 1 - PORT_MARGIN
+    capacity = min(wanted, files, ports)
+    if capacity == wanted:
+        return wanted, ""
+    return capacity, "open_files" if files <= ports else "ephemeral_ports"
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are the 14th and 15th fields; fields[0] here is the 3rd.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _create_sale(http: httpx.Client, token: str) -> str:
+    now = datetime.now(UTC)
+    body = {
+        "name": "live fans bench",
+        "opens_at": now.isoformat().replace("+00:00", "Z"),
+        # The window stays open all along: every fan waits in the same room.
+        "drop_at": (now + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+        "rate_per_min": 600,
+        "cap": 50,
+        "hold_seconds": 300,
+        "ticket_types": [
+            {
+                "id": "ga",
+                "name": "GA",
+                "price_cents": 100,
+                "currency": "EUR",
+                "stock": 100,
+                "per_person_limit": 1,
+            }
+        ],
+    }
+    response = http.post("/api/events", json=body, headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def _recv_all(conns: list[Connection], timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    answers: list[dict[str, Any]] = []
+    for conn in conns:
+        if not conn.poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError("a fan client process did not answer in time")
+        answers.append(conn.recv())
+    return answers
+
+
+def measure_ws_fans(
+    fans: int,
+    clients: int = 4,
+    changes: int = 4,
+    quiet_s: float = 6.0,
+    log_dir: Path | None = None,
+) -> WsFansFigure:
+    """``fans`` sockets on one web process, ``changes`` pauses/resumes, a quiet interval."""
+    count, limit = fan_capacity(fans)
+    changes += changes % 2  # pause, resume, ...: every change flips ``paused``, ending resumed
+    clients = max(1, min(clients, count))
+    change_wait_s = 1.5 + count / 5_000  # a broadcast to 10k took about 0.2 s of CPU
+    with tempfile.TemporaryDirectory(prefix="fairdrop-wsbench-") as tmp:
+        settings = Settings(data_dir=Path(tmp), port=0, heartbeat_seconds=HEARTBEAT_S)
+        with Stack(settings, workers=1, log_dir=log_dir) as stack:
+            web_pid = stack.processes["web"].pid
+            token = stack.settings.organiser_token
+            with httpx.Client(base_url=stack.base_url, timeout=JOIN_TIMEOUT_S) as http:
+                event_id = _create_sale(http, token)
+            rss_before = rss_kb(web_pid)
+            context = multiprocessing.get_context("fork")
+            pipes = [context.Pipe() for _ in range(clients)]
+            shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
+            processes = [
+                context.Process(
+                    target=client_main,
+                    args=(child, stack.base_url, event_id, share),
+                    daemon=True,
+                )
+                for (_, child), share in zip(pipes, shares, strict=True)
+            ]
+            conns = [parent for parent, _ in pipes]
+            for process in processes:
+                process.start()
+            try:
+                for conn in conns:
+                    conn.send(("open",))
+                opened = _recv_all(conns, 60 + count / 100)
+                time.sleep(SETTLE_S)
+                rss_open = rss_kb(web_pid)
+                stamps, web_cpu, client_cpu = _changes(
+                    stack.base_url, token, event_id, changes, change_wait_s, web_pid, processes
+                )
+                quiet_cpu = cpu_seconds(web_pid)
+                quiet_start = time.time()
+                time.sleep(quiet_s)
+                quiet = (quiet_start, time.time())
+                quiet_cpu = cpu_seconds(web_pid) - quiet_cpu
+                for conn in conns:
+                    conn.send(("report", stamps, quiet))
+                reports = _recv_all(conns, 120)
+            finally:
+                for process in processes:
+                    process.join(timeout=30)
+                    if process.is_alive():
+                        process.kill()
+                        process.join()
+    errors: dict[str, int] = {}
+    for answer in opened:
+        for name, n in answer["errors"].items():
+            errors[name] = errors.get(name, 0) + n
+    return WsFansFigure(
+        wanted=fans,
+        opened=sum(a["open"] for a in opened),
+        open_seconds=max(a["seconds"] for a in opened),
+        open_errors=errors,
+        receiving=sum(r["receiving"] for r in reports),
+        rss_before_kb=rss_before,
+        rss_open_kb=rss_open,
+        changes=changes,
+        delays_s=[d for r in reports for d in r["delays"]],
+        missed=sum(r["missed"] for r in reports),
+        gaps_s=[g for r in reports for g in r["gaps"]],
+        web_cpu_per_change_s=web_cpu / max(1, changes),
+        clients_cpu_per_change_s=client_cpu / max(1, changes),
+        web_cpu_per_heartbeat_s=quiet_cpu / max(1.0, quiet_s / HEARTBEAT_S),
+        limit=limit,
+    )
+
+
+def _changes(
+    base_url: str,
+    token: str,
+    event_id: str,
+    changes: int,
+    wait_s: float,
+    web_pid: int,
+    clients: list[Any],
+) -> tuple[list[tuple[float, bool]], float, float]:
+    """Pauses and resumes ``changes`` times (ending resumed); returns the stamps and CPU used."""
+    stamps: list[tuple[float, bool]] = []
+    web_cpu = client_cpu = 0.0
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_url, timeout=JOIN_TIMEOUT_S, headers=headers) as http:
+        for index in range(changes):
+            paused = index % 2 == 0
+            web_before = cpu_seconds(web_pid)
+            clients_before = sum(cpu_seconds(p.pid) for p in clients)
+            at = time.time()
+            action = "pause" if paused else "resume"
+            http.post(f"/api/events/{event_id}/{action}").raise_for_status()
+            stamps.append((at, paused))
+            time.sleep(wait_s)
+            web_cpu += cpu_seconds(web_pid) - web_before
+            client_cpu += sum(cpu_seconds(p.pid) for p in clients) - clients_before
+    return stamps, web_cpu, client_cpu
