@@ -27,6 +27,9 @@ def sync_redis(settings: Settings) -> redis.Redis:
 
 
 def async_redis(settings: Settings, max_connections: int = 200) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(
-        _url(settings), max_connections=max_connections, health_check_interval=30
+    # A blocking pool: a burst of joins beyond the pool waits for a connection
+    # instead of failing with MaxConnectionsError (a 500) as the default pool does.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        _url(settings), max_connections=max_connections, timeout=10, health_check_interval=30
     )
+    return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool and closes it
