@@ -37,7 +37,9 @@ def step_all_sales(scripts: SyncScripts, heartbeat_ms: int) -> int:
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     scripts = SyncScripts(sync_redis(settings))
-    heartbeat_ms = int(settings.heartbeat_seconds * 1000)
+    # One tick early: a step lands up to a tick after the heartbeat falls due,
+    # and every fan must hear from us within heartbeat_seconds.
+    heartbeat_ms = int((settings.heartbeat_seconds - settings.clock_tick_seconds) * 1000)
     stop = stop or threading.Event()
     while not stop.is_set():
         started = time.monotonic()
