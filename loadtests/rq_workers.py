@@ -2,7 +2,7 @@
 
     python -m loadtests.rq_workers [--jobs 1000] [--rounds 3]
 
-Enqueues real ``purchase.jobs.hold_job`` jobs for admitted fans of a real
+Enqueues real ``purchase.jobs.hold_batch_job`` jobs (one request each) for admitted fans of a real
 sale, then times ``fairdrop worker --burst`` with each worker class until the
 queue is empty, minus the same command's time on an empty queue (process
 start-up). Prints one JSON object per run and a summary with medians.
@@ -66,9 +66,9 @@ def main() -> None:
                     scripts, args.jobs, args.jobs, start_ms=now_ms - 2_000
                 )
                 for fan in fans:
-                    queue.enqueue(
-                        "purchase.jobs.hold_job", event_id, fan, uuid.uuid4().hex, [["ga", 1]]
-                    )
+                    # One request per job: this measures RQ's cost per job.
+                    request = [fan, uuid.uuid4().hex, [["ga", 1]]]
+                    queue.enqueue("purchase.jobs.hold_batch_job", event_id, [request])
                 seconds = _timed_burst(env, worker_class) - start_up
                 rate = args.jobs / seconds
                 rates[worker_class].append(rate)

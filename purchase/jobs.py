@@ -1,4 +1,4 @@
-"""The RQ jobs of the purchase worker: hold, pay, confirm.
+"""The RQ jobs of the purchase worker: hold (in batches), pay, confirm, release.
 
 Each job is safe to run twice: the Lua scripts remember request ids and hold
 states, and the order table is unique per hold.
@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
-from purchase.holds import confirm_hold, hold_tickets, read_hold, release_hold
+from purchase.holds import HoldAsk, confirm_hold, hold_many, read_hold, release_hold
 from purchase.orders import price_hold, record_paid_order, tickets_for_order
 from purchase.payments import PaymentProvider, PaymentRequest, provider_named
 from queue_engine.notify import publish_to_fan
@@ -46,13 +46,24 @@ def worker_context() -> WorkerContext:
     )
 
 
-def hold_job(event_id: str, fan_id: str, request_id: str, items: list[list[Any]]) -> dict[str, Any]:
+def hold_batch_job(event_id: str, requests: list[list[Any]]) -> list[dict[str, Any]]:
+    """A web process's batch of hold requests: one pipeline of hold.lua, one of results.
+
+    ``requests`` is ``[[fan id, request id, [[type, quantity], ...]], ...]``
+    (see web/hold_batches.py). A retry repeats nothing: each request id keeps
+    its first answer in Redis.
+    """
     ctx = worker_context()
-    answer = hold_tickets(
-        ctx.scripts, event_id, fan_id, request_id, [(str(t), int(q)) for t, q in items]
-    )
-    publish_to_fan(ctx.client, event_id, fan_id, {"t": "hold_result", **answer.body})
-    return answer.body
+    asks = [
+        HoldAsk(str(fan), str(request_id), [(str(t), int(q)) for t, q in items])
+        for fan, request_id, items in requests
+    ]
+    answers = hold_many(ctx.scripts, event_id, asks)
+    pipe = ctx.client.pipeline(transaction=False)
+    for ask, answer in zip(asks, answers, strict=True):
+        publish_to_fan(pipe, event_id, ask.fan_id, {"t": "hold_result", **answer.body})
+    pipe.execute()
+    return [answer.body for answer in answers]
 
 
 def pay_job(event_id: str, fan_id: str, hold_id: str) -> dict[str, Any]:

@@ -61,6 +61,14 @@ class EventKeys:
         return self.script_keys[2]
 
     @property
+    def available(self) -> str:
+        return self.script_keys[5]
+
+    @property
+    def held(self) -> str:
+        return self.script_keys[6]
+
+    @property
     def holds(self) -> str:
         return self.script_keys[10]
 

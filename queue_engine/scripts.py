@@ -51,8 +51,16 @@ class SyncScripts:
         self.client = client
         self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
 
-    def run(self, name: ScriptName, event_id: str, *args: ScriptArg) -> Any:
-        return self._scripts[name](keys=EventKeys(event_id).script_keys, args=list(args))
+    def run(
+        self,
+        name: ScriptName,
+        event_id: str,
+        *args: ScriptArg,
+        pipeline: redis.client.Pipeline | None = None,
+    ) -> Any:
+        """Runs a script now, or queues it on ``pipeline`` (its answer comes from execute)."""
+        script = self._scripts[name]
+        return script(keys=EventKeys(event_id).script_keys, args=list(args), client=pipeline)
 
 
 class AsyncScripts:

@@ -25,6 +25,7 @@ from queue_engine.scripts import AsyncScripts
 from web import draw, fans, organiser, sockets
 from web.catalog import Catalog
 from web.context import WebContext
+from web.hold_batches import HoldBatcher
 from web.live import LiveHub
 from web.openapi import DOCUMENT
 
@@ -88,13 +89,15 @@ def create_app(settings: Settings) -> Starlette:
         scripts = AsyncScripts(client)
         signer = Signer(secret)
         rq_client = sync_redis(settings)
+        queue = Queue(settings.rq_queue, connection=rq_client)
         app.state.fairdrop = WebContext(
             settings=settings,
             signer=signer,
             client=client,
             scripts=scripts,
             rq_client=rq_client,
-            queue=Queue(settings.rq_queue, connection=rq_client),
+            queue=queue,
+            holds=HoldBatcher(queue),
             engine=engine,
             catalog=Catalog(engine),
             hub=LiveHub(client, scripts, signer),
@@ -102,6 +105,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            await app.state.fairdrop.holds.close()
             await app.state.fairdrop.hub.close()
             await client.aclose()
             rq_client.close()

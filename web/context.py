@@ -14,6 +14,7 @@ from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from queue_engine.scripts import AsyncScripts
 from web.catalog import Catalog
+from web.hold_batches import HoldBatcher
 from web.live import LiveHub
 
 
@@ -26,6 +27,7 @@ class WebContext:
     # RQ is synchronous; enqueueing runs in the thread pool on this client.
     rq_client: redis.Redis
     queue: Queue
+    holds: HoldBatcher
     engine: Engine
     catalog: Catalog
     hub: LiveHub

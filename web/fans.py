@@ -6,11 +6,9 @@ purchase worker -> Lua -> pub/sub -> this process's Room -> the fan's socket.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from rq import Retry
-from rq.job import Job
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -24,6 +22,7 @@ from queue_engine.sales import snapshot
 from web.auth import fan_from_request, require_fan
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
+from web.hold_batches import still_pending
 from web.validation import (
     int_field,
     invalid,
@@ -102,6 +101,23 @@ def _items(body: dict[str, Any], record: EventRecord) -> list[list[Any]]:
     return items
 
 
+async def ask_for_tickets(
+    ctx: WebContext, event_id: str, record: EventRecord, fan_id: str, body: dict[str, Any]
+) -> str:
+    """Checks a hold request and hands it to the worker; returns its request id.
+
+    The one path for a fan's "I want these tickets", whether it came over
+    HTTP or the fan's socket.
+    """
+    token = body.get("admission_token")
+    if not isinstance(token, str) or not token:
+        raise FairdropError(
+            ErrorCode.NOT_ADMITTED, "admission_token is required: wait for your turn"
+        )
+    ctx.signer.check_admission(token, event_id, fan_id)
+    return await ctx.holds.submit(event_id, fan_id, _items(body, record))
+
+
 async def request_tickets(request: Request) -> JSONResponse:
     """Queues a hold request; the answer comes on the fan's socket (and by polling)."""
     ctx = context_of(request)
@@ -109,24 +125,7 @@ async def request_tickets(request: Request) -> JSONResponse:
     record = await _record(ctx, event_id)
     fan_id = require_fan(request, ctx.signer)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
-    token = body.get("admission_token")
-    if not isinstance(token, str) or not token:
-        raise FairdropError(
-            ErrorCode.NOT_ADMITTED, "admission_token is required: wait for your turn"
-        )
-    ctx.signer.check_admission(token, event_id, fan_id)
-    items = _items(body, record)
-    request_id = uuid.uuid4().hex
-    await run_in_threadpool(
-        ctx.queue.enqueue,
-        "purchase.jobs.hold_job",
-        event_id,
-        fan_id,
-        request_id,
-        items,
-        job_id=f"hold-{request_id}",
-        retry=Retry(max=3, interval=1),
-    )
+    request_id = await ask_for_tickets(ctx, event_id, record, fan_id, body)
     return JSONResponse({"request_id": request_id, "status": "pending"}, status_code=202)
 
 
@@ -139,7 +138,7 @@ async def request_status(request: Request) -> JSONResponse:
     result = await request_result(ctx.client, event_id, request_id)
     if result is None:
         # Pending only while its job is queued or running; anything else was never asked.
-        if not await run_in_threadpool(Job.exists, f"hold-{request_id}", ctx.rq_client):
+        if not await run_in_threadpool(still_pending, ctx.rq_client, request_id):
             raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")
         return JSONResponse({"status": "pending"})
     if result.get("fan") != fan_id:

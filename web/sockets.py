@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from fairdrop.errors import ErrorCode
+from fairdrop.errors import ErrorCode, FairdropError
 from queue_engine.joining import join
 from web.auth import fan_from_request
-from web.context import context_of
+from web.catalog import EventRecord
+from web.context import WebContext, context_of
+from web.fans import ask_for_tickets
 from web.live import FanSocket
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
@@ -47,7 +50,8 @@ async def fan_socket(ws: WebSocket) -> None:
             ws, ErrorCode.NO_FAN_ID, "no valid fan id: join the event first", CLOSE_NO_FAN
         )
         return
-    if await ctx.catalog.get(event_id) is None:
+    record = await ctx.catalog.get(event_id)
+    if record is None:
         await _refuse(ws, ErrorCode.UNKNOWN_EVENT, f"no event {event_id}", CLOSE_UNKNOWN_EVENT)
         return
     # Joining is idempotent: the socket learns the same place the page had.
@@ -57,7 +61,10 @@ async def fan_socket(ws: WebSocket) -> None:
     try:
         await room.send_status(sock)
         await _read_until_closed(
-            ws, ctx.settings.max_ws_message_bytes, ctx.settings.max_ws_messages_per_second
+            ws,
+            ctx.settings.max_ws_message_bytes,
+            ctx.settings.max_ws_messages_per_second,
+            lambda data: _answer(ws, data, ctx, event_id, record, fan_id),
         )
     except WebSocketDisconnect:
         pass
@@ -65,7 +72,12 @@ async def fan_socket(ws: WebSocket) -> None:
         room.remove(sock)
 
 
-async def _read_until_closed(ws: WebSocket, max_bytes: int, max_per_second: int) -> None:
+async def _read_until_closed(
+    ws: WebSocket,
+    max_bytes: int,
+    max_per_second: int,
+    answer: Callable[[str | bytes], Awaitable[None]],
+) -> None:
     recent: deque[float] = deque()
     while True:
         message = await ws.receive()
@@ -93,34 +105,46 @@ async def _read_until_closed(ws: WebSocket, max_bytes: int, max_per_second: int)
                 CLOSE_TOO_LARGE,
             )
             return
-        await _answer(ws, data)
+        await answer(data)
 
 
-async def _answer(ws: WebSocket, data: str | bytes) -> None:
+def _error(code: ErrorCode, message: str) -> str:
+    return json.dumps({"t": "error", "code": code.value, "message": message})
+
+
+async def _answer(
+    ws: WebSocket,
+    data: str | bytes,
+    ctx: WebContext,
+    event_id: str,
+    record: EventRecord,
+    fan_id: str,
+) -> None:
+    """A page pings; a client in a hurry asks for tickets here instead of over HTTP.
+
+    A refused message is answered with an error and leaves the socket open:
+    nothing was changed, and the fan may try again.
+    """
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     if not isinstance(parsed, dict):
-        await ws.send_text(
-            json.dumps(
-                {
-                    "t": "error",
-                    "code": ErrorCode.MALFORMED_JSON.value,
-                    "message": "messages must be JSON objects",
-                }
-            )
-        )
+        await ws.send_text(_error(ErrorCode.MALFORMED_JSON, "messages must be JSON objects"))
     elif parsed.get("t") == "ping":
         await ws.send_text('{"t":"pong"}')
+    elif parsed.get("t") == "hold":
+        try:
+            request_id = await ask_for_tickets(ctx, event_id, record, fan_id, parsed)
+        except FairdropError as refused:
+            await ws.send_text(_error(refused.code, refused.message))
+        else:
+            await ws.send_text(json.dumps({"t": "hold_queued", "request_id": request_id}))
     else:
         await ws.send_text(
-            json.dumps(
-                {
-                    "t": "error",
-                    "code": ErrorCode.INVALID_FIELD.value,
-                    "message": 'the only message a page sends is {"t":"ping"}',
-                }
+            _error(
+                ErrorCode.INVALID_FIELD,
+                'a page sends {"t":"ping"} or {"t":"hold","admission_token":...,"items":[...]}',
             )
         )
 

@@ -8,6 +8,7 @@ queued has run by then, so the figures compared afterwards are final.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +31,7 @@ from tests.web.fans import (
     event_ids,
     expect_error,
     ga,
+    is_message,
     open_sale,
     stats,
     ticket_type,
@@ -92,7 +94,7 @@ class World:
 
 
 # Fans let in before the tests start, so the cases need not wait for the clock.
-SHOPPERS = 70
+SHOPPERS = 110
 
 
 @pytest.fixture(scope="module")
@@ -463,15 +465,36 @@ BAD_ITEMS: dict[str, tuple[Callable[[str], Any], ErrorCode]] = {
 }
 
 
+async def _hold_over_socket(fan: Fan, body: dict[str, Any]) -> dict[str, Any]:
+    """Sends a hold message on a new socket of the fan; the error or receipt it got."""
+    socket = await fan.open_socket()
+    try:
+        await socket.send(json.dumps({"t": "hold", **body}))
+        answer = await socket.next(lambda m: m.get("t") in {"error", "hold_queued"})
+        # Refused or not, the socket stays open for the next message.
+        await socket.send('{"t":"ping"}')
+        await socket.next(is_message("pong"))
+    finally:
+        await socket.close()
+    return answer
+
+
+@pytest.mark.parametrize("over", ["http", "socket"])
 @pytest.mark.parametrize("case", list(BAD_ITEMS))
-async def test_bad_items_are_refused_and_nothing_is_held(world: World, case: str) -> None:
+async def test_bad_items_are_refused_and_nothing_is_held(
+    world: World, case: str, over: str
+) -> None:
     make_items, code = BAD_ITEMS[case]
     fan, token = await world.shopper()
     body: dict[str, Any] = {"admission_token": token}
     if (items := make_items(world.shop)) is not None:
         body["items"] = items
     before = world.fingerprint(world.shop)
-    expect_error(await fan.request("POST", fan.path("/purchases"), json=body), code)
+    if over == "http":
+        expect_error(await fan.request("POST", fan.path("/purchases"), json=body), code)
+    else:
+        answer = await _hold_over_socket(fan, body)
+        assert (answer["t"], answer["code"]) == ("error", code.value), answer
     await world.assert_unchanged(world.shop, before)
 
 
@@ -538,8 +561,8 @@ BAD_TOKENS: dict[str, tuple[TokenCase, ErrorCode]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_TOKENS))
-async def test_a_purchase_needs_this_fans_live_admission(world: World, case: str) -> None:
+async def _token_case(world: World, case: str) -> tuple[Fan, str, str, dict[str, Any], ErrorCode]:
+    """A fresh shopper, its own token, and the cookie and body the case sends instead."""
     make, code = BAD_TOKENS[case]
     fan, token = await world.shopper()
     _, other_token = await world.shopper()
@@ -547,6 +570,12 @@ async def test_a_purchase_needs_this_fans_live_admission(world: World, case: str
     body: dict[str, Any] = {"items": [{"type": ga(world.shop), "quantity": 1}]}
     if sent_token is not None:
         body["admission_token"] = sent_token
+    return fan, token, cookie, body, code
+
+
+@pytest.mark.parametrize("case", list(BAD_TOKENS))
+async def test_a_purchase_needs_this_fans_live_admission(world: World, case: str) -> None:
+    fan, token, cookie, body, code = await _token_case(world, case)
     before = world.fingerprint(world.shop)
     sender = Fan(world.stack, world.shop, cookie)
     expect_error(await sender.request("POST", fan.path("/purchases"), json=body), code)
@@ -610,6 +639,47 @@ async def test_a_request_id_never_issued_is_unknown(world: World) -> None:
     fan, _ = await world.shopper()
     response = await fan.request("GET", fan.path("/purchases/never-issued"))
     expect_error(response, ErrorCode.UNKNOWN_REQUEST)
+
+
+# --- the same requests over the fan's socket ---------------------------------
+
+# A socket without a valid fan cookie is refused at the handshake (test_live_socket).
+SOCKET_TOKEN_CASES = [c for c in BAD_TOKENS if c not in {"no cookie", "forged cookie"}]
+
+
+@pytest.mark.parametrize("case", SOCKET_TOKEN_CASES)
+async def test_a_hold_over_the_socket_needs_this_fans_live_admission(
+    world: World, case: str
+) -> None:
+    fan, _, _, body, code = await _token_case(world, case)
+    before = world.fingerprint(world.shop)
+    answer = await _hold_over_socket(fan, body)
+    assert answer == {"t": "error", "code": code.value, "message": answer["message"]}
+    await world.assert_unchanged(world.shop, before)
+
+
+async def test_a_hold_over_the_socket_is_answered_on_it(world: World) -> None:
+    fan, token = await world.shopper()
+    before = world.fingerprint(world.shop)
+    socket = await fan.open_socket()
+    items = [{"type": ga(world.shop), "quantity": 1}]
+    await socket.send(json.dumps({"t": "hold", "admission_token": token, "items": items}))
+    queued = await socket.next(is_message("hold_queued"))
+    result = await socket.next(is_message("hold_result", request_id=queued["request_id"]))
+    assert result["ok"] is True, result
+    assert result["hold"]["items"] == [[ga(world.shop), 1]]
+    # The same answer is there to poll, and the stock moved by exactly one.
+    polled = await fan.answer_to(queued["request_id"])
+    assert polled["hold"] == result["hold"]
+    after = world.fingerprint(world.shop)
+    assert (after["held"], after["requests"]) == (before["held"] + 1, before["requests"] + 1)
+    # Asking again while holding is refused by the worker, and changes nothing more.
+    await socket.send(json.dumps({"t": "hold", "admission_token": token, "items": items}))
+    again = await socket.next(is_message("hold_queued"))
+    refused = await socket.next(is_message("hold_result", request_id=again["request_id"]))
+    assert (refused["ok"], refused["code"]) == (False, "hold_exists")
+    assert world.fingerprint(world.shop)["held"] == after["held"]
+    await socket.close()
 
 
 async def test_the_entrant_list_waits_for_the_draw(world: World) -> None:

@@ -1,0 +1,122 @@
+"""Hold requests in batches: web/hold_batches.py feeding purchase.jobs.hold_batch_job.
+
+A real RQ worker process runs the jobs against a real Redis; the test reads
+what it stored and what it published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Queue
+
+from fairdrop.settings import Settings
+from loadtests.crowds import admitted_crowd
+from queue_engine.keys import EventKeys
+from queue_engine.scripts import SyncScripts
+from web.hold_batches import HoldBatcher, batch_job_id, still_pending
+
+FANS, STOCK, MAX_BATCH = 20, 15, 8
+
+
+def _run_worker(settings: Settings) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "fairdrop.cli", "worker", "--burst"],
+        env={**os.environ, **settings.as_env()},
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+
+def _published(pubsub: redis.client.PubSub, wanted: int) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while len(messages) < wanted and time.monotonic() < deadline:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            messages.append(json.loads(message["data"]))
+    return messages
+
+
+async def test_requests_at_once_share_jobs_and_each_fan_gets_its_own_answer(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path)
+    client = redis.Redis.from_url(redis_url)
+    keys_now = int(time.time() * 1000)
+    event_id, fans = admitted_crowd(SyncScripts(client), FANS, STOCK, start_ms=keys_now - 2_000)
+    keys = EventKeys(event_id)
+    queue = Queue(settings.rq_queue, connection=client)
+    batcher = HoldBatcher(queue, linger_s=0.05, max_batch=MAX_BATCH)
+
+    ids = await asyncio.gather(*(batcher.submit(event_id, fan, [["ga", 1]]) for fan in fans))
+
+    # 20 requests in one moment: two full batches of 8 and one of 4 closed by time.
+    assert len(set(ids)) == FANS
+    assert Counter(batch_job_id(i) for i in ids).most_common() == [
+        (batch_job_id(ids[0]), 8),
+        (batch_job_id(ids[8]), 8),
+        (batch_job_id(ids[16]), 4),
+    ]
+    assert queue.count == 3
+    assert all(still_pending(client, i) for i in ids)
+
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    pubsub.subscribe(keys.channel)
+    _run_worker(settings)
+
+    answers = {i: json.loads(client.hget(keys.requests, i) or "{}") for i in ids}
+    for fan, request_id in zip(fans, ids, strict=True):
+        assert answers[request_id]["fan"] == fan
+        assert answers[request_id]["request_id"] == request_id
+    outcomes = Counter(a["code"] if not a["ok"] else "held" for a in answers.values())
+    assert outcomes == {"held": STOCK, "sold_out": FANS - STOCK}
+    assert int(client.hget(keys.available, "ga") or -1) == 0
+    assert int(client.hget(keys.held, "ga") or -1) == STOCK
+
+    # Every fan was told its own answer, on the event's channel.
+    told = _published(pubsub, FANS)
+    assert sorted((m["fan"], m["request_id"]) for m in told) == sorted(zip(fans, ids, strict=True))
+    for message in told:
+        assert message["t"] == "hold_result"
+        if message["ok"]:
+            assert message["hold"]["fan"] == message["fan"]
+
+    # Once its batch is done, a request id nobody was given is not "pending".
+    assert not any(still_pending(client, i) for i in ids)
+    forged = ids[16][:-4] + "0fff"
+    assert client.hget(keys.requests, forged) is None
+    assert not still_pending(client, forged)
+
+    # A batch that runs again (an RQ retry) repeats every answer and changes nothing.
+    queue.enqueue("purchase.jobs.hold_batch_job", event_id, [[fans[0], ids[0], [["ga", 1]]]])
+    held_before = client.hgetall(keys.held)
+    _run_worker(settings)
+    assert json.loads(client.hget(keys.requests, ids[0]) or "{}") == answers[ids[0]]
+    assert client.hgetall(keys.held) == held_before
+    pubsub.close()
+    client.close()
+
+
+async def test_a_lone_request_is_sent_after_the_linger(redis_url: str, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(redis_url)
+    queue = Queue(Settings(redis_url=redis_url, data_dir=tmp_path).rq_queue, connection=client)
+    batcher = HoldBatcher(queue, linger_s=0.02, max_batch=MAX_BATCH)
+    started = time.monotonic()
+    request_id = await asyncio.wait_for(batcher.submit("e1", "fan-1", [["ga", 1]]), timeout=5)
+    assert time.monotonic() - started >= 0.02
+    assert queue.count == 1
+    job = queue.jobs[0]
+    assert job.id == batch_job_id(request_id)
+    assert job.args == ("e1", [["fan-1", request_id, [["ga", 1]]]])
+    client.close()

@@ -1,0 +1,130 @@
+"""Hold requests gathered into one RQ job per batch.
+
+RQ spends about 6 ms of bookkeeping on every job (measured by
+``loadtests/rq_workers.py``), which holds one worker near 160 jobs a second:
+a job per hold could never reach thousands of holds a second. So each web
+process gathers the hold requests of one event that arrive within a few
+milliseconds into one job, and the worker runs their hold.lua calls in one
+pipeline (``purchase.jobs.hold_batch_job``).
+
+A request is acknowledged only once its batch is in RQ's queue, so an
+acknowledged request survives this process dying. Its id carries its batch's
+id, so "is this request still pending?" is one lookup of the batch's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import InvalidJobOperation
+from rq.job import Job, JobStatus
+from starlette.concurrency import run_in_threadpool
+
+BATCH_ID_CHARS = 24
+INDEX_CHARS = 4  # hex digits of the request's place in its batch
+MAX_BATCH = 500
+LINGER_S = 0.004
+HOLD_RETRY = Retry(max=3, interval=1)
+_WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def batch_job_id(request_id: str) -> str:
+    """The RQ job that carries a request: ``holds-`` and the batch part of its id."""
+    return f"holds-{request_id[:BATCH_ID_CHARS]}"
+
+
+def still_pending(rq_client: redis.Redis, request_id: str) -> bool:
+    """True while the request's batch waits for or runs in a worker.
+
+    A finished batch has stored an answer for every request in it, so a
+    request with no answer and no waiting batch was never issued.
+    """
+    try:
+        status = Job(batch_job_id(request_id), connection=rq_client).get_status()
+    except InvalidJobOperation:
+        return False
+    return status in _WAITING
+
+
+class _Batch:
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        self.id = uuid.uuid4().hex[:BATCH_ID_CHARS]
+        # [fan id, request id, items] each: plain lists, as RQ pickles them.
+        self.requests: list[list[Any]] = []
+        self.enqueued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Read the outcome once here, so a failure whose fans all left is not
+        # reported as "never retrieved".
+        self.enqueued.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+    def add(self, fan_id: str, items: list[list[Any]]) -> str:
+        request_id = f"{self.id}{len(self.requests):0{INDEX_CHARS}x}"
+        self.requests.append([fan_id, request_id, items])
+        return request_id
+
+
+class HoldBatcher:
+    """This process's open batch per event, closed when full or after ``linger_s``."""
+
+    def __init__(
+        self, queue: Queue, linger_s: float = LINGER_S, max_batch: int = MAX_BATCH
+    ) -> None:
+        if not 1 <= max_batch < 16**INDEX_CHARS:
+            raise ValueError(f"max_batch must be 1..{16**INDEX_CHARS - 1}")
+        self.queue = queue
+        self.linger_s = linger_s
+        self.max_batch = max_batch
+        self._open: dict[str, _Batch] = {}
+        # Strong references: the event loop keeps only weak ones to tasks.
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def submit(self, event_id: str, fan_id: str, items: list[list[Any]]) -> str:
+        """Adds a hold request; returns its id once its batch is enqueued.
+
+        Raises whatever enqueueing raised (Redis unreachable): the caller then
+        answers an error, and the fan knows the request was not taken.
+        """
+        batch = self._open.get(event_id)
+        if batch is None:
+            batch = self._open[event_id] = _Batch(event_id)
+            asyncio.get_running_loop().call_later(self.linger_s, self._close, batch)
+        request_id = batch.add(fan_id, items)
+        if len(batch.requests) >= self.max_batch:
+            self._close(batch)
+        # Shielded: a fan who goes away must not cancel the others' batch.
+        await asyncio.shield(batch.enqueued)
+        return request_id
+
+    def _close(self, batch: _Batch) -> None:
+        if self._open.get(batch.event_id) is not batch:
+            return  # already closed because it filled up
+        del self._open[batch.event_id]
+        task = asyncio.create_task(self._enqueue(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _enqueue(self, batch: _Batch) -> None:
+        try:
+            await run_in_threadpool(
+                self.queue.enqueue,
+                "purchase.jobs.hold_batch_job",
+                batch.event_id,
+                batch.requests,
+                job_id=f"holds-{batch.id}",
+                retry=HOLD_RETRY,
+            )
+        except Exception as error:  # every waiting request gets the failure
+            batch.enqueued.set_exception(error)
+        else:
+            batch.enqueued.set_result(None)
+
+    async def close(self) -> None:
+        """Sends what is still open; called when the web process stops."""
+        for batch in list(self._open.values()):
+            self._close(batch)
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
