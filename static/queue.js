@@ -1,9 +1,13 @@
 // The fan's live queue page (/e/<event id>).
 //
-// The server owns the fan's place: every "status" message on the socket says
-// what to show, and a reload or a second tab gets the same place back. This
-// page renders the latest status, runs the countdowns between messages, and
-// sends the fan's clicks (buy, pay, let go) to the HTTP API.
+// The server owns the fan's place: a "status" message on the socket says what
+// to show (on connect, and whenever the fan's own place changes: admitted,
+// numbered by the draw, holding, done, turn over, sold out), and a reload or a
+// second tab gets the same place back. Between those, every fan gets the same
+// "progress" message (serving counter, stock, paused, rate); the page works out
+// its own "ahead" and wait from its number and that message. This page renders
+// the latest status, runs the countdowns between messages, and sends the fan's
+// clicks (buy, pay, let go) to the HTTP API.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
 
 const PING_EVERY_MS = 20_000;
@@ -491,6 +495,27 @@ function handleStatus(status) {
   render();
 }
 
+/** Fans ahead and the wait, as web/live.py's status_message works them out. */
+function placeFigures(state, number, progress) {
+  const ahead = number ? Math.max(0, number - progress.serving - 1) : null;
+  const rate = progress.rate_per_min || 0;
+  let waitS = null;
+  if (state === "queued" && rate > 0 && !progress.paused) {
+    // Whole numbers rounded half up, exactly as the server's wait_seconds.
+    waitS = Math.floor(((ahead || 0) * 60 + Math.floor(rate / 2)) / rate);
+  }
+  return { ahead, wait_s: waitS };
+}
+
+/** The shared progress, applied to the fan's last status (its own place is unchanged). */
+function handleProgress(progress) {
+  const status = page.status;
+  if (!status) return;
+  const { t: _kind, ...shared } = progress;
+  page.status = { ...status, ...shared, ...placeFigures(status.state, status.number, progress) };
+  render();
+}
+
 function handleHoldResult(result) {
   const ours = result.request_id && result.request_id === page.pendingRequestId;
   if (ours) {
@@ -543,6 +568,8 @@ function handleSocketMessage(message) {
   switch (message.t) {
     case "status":
       return handleStatus(message);
+    case "progress":
+      return handleProgress(message);
     case "hold_result":
       return handleHoldResult(message);
     case "order":

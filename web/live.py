@@ -2,9 +2,14 @@
 
 Every web process holds at most one pub/sub subscription per event (a
 :class:`Room`). The clock publishes one ``progress`` message per change (and a
-heartbeat); the room turns it into each socket's own status. Messages with a
-``fan`` field (hold results, orders) go to that fan's sockets only. Nothing
-here polls Redis per fan.
+heartbeat); the room encodes it once and sends the same ``progress`` text to
+every socket, and the page works out its own "ahead" and wait from its number.
+A socket gets its own full ``status`` only when its place changes (its state,
+its number after the draw, its admission and token, its hold): on connect, in
+the step that changes it (before that step's ``progress``, so the page never
+sees a serving counter past its number without its admission), and after each
+message with a ``fan`` field (hold results, orders), which goes to that fan's
+sockets only. Nothing here polls Redis per fan.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import redis.asyncio
@@ -29,6 +34,7 @@ from queue_engine.scripts import AsyncScripts
 log = logging.getLogger("fairdrop.live")
 
 SEND_TIMEOUT_S = 5.0
+_STALLED_SENDS: set[asyncio.Task[None]] = set()
 _NO_NUMBER_YET = {"scheduled", "buffering", "drawing"}
 
 
@@ -44,6 +50,7 @@ class FanSocket:
         "seen_serving",
         "status",
         "tickets",
+        "told",
         "ws",
     )
 
@@ -59,6 +66,8 @@ class FanSocket:
         # the fan's number is the fan's admission.
         self.seen_serving = entry.serving
         self.admission_token: str | None = None
+        # The place this socket's page last heard in a full status (see ``place_of``).
+        self.told: tuple[str, int, int, str] | None = None
 
     def apply_entry(self, entry: Entry) -> None:
         self.status = entry.status
@@ -106,6 +115,20 @@ def fan_state(sock: FanSocket, progress: dict[str, Any], now_ms: int) -> str:
     if sock.tickets > 0:
         return "done"
     return "sold_out" if phase == "sold_out" else "turn_over"
+
+
+def wait_seconds(ahead: int, rate_per_min: int) -> int:
+    """The wait for ``ahead`` fans at this rate, rounded half up in whole integers.
+
+    static/queue.js computes the same from each ``progress`` message, so the
+    page and a full status never disagree by a rounding mode.
+    """
+    return (ahead * 60 + rate_per_min // 2) // rate_per_min
+
+
+def place_of(sock: FanSocket, state: str) -> tuple[str, int, int, str]:
+    """What a full status tells a page that a ``progress`` message cannot."""
+    return (state, sock.number, sock.deadline_ms if state == "admitted" else 0, sock.hold_id)
 
 
 def shared_fields(progress: dict[str, Any]) -> str:
@@ -169,6 +192,10 @@ class Room:
         self.progress = progress
         self._shared = shared_fields(progress)
 
+    def progress_message(self, now_ms: int) -> str:
+        """The one message every socket without a change of place gets."""
+        return '{"t":"progress",' + self._shared + f',"now_ms":{now_ms}}}'
+
     async def _listen(self) -> None:
         channel = EventKeys(self.event_id).channel
         while True:
@@ -204,7 +231,7 @@ class Room:
         for sock in socks:
             sock.apply_fan_message(message)
         encoded = json.dumps({k: v for k, v in message.items() if k != "fan"})
-        await self._send_many((s, encoded) for s in socks)
+        _send_all((s, encoded) for s in socks)
         # The place changed too (holding, done): say so in the same breath.
         await self._send_status(socks)
 
@@ -215,9 +242,35 @@ class Room:
             await self._join_early_arrivals()
         if phase not in _NO_NUMBER_YET:
             await self._learn_drawn_numbers()
+        now_ms = int(time.time() * 1000)
+        moved = self._places_changed_by(progress, now_ms)
+        # Their own status first: it carries the admission this step made.
+        _send_all((s, self.status_message(s, now_ms)) for s in moved)
+        shared = self.progress_message(now_ms)
+        _send_all((s, shared) for s in self.sockets if s.told is not None)
+        for sock in moved:
+            sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))
+
+    def _places_changed_by(self, progress: dict[str, Any], now_ms: int) -> list[FanSocket]:
+        """The sockets whose place this progress changes; each is marked to skip its broadcast."""
+        serving = int(progress.get("serving") or 0)
+        # Queued behind the counter (or waiting for the draw) in a sale still
+        # selling: nothing to tell but the shared progress. The bulk of the fans
+        # take this branch, so it stays a few comparisons.
+        steady = progress.get("state") not in {"sold_out", "scheduled"}
+        moved = []
         for sock in self.sockets:
+            told = sock.told
+            if steady and told is not None:
+                if told[0] == "queued" and sock.number > serving:
+                    continue
+                if told[0] == "waiting_room" and sock.number == 0:
+                    continue
             sock.see_progress(progress)
-        await self._send_status(list(self.sockets))
+            if told is None or place_of(sock, fan_state(sock, progress, now_ms)) != told:
+                moved.append(sock)
+                sock.told = None  # told below, after its own status
+        return moved
 
     async def _join_early_arrivals(self) -> None:
         """Pages opened before the window now join it, as if they had just arrived."""
@@ -241,7 +294,7 @@ class Room:
         rate = int(self.progress.get("rate_per_min") or 0)
         wait_s = None
         if state == "queued" and rate > 0 and not self.progress.get("paused"):
-            wait_s = round((ahead or 0) * 60 / rate)
+            wait_s = wait_seconds(ahead or 0, rate)
         admission = None
         if state == "admitted":
             if sock.admission_token is None:
@@ -266,21 +319,61 @@ class Room:
         if not self.progress:
             return
         now_ms = int(time.time() * 1000)
-        await self._send_many((s, self.status_message(s, now_ms)) for s in socks)
+        _send_all((s, self.status_message(s, now_ms)) for s in socks)
+        for sock in socks:
+            sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))
 
     async def send_status(self, sock: FanSocket) -> None:
+        """The socket's full status: the first message on connect, complete on its own."""
         await self._send_status([sock])
 
-    async def _send_many(self, pairs: Iterable[tuple[FanSocket, str]]) -> None:
-        await asyncio.gather(*(_send(sock, text) for sock, text in pairs))
+
+def _send_all(pairs: Iterable[tuple[FanSocket, str]]) -> None:
+    """Sends each text, one socket after another, without a task per socket.
+
+    A send to a socket whose buffer has room completes without waiting (uvicorn
+    writes the frame to the transport at once), so the loop starts each send
+    itself and only a send that has to wait (a slow reader whose buffer is
+    full) gets a task of its own. Per-socket tasks cost more CPU than the sends
+    (py-spy: task creation and ``wait_for`` were a third of a broadcast).
+    """
+    for sock, text in pairs:
+        if sock.ws.client_state != WebSocketState.CONNECTED:
+            continue
+        sending = sock.ws.send_text(text)
+        try:
+            waiting_on = sending.send(None)
+        except StopIteration:
+            continue
+        except Exception:  # a gone client: its own handler cleans up
+            continue
+        task = asyncio.ensure_future(_finish_send(sending, waiting_on))
+        # The loop keeps only weak references to tasks.
+        _STALLED_SENDS.add(task)
+        task.add_done_callback(_STALLED_SENDS.discard)
 
 
-async def _send(sock: FanSocket, text: str) -> None:
-    if sock.ws.client_state != WebSocketState.CONNECTED:
-        return
-    # A slow or gone client must not hold up the others.
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(sock.ws.send_text(text), SEND_TIMEOUT_S)
+async def _finish_send(sending: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Drives a send that had to wait, as a task would; gives up after SEND_TIMEOUT_S."""
+    sent = False
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            while not sent:
+                if isinstance(waiting_on, asyncio.Future):
+                    # What a task does with a future its coroutine yields.
+                    waiting_on._asyncio_future_blocking = False
+                    await asyncio.wait([waiting_on])
+                else:  # a bare yield: give the loop one turn
+                    await asyncio.sleep(0)
+                try:
+                    waiting_on = sending.send(None)
+                except StopIteration:
+                    sent = True
+    except Exception:  # a slow or gone client must not hold up the others
+        pass
+    finally:
+        if not sent:
+            sending.close()
 
 
 class LiveHub:

@@ -13,6 +13,7 @@ from fairdrop.errors import ErrorCode
 from fairdrop.tokens import Signer
 from tests.live_stack import LiveStack
 from tests.web.fans import (
+    WAIT_S,
     STATUS_FIELDS,
     Crowd,
     Fan,
@@ -27,6 +28,48 @@ from tests.web.fans import (
     stats,
     ticket_type,
 )
+
+
+class PageView:
+    """What a fan's page shows, built from its socket's messages as static/queue.js does.
+
+    A ``status`` replaces the picture; a ``progress`` (the same for every fan)
+    updates the shared figures and the page works out "ahead" and the wait
+    from its own number, as ``placeFigures`` in queue.js does.
+    """
+
+    def __init__(self, socket: Socket) -> None:
+        self.socket = socket
+        self.status: Message | None = None
+
+    def apply(self, message: Message) -> bool:
+        """True when the message changed what the page shows."""
+        if message.get("t") == "status":
+            self.status = message
+        elif message.get("t") == "progress" and self.status is not None:
+            state, number = self.status["state"], self.status["number"]
+            ahead = max(0, number - message["serving"] - 1) if number else None
+            rate = message["rate_per_min"] or 0
+            wait_s = None
+            if state == "queued" and rate > 0 and not message["paused"]:
+                wait_s = ((ahead or 0) * 60 + rate // 2) // rate
+            shared = {k: v for k, v in message.items() if k != "t"}
+            self.status = {**self.status, **shared, "ahead": ahead, "wait_s": wait_s}
+        else:
+            return False
+        return True
+
+    async def next(
+        self, matching: Callable[[Message], bool] = lambda m: True, timeout: float = WAIT_S
+    ) -> Message:
+        """The page's picture once it matches (it is checked after every message)."""
+
+        def shown(message: Message) -> bool:
+            return self.apply(message) and self.status is not None and matching(self.status)
+
+        await self.socket.next(shown, timeout)
+        assert self.status is not None
+        return self.status
 
 
 async def test_first_message_is_a_full_status(live_stack: LiveStack, crowd: Crowd) -> None:
@@ -61,8 +104,10 @@ async def test_a_quiet_socket_hears_the_heartbeat(live_stack: LiveStack, crowd: 
     loop = asyncio.get_running_loop()
     started = loop.time()
     for _ in range(3):
-        await socket.next(is_status(state="not_open"), timeout=2 * heartbeat)
+        await socket.next(is_message("progress", event_state="scheduled"), timeout=2 * heartbeat)
     assert loop.time() - started <= 4 * heartbeat
+    # Nothing changed for this fan: the heartbeats were shared progress, no status.
+    assert [m["t"] for m in socket.seen].count("status") == 1
 
 
 async def test_second_tab_and_reload_keep_the_place(live_stack: LiveStack, crowd: Crowd) -> None:
@@ -242,7 +287,7 @@ async def test_the_last_ticket_goes_round_until_it_is_sold(
     one_ticket = [ticket_type(stock=1, per_person_limit=1)]
     event_id = open_sale(live_stack, cap=1, ticket_types=one_ticket)
     first, second, third = await crowd.joined(event_id, 3)
-    sockets = [await fan.open_socket() for fan in (first, second, third)]
+    sockets = [PageView(await fan.open_socket()) for fan in (first, second, third)]
     hold_id = await first.hold()
     for socket in sockets[1:]:
         waiting = await socket.next(is_status(remaining_total=0))
@@ -250,7 +295,7 @@ async def test_the_last_ticket_goes_round_until_it_is_sold(
 
     released = await first.request("POST", first.path(f"/holds/{hold_id}/release"))
     assert released.status_code == 202, released.text
-    await sockets[0].next(is_message("released", ok=True))
+    await sockets[0].socket.next(is_message("released", ok=True))
     await sockets[0].next(is_status(state="turn_over"))
     # The ticket is back, and it is the second fan's turn, not the third's.
     back = await sockets[2].next(is_status(remaining_total=1))
@@ -260,7 +305,7 @@ async def test_the_last_ticket_goes_round_until_it_is_sold(
     gone_again = await sockets[2].next(is_status(remaining_total=0))
     assert (gone_again["state"], gone_again["tickets_may_return"]) == ("queued", True)
 
-    await _paid(sockets[1], second, second_hold)
+    await _paid(sockets[1].socket, second, second_hold)
     await asyncio.gather(
         *(socket.next(is_status(state="sold_out"), timeout=2) for socket in sockets[::2])
     )
@@ -283,3 +328,57 @@ async def test_an_idle_admitted_fan_loses_the_turn(live_stack: LiveStack, crowd:
     # The old token is spent with the turn.
     expect_error(await idle.ask_for(token), ErrorCode.TOKEN_EXPIRED)
     assert stats(live_stack, event_id)["admitted"] == 2
+
+
+def _admission_came_first(socket: Socket, number: int) -> bool:
+    """No message showed the counter at or past this fan before its own admission did."""
+    for message in socket.seen:
+        if is_admitted(message):
+            return True
+        if message.get("serving", 0) >= number:
+            return False
+    return False
+
+
+async def test_every_fan_hears_its_own_admission(live_stack: LiveStack, crowd: Crowd) -> None:
+    # Two a second: the counter passes each queued fan in its own step.
+    event_id = open_sale(live_stack, rate_per_min=120)
+    fans = await crowd.joined(event_id, 6)
+    numbers = [(await fan.join())["number"] for fan in fans]
+    sockets = [await fan.open_socket() for fan in fans]
+    admitted = await asyncio.gather(*(s.next(is_admitted, timeout=8) for s in sockets))
+    for socket, number, status in zip(sockets, numbers, admitted, strict=True):
+        assert (status["number"], status["state"]) == (number, "admitted")
+        assert status["admission"]["token"] and status["ahead"] == 0
+        assert _admission_came_first(socket, number), socket.seen
+    # The fans let in last waited on shared progress, not on statuses of their own.
+    last = sockets[-1].seen
+    assert any(m["t"] == "progress" for m in last), last
+    assert sum(m["t"] == "status" for m in last) <= 2, last
+
+
+async def test_the_page_works_out_ahead_and_wait_as_the_server_does(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    # One a second, so the counter moves while the last fan waits.
+    event_id = open_sale(live_stack, rate_per_min=60)
+    fans = await crowd.joined(event_id, 7)
+    last = fans[-1]
+    number = (await last.join())["number"]
+    page = PageView(await last.open_socket())
+    await page.next(is_status(state="queued"))
+    servings = set()
+    for _ in range(3):
+        # A fresh socket's first status is the server's own figures for this place.
+        fresh = await last.open_socket()
+        truth = await fresh.next(is_status())
+        await fresh.close()
+        if truth["state"] != "queued":
+            break
+        shown = await page.next(lambda st: st["serving"] == truth["serving"], timeout=4)
+        for name in ("state", "number", "ahead", "wait_s", "remaining_total", "paused"):
+            assert shown[name] == truth[name], (name, shown, truth)
+        assert shown["ahead"] == number - truth["serving"] - 1
+        servings.add(truth["serving"])
+        await page.next(lambda st: st["serving"] > truth["serving"], timeout=4)
+    assert len(servings) >= 2, servings  # the counter moved between the comparisons
