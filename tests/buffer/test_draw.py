@@ -7,8 +7,19 @@ import hmac
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from buffer.draw import WRITE_CHUNK, draw_order, entrants_digest, run_draw, seed_commitment
+from buffer.draw import (
+    SCAN_COUNT,
+    WRITE_CHUNK,
+    draw_order,
+    entrants_digest,
+    order_by_keys,
+    read_buffer,
+    run_draw,
+    seed_commitment,
+)
 from buffer.verify import check_published_draw
 from queue_engine.admission import admit_next_batch
 from queue_engine.joining import join_sync
@@ -33,12 +44,62 @@ def spec_draw(seed_hex: str, entrants: list[str]) -> list[str]:
     return sorted(ids, key=sort_key)
 
 
+def spec_digest(entrants: list[str]) -> str:
+    ids = sorted(set(entrants), key=lambda f: f.encode())
+    return hashlib.sha256(b"".join(f.encode() + b"\n" for f in ids)).hexdigest()
+
+
 def test_draw_matches_the_published_specification() -> None:
     entrants = [f"fan-{i}" for i in range(500)] + ["é-unicode", "Z", "a"]
     ordered, digest = draw_order(SEED, entrants)
     assert ordered == spec_draw(SEED, entrants)
     assert digest == entrants_digest(entrants)
     assert sorted(ordered) == sorted(entrants)
+
+
+# Fan ids as the server issues them, and anything else a string can be: unicode,
+# empty, zero bytes, ids that are prefixes of others, repeats.
+fan_ids = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "a", "a\x00", "ab", "\x00", "é", "\U0001f600", "fan-1", "fan-10"]),
+)
+# Real seeds are 32 bytes; other lengths exercise HMAC's own key handling.
+seeds = st.binary(min_size=0, max_size=100).map(bytes.hex)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed_hex=seeds, entrants=st.lists(fan_ids, max_size=60))
+def test_fast_draw_is_exactly_the_reference_draw(seed_hex: str, entrants: list[str]) -> None:
+    ordered, digest = draw_order(seed_hex, entrants)
+    assert ordered == spec_draw(seed_hex, entrants)
+    assert digest == entrants_digest(entrants) == spec_digest(entrants)
+
+
+# Few distinct parts, so keys often share their first 8 bytes or are equal
+# outright: the tie-breaking that HMAC keys make practically never happen.
+tying_keys = st.builds(
+    lambda head, tail: head + tail,
+    st.sampled_from([bytes(8), b"\xff" * 8, bytes(7) + b"\x01"]),
+    st.sampled_from([bytes(24), b"\x01" + bytes(23), b"\xff" * 24]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.lists(st.one_of(tying_keys, st.binary(min_size=32, max_size=32)), max_size=40))
+def test_order_by_keys_breaks_ties_by_whole_key_then_position(keys: list[bytes]) -> None:
+    assert order_by_keys(keys) == sorted(range(len(keys)), key=lambda i: (keys[i], i))
+
+
+def test_order_by_keys_wants_sha256_sized_keys() -> None:
+    with pytest.raises(ValueError):
+        order_by_keys([bytes(16), bytes(16)])
+
+
+def test_equal_keys_go_in_id_byte_order() -> None:
+    """The specification's last tie-break, which real HMAC keys never reach."""
+    ids = sorted(["b", "a", "é", "z"], key=str.encode)
+    keys = [bytes(32)] * len(ids)
+    assert [ids[i] for i in order_by_keys(keys)] == ["a", "b", "z", "é"]
 
 
 def test_order_depends_on_seed_and_on_every_entrant() -> None:
@@ -119,6 +180,15 @@ def test_run_draw_writes_every_number_once_and_is_repeatable(redis_url: str, fan
     again = run_draw(scripts, "ev")
     assert again is not None and again.digest == digest
     assert zset_scores(client, keys.queue) == numbers
+
+
+def test_read_buffer_gives_every_member_once_in_byte_order(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = EventKeys("pages")
+    members = [f"fan-{i}" for i in range(SCAN_COUNT * 3 + 11)] + ["é", "z", "\U0001f600", "Z"]
+    client.sadd(keys.buffer, *members)
+    read = read_buffer(client, keys)
+    assert read == sorted(m.encode() for m in members)
 
 
 def test_draw_lease_lets_only_one_clock_compute(redis_url: str) -> None:
