@@ -36,6 +36,10 @@ def _serve_web(settings: Settings) -> None:
         # oversized message with a JSON error before closing.
         ws_max_size=max(65_536, settings.max_ws_message_bytes * 4),
         ws_ping_interval=20,
+        # No permessage-deflate: a compressor per socket cost memory and CPU per
+        # fan (live-fans bench), and one shared text is sent to every fan as is.
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
         # Longer than clients' idle pools: a close racing a request that already
         # arrived showed up as dropped connections under load (locust runs).
         timeout_keep_alive=30,

@@ -1,9 +1,12 @@
 """A client process holding many fan websockets, for the live-fans benchmark.
 
 Each fan joins over HTTP (one shared client per process, the fan's cookie
-passed explicitly), opens its socket, and records when every ``status``
-message arrived (``time.time()``, the same clock on the same machine as the
-parent's change timestamps) and whether it said ``paused``. The parent drives
+passed explicitly), opens its socket, and records when every ``status`` or
+shared ``progress`` message arrived (``time.time()``, the same clock on the
+same machine as the parent's change timestamps) and whether it said
+``paused``. A process's sockets leave from their own loopback address
+(127.0.0.2, 127.0.0.3, ...), so each process has the whole ephemeral port
+range to itself. The parent drives
 the process over a pipe: ``open`` (answered with how many opened), then
 ``report`` (answered with the figures, after which the sockets close).
 Everything is bounded: fans, the time to open them, and the messages kept.
@@ -60,6 +63,7 @@ async def _follow(
     opening: asyncio.Semaphore,
     opened: asyncio.Event,
     stop: asyncio.Event,
+    source_host: str,
 ) -> None:
     try:
         async with opening:
@@ -73,6 +77,7 @@ async def _follow(
                 open_timeout=OPEN_TIMEOUT_S,
                 ping_interval=None,  # the server heartbeats; pings would be extra load
                 max_queue=None,
+                local_addr=(source_host, 0),
             )
         fan.open = True
     except httpx.HTTPStatusError as exc:
@@ -97,7 +102,7 @@ async def _read(fan: Fan, ws: websockets.ClientConnection) -> None:
         async for raw in ws:
             now = time.time()
             message = json.loads(raw)
-            if message.get("t") == "status":
+            if message.get("t") in {"status", "progress"}:
                 fan.arrivals.append((now, bool(message.get("paused"))))
     except asyncio.CancelledError:
         raise
@@ -143,7 +148,9 @@ def _figures(
     }
 
 
-async def _run(conn: Connection, base_url: str, event_id: str, count: int) -> None:
+async def _run(
+    conn: Connection, base_url: str, event_id: str, count: int, source_host: str
+) -> None:
     fans = [Fan() for _ in range(count)]
     stop = asyncio.Event()
     opening = asyncio.Semaphore(CONCURRENT_OPENS)
@@ -157,7 +164,9 @@ async def _run(conn: Connection, base_url: str, event_id: str, count: int) -> No
         started = time.monotonic()
         events = [asyncio.Event() for _ in fans]
         tasks = [
-            asyncio.create_task(_follow(fan, http, ws_url, join_path, opening, done, stop))
+            asyncio.create_task(
+                _follow(fan, http, ws_url, join_path, opening, done, stop, source_host)
+            )
             for fan, done in zip(fans, events, strict=True)
         ]
         waits = [asyncio.create_task(e.wait()) for e in events]
@@ -182,10 +191,12 @@ async def _run(conn: Connection, base_url: str, event_id: str, count: int) -> No
             task.cancel()
 
 
-def client_main(conn: Connection, base_url: str, event_id: str, count: int) -> None:
+def client_main(
+    conn: Connection, base_url: str, event_id: str, count: int, source_host: str = "127.0.0.1"
+) -> None:
     """The body of one client process: ``count`` fans of ``event_id``."""
     raise_file_limit(count + 1_024)
     try:
-        asyncio.run(_run(conn, base_url, event_id, count))
+        asyncio.run(_run(conn, base_url, event_id, count, source_host))
     finally:
         conn.close()

@@ -1,22 +1,30 @@
-"""Live fans: how many websockets one web process holds, their memory, their delay.
+"""Live fans: how many websockets the web processes hold, their memory, delay.
 
-One real web process (with the clock and a worker) is started through
-``fairdrop.stack.Stack`` on a private Redis and SQLite in a temporary
-directory. Client processes (separate from the web process and from each
-other) join a sale in its buffer window over HTTP and open one socket per
-fan. Then the organiser pauses and resumes the sale through the API a few
-times; each change is timestamped just before its request, and every fan
-records when the first ``status`` showing it arrived (``time.time()`` on both
-sides: the same machine). A quiet interval follows, in which every fan must
-hear a heartbeat at least every ``heartbeat_seconds``.
+Real web processes (``web_processes`` uvicorn workers sharing one port, with
+the clock and a worker) are started through ``fairdrop.stack.Stack`` on a
+private Redis and SQLite in a temporary directory. Client processes (separate
+from the web process and from each other) join a sale in its buffer window
+over HTTP and open one socket per fan. Then the organiser pauses and resumes
+the sale through the API a few times; each change is timestamped just before
+its request, and every fan records when the first ``status`` or shared
+``progress`` showing it arrived (``time.time()`` on both sides: the same
+machine). A quiet interval follows, in which every fan must hear a heartbeat at
+least every ``heartbeat_seconds``.
 
-Memory per fan is the web process's VmRSS with the sockets open minus before
-any socket, over the sockets open. The web process's CPU time over each
-change says how much one broadcast costs it.
+Memory per fan is the web processes' VmRSS with the sockets open minus before
+any socket, over the sockets open. The web processes' CPU time over each
+change says how much one broadcast costs them.
+
+Each process may open at most the box's hard RLIMIT_NOFILE files (20,000 here,
+and it cannot be raised without privileges), so the fans are spread over
+enough client processes, and more web processes are needed past that. Each
+client process sends from its own loopback address, so ephemeral ports (about
+28,000 per source address) do not cap the count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -77,10 +85,12 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def fan_capacity(wanted: int) -> tuple[int, str]:
+def fan_capacity(wanted: int, web_processes: int = 1, clients: int = 1) -> tuple[int, str]:
     """``wanted``, or fewer when this box's file or port limits cannot hold that many.
 
-    Raises this process's RLIMIT_NOFILE first (the web process inherits it).
+    Raises this process's RLIMIT_NOFILE first (the web processes inherit it).
+    Each web process holds its share of the sockets, each client process its
+    share from its own source address (one ephemeral port per socket).
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = wanted + FD_MARGIN
@@ -89,14 +99,41 @@ def fan_capacity(wanted: int) -> tuple[int, str]:
             resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(hard, needed)))
         except (ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    files = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_MARGIN
+    per_process = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_MARGIN
+    # The shared listening socket does not split the fans exactly evenly.
+    files = min(web_processes * per_process * 9 // 10, clients * per_process)
     low, high = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    # Every socket goes from 127.0.0.1 to the one web port: one ephemeral port each.
-    ports = high - low + 1 - PORT_MARGIN
+    ports = clients * (high - low + 1 - PORT_MARGIN)
     capacity = min(wanted, files, ports)
     if capacity == wanted:
         return wanted, ""
     return capacity, "open_files" if files <= ports else "ephemeral_ports"
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the uvicorn supervisor and its workers)."""
+    pids = [pid]
+    index = 0
+    while index < len(pids):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pids[index]}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        index += 1
+    return pids
+
+
+def web_process_ids(pid: int, web_processes: int, timeout: float = 30.0) -> list[int]:
+    """The web supervisor and its workers, once all of them have started."""
+    deadline = time.monotonic() + timeout
+    pids = process_tree(pid)
+    while web_processes > 1 and len(pids) <= web_processes and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pids = process_tree(pid)
+    return pids
+
+
+def tree_rss_kb(pids: list[int]) -> int:
+    return sum(rss_kb(pid) for pid in pids)
 
 
 def rss_kb(pid: int) -> int:
@@ -104,6 +141,10 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -154,30 +195,44 @@ def measure_ws_fans(
     changes: int = 4,
     quiet_s: float = 6.0,
     log_dir: Path | None = None,
+    web_processes: int = 1,
 ) -> WsFansFigure:
-    """``fans`` sockets on one web process, ``changes`` pauses/resumes, a quiet interval."""
-    count, limit = fan_capacity(fans)
+    """``fans`` sockets on ``web_processes``, ``changes`` pauses/resumes, a quiet interval.
+
+    ``clients`` is raised when fewer client processes could not hold ``fans``
+    within the per-process file limit.
+    """
+    per_client = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - FD_MARGIN
+    clients = max(clients, -(-fans // per_client))
+    count, limit = fan_capacity(fans, web_processes, clients)
     changes += changes % 2  # pause, resume, ...: every change flips ``paused``, ending resumed
     clients = max(1, min(clients, count))
     change_wait_s = 1.5 + count / 5_000  # a broadcast to 10k took about 0.2 s of CPU
     with tempfile.TemporaryDirectory(prefix="fairdrop-wsbench-") as tmp:
-        settings = Settings(data_dir=Path(tmp), port=0, heartbeat_seconds=HEARTBEAT_S)
+        settings = Settings(
+            data_dir=Path(tmp),
+            port=0,
+            heartbeat_seconds=HEARTBEAT_S,
+            web_workers=web_processes,
+        )
         with Stack(settings, workers=1, log_dir=log_dir) as stack:
-            web_pid = stack.processes["web"].pid
+            web_pids = web_process_ids(stack.processes["web"].pid, web_processes)
+            time.sleep(SETTLE_S)  # the workers finish starting up
             token = stack.settings.organiser_token
             with httpx.Client(base_url=stack.base_url, timeout=JOIN_TIMEOUT_S) as http:
                 event_id = _create_sale(http, token)
-            rss_before = rss_kb(web_pid)
+            rss_before = tree_rss_kb(web_pids)
             context = multiprocessing.get_context("fork")
             pipes = [context.Pipe() for _ in range(clients)]
             shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
             processes = [
                 context.Process(
                     target=client_main,
-                    args=(child, stack.base_url, event_id, share),
+                    # 127.0.0.2, 127.0.0.3, ...: each its own ephemeral ports.
+                    args=(child, stack.base_url, event_id, share, f"127.0.0.{2 + index}"),
                     daemon=True,
                 )
-                for (_, child), share in zip(pipes, shares, strict=True)
+                for index, ((_, child), share) in enumerate(zip(pipes, shares, strict=True))
             ]
             conns = [parent for parent, _ in pipes]
             for process in processes:
@@ -187,15 +242,15 @@ def measure_ws_fans(
                     conn.send(("open",))
                 opened = _recv_all(conns, 60 + count / 100)
                 time.sleep(SETTLE_S)
-                rss_open = rss_kb(web_pid)
+                rss_open = tree_rss_kb(web_pids)
                 stamps, web_cpu, client_cpu = _changes(
-                    stack.base_url, token, event_id, changes, change_wait_s, web_pid, processes
+                    stack.base_url, token, event_id, changes, change_wait_s, web_pids, processes
                 )
-                quiet_cpu = cpu_seconds(web_pid)
+                quiet_cpu = tree_cpu_seconds(web_pids)
                 quiet_start = time.time()
                 time.sleep(quiet_s)
                 quiet = (quiet_start, time.time())
-                quiet_cpu = cpu_seconds(web_pid) - quiet_cpu
+                quiet_cpu = tree_cpu_seconds(web_pids) - quiet_cpu
                 for conn in conns:
                     conn.send(("report", stamps, quiet))
                 reports = _recv_all(conns, 120)
@@ -234,7 +289,7 @@ def _changes(
     event_id: str,
     changes: int,
     wait_s: float,
-    web_pid: int,
+    web_pids: list[int],
     clients: list[Any],
 ) -> tuple[list[tuple[float, bool]], float, float]:
     """Pauses and resumes ``changes`` times (ending resumed); returns the stamps and CPU used."""
@@ -244,13 +299,13 @@ def _changes(
     with httpx.Client(base_url=base_url, timeout=JOIN_TIMEOUT_S, headers=headers) as http:
         for index in range(changes):
             paused = index % 2 == 0
-            web_before = cpu_seconds(web_pid)
-            clients_before = sum(cpu_seconds(p.pid) for p in clients)
+            web_before = tree_cpu_seconds(web_pids)
+            clients_before = tree_cpu_seconds([p.pid for p in clients])
             at = time.time()
             action = "pause" if paused else "resume"
             http.post(f"/api/events/{event_id}/{action}").raise_for_status()
             stamps.append((at, paused))
             time.sleep(wait_s)
-            web_cpu += cpu_seconds(web_pid) - web_before
-            client_cpu += sum(cpu_seconds(p.pid) for p in clients) - clients_before
+            web_cpu += tree_cpu_seconds(web_pids) - web_before
+            client_cpu += tree_cpu_seconds([p.pid for p in clients]) - clients_before
     return stamps, web_cpu, client_cpu
