@@ -20,11 +20,13 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Protocol, cast
 
+import hiredis
 import numpy as np
 import redis
 from redis.connection import Connection
@@ -40,7 +42,13 @@ SCAN_COUNT = 2_000
 WRITE_CHUNK = 1_500
 # ZADDs sent ahead of their replies: Redis executes one while we pack the next.
 WRITES_IN_FLIGHT = 4
+# Sorted SSCAN pages are merged while Redis scans the next page, up to runs
+# this long (merging two takes about as long as Redis scanning one page).
+MERGED_RUN = 32_768
 LEASE_MS = 30_000
+
+# hiredis's C packer (its stub types the argument as a 1-tuple).
+_pack_command = cast(Callable[[tuple[str | int | bytes, ...]], bytes], hiredis.pack_command)
 
 _BLOCK = 64  # SHA-256 block size, the HMAC key length (RFC 2104)
 _KEY_BYTES = 32  # SHA-256 output: every sort key is this long
@@ -119,12 +127,11 @@ def order_by_keys(keys: list[bytes]) -> list[int]:
     return ranked
 
 
-def draw_order_of_sorted(seed_hex: str, by_bytes: list[bytes]) -> tuple[list[bytes], str]:
-    """:func:`draw_order` on distinct UTF-8 ids already in byte order, as
-    :func:`read_buffer` returns them."""
+def draw_ranking(seed_hex: str, by_bytes: list[bytes]) -> tuple[list[int], str]:
+    """The draw on distinct UTF-8 ids already in byte order (as :func:`read_buffer`
+    returns them): the index into ``by_bytes`` of queue number 1, 2, ..., and the digest."""
     digest = _digest_of_ordered(by_bytes)
-    keys = _sort_keys(bytes.fromhex(seed_hex), digest, by_bytes)
-    return list(map(by_bytes.__getitem__, order_by_keys(keys))), digest
+    return order_by_keys(_sort_keys(bytes.fromhex(seed_hex), digest, by_bytes)), digest
 
 
 def draw_order(seed_hex: str, entrants: Iterable[str]) -> tuple[list[str], str]:
@@ -136,8 +143,8 @@ def draw_order(seed_hex: str, entrants: Iterable[str]) -> tuple[list[str], str]:
     """
     # bytes sort in plain byte order, the order the specification names.
     by_bytes = sorted({f.encode("utf-8") for f in entrants})
-    ordered, digest = draw_order_of_sorted(seed_hex, by_bytes)
-    return [fan_id.decode("utf-8") for fan_id in ordered], digest
+    ranking, digest = draw_ranking(seed_hex, by_bytes)
+    return [by_bytes[i].decode("utf-8") for i in ranking], digest
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,6 @@ class _Connection(Protocol):
     """The parts of redis-py's (untyped) ``Connection`` that send ahead of replies."""
 
     def send_command(self, *args: str | bytes | int) -> None: ...
-    def pack_command(self, *args: str | bytes | int) -> list[bytes]: ...
     def send_packed_command(self, command: list[bytes]) -> None: ...
     def read_response(self, disable_decoding: bool = False) -> Any: ...
     def disconnect(self) -> None: ...
@@ -183,10 +189,11 @@ def _own_connection(client: redis.Redis) -> Iterator[_Connection]:
 def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
     """Every buffered fan id (UTF-8), each once, sorted by bytes.
 
-    Each SSCAN page is asked for before the previous one is sorted, so Redis
-    scans while we sort; the last sort then only merges the sorted pages.
+    Each SSCAN page is asked for before the previous one is sorted, and small
+    sorted runs are merged in the same gap, so Redis scans while we sort; the
+    last sort only merges a few long runs.
     """
-    members: list[bytes] = []
+    runs: list[list[bytes]] = []
     with _own_connection(client) as connection:
         connection.send_command("SSCAN", keys.buffer, 0, "COUNT", SCAN_COUNT)
         cursor = b""
@@ -195,7 +202,14 @@ def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
             if cursor != b"0":
                 connection.send_command("SSCAN", keys.buffer, cursor, "COUNT", SCAN_COUNT)
             page.sort()
-            members += page
+            runs.append(page)
+            # Like a binary counter: merge the last two runs while they are
+            # about the same size and small enough to merge before Redis replies.
+            while len(runs) > 1 and len(runs[-2]) < 2 * len(runs[-1]) < MERGED_RUN:
+                last = runs.pop()
+                runs[-1] += last
+                runs[-1].sort()  # two sorted runs: Python's sort merges them in one pass
+    members = list(chain.from_iterable(runs))
     members.sort()
     # SSCAN may return a member twice, never miss one of a set that does not
     # change (the buffer is frozen): more members than the set holds means repeats.
@@ -204,16 +218,18 @@ def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
     return members
 
 
-def write_numbers(client: redis.Redis, keys: EventKeys, ordered: list[bytes]) -> None:
-    """``ZADD`` queue number i + 1 for ``ordered[i]``, a chunk per command."""
+def write_numbers(
+    client: redis.Redis, keys: EventKeys, ids: list[bytes], ranking: list[int]
+) -> None:
+    """``ZADD`` queue number n + 1 for ``ids[ranking[n]]``, a chunk per command."""
     in_flight = 0
     with _own_connection(client) as connection:
-        for start in range(0, len(ordered), WRITE_CHUNK):
-            chunk = ordered[start : start + WRITE_CHUNK]
+        for start in range(0, len(ranking), WRITE_CHUNK):
+            chunk = list(map(ids.__getitem__, ranking[start : start + WRITE_CHUNK]))
             pairs: list[int | bytes] = [0] * (2 * len(chunk))
             pairs[0::2] = range(start + 1, start + 1 + len(chunk))
             pairs[1::2] = chunk
-            connection.send_packed_command(connection.pack_command("ZADD", keys.queue, *pairs))
+            connection.send_packed_command([_pack_command(("ZADD", keys.queue, *pairs))])
             in_flight += 1
             if in_flight > WRITES_IN_FLIGHT:
                 connection.read_response()
@@ -239,8 +255,9 @@ def run_draw(scripts: SyncScripts, event_id: str) -> DrawResult | None:
     if seed is None:
         raise RuntimeError(f"event {event_id} has no seed")
     seed_hex = seed.decode() if isinstance(seed, bytes) else str(seed)
-    ordered, digest = draw_order_of_sorted(seed_hex, read_buffer(client, keys))
-    write_numbers(client, keys, ordered)
-    state = scripts.run("finish_draw", event_id, 0, len(ordered), digest)
+    by_bytes = read_buffer(client, keys)
+    ranking, digest = draw_ranking(seed_hex, by_bytes)
+    write_numbers(client, keys, by_bytes, ranking)
+    state = scripts.run("finish_draw", event_id, 0, len(ranking), digest)
     state_text = state.decode() if isinstance(state, bytes) else str(state)
-    return DrawResult(len(ordered), digest, time.perf_counter() - started, state_text)
+    return DrawResult(len(ranking), digest, time.perf_counter() - started, state_text)
