@@ -122,7 +122,9 @@ def _bench(args: argparse.Namespace) -> int:
     from loadtests.bench import BenchPlan, run_bench
 
     return run_bench(
-        BenchPlan.for_mode(args.quick, args.draw_size, args.rounds, args.fans, args.ws_fans)
+        BenchPlan.for_mode(
+            args.quick, args.draw_size, args.rounds, args.fans, args.ws_fans, args.e2e_fans
+        )
     )
 
 
@@ -156,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="repeats of each figure (medians)")
     bench.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
     bench.add_argument("--ws-fans", type=int, help="live websocket fans on one web process")
+    bench.add_argument("--e2e-fans", type=int, help="fans holding over sockets end to end")
     return parser
 
 

@@ -22,14 +22,14 @@ import redis
 from fairdrop.redis_server import start_redis_server
 from loadtests.bench_sale import drop_sale
 from loadtests.draw_bench import DrawFigure, admission_out_of_order, measure_draw
+from loadtests.e2e_holds import EndToEndFigure, measure_end_to_end_holds
 from loadtests.hold_bench import HoldFigure, measure_lua_holds, measure_pg_holds
 from loadtests.join_bench import JoinFigure, measure_joins
 from loadtests.private_postgres import private_postgres
-from loadtests.ws_fans_bench import HEARTBEAT_S, measure_ws_fans, percentile
+from loadtests.procfs import percentile
+from loadtests.ws_fans_bench import HEARTBEAT_S, measure_ws_fans
 from queue_engine.scripts import SyncScripts
 
-# Another slice measures this (holds through the web stack).
-NOT_MEASURED_HERE = ("holds_per_s_end_to_end",)
 DRAW_KEYS = {100_000: "draw_100k_s", 1_000_000: "draw_1m_s"}
 Figure = TypeVar("Figure")
 
@@ -45,6 +45,8 @@ class BenchPlan:
     ws_fans: int = 3_000
     ws_changes: int = 4
     ws_quiet_s: float = 6.0
+    e2e_fans: int = 3_000
+    e2e_workers: int = 2
 
     @property
     def hold_stock(self) -> int:
@@ -59,6 +61,7 @@ class BenchPlan:
         rounds: int = 3,
         hold_fans: int | None = None,
         ws_fans: int | None = None,
+        e2e_fans: int | None = None,
     ) -> BenchPlan:
         if quick:
             plan = cls((100_000,), hold_fans=20_000, join_fans=50_000, rounds=rounds)
@@ -69,6 +72,7 @@ class BenchPlan:
                 join_fans=200_000,
                 rounds=rounds,
                 ws_fans=50_000,
+                e2e_fans=10_000,
             )
         return cls(
             plan.draw_sizes if draw_size is None else (draw_size,),
@@ -76,13 +80,14 @@ class BenchPlan:
             plan.join_fans if hold_fans is None else hold_fans,
             rounds,
             ws_fans=plan.ws_fans if ws_fans is None else ws_fans,
+            e2e_fans=plan.e2e_fans if e2e_fans is None else e2e_fans,
         )
 
 
 @dataclass
 class Report:
     summary: dict[str, Any] = field(default_factory=dict)
-    not_measured: list[str] = field(default_factory=lambda: list(NOT_MEASURED_HERE))
+    not_measured: list[str] = field(default_factory=list)
 
     def emit(self, figure: str, **values: Any) -> None:
         print(json.dumps({"figure": figure, **values}), flush=True)
@@ -228,6 +233,36 @@ def _ws_fans(plan: BenchPlan, report: Report) -> None:
     )
 
 
+def _end_to_end_holds(plan: BenchPlan, report: Report) -> int:
+    """Holds asked over fans' sockets through web, RQ and Lua; returns what was oversold."""
+    figures: list[EndToEndFigure] = _rounds(
+        plan.rounds,
+        lambda: measure_end_to_end_holds(plan.e2e_fans, plan.clients, plan.e2e_workers),
+    )
+    for index, figure in enumerate(figures):
+        report.emit(
+            "holds_end_to_end",
+            round=index + 1,
+            fans=figure.fans,
+            ready=figure.ready,
+            stock=figure.stock,
+            workers=figure.workers,
+            held=figure.held,
+            seconds=round(figure.seconds, 3),
+            holds_per_s=round(figure.holds_per_s),
+            p50_ms=_ms(percentile(figure.latencies_s, 0.5)),
+            p99_ms=_ms(percentile(figure.latencies_s, 0.99)),
+            oversold=figure.oversold,
+            outcomes=figure.outcomes,
+            cpu_s=figure.cpu_s,
+        )
+    report.summary["holds_per_s_end_to_end"] = round(
+        statistics.median(f.holds_per_s for f in figures)
+    )
+    report.summary["holds_end_to_end_exactly_stock"] = all(f.held == f.stock for f in figures)
+    return sum(f.oversold for f in figures)
+
+
 def run_bench(plan: BenchPlan) -> int:
     """Measures every figure of ``plan``, prints them, and returns the exit status."""
     started = time.monotonic()
@@ -254,8 +289,8 @@ def run_bench(plan: BenchPlan) -> int:
         )
     pg_rate = _emit_holds(report, "holds_pg_row_lock", pg)
     _ws_fans(plan, report)
-    oversold = sum(f.oversold for f in lua)
-    exact = all(f.held == f.stock for f in lua)
+    oversold = sum(f.oversold for f in lua) + _end_to_end_holds(plan, report)
+    exact = all(f.held == f.stock for f in lua) and report.summary["holds_end_to_end_exactly_stock"]
     report.summary.update(
         holds_per_s_lua=round(lua_rate),
         holds_exactly_stock=exact,
@@ -263,7 +298,6 @@ def run_bench(plan: BenchPlan) -> int:
         ratio_vs_pg=round(lua_rate / pg_rate, 1),
         oversold=oversold,
         out_of_order=out_of_order,
-        **dict.fromkeys(NOT_MEASURED_HERE),
     )
     summary = {
         "summary": True,

@@ -26,7 +26,10 @@ SUMMARY_KEYS = (
     "out_of_order",
 )
 # Smaller than --quick's own sizes, to keep this test near 30 seconds.
-SMALL = ("--draw-size", "20000", "--fans", "4000", "--rounds", "1", "--ws-fans", "200")
+SMALL = (
+    *("--draw-size", "20000", "--fans", "4000", "--rounds", "1"),
+    *("--ws-fans", "200", "--e2e-fans", "300"),
+)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -76,9 +79,14 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
         "ws_fans",
         "ws_update",
         "ws_heartbeat",
+        "holds_end_to_end",
     }
     # Every fan opened, stayed open and heard every change.
     ws = {f["figure"]: f for f in figures if f["figure"].startswith("ws_")}
     assert ws["ws_fans"]["opened"] == 200 and summary["ws_fans"] == 200
     assert ws["ws_update"]["missed"] == 0
     assert all(f["oversold"] == 0 for f in figures if f["figure"].startswith("holds"))
+    # Every fan was let in and asked over its socket; exactly the stock was held.
+    [e2e] = [f for f in figures if f["figure"] == "holds_end_to_end"]
+    assert (e2e["fans"], e2e["ready"], e2e["held"], e2e["stock"]) == (300, 300, 225, 225)
+    assert e2e["outcomes"] == {"held": 225, "sold_out": 75}

@@ -1,0 +1,175 @@
+"""Holds per second end to end: fan socket -> web -> RQ -> hold.lua -> pub/sub -> fan socket.
+
+A whole fairdrop runs through ``fairdrop.stack.Stack`` (web, clock and RQ
+workers as real processes, a private Redis, SQLite) in a temporary directory.
+Client processes let ``fans`` fans in through the real join and clock, open
+their sockets, and then, at one agreed moment, every fan asks for one ticket
+over its socket. There are fewer tickets than fans, so the run crosses the
+sold-out edge as a real drop does.
+
+The rate is successful holds over the time from the first request sent to
+the last answer received (refusals included in that time), the same way the
+Lua-only and PostgreSQL figures are counted. Latency is each fan's time from
+sending to its ``hold_result``. Afterwards Redis is checked: available + held
++ sold must equal the stock, and nothing may be held beyond it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import redis
+
+from fairdrop.settings import Settings
+from fairdrop.stack import Stack
+from loadtests.client_processes import shares, start_clients
+from loadtests.hold_clients import client_main
+from loadtests.procfs import cpu_seconds, percentile
+from queue_engine.keys import EventKeys
+
+START_DELAY_S = 2.0  # between "go" and the agreed moment: every client is listening by then
+REPORT_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class EndToEndFigure:
+    fans: int
+    ready: int
+    stock: int
+    workers: int
+    held: int
+    seconds: float
+    outcomes: dict[str, int]
+    latencies_s: list[float]
+    oversold: int
+    cpu_s: dict[str, float]  # per process (the stack's and the clients'), over the burst
+
+    @property
+    def holds_per_s(self) -> float:
+        return self.held / self.seconds if self.seconds else 0.0
+
+
+def _create_sale(http: httpx.Client, token: str, fans: int, stock: int) -> str:
+    """A sale whose window has closed: every fan who joins now is queued and soon let in."""
+    now = datetime.now(UTC)
+    body = {
+        "name": "end-to-end holds bench",
+        "opens_at": (now - timedelta(seconds=2)).isoformat(),
+        "drop_at": (now - timedelta(seconds=1)).isoformat(),
+        "rate_per_min": 1_000_000,
+        "cap": fans,
+        "hold_seconds": 600,
+        "ticket_types": [
+            {
+                "id": "ga",
+                "name": "GA",
+                "price_cents": 100,
+                "currency": "EUR",
+                "stock": stock,
+                "per_person_limit": 1,
+            }
+        ],
+    }
+    response = http.post("/api/events", json=body, headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def _oversold(redis_url: str, event_id: str, type_id: str, stock: int) -> int:
+    keys = EventKeys(event_id)
+    with redis.Redis.from_url(redis_url) as client:
+        stock_keys = keys.script_keys[4:8]  # stock, available, held, sold
+        total, available, held, sold = (int(client.hget(k, type_id) or 0) for k in stock_keys)
+    over = max(0, held + sold - stock, -available)
+    return over if available + held + sold == total == stock else max(over, 1)
+
+
+def measure_end_to_end_holds(
+    fans: int, clients: int = 4, workers: int = 2, log_dir: Path | None = None
+) -> EndToEndFigure:
+    """``fans`` admitted fans each ask for one of ``fans * 3 // 4`` tickets at one moment."""
+    count = fans
+    stock = count * 3 // 4
+    clients = max(1, min(clients, count))
+    with tempfile.TemporaryDirectory(prefix="fairdrop-e2e-") as tmp:
+        settings = Settings(data_dir=Path(tmp), port=0)
+        with Stack(settings, workers=workers, log_dir=log_dir) as stack:
+            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                event_id = _create_sale(http, stack.settings.organiser_token, count, stock)
+            type_id = f"{event_id}.ga"
+            group = start_clients(
+                client_main,
+                [(stack.base_url, event_id, type_id, n) for n in shares(count, clients)],
+            )
+            try:
+                ready = sum(a["ready"] for a in group.recv_all(120 + count / 50))
+                pids = {name: p.pid for name, p in stack.processes.items()}
+                pids.update({f"client-{i}": pid for i, pid in enumerate(group.pids)})
+                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                moment = time.time() + START_DELAY_S
+                # For whoever profiles the burst (py-spy record -p PID): which, and when.
+                print(json.dumps({"stage": "go", "at": moment, "pids": pids}), file=sys.stderr)
+                group.send_all(("go", moment))
+                reports = group.recv_all(REPORT_TIMEOUT_S)
+                cpu = {n: round(cpu_seconds(p) - cpu_before[n], 2) for n, p in pids.items()}
+                oversold = _oversold(stack.settings.redis_url or "", event_id, type_id, stock)
+            finally:
+                group.stop()
+    sent = [t for r in reports for t in r["sent"] if t]
+    answered = [(s, a) for r in reports for s, a in r["answered"]]
+    outcomes: Counter[str] = Counter()
+    for report in reports:
+        outcomes.update(report["outcomes"])
+    seconds = max((a for _, a in answered), default=0.0) - min(sent, default=0.0)
+    return EndToEndFigure(
+        fans=count,
+        ready=ready,
+        stock=stock,
+        workers=workers,
+        held=outcomes["held"],
+        seconds=max(seconds, 0.0),
+        outcomes=dict(outcomes),
+        latencies_s=[a - s for s, a in answered],
+        oversold=oversold,
+        cpu_s=cpu,
+    )
+
+
+def main() -> None:
+    """``python -m loadtests.e2e_holds [FANS] [WORKERS]``: one run, printed as JSON."""
+    fans = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    figure = measure_end_to_end_holds(fans, workers=workers)
+    latencies = figure.latencies_s
+    print(
+        json.dumps(
+            {
+                "fans": figure.fans,
+                "ready": figure.ready,
+                "workers": figure.workers,
+                "held": figure.held,
+                "stock": figure.stock,
+                "seconds": round(figure.seconds, 3),
+                "holds_per_s": round(figure.holds_per_s),
+                "p50_ms": round((percentile(latencies, 0.5) or 0) * 1000, 1),
+                "p99_ms": round((percentile(latencies, 0.99) or 0) * 1000, 1),
+                "median_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+                "oversold": figure.oversold,
+                "outcomes": figure.outcomes,
+                "cpu_s": figure.cpu_s,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
