@@ -29,7 +29,7 @@ from typing import Any, Protocol, cast
 import hiredis
 import numpy as np
 import redis
-from redis.connection import Connection
+from redis.connection import AbstractConnection
 
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
@@ -159,7 +159,7 @@ class _Connection(Protocol):
     """The parts of redis-py's (untyped) ``Connection`` that send ahead of replies."""
 
     def send_command(self, *args: str | bytes | int) -> None: ...
-    def send_packed_command(self, command: list[bytes]) -> None: ...
+    def send_packed_command(self, command: list[bytes], check_health: bool = True) -> None: ...
     def read_response(self, disable_decoding: bool = False) -> Any: ...
     def disconnect(self) -> None: ...
 
@@ -173,7 +173,7 @@ def _own_connection(client: redis.Redis) -> Iterator[_Connection]:
     """
     pool = client.connection_pool
     connection = pool.get_connection()
-    if not isinstance(connection, Connection):
+    if not isinstance(connection, AbstractConnection):
         pool.release(connection)
         raise TypeError("the draw needs a plain TCP or Unix-socket Redis connection")
     typed = cast(_Connection, connection)
@@ -229,7 +229,10 @@ def write_numbers(
             pairs: list[int | bytes] = [0] * (2 * len(chunk))
             pairs[0::2] = range(start + 1, start + 1 + len(chunk))
             pairs[1::2] = chunk
-            connection.send_packed_command([_pack_command(("ZADD", keys.queue, *pairs))])
+            # A health-check PING would read a ZADD's reply as its own.
+            connection.send_packed_command(
+                [_pack_command(("ZADD", keys.queue, *pairs))], check_health=in_flight == 0
+            )
             in_flight += 1
             if in_flight > WRITES_IN_FLIGHT:
                 connection.read_response()

@@ -191,6 +191,20 @@ def test_read_buffer_gives_every_member_once_in_byte_order(redis_url: str) -> No
     assert read == sorted(m.encode() for m in members)
 
 
+def test_run_draw_survives_health_checks_between_pipelined_commands(redis_url: str) -> None:
+    """The clock's client checks its connection's health; with a tiny interval
+    it would PING before every command, and a PING sent while ZADD replies are
+    still unread would take one of them for its own."""
+    client = redis.Redis.from_url(redis_url, health_check_interval=1e-9)
+    scripts = SyncScripts(client)
+    _drawable_sale(scripts, "health", WRITE_CHUNK + 1)
+    result = run_draw(scripts, "health")
+    assert result is not None and result.state == "queueing"
+    assert sorted(zset_scores(client, EventKeys("health").queue).values()) == list(
+        range(1, WRITE_CHUNK + 3)
+    )
+
+
 def test_draw_lease_lets_only_one_clock_compute(redis_url: str) -> None:
     scripts = SyncScripts(redis.Redis.from_url(redis_url))
     _drawable_sale(scripts, "lease", 3)
