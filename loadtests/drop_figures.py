@@ -13,6 +13,8 @@ from typing import Any
 
 # Answers to a hold request that mean "no stock for you", not "something broke".
 STOCK_REFUSALS = frozenset({"sold_out", "not_enough_stock"})
+MAX_TIMELINE = 20_000  # polls kept: over two hours at two a second
+TIMELINE_FIELDS = ("buffered", "queued", "admitted", "shopping", "held", "sold")
 
 
 @dataclass
@@ -38,6 +40,8 @@ class DropRun:
     organiser_token: str = ""
     fans: list[FanRecord] = field(default_factory=list)
     last_stats: dict[str, Any] | None = None
+    # (time.monotonic(), the organiser's stats) at every poll, for the plots.
+    timeline: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
     def reset(self, event_id: str, ticket_type_id: str, organiser_token: str) -> None:
         self.event_id = event_id
@@ -45,6 +49,12 @@ class DropRun:
         self.organiser_token = organiser_token
         self.fans = []
         self.last_stats = None
+        self.timeline = []
+
+    def saw_stats(self, at: float, stats: dict[str, Any]) -> None:
+        self.last_stats = stats
+        if len(self.timeline) < MAX_TIMELINE:
+            self.timeline.append((at, stats))
 
     def new_fan(self) -> FanRecord:
         record = FanRecord()
@@ -132,4 +142,21 @@ def drop_figures(run: DropRun, stats: dict[str, Any] | None) -> dict[str, Any]:
         "oversold": oversold(stats) if stats else None,
         "sold": stats.get("sold") if stats else None,
         "serving": serving,
+    }
+
+
+def drop_series(run: DropRun) -> dict[str, Any]:
+    """The run fan by fan and poll by poll, in seconds from the first arrival, for plots."""
+    joins = [f.joined_at for f in run.fans if f.joined_at]
+    start = min([*joins, *(at for at, _ in run.timeline)], default=0.0)
+    return {
+        "event_id": run.event_id,
+        "joined_s": sorted(round(t - start, 3) for t in joins),
+        "time_in_queue_s": sorted(
+            round(f.admitted_at - f.joined_at, 3) for f in run.fans if f.admitted_at and f.joined_at
+        ),
+        "timeline": [
+            {"t": round(at - start, 3), **{k: stats.get(k, 0) for k in TIMELINE_FIELDS}}
+            for at, stats in run.timeline
+        ],
     }

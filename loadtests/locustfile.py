@@ -4,7 +4,8 @@ Run from the repository root (locust puts the working directory on the path)::
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 \
         --organiser-token "$FAIRDROP_ORGANISER_TOKEN" [--event-id ID] \
-        [--drop-fans 500] [--headless] [--figures-file figures.json]
+        [--drop-fans 500] [--headless] [--figures-file figures.json] \
+        [--series-file series.json]
 
 With ``--event-id`` (or ``FAIRDROP_LOADTEST_EVENT_ID``) the fans join that
 event; without one, and with an organiser token, every test start creates a
@@ -15,6 +16,8 @@ it, then waits for the fans still buying; it ends the run by itself.
 At every test stop the run's figures are printed as one line,
 ``FAIRDROP_FIGURES {json}``, and written to ``--figures-file`` if given. They
 are this process's: in a distributed run each worker reports its own fans.
+``--series-file`` keeps every fan's times and the organiser's stats over time,
+which ``python -m loadtests.plots`` draws.
 
 locust is imported first on purpose: it monkey-patches the standard library
 for gevent, which must happen before anything else opens sockets. Nothing
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +40,7 @@ from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from loadtests.drop_figures import drop_figures
+from loadtests.drop_figures import drop_figures, drop_series
 from loadtests.fan_user import RUN, FanUser, why_refused
 
 __all__ = ["DropShape", "FanUser", "OrganiserUser"]
@@ -86,6 +90,11 @@ def add_drop_arguments(parser: LocustArgumentParser) -> None:
     parser.add_argument("--drop-cap", type=int, default=100, help="fans shopping at once")
     parser.add_argument("--drop-hold-seconds", type=int, default=30, help="hold time")
     parser.add_argument("--figures-file", default="", help="also write the figures here (JSON)")
+    parser.add_argument(
+        "--series-file",
+        default="",
+        help="write every fan's times and the organiser's stats over time here (JSON), for plots",
+    )
 
 
 def _api(
@@ -189,6 +198,8 @@ def report_figures(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is not None and options.figures_file:
         Path(options.figures_file).write_text(line + "\n")
+    if options is not None and options.series_file:
+        Path(options.series_file).write_text(json.dumps(drop_series(RUN)) + "\n")
 
 
 class OrganiserUser(HttpUser):
@@ -208,7 +219,7 @@ class OrganiserUser(HttpUser):
             if answer.status_code != 200:
                 answer.failure(why_refused("stats", answer))
                 return
-            RUN.last_stats = answer.json()
+            RUN.saw_stats(time.monotonic(), answer.json())
 
 
 class DropShape(LoadTestShape):

@@ -78,6 +78,8 @@ def _run_locust(live_stack: LiveStack, event_id: str, workdir: Path) -> str:
         "30",
         "--figures-file",
         str(workdir / "figures.json"),
+        "--series-file",
+        str(workdir / "series.json"),
         "--csv",
         str(workdir / "locust"),
         "--only-summary",
@@ -136,9 +138,35 @@ def test_a_drop_under_locust_is_fair_and_never_oversells(
     assert figures["confirmed"] <= figures["sold"] <= 30, figures
     assert figures["time_in_queue_p50_s"] <= figures["time_in_queue_p95_s"], figures
     assert json.loads((tmp_path / "figures.json").read_text()) == figures
+    _check_series_and_plots(tmp_path, figures)
     stats = _locust_stats(tmp_path)
     assert stats["POST join"]["Failure Count"] == "0", stats["POST join"]
     assert int(stats["POST join"]["Request Count"]) == 60
     assert int(stats["WS admission wait"]["Request Count"]) == figures["admitted"]
     assert int(stats["WS confirm"]["Request Count"]) == figures["confirmed"]
     assert int(stats["GET stats"]["Request Count"]) > 0
+
+
+def _check_series_and_plots(workdir: Path, figures: dict[str, Any]) -> None:
+    """The series file holds every fan and the organiser's polls; the plots draw from it."""
+    series = json.loads((workdir / "series.json").read_text())
+    assert series["event_id"] == figures["event_id"]
+    assert len(series["joined_s"]) == figures["joined"]
+    assert series["joined_s"] == sorted(series["joined_s"]) and series["joined_s"][0] >= 0
+    assert len(series["time_in_queue_s"]) == figures["admitted"]
+    timeline = series["timeline"]
+    assert len(timeline) >= 4, timeline  # two polls a second over a run of several seconds
+    assert [p["t"] for p in timeline] == sorted(p["t"] for p in timeline)
+    assert timeline[-1]["sold"] <= figures["sold"]  # the final stats come after the last poll
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtests.plots", str(workdir / "series.json"), str(workdir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for name in ("time_in_queue.png", "fans_over_time.png"):
+        png = (workdir / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, name
+        assert str(workdir / name) in done.stdout
