@@ -40,7 +40,7 @@ import httpx
 
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
-from loadtests.ws_clients import client_main
+from loadtests.ws_clients import MIN_OPENS_PER_S, OPEN_TIMEOUT_S, client_main
 
 HEARTBEAT_S = 2.0
 SETTLE_S = 1.0
@@ -240,7 +240,7 @@ def measure_ws_fans(
             try:
                 for conn in conns:
                     conn.send(("open",))
-                opened = _recv_all(conns, 60 + count / 100)
+                opened = _recv_all(conns, 60 + OPEN_TIMEOUT_S + count / MIN_OPENS_PER_S)
                 time.sleep(SETTLE_S)
                 rss_open = tree_rss_kb(web_pids)
                 stamps, web_cpu, client_cpu = _changes(

@@ -88,3 +88,46 @@ def test_unknown_event_page_says_so(browser: Browser, live_stack: LiveStack) -> 
     page.goto(f"{live_stack.base_url}/e/no-such-event")
     expect(page.locator("#error")).to_contain_text("no event", timeout=10_000)
     page.close()
+
+
+_PLACE_SCRIPT = """() => [
+    document.getElementById("state").dataset.state,
+    ...["queue-number", "serving", "ahead", "wait"].map(
+        (id) => document.getElementById(id).textContent),
+]"""
+
+
+def test_queued_page_counts_the_fans_ahead_then_is_let_in(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    now = datetime.now(UTC)
+    # The window has closed and one fan a second is let in: the counter moves
+    # past five fans who joined first while this page waits behind them.
+    event = live_stack.create_event(
+        opens_at=(now - timedelta(seconds=2)).isoformat(),
+        drop_at=(now - timedelta(seconds=1)).isoformat(),
+        rate_per_min=60,
+    )
+    for _ in range(5):
+        joined = httpx.post(f"{live_stack.base_url}/api/events/{event['id']}/join")
+        assert joined.status_code == 200, joined.text
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{live_stack.base_url}/e/{event['id']}")
+    expect(page.locator("#state")).to_have_attribute("data-state", "queued", timeout=10_000)
+    seen: set[int] = set()
+    for _ in range(100):  # 20 s at most
+        state, number, serving, ahead, wait = page.evaluate(_PLACE_SCRIPT)
+        if state != "queued":
+            break
+        if int(serving) not in seen:
+            # The page's own arithmetic on the shared progress (60 fans a minute).
+            expected = int(number) - int(serving) - 1
+            shown_wait = "any moment" if expected == 0 else f"about {expected} s"
+            assert (int(ahead), wait) == (expected, shown_wait), (number, serving)
+            seen.add(int(serving))
+        page.wait_for_timeout(200)
+    assert len(seen) >= 2, seen  # the counter moved while the page watched
+    # And the page hears its own admission, with its token.
+    expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=10_000)
+    expect(page.locator("#buy-form")).to_be_visible()
+    page.close()
