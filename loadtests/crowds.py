@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import uuid
 
+import redis
+
 from buffer.draw import new_seed, run_draw, seed_commitment
 from queue_engine.admission import admit_next_batch
 from queue_engine.joining import join_sync
+from queue_engine.keys import EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
 from queue_engine.scripts import SyncScripts
 
@@ -23,6 +26,11 @@ def admitted_crowd(
     The window opens at ``start_ms`` and the drop is a second later; the fans
     are admitted just after the drop, for ten minutes. Pass the real time
     when the holds will use Redis's clock.
+
+    The clock admits no more fans than tickets (tick.lua); fans beyond the
+    stock are put at the counter directly, in queue order, because these
+    crowds exist to press more fans on hold.lua than it has tickets: the edge
+    it must guard by itself.
     """
     opens_ms, drop_ms = start_ms, start_ms + 1_000
     event_id = uuid.uuid4().hex[:10]
@@ -50,4 +58,14 @@ def admitted_crowd(
     now = drop_ms + 1
     while admit_next_batch(scripts, event_id, 1_000, now_ms=now).admitted:
         now += 1
+    _let_in_the_rest(scripts.client, event_id, now + 600_000)
     return event_id, fan_ids
+
+
+def _let_in_the_rest(client: redis.Redis, event_id: str, deadline_ms: int) -> None:
+    keys = EventKeys(event_id)
+    serving = int(client.hget(keys.meta, "serving") or 0)
+    rest: list[bytes] = client.zrangebyscore(keys.queue, f"({serving}", "+inf")
+    if rest:
+        client.zadd(keys.shopping, dict.fromkeys(rest, deadline_ms))
+        client.hset(keys.meta, "serving", serving + len(rest))

@@ -61,6 +61,10 @@ class EventKeys:
         return self.script_keys[2]
 
     @property
+    def shopping(self) -> str:
+        return self.script_keys[3]
+
+    @property
     def available(self) -> str:
         return self.script_keys[5]
 

@@ -138,9 +138,12 @@ async def request_status(request: Request) -> JSONResponse:
     result = await request_result(ctx.client, event_id, request_id)
     if result is None:
         # Pending only while its job is queued or running; anything else was never asked.
-        if not await run_in_threadpool(still_pending, ctx.rq_client, request_id):
+        if await run_in_threadpool(still_pending, ctx.rq_client, request_id):
+            return JSONResponse({"status": "pending"})
+        # The batch may have finished between the two reads: look once more.
+        result = await request_result(ctx.client, event_id, request_id)
+        if result is None:
             raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")
-        return JSONResponse({"status": "pending"})
     if result.get("fan") != fan_id:
         raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")
     return JSONResponse({k: v for k, v in result.items() if k != "fan"})

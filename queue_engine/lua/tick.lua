@@ -1,6 +1,7 @@
 -- One clock step for one sale: moves the phase on by time, returns expired
 -- holds and idle admissions, and admits the next fans in queue order at the
--- organiser's rate while fewer than the cap are shopping.
+-- organiser's rate while fewer than the cap are shopping and there are more
+-- tickets left than admitted fans still choosing.
 -- Several clocks may run it at once: the rate bucket and the serving counter
 -- change only here, atomically, so two steps admit what one would (invariant 4).
 -- KEYS: the event keys (see _prelude.lua).
@@ -43,9 +44,13 @@ if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' then
   end
   local room = meta_num('cap') - redis.call('ZCARD', K.shopping)
   local waiting = meta_num('frozen') + meta_num('late') - serving
-  local n = math.min(math.floor(tokens), room, waiting, max_admit)
-  -- Nothing to sell right now: keep fans waiting until a hold comes back.
-  if hash_total(K.available) <= 0 then n = 0 end
+  -- Never more fans deciding than tickets left: each admitted fan without a
+  -- hold yet may take at least one, so letting in more would only show
+  -- "your turn" to fans who find the shop empty. With nothing left at all,
+  -- fans wait until a hold comes back.
+  local undecided = redis.call('ZCARD', K.shopping) - redis.call('HLEN', K.fan_hold)
+  local unspoken = hash_total(K.available) - undecided
+  local n = math.min(math.floor(tokens), room, waiting, max_admit, unspoken)
   if n > 0 then
     local deadline = now + meta_num('hold_ms')
     local next_fans = redis.call('ZRANGEBYSCORE', K.queue, '(' .. serving, '+inf',

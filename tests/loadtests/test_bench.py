@@ -88,5 +88,5 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
     assert all(f["oversold"] == 0 for f in figures if f["figure"].startswith("holds"))
     # Every fan was let in and asked over its socket; exactly the stock was held.
     [e2e] = [f for f in figures if f["figure"] == "holds_end_to_end"]
-    assert (e2e["fans"], e2e["ready"], e2e["held"], e2e["stock"]) == (300, 300, 225, 225)
-    assert e2e["outcomes"] == {"held": 225, "sold_out": 75}
+    assert (e2e["fans"], e2e["ready"], e2e["held"], e2e["stock"]) == (300, 300, 300, 300)
+    assert e2e["outcomes"] == {"held": 300}

@@ -145,6 +145,10 @@ class SaleMachine(RuleBasedStateMachine):
         self.serving = result.serving
         shopping = set(zset_members(self.client, self.keys.script_keys[3]))
         self.admitted_ever |= shopping
+        if result.admitted:
+            # Admission never lets in more fans still choosing than tickets left.
+            undecided = len(shopping) - self.client.hlen(self.keys.script_keys[12])
+            assert 0 <= undecided <= sum(self._hash(5).values())
 
     def _ask(self, fan: str, ga: int, vip: int) -> Any:
         items = [(t, q) for t, q in (("ga", ga), ("vip", vip)) if q] or [("ga", 1)]
