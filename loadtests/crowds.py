@@ -7,6 +7,7 @@ admitted fans at once without waiting for the clock.
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 import redis
 
@@ -65,7 +66,7 @@ def admitted_crowd(
 def _let_in_the_rest(client: redis.Redis, event_id: str, deadline_ms: int) -> None:
     keys = EventKeys(event_id)
     serving = int(client.hget(keys.meta, "serving") or 0)
-    rest: list[bytes] = client.zrangebyscore(keys.queue, f"({serving}", "+inf")
+    rest = cast(list[bytes], client.zrangebyscore(keys.queue, f"({serving}", "+inf"))
     if rest:
         client.zadd(keys.shopping, dict.fromkeys(rest, deadline_ms))
         client.hset(keys.meta, "serving", serving + len(rest))
