@@ -8,6 +8,7 @@ issue the same cookie for an account's id without changing anything downstream.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -37,8 +38,12 @@ class Signer:
     def __init__(self, secret_key: str) -> None:
         if not secret_key:
             raise ValueError("a secret key is needed to sign tokens")
-        self._fan = URLSafeSerializer(secret_key, salt="fairdrop.fan")
-        self._admission = URLSafeSerializer(secret_key, salt="fairdrop.admission")
+        # itsdangerous signs with HMAC-SHA1 through a pure-Python HMAC unless told.
+        sha256 = {"digest_method": hashlib.sha256}
+        self._fan = URLSafeSerializer(secret_key, salt="fairdrop.fan", signer_kwargs=sha256)
+        self._admission = URLSafeSerializer(
+            secret_key, salt="fairdrop.admission", signer_kwargs=sha256
+        )
 
     def sign_fan(self, fan_id: str) -> str:
         return self._fan.dumps(fan_id)
