@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any, Protocol, cast
 
 import hiredis
@@ -42,9 +41,6 @@ SCAN_COUNT = 2_000
 WRITE_CHUNK = 1_500
 # ZADDs sent ahead of their replies: Redis executes one while we pack the next.
 WRITES_IN_FLIGHT = 4
-# Sorted SSCAN pages are merged while Redis scans the next page, up to runs
-# this long (merging two takes about as long as Redis scanning one page).
-MERGED_RUN = 32_768
 LEASE_MS = 30_000
 
 # hiredis's C packer (its stub types the argument as a 1-tuple).
@@ -189,11 +185,10 @@ def _own_connection(client: redis.Redis) -> Iterator[_Connection]:
 def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
     """Every buffered fan id (UTF-8), each once, sorted by bytes.
 
-    Each SSCAN page is asked for before the previous one is sorted, and small
-    sorted runs are merged in the same gap, so Redis scans while we sort; the
-    last sort only merges a few long runs.
+    Each SSCAN page is asked for before the previous one is sorted, so Redis
+    scans while we sort.
     """
-    runs: list[list[bytes]] = []
+    members: list[bytes] = []
     with _own_connection(client) as connection:
         connection.send_command("SSCAN", keys.buffer, 0, "COUNT", SCAN_COUNT)
         cursor = b""
@@ -202,14 +197,9 @@ def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
             if cursor != b"0":
                 connection.send_command("SSCAN", keys.buffer, cursor, "COUNT", SCAN_COUNT)
             page.sort()
-            runs.append(page)
-            # Like a binary counter: merge the last two runs while they are
-            # about the same size and small enough to merge before Redis replies.
-            while len(runs) > 1 and len(runs[-2]) < 2 * len(runs[-1]) < MERGED_RUN:
-                last = runs.pop()
-                runs[-1] += last
-                runs[-1].sort()  # two sorted runs: Python's sort merges them in one pass
-    members = list(chain.from_iterable(runs))
+            members += page
+    # The pages are sorted runs, which Python's sort (Timsort) merges: about
+    # half the work of sorting the members from scratch.
     members.sort()
     # SSCAN may return a member twice, never miss one of a set that does not
     # change (the buffer is frozen): more members than the set holds means repeats.
