@@ -19,12 +19,22 @@ import threading
 import time
 from collections.abc import Sequence
 
+from fairdrop.db_command import add_db_parser, run_db
 from fairdrop.settings import Settings
 
 
 def _serve_web(settings: Settings) -> None:
     import uvicorn
 
+    if settings.web_workers > 1 and not settings.secret_key:
+        # Each process would sign with its own random key: fans' cookies and
+        # tokens from one would be refused by the others.
+        raise SystemExit("several web processes need FAIRDROP_SECRET_KEY set")
+
+    from purchase.db import upgrade_database
+
+    # Once, before uvicorn starts its worker processes (a no-op at head).
+    upgrade_database(settings)
     uvicorn.run(
         "web.app:app_from_env",
         factory=True,
@@ -131,7 +141,13 @@ def _bench(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairdrop", description="fair-queue ticket drops")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("web", help="the web process (Starlette on uvicorn)")
+    web = sub.add_parser("web", help="the web process (Starlette on uvicorn)")
+    web.add_argument(
+        "--processes",
+        type=int,
+        help="uvicorn worker processes sharing the port (default: FAIRDROP_WEB_WORKERS, 1); "
+        "each holds its own fans' sockets and one Redis subscription per event",
+    )
     worker = sub.add_parser("worker", help="the purchase worker (RQ)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     worker.add_argument(
@@ -159,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
     bench.add_argument("--ws-fans", type=int, help="live websocket fans on one web process")
     bench.add_argument("--e2e-fans", type=int, help="fans holding over sockets end to end")
+    add_db_parser(sub)
     return parser
 
 
@@ -170,8 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify(args.url)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "db":
+        return run_db(args)
     settings = Settings.from_env()
     if args.command == "web":
+        if args.processes:
+            settings = settings.with_overrides(web_workers=max(1, args.processes))
         _serve_web(settings)
     elif args.command == "clock":
         _run_clock(settings)
