@@ -22,6 +22,7 @@ import httpx
 if TYPE_CHECKING:
     from fairdrop.redis_server import RedisServer
 from fairdrop.settings import Settings
+from purchase.db import upgrade_database
 
 PROCESSES = ("web", "worker", "clock")
 
@@ -50,6 +51,8 @@ class Stack:
     def start(self) -> Stack:
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        # Once, before web, worker and clock start, rather than in each of them.
+        upgrade_database(self.settings)
         changes: dict[str, object] = {}
         if not self.settings.redis_url:
             from fairdrop.redis_server import start_redis_server

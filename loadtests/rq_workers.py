@@ -28,7 +28,7 @@ from rq import Queue
 from fairdrop.redis_server import start_redis_server
 from fairdrop.settings import Settings
 from loadtests.crowds import admitted_crowd
-from purchase.db import create_tables, make_engine
+from purchase.db import upgrade_database
 from queue_engine.scripts import SyncScripts
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {"simple": [], "fork": []}
     with tempfile.TemporaryDirectory() as tmp, start_redis_server(Path(tmp) / "redis") as server:
         settings = Settings(redis_url=server.url, data_dir=Path(tmp))
-        create_tables(make_engine(settings))
+        upgrade_database(settings)
         env = {**os.environ, **settings.as_env()}
         client = redis.Redis.from_url(server.url)
         scripts = SyncScripts(client)

@@ -20,7 +20,7 @@ from fairdrop.connections import async_redis, sync_redis
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
-from purchase.db import create_tables, make_engine
+from purchase.db import make_engine
 from queue_engine.scripts import AsyncScripts
 from web import draw, fans, organiser, sockets
 from web.catalog import Catalog
@@ -83,8 +83,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The tables are made before web starts (fairdrop db upgrade, or the stack).
         engine = make_engine(settings)
-        create_tables(engine)
         client = async_redis(settings)
         scripts = AsyncScripts(client)
         signer = Signer(secret)
