@@ -7,8 +7,13 @@ release step); ``fairdrop run`` and ``fairdrop demo`` do it themselves.
 from __future__ import annotations
 
 import argparse
+import logging
 
 from fairdrop.settings import Settings
+
+# Alembic names each of its plugins at INFO when it is imported, in every
+# command that upgrades (db, web); its "Running upgrade" lines stay.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
