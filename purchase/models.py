@@ -61,6 +61,8 @@ class Order(SQLModel, table=True):
     total_cents: int
     currency: str = Field(max_length=3)
     status: str = Field(default="paid", max_length=16)
+    # Where the confirmation goes; given by the fan when paying (or by a login later).
+    email: str | None = Field(default=None, max_length=254)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -80,4 +82,7 @@ class Ticket(SQLModel, table=True):
     order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
     ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=TYPE_ID_LENGTH)
     code: str = Field(unique=True, max_length=64)
+    # Set once, by the first door that scans the ticket (door check-in).
+    checked_in_at: datetime | None = Field(default=None)
+    checked_in_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
