@@ -34,6 +34,12 @@ from queue_engine.scripts import AsyncScripts
 log = logging.getLogger("fairdrop.live")
 
 SEND_TIMEOUT_S = 5.0
+# A room sends the shared progress at most this often, unless the sale's state
+# or pause changes. During a burst of holds stock moves every clock tick, and
+# each broadcast costs ~25 us of CPU per socket; the latest progress is what
+# goes out, so nothing is lost, and heartbeats still arrive within their period
+# (a broadcast waits only when the previous one was less than this ago).
+MIN_BROADCAST_GAP_S = 0.5
 _STALLED_SENDS: set[asyncio.Task[None]] = set()
 _NO_NUMBER_YET = {"scheduled", "buffering", "drawing"}
 
@@ -161,6 +167,9 @@ class Room:
         self._shared = ""
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._broadcast_at = 0.0  # loop time of the last shared progress
+        self._broadcast_key: tuple[Any, Any] = (None, None)  # its (state, paused)
+        self._deferred: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name=f"room-{self.event_id}")
@@ -171,6 +180,8 @@ class Room:
             self._set_progress(first)
 
     async def stop(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -246,10 +257,28 @@ class Room:
         moved = self._places_changed_by(progress, now_ms)
         # Their own status first: it carries the admission this step made.
         _send_all((s, self.status_message(s, now_ms)) for s in moved)
-        shared = self.progress_message(now_ms)
-        _send_all((s, shared) for s in self.sockets if s.told is not None)
         for sock in moved:
             sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))
+        self._broadcast_soon()
+
+    def _broadcast_soon(self) -> None:
+        """The shared progress to every socket now, or the latest one once the gap is over."""
+        loop = asyncio.get_running_loop()
+        key = (self.progress.get("state"), bool(self.progress.get("paused")))
+        wait = self._broadcast_at + MIN_BROADCAST_GAP_S - loop.time()
+        if key != self._broadcast_key or wait <= 0:
+            self._broadcast()
+        elif self._deferred is None:
+            self._deferred = loop.call_later(wait, self._broadcast)
+
+    def _broadcast(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        self._broadcast_at = asyncio.get_running_loop().time()
+        self._broadcast_key = (self.progress.get("state"), bool(self.progress.get("paused")))
+        shared = self.progress_message(int(time.time() * 1000))
+        _send_all((s, shared) for s in self.sockets if s.told is not None)
 
     def _places_changed_by(self, progress: dict[str, Any], now_ms: int) -> list[FanSocket]:
         """The sockets whose place this progress changes; each is marked to skip its broadcast."""

@@ -17,10 +17,10 @@ from tests.live_stack import LiveStack
 FANS = 40
 
 
-async def _open_sockets(base_url: str, event_id: str) -> list[Any]:
+async def _open_sockets(base_url: str, event_id: str, count: int = FANS) -> list[Any]:
     sockets = []
     async with httpx.AsyncClient(base_url=base_url) as http:
-        for _ in range(FANS):
+        for _ in range(count):
             joined = await http.post(f"/api/events/{event_id}/join", headers={"Cookie": ""})
             http.cookies.clear()
             ws = await websockets.connect(
@@ -69,3 +69,69 @@ def test_one_subscription_feeds_every_socket_of_the_process(live_stack: LiveStac
                 await ws.close()
 
     asyncio.run(scenario())
+
+
+def _a_real_progress(client: redis.Redis, channel: str) -> dict[str, Any]:
+    """The next progress message the clock publishes for the event."""
+    pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    pubsub.subscribe(channel)
+    try:
+        for _ in range(100):
+            message = pubsub.get_message(timeout=0.1)
+            if message is not None:
+                progress: dict[str, Any] = json.loads(message["data"])
+                if progress.get("t") == "progress":
+                    return progress
+    finally:
+        pubsub.close()
+    raise AssertionError("the clock published no progress within 10 s")
+
+
+def test_a_burst_of_changes_reaches_fans_as_its_latest_and_a_pause_at_once(
+    live_stack: LiveStack,
+) -> None:
+    """Stock moving every tick is coalesced (web/live.py MIN_BROADCAST_GAP_S); a pause is not."""
+    event = live_stack.create_event()
+    channel = EventKeys(event["id"]).channel
+    client = redis.Redis.from_url(live_stack.settings.redis_url or "")
+    real = _a_real_progress(client, channel)
+
+    def marked(i: int, **changes: Any) -> str:
+        # A marker type in "remaining" tells these apart from the clock's own.
+        return json.dumps({**real, "remaining": {"marker": 1_000 + i}, **changes})
+
+    def markers(texts: list[str]) -> list[int]:
+        found = []
+        for text in texts:
+            message = json.loads(text)
+            if message["t"] == "progress" and "marker" in message["remaining"]:
+                found.append(message["remaining"]["marker"] - 1_000)
+        return found
+
+    async def scenario() -> None:
+        [ws] = await _open_sockets(live_stack.base_url, event["id"], count=1)
+        try:
+            await _heard_within(ws, 0.6)  # past any gap the first status started
+            for i in range(10):
+                client.publish(channel, marked(i))
+                await asyncio.sleep(0.005)
+            # Within the gap plus a little: the deferred broadcast is due at ~0.45 s.
+            texts = await _heard_within(ws, 0.75)
+            heard = markers(texts)
+            # Ten changes in 50 ms: the first at once, the latest after the gap.
+            assert 1 <= len(heard) <= 2, heard
+            # Nothing is lost: the last progress a fan saw is the latest, the
+            # burst's last or a clock heartbeat that came after it.
+            last = [json.loads(t) for t in texts if json.loads(t)["t"] == "progress"][-1]
+            assert last["remaining"].get("marker", 1_009) == 1_009, texts
+            client.publish(channel, marked(10))
+            await _heard_within(ws, 0.05)
+            client.publish(channel, marked(11, paused=True))
+            # A pause is a change of state: it does not wait out the gap (~0.45 s here).
+            paused = await _heard_within(ws, 0.3)
+            assert 11 in markers(paused), paused
+        finally:
+            await ws.close()
+
+    asyncio.run(scenario())
+    client.close()
