@@ -47,6 +47,7 @@ class BenchPlan:
     ws_quiet_s: float = 6.0
     e2e_fans: int = 3_000
     e2e_workers: int = 2
+    e2e_web_processes: int = 2
 
     @property
     def hold_stock(self) -> int:
@@ -237,7 +238,9 @@ def _end_to_end_holds(plan: BenchPlan, report: Report) -> int:
     """Holds asked over fans' sockets through web, RQ and Lua; returns what was oversold."""
     figures: list[EndToEndFigure] = _rounds(
         plan.rounds,
-        lambda: measure_end_to_end_holds(plan.e2e_fans, plan.clients, plan.e2e_workers),
+        lambda: measure_end_to_end_holds(
+            plan.e2e_fans, plan.clients, plan.e2e_workers, plan.e2e_web_processes
+        ),
     )
     for index, figure in enumerate(figures):
         report.emit(
@@ -247,6 +250,7 @@ def _end_to_end_holds(plan: BenchPlan, report: Report) -> int:
             ready=figure.ready,
             stock=figure.stock,
             workers=figure.workers,
+            web_processes=figure.web_processes,
             held=figure.held,
             seconds=round(figure.seconds, 3),
             holds_per_s=round(figure.holds_per_s),
@@ -255,11 +259,20 @@ def _end_to_end_holds(plan: BenchPlan, report: Report) -> int:
             oversold=figure.oversold,
             outcomes=figure.outcomes,
             cpu_s=figure.cpu_s,
+            server_cpu_us_per_request=round(figure.server_cpu_us_per_request),
+            client_cpu_us_per_request=round(figure.client_cpu_us_per_request),
         )
     report.summary["holds_per_s_end_to_end"] = round(
         statistics.median(f.holds_per_s for f in figures)
     )
     report.summary["holds_end_to_end_exactly_stock"] = all(f.held == f.stock for f in figures)
+    # What the rate would be with both cores for fairdrop alone (the clients
+    # share this box): the limit the measurement points at.
+    server_us = statistics.median(f.server_cpu_us_per_request for f in figures)
+    report.summary["holds_end_to_end_server_cpu_us"] = round(server_us)
+    report.summary["holds_end_to_end_cpu_bound_per_s"] = (
+        round(2e6 / server_us) if server_us else None
+    )
     return sum(f.oversold for f in figures)
 
 

@@ -32,9 +32,10 @@ import redis
 
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
+from loadtests.burst import redis_cpu_seconds
 from loadtests.client_processes import shares, start_clients
 from loadtests.hold_clients import client_main
-from loadtests.procfs import cpu_seconds, percentile
+from loadtests.procfs import percentile, tree_cpu_seconds, web_process_ids
 from queue_engine.keys import EventKeys
 
 START_DELAY_S = 2.0  # between "go" and the agreed moment: every client is listening by then
@@ -52,11 +53,24 @@ class EndToEndFigure:
     outcomes: dict[str, int]
     latencies_s: list[float]
     oversold: int
-    cpu_s: dict[str, float]  # per process (the stack's and the clients'), over the burst
+    # CPU seconds over the burst: web (all its processes), workers (RQ and the
+    # clock), clients (the load generators) and redis.
+    cpu_s: dict[str, float]
+    web_processes: int = 1
 
     @property
     def holds_per_s(self) -> float:
         return self.held / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cpu_us_per_request(self) -> float:
+        """fairdrop's own CPU per hold request: web, workers and Redis, not the clients."""
+        server = sum(v for k, v in self.cpu_s.items() if k != "clients")
+        return server / max(1, self.ready) * 1e6
+
+    @property
+    def client_cpu_us_per_request(self) -> float:
+        return self.cpu_s.get("clients", 0.0) / max(1, self.ready) * 1e6
 
 
 def _create_sale(http: httpx.Client, token: str, fans: int, stock: int) -> str:
@@ -95,7 +109,11 @@ def _oversold(redis_url: str, event_id: str, type_id: str, stock: int) -> int:
 
 
 def measure_end_to_end_holds(
-    fans: int, clients: int = 4, workers: int = 2, log_dir: Path | None = None
+    fans: int,
+    clients: int = 4,
+    workers: int = 2,
+    web_processes: int = 1,
+    log_dir: Path | None = None,
 ) -> EndToEndFigure:
     """``fans`` admitted fans each ask for one of ``fans`` tickets at one moment."""
     count = fans
@@ -103,7 +121,7 @@ def measure_end_to_end_holds(
     stock = count
     clients = max(1, min(clients, count))
     with tempfile.TemporaryDirectory(prefix="fairdrop-e2e-") as tmp:
-        settings = Settings(data_dir=Path(tmp), port=0)
+        settings = Settings(data_dir=Path(tmp), port=0, web_workers=web_processes)
         with Stack(settings, workers=workers, log_dir=log_dir) as stack:
             with httpx.Client(base_url=stack.base_url, timeout=30) as http:
                 event_id = _create_sale(http, stack.settings.organiser_token, count, stock)
@@ -114,15 +132,23 @@ def measure_end_to_end_holds(
             )
             try:
                 ready = sum(a["ready"] for a in group.recv_all(120 + count / 50))
-                pids = {name: p.pid for name, p in stack.processes.items()}
-                pids.update({f"client-{i}": pid for i, pid in enumerate(group.pids)})
-                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                web = web_process_ids(stack.processes["web"].pid, web_processes)
+                roles = {
+                    "web": web,
+                    "workers": [p.pid for n, p in stack.processes.items() if n != "web"],
+                    "clients": group.pids,
+                }
+                redis_client = redis.Redis.from_url(stack.settings.redis_url or "")
+                cpu_before = {role: tree_cpu_seconds(pids) for role, pids in roles.items()}
+                cpu_before["redis"] = redis_cpu_seconds(redis_client)
                 moment = time.time() + START_DELAY_S
                 # For whoever profiles the burst (py-spy record -p PID): which, and when.
-                print(json.dumps({"stage": "go", "at": moment, "pids": pids}), file=sys.stderr)
+                print(json.dumps({"stage": "go", "at": moment, "pids": roles}), file=sys.stderr)
                 group.send_all(("go", moment))
                 reports = group.recv_all(REPORT_TIMEOUT_S)
-                cpu = {n: round(cpu_seconds(p) - cpu_before[n], 2) for n, p in pids.items()}
+                cpu = {r: tree_cpu_seconds(pids) - cpu_before[r] for r, pids in roles.items()}
+                cpu["redis"] = redis_cpu_seconds(redis_client) - cpu_before["redis"]
+                redis_client.close()
                 oversold = _oversold(stack.settings.redis_url or "", event_id, type_id, stock)
             finally:
                 group.stop()
@@ -142,15 +168,17 @@ def measure_end_to_end_holds(
         outcomes=dict(outcomes),
         latencies_s=[a - s for s, a in answered],
         oversold=oversold,
-        cpu_s=cpu,
+        cpu_s={k: round(v, 3) for k, v in cpu.items()},
+        web_processes=web_processes,
     )
 
 
 def main() -> None:
-    """``python -m loadtests.e2e_holds [FANS] [WORKERS]``: one run, printed as JSON."""
+    """``python -m loadtests.e2e_holds [FANS] [WORKERS] [WEB_PROCESSES]``: one run, as JSON."""
     fans = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    figure = measure_end_to_end_holds(fans, workers=workers)
+    web_processes = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    figure = measure_end_to_end_holds(fans, workers=workers, web_processes=web_processes)
     latencies = figure.latencies_s
     print(
         json.dumps(
@@ -158,6 +186,7 @@ def main() -> None:
                 "fans": figure.fans,
                 "ready": figure.ready,
                 "workers": figure.workers,
+                "web_processes": figure.web_processes,
                 "held": figure.held,
                 "stock": figure.stock,
                 "seconds": round(figure.seconds, 3),
@@ -168,6 +197,8 @@ def main() -> None:
                 "oversold": figure.oversold,
                 "outcomes": figure.outcomes,
                 "cpu_s": figure.cpu_s,
+                "server_cpu_us_per_request": round(figure.server_cpu_us_per_request),
+                "client_cpu_us_per_request": round(figure.client_cpu_us_per_request),
             }
         )
     )

@@ -24,9 +24,7 @@ client process sends from its own loopback address, so ephemeral ports (about
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 import resource
 import tempfile
 import time
@@ -40,6 +38,11 @@ import httpx
 
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
+from loadtests.procfs import (
+    tree_cpu_seconds,
+    tree_rss_kb,
+    web_process_ids,
+)
 from loadtests.ws_clients import MIN_OPENS_PER_S, OPEN_TIMEOUT_S, client_main
 
 HEARTBEAT_S = 2.0  # the target: every fan hears from the server at least this often
@@ -79,13 +82,6 @@ class WsFansFigure:
         return sum(1 for g in self.gaps_s if g <= within_s) / len(self.gaps_s)
 
 
-def percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def fan_capacity(wanted: int, web_processes: int = 1, clients: int = 1) -> tuple[int, str]:
     """``wanted``, or fewer when this box's file or port limits cannot hold that many.
 
@@ -109,49 +105,6 @@ def fan_capacity(wanted: int, web_processes: int = 1, clients: int = 1) -> tuple
     if capacity == wanted:
         return wanted, ""
     return capacity, "open_files" if files <= ports else "ephemeral_ports"
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the uvicorn supervisor and its workers)."""
-    pids = [pid]
-    index = 0
-    while index < len(pids):
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pids[index]}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
-        index += 1
-    return pids
-
-
-def web_process_ids(pid: int, web_processes: int, timeout: float = 30.0) -> list[int]:
-    """The web supervisor and its workers, once all of them have started."""
-    deadline = time.monotonic() + timeout
-    pids = process_tree(pid)
-    while web_processes > 1 and len(pids) <= web_processes and time.monotonic() < deadline:
-        time.sleep(0.2)
-        pids = process_tree(pid)
-    return pids
-
-
-def tree_rss_kb(pids: list[int]) -> int:
-    return sum(rss_kb(pid) for pid in pids)
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def tree_cpu_seconds(pids: list[int]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime and stime are the 14th and 15th fields; fields[0] here is the 3rd.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _create_sale(http: httpx.Client, token: str) -> str:

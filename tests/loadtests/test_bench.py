@@ -90,3 +90,4 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
     [e2e] = [f for f in figures if f["figure"] == "holds_end_to_end"]
     assert (e2e["fans"], e2e["ready"], e2e["held"], e2e["stock"]) == (300, 300, 300, 300)
     assert e2e["outcomes"] == {"held": 300}
+    assert e2e["server_cpu_us_per_request"] > 0 and summary["holds_end_to_end_server_cpu_us"] > 0
