@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_TICKET_TYPE = "unknown_ticket_type"
     UNKNOWN_HOLD = "unknown_hold"
     UNKNOWN_REQUEST = "unknown_request"
+    UNKNOWN_TICKET = "unknown_ticket"
     NO_FAN_ID = "no_fan_id"
     NOT_OPEN = "not_open"
     NOT_ADMITTED = "not_admitted"
@@ -52,6 +53,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_TICKET_TYPE: 422,
     ErrorCode.UNKNOWN_HOLD: 404,
     ErrorCode.UNKNOWN_REQUEST: 404,
+    ErrorCode.UNKNOWN_TICKET: 404,
     ErrorCode.NO_FAN_ID: 401,
     ErrorCode.NOT_OPEN: 409,
     ErrorCode.NOT_ADMITTED: 403,

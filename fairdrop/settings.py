@@ -62,6 +62,8 @@ class Settings:
     # random one, which only works when one process signs and checks.
     secret_key: str = field(default="", repr=False)
     organiser_token: str = field(default="", repr=False)
+    # Door staff check tickets in with it (the organiser token works at the door too).
+    door_token: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 1
@@ -86,6 +88,7 @@ class Settings:
             data_dir=Path(e.get("FAIRDROP_DATA_DIR") or ".fairdrop"),
             secret_key=e.get("FAIRDROP_SECRET_KEY", ""),
             organiser_token=e.get("FAIRDROP_ORGANISER_TOKEN", ""),
+            door_token=e.get("FAIRDROP_DOOR_TOKEN", ""),
             host=e.get("FAIRDROP_HOST") or "127.0.0.1",
             port=_int(e, "FAIRDROP_PORT", 8000, minimum=0),
             web_workers=_int(e, "FAIRDROP_WEB_WORKERS", 1, minimum=1),
@@ -109,6 +112,7 @@ class Settings:
             "FAIRDROP_DATA_DIR": str(self.data_dir),
             "FAIRDROP_SECRET_KEY": self.secret_key,
             "FAIRDROP_ORGANISER_TOKEN": self.organiser_token,
+            "FAIRDROP_DOOR_TOKEN": self.door_token,
             "FAIRDROP_HOST": self.host,
             "FAIRDROP_PORT": str(self.port),
             "FAIRDROP_WEB_WORKERS": str(self.web_workers),

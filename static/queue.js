@@ -395,7 +395,12 @@ function renderOrder(order) {
         "li",
         {},
         el("span", { class: "muted small" }, type ? type.name : ticket.type),
-        el("span", { class: "ticket-code" }, ticket.code),
+        // The ticket page, with its QR code for the door.
+        el(
+          "a",
+          { class: "ticket-code", href: `/tickets/${encodeURIComponent(ticket.code)}` },
+          ticket.code,
+        ),
       ),
     );
   }

@@ -22,7 +22,7 @@ from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from purchase.db import make_engine
 from queue_engine.scripts import AsyncScripts
-from web import draw, fans, organiser, sockets
+from web import door, draw, fans, organiser, sockets, tickets
 from web.catalog import Catalog
 from web.context import WebContext
 from web.hold_batches import HoldBatcher
@@ -62,6 +62,15 @@ async def fan_page(request: Request) -> FileResponse:
 
 async def organiser_page(request: Request) -> FileResponse:
     return FileResponse(STATIC_DIR / "organiser.html")
+
+
+async def ticket_page(request: Request) -> FileResponse:
+    # The page reads its ticket from the API; an unknown code is its error to show.
+    return FileResponse(STATIC_DIR / "ticket.html")
+
+
+async def door_page(request: Request) -> FileResponse:
+    return FileResponse(STATIC_DIR / "door.html")
 
 
 async def home(request: Request) -> RedirectResponse:
@@ -117,10 +126,14 @@ def create_app(settings: Settings) -> Starlette:
         Route("/openapi.json", openapi),
         Route("/e/{event_id}", fan_page),
         Route("/organiser", organiser_page),
+        Route("/tickets/{code}", ticket_page),
+        Route("/door", door_page),
         *organiser.routes,
         *draw.routes,
         *fans.routes,
         *sockets.routes,
+        *tickets.routes,
+        *door.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     return Starlette(

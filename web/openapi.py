@@ -13,7 +13,10 @@ from fairdrop.errors import ErrorCode
 _ERROR = {"$ref": "#/components/responses/Error"}
 _EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
 _ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
+# Either token: the door's, or the organiser's.
+_DOOR: list[dict[str, list[str]]] = [{"door": []}, {"organiser": []}]
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -178,6 +181,45 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "Accepted": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "Ticket": {
+        "type": "object",
+        "properties": {
+            **{
+                k: {"type": "string"}
+                for k in (
+                    "code",
+                    "event_id",
+                    "event_name",
+                    "ticket_type_id",
+                    "ticket_type",
+                    "order_id",
+                    "order_status",
+                )
+            },
+            "valid": {"type": "boolean", "description": "false once the order is not paid"},
+            "checked_in_at": {"type": ["string", "null"], "format": "date-time"},
+            "checked_in_by": {"type": ["string", "null"], "description": "the door"},
+        },
+    },
+    "CheckInIn": {
+        "type": "object",
+        "required": ["code", "door"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
+            "door": {"type": "string", "maxLength": 64},
+        },
+    },
+    "CheckIn": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Ticket"},
+            {
+                "type": "object",
+                "properties": {
+                    "result": {"type": "string", "enum": ["valid", "already_used", "void"]}
+                },
+            },
+        ]
+    },
     "Draw": {
         "type": "object",
         "properties": {
@@ -270,10 +312,32 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/api/tickets/{code}": {
+            "get": _op("A ticket, by its secret code", "200", "Ticket", params=[_CODE])
+        },
+        "/api/tickets/{code}/qr.svg": {
+            "get": {
+                "summary": "The QR code of a ticket's code",
+                "parameters": [_CODE],
+                "responses": {
+                    "200": {"description": "OK", "content": {"image/svg+xml": {}}},
+                    "4XX": _ERROR,
+                },
+            }
+        },
+        "/api/door/check-in": {
+            "post": {
+                **_op("Check a ticket in at a door", "200", "CheckIn", body="CheckInIn"),
+                "security": _DOOR,
+            }
+        },
     },
     "components": {
         "schemas": _SCHEMAS,
         "responses": {"Error": {"description": "Refused", **_json("Error")}},
-        "securitySchemes": {"organiser": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "organiser": {"type": "http", "scheme": "bearer"},
+            "door": {"type": "http", "scheme": "bearer"},
+        },
     },
 }

@@ -241,6 +241,17 @@ class Fan:
         hold_id: str = answer["hold"]["id"]
         return hold_id
 
+    async def buy(self, quantity: int = 1) -> Message:
+        """Waits for admission, holds and pays; the order the worker sends (with ticket codes)."""
+        await self.join()
+        socket = await self.open_socket()
+        hold_id = await self.hold(quantity)
+        paid = await self.request("POST", self.path(f"/holds/{hold_id}/pay"))
+        assert paid.status_code == 202, paid.text
+        order = await socket.next(is_message("order"))
+        assert order["ok"] is True, order
+        return order
+
     async def close(self) -> None:
         for socket in self.sockets:
             await socket.close()

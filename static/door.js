@@ -1,0 +1,146 @@
+// Door check-in (/door): staff type or scan a ticket code and see at once
+// whether to let the holder in. The server decides, once per ticket; this
+// page only shows its answer. The token stays in this tab (sessionStorage),
+// the door name on this phone (localStorage).
+import { $, callJson, clearError, showError } from "/static/common.js";
+
+const TOKEN_KEY = "fairdrop.doorToken";
+const DOOR_KEY = "fairdrop.doorName";
+// A code held in front of the camera is seen many times a second: answer once.
+const SAME_SCAN_IGNORED_MS = 3_000;
+const SCAN_EVERY_MS = 250;
+
+const scanner = { stream: null, timer: 0, lastCode: "", lastAt: 0 };
+
+/** The code from what was typed or scanned: a bare code, or a ticket page's address. */
+function codeFrom(text) {
+  const value = text.trim();
+  const marker = "/tickets/";
+  const at = value.lastIndexOf(marker);
+  return at >= 0 ? decodeURIComponent(value.slice(at + marker.length).split(/[?#]/)[0]) : value;
+}
+
+function when(iso) {
+  return new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
+}
+
+function showResult(kind, verdict, detail, code) {
+  $("result").dataset.result = kind;
+  $("verdict").textContent = verdict;
+  $("result-detail").textContent = detail;
+  $("result-code").textContent = code;
+  $("result").hidden = false;
+}
+
+function showAnswer(answer) {
+  const what = `${answer.event_name} · ${answer.ticket_type}`;
+  if (answer.result === "valid") {
+    showResult("valid", "Valid: let them in", what, answer.code);
+  } else if (answer.result === "already_used") {
+    showResult(
+      "already_used",
+      "Already used",
+      `Checked in ${when(answer.checked_in_at)} at door “${answer.checked_in_by}”. ${what}`,
+      answer.code,
+    );
+  } else {
+    showResult("void", "Not valid", `This order is ${answer.order_status}. ${what}`, answer.code);
+  }
+}
+
+async function checkIn(code) {
+  clearError();
+  const token = $("token").value.trim();
+  const door = $("door").value.trim();
+  if (!token || !door) {
+    showError("Enter the door token and this door's name first.");
+    return;
+  }
+  if (!code) {
+    showError("Type or scan a ticket code.");
+    return;
+  }
+  $("check-button").disabled = true;
+  try {
+    const answer = await callJson("POST", "/api/door/check-in", {
+      body: { code, door },
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    showAnswer(answer);
+  } catch (error) {
+    if (error.code === "unknown_ticket") {
+      showResult("unknown", "Unknown ticket", "No ticket has this code.", code);
+    } else if (error.code === "invalid_field" && error.message.startsWith("code")) {
+      showResult("unknown", "Not a ticket code", "Check what was typed.", code);
+    } else {
+      $("result").hidden = true;
+      showError(error.message);
+    }
+  } finally {
+    $("check-button").disabled = false;
+  }
+}
+
+// ---------- the camera (where the browser can read QR codes) ----------
+
+function stopScanning() {
+  clearInterval(scanner.timer);
+  if (scanner.stream) for (const track of scanner.stream.getTracks()) track.stop();
+  scanner.stream = null;
+  $("camera").hidden = true;
+  $("scan-button").textContent = "Scan with camera";
+}
+
+async function startScanning() {
+  const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+  try {
+    scanner.stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "environment" },
+      audio: false,
+    });
+  } catch (error) {
+    showError(`The camera is not available (${error.message}). Type the code instead.`);
+    return;
+  }
+  const video = $("camera");
+  video.srcObject = scanner.stream;
+  video.hidden = false;
+  await video.play();
+  $("scan-button").textContent = "Stop the camera";
+  scanner.timer = setInterval(async () => {
+    const found = await detector.detect(video).catch(() => []);
+    if (!found.length) return;
+    const code = codeFrom(found[0].rawValue);
+    const now = Date.now();
+    if (code === scanner.lastCode && now - scanner.lastAt < SAME_SCAN_IGNORED_MS) return;
+    scanner.lastCode = code;
+    scanner.lastAt = now;
+    checkIn(code);
+  }, SCAN_EVERY_MS);
+}
+
+function setUpScanner() {
+  const canScan = "BarcodeDetector" in window && navigator.mediaDevices?.getUserMedia;
+  if (!canScan) return; // typing only
+  $("scan-button").hidden = false;
+  $("scan-button").addEventListener("click", () => {
+    if (scanner.stream) stopScanning();
+    else startScanning();
+  });
+}
+
+// ---------- start ----------
+
+$("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
+$("door").value = localStorage.getItem(DOOR_KEY) || $("door").value;
+$("token").addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, $("token").value.trim()));
+$("door").addEventListener("input", () => localStorage.setItem(DOOR_KEY, $("door").value.trim()));
+$("staff-form").addEventListener("submit", (event) => event.preventDefault());
+$("check-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await checkIn(codeFrom($("code").value));
+  // Ready for the next ticket.
+  $("code").value = "";
+  $("code").focus();
+});
+setUpScanner();
