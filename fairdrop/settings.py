@@ -42,6 +42,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return _number(env, name, default, float, 0.001)
 
 
+# How fairdrop talks to the SMTP server; the first is the default.
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -78,6 +89,23 @@ class Settings:
     # Hold jobs one worker takes from the queue in one Lua round trip.
     hold_batch_size: int = 50
     payment_provider: str = "local"
+    # Order confirmation emails; an empty host turns them off.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # one of SMTP_SECURITY
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    email_from: str = "fairdrop@localhost"
+    # Where fans reach this site, for links in emails; empty: http://host:port.
+    public_url: str = ""
+
+    @property
+    def emails_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +129,13 @@ class Settings:
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
             hold_batch_size=_int(e, "FAIRDROP_HOLD_BATCH_SIZE", 50, minimum=1),
             payment_provider=e.get("FAIRDROP_PAYMENT_PROVIDER") or "local",
+            smtp_host=e.get("FAIRDROP_SMTP_HOST", ""),
+            smtp_port=_int(e, "FAIRDROP_SMTP_PORT", 587, minimum=1),
+            smtp_security=_choice(e, "FAIRDROP_SMTP_SECURITY", SMTP_SECURITY),
+            smtp_username=e.get("FAIRDROP_SMTP_USERNAME", ""),
+            smtp_password=e.get("FAIRDROP_SMTP_PASSWORD", ""),
+            email_from=e.get("FAIRDROP_EMAIL_FROM") or "fairdrop@localhost",
+            public_url=e.get("FAIRDROP_PUBLIC_URL", ""),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -125,6 +160,13 @@ class Settings:
             "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
             "FAIRDROP_HOLD_BATCH_SIZE": str(self.hold_batch_size),
             "FAIRDROP_PAYMENT_PROVIDER": self.payment_provider,
+            "FAIRDROP_SMTP_HOST": self.smtp_host,
+            "FAIRDROP_SMTP_PORT": str(self.smtp_port),
+            "FAIRDROP_SMTP_SECURITY": self.smtp_security,
+            "FAIRDROP_SMTP_USERNAME": self.smtp_username,
+            "FAIRDROP_SMTP_PASSWORD": self.smtp_password,
+            "FAIRDROP_EMAIL_FROM": self.email_from,
+            "FAIRDROP_PUBLIC_URL": self.public_url,
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

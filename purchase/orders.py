@@ -40,11 +40,17 @@ def find_order(engine: Engine, hold_id: str) -> Order | None:
 
 
 def record_paid_order(
-    engine: Engine, event_id: str, hold: Hold, payment_ref: str, provider: str
+    engine: Engine,
+    event_id: str,
+    hold: Hold,
+    payment_ref: str,
+    provider: str,
+    email: str | None = None,
 ) -> Order:
     """Writes the order for a confirmed hold, or returns the one already written.
 
-    The unique hold id makes a retried job a no-op (invariant 6).
+    The unique hold id makes a retried job a no-op (invariant 6); the first
+    write's email stands.
     """
     existing = find_order(engine, hold.id)
     if existing is not None:
@@ -59,6 +65,7 @@ def record_paid_order(
         payment_provider=provider,
         total_cents=total,
         currency=currency,
+        email=email,
     )
     try:
         with open_session(engine) as session:

@@ -358,8 +358,14 @@ async function payForHold() {
   if (!page.hold) return;
   clearError();
   setPaying(true);
+  // Optional: an empty field sends no body, and the server checks what is typed.
+  const email = $("pay-email").value.trim();
   try {
-    await callApi("POST", `${API}/holds/${encodeURIComponent(page.hold.id)}/pay`);
+    await callApi(
+      "POST",
+      `${API}/holds/${encodeURIComponent(page.hold.id)}/pay`,
+      email ? { email } : undefined,
+    );
   } catch (error) {
     setPaying(false);
     showError(error.message);

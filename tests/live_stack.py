@@ -7,6 +7,7 @@ and tests in a module keep out of each other's way by using their own events.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,11 +68,11 @@ class LiveStack:
         return event
 
 
-@pytest.fixture(scope="module")
-def live_stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def running_stack(
+    postgres_server: PostgresServer, workdir: Path, **changes: object
 ) -> Iterator[LiveStack]:
-    workdir: Path = tmp_path_factory.mktemp("stack")
+    """Web, worker and clock on a fresh database and Redis; ``changes`` to the settings."""
     with (
         fresh_database(postgres_server) as database_url,
         start_redis_server(workdir / "redis") as redis_server,
@@ -83,5 +84,13 @@ def live_stack(
             port=0,
             heartbeat_seconds=1.0,
         )
-        with Stack(settings, workers=1) as stack:
+        with Stack(settings.with_overrides(**changes), workers=1) as stack:
             yield LiveStack(stack)
+
+
+@pytest.fixture(scope="module")
+def live_stack(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    with running_stack(postgres_server, tmp_path_factory.mktemp("stack")) as stack:
+        yield stack

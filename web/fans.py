@@ -6,6 +6,7 @@ purchase worker -> Lua -> pub/sub -> this process's Room -> the fan's socket.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rq import Retry
@@ -37,6 +38,14 @@ MAX_ITEMS = 10
 MAX_QUANTITY = 100
 # Confirming a payment must outlive a database blip (invariant 6).
 PAYMENT_RETRY = Retry(max=10, interval=[1, 2, 5, 10, 30])
+# The longest address SMTP can carry (RFC 5321 path limit less the brackets).
+MAX_EMAIL = 254
+# ASCII only, one @, a dotted domain: nothing that could end a header line
+# or add a recipient ever reaches an email.
+EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 
 
 async def _record(ctx: WebContext, event_id: str) -> EventRecord:
@@ -165,14 +174,27 @@ async def _own_live_hold(request: Request) -> tuple[WebContext, str, str, str]:
     return ctx, event_id, fan_id, hold_id
 
 
+def _email(body: dict[str, Any]) -> str | None:
+    """The optional address for the order confirmation (``{"email": ...}``)."""
+    if body.get("email") is None:
+        return None
+    email = text_field(body, "email", MAX_EMAIL)
+    if not EMAIL.fullmatch(email):
+        raise invalid("email must be one address like name@example.com (ASCII)")
+    return email
+
+
 async def pay_hold(request: Request) -> JSONResponse:
+    """Queues the payment; an optional JSON body ``{"email": ...}`` gets the confirmation."""
     ctx, event_id, fan_id, hold_id = await _own_live_hold(request)
+    email = _email(await read_json_object(request, ctx.settings.max_body_bytes))
     await run_in_threadpool(
         ctx.queue.enqueue,
         "purchase.jobs.pay_job",
         event_id,
         fan_id,
         hold_id,
+        email,
         job_id=f"pay-{hold_id}",
         retry=PAYMENT_RETRY,
     )

@@ -180,6 +180,17 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "PayIn": {
+        "type": "object",
+        "description": "optional: an empty body pays all the same",
+        "properties": {
+            "email": {
+                "type": "string",
+                "maxLength": 254,
+                "description": "where the order confirmation goes (ASCII, one @)",
+            }
+        },
+    },
     "Accepted": {"type": "object", "properties": {"status": {"type": "string"}}},
     "Ticket": {
         "type": "object",
@@ -294,7 +305,10 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/api/events/{event_id}/holds/{hold_id}/pay": {
-            "post": _op("Pay for a hold", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID])
+            "post": {
+                **_op("Pay for a hold", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID]),
+                "requestBody": {"required": False, **_json("PayIn")},
+            }
         },
         "/api/events/{event_id}/holds/{hold_id}/release": {
             "post": _op("Let a hold go", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID])
