@@ -56,4 +56,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def tree_cpu_seconds(pids: list[int]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
+    """CPU of the processes still running; one that has exited counts nothing more."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
