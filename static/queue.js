@@ -663,11 +663,18 @@ function statusFromJoin(joined, event) {
     else if (joined.number > joined.serving) state = "queued";
     else state = joined.tickets > 0 ? "done" : "turn_over";
   }
+  // The same arithmetic as on every progress message, so the first picture
+  // already shows the wait (the socket's first status may come a moment later).
+  const figures = placeFigures(state, joined.number || 0, {
+    serving: joined.serving,
+    rate_per_min: event.rate_per_min,
+    paused: event.paused,
+  });
   return {
     state,
     number: joined.number || 0,
-    ahead: joined.ahead,
-    wait_s: null,
+    ahead: figures.ahead,
+    wait_s: figures.wait_s,
     serving: joined.serving,
     remaining,
     remaining_total: Object.values(remaining).reduce((a, b) => a + b, 0),
