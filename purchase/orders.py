@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -20,18 +23,29 @@ class PricingError(LookupError):
 
 def price_hold(engine: Engine, event_id: str, hold: Hold) -> tuple[int, str, dict[str, int]]:
     """Total, currency and unit prices, from the database: never from the client."""
-    type_ids = [t for t, _ in hold.items]
-    with open_session(engine) as session:
-        rows = session.exec(
-            select(TicketType).where(TicketType.event_id == event_id, TicketType.id.in_(type_ids))  # type: ignore[attr-defined]
-        ).all()
-    prices = {row.id: row.price_cents for row in rows}
-    missing = set(type_ids) - prices.keys()
+    types = event_prices(engine, event_id)
+    missing = {t for t, _ in hold.items} - types.keys()
     if missing:
         raise PricingError(f"ticket types {sorted(missing)} are not in the database")
-    currencies = {row.currency for row in rows}
+    prices = {t: types[t][0] for t, _ in hold.items}
+    currencies = {types[t][1] for t, _ in hold.items}
     total = sum(prices[t] * q for t, q in hold.items)
     return total, currencies.pop(), prices
+
+
+# A sale's ticket types never change once created (web/catalog.py caches them
+# too), so a worker reads an event's prices once. A payment made while the
+# database is briefly unreachable is then still priced and confirmed in Redis,
+# and only the order's write waits for RQ's retry.
+@lru_cache(maxsize=4096)
+def event_prices(engine: Engine, event_id: str) -> Mapping[str, tuple[int, str]]:
+    """Price in cents and currency of each of the event's ticket types."""
+    with open_session(engine) as session:
+        rows = session.exec(select(TicketType).where(TicketType.event_id == event_id)).all()
+    if not rows:
+        # Raised, so not cached: the event may be written a moment later.
+        raise PricingError(f"event {event_id} has no ticket types in the database")
+    return MappingProxyType({row.id: (row.price_cents, row.currency) for row in rows})
 
 
 def find_order(engine: Engine, hold_id: str) -> Order | None:

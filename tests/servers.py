@@ -5,6 +5,7 @@ not see, or leave behind, anyone else's data.
 
 - `redis_server` (session) / `redis_url` (per test, FLUSHALL first)
 - `postgres_server` (session) / `database_url` (per test, a fresh database)
+- `private_postgres()`: a cluster of a test's own, which it may stop and start
 - `chromium_path` (session): skipped when Chromium is missing, failed under CI
 """
 
@@ -64,14 +65,36 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
+    @property
+    def running(self) -> bool:
+        # pg_ctl removes the pid file once the server has shut down.
+        return (self.data_dir / "postmaster.pid").exists()
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+    def stop(self) -> None:
+        """Shuts the server down (``-m fast``: open connections are cut); data stays."""
+        _run_as_postgres(self, "pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Starts a stopped server again on the same port, with the same data."""
+        if not _pg_ctl_start(self):
+            raise RuntimeError(f"port {self.port} was taken while PostgreSQL was stopped")
+        _wait_until_connectable(self)
+
+
+@contextmanager
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of its own on a free port, removed at the end."""
     server = _start_postgres()
     try:
         yield server
     finally:
         _stop_postgres(server)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with private_postgres() as server:
+        yield server
 
 
 @contextmanager
@@ -193,7 +216,8 @@ def _wait_until_connectable(server: PostgresServer) -> None:
 
 def _stop_postgres(server: PostgresServer) -> None:
     try:
-        _run_as_postgres(server, "pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop")
+        if server.running:
+            server.stop()
     finally:
         shutil.rmtree(server.root, ignore_errors=True)
 
