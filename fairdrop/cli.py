@@ -4,6 +4,7 @@ fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
 fairdrop demo [--fans N --tickets T]
 fairdrop verify-draw URL
+fairdrop db upgrade | current     the database's Alembic revision
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
 """
 
@@ -86,6 +87,7 @@ def _run_stack(settings: Settings, with_demo_event: bool) -> int:
         s = stack.settings
         print(f"fairdrop is running at {stack.base_url}")
         print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")
+        print(f"  door check-in:  {stack.base_url}/door  (token: {s.door_token})")
         if with_demo_event:
             event = asyncio.run(create_demo_event(stack.base_url, s.organiser_token))
             print(f"  demo event:     {stack.base_url}/e/{event['id']}")
