@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_HOLD = "unknown_hold"
     UNKNOWN_REQUEST = "unknown_request"
     UNKNOWN_TICKET = "unknown_ticket"
+    UNKNOWN_ORDER = "unknown_order"
+    ORDER_NOT_PAID = "order_not_paid"
     NO_FAN_ID = "no_fan_id"
     NOT_OPEN = "not_open"
     NOT_ADMITTED = "not_admitted"
@@ -54,6 +56,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_HOLD: 404,
     ErrorCode.UNKNOWN_REQUEST: 404,
     ErrorCode.UNKNOWN_TICKET: 404,
+    ErrorCode.UNKNOWN_ORDER: 404,
+    ErrorCode.ORDER_NOT_PAID: 409,
     ErrorCode.NO_FAN_ID: 401,
     ErrorCode.NOT_OPEN: 409,
     ErrorCode.NOT_ADMITTED: 403,

@@ -60,7 +60,10 @@ class Order(SQLModel, table=True):
     payment_provider: str = Field(max_length=32)
     total_cents: int
     currency: str = Field(max_length=3)
+    # paid -> refunding -> refunded (purchase/orders.py cancel_order).
     status: str = Field(default="paid", max_length=16)
+    # The provider's reference for the refund, once it went through.
+    refund_ref: str | None = Field(default=None, max_length=255)
     # Where the confirmation goes; given by the fan when paying (or by a login later).
     email: str | None = Field(default=None, max_length=254)
     created_at: datetime = Field(default_factory=utcnow)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Mapping
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
+from fairdrop.errors import ErrorCode, FairdropError
 from purchase.db import open_session
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
+from purchase.payments import provider_named
+from queue_engine.scripts import SyncScripts
 
 
 class PricingError(LookupError):
@@ -117,3 +122,92 @@ def record_paid_order(
 def tickets_for_order(engine: Engine, order_id: str) -> list[Ticket]:
     with open_session(engine) as session:
         return list(session.exec(select(Ticket).where(Ticket.order_id == order_id)).all())
+
+
+def recent_orders(engine: Engine, event_id: str, limit: int) -> list[tuple[Order, list[OrderItem]]]:
+    """The event's newest orders first, each with its items (two queries in all)."""
+    with open_session(engine) as session:
+        orders = session.exec(
+            select(Order)
+            .where(Order.event_id == event_id)
+            .order_by(col(Order.created_at).desc(), col(Order.id))
+            .limit(limit)
+        ).all()
+        items: dict[str, list[OrderItem]] = {order.id: [] for order in orders}
+        if items:
+            rows = session.exec(
+                select(OrderItem)
+                .where(col(OrderItem.order_id).in_(items))
+                .order_by(col(OrderItem.id))
+            ).all()
+            for item in rows:
+                items[item.order_id].append(item)
+    return [(order, items[order.id]) for order in orders]
+
+
+# A cancel goes paid -> refunding -> refunded. Every step is safe to repeat,
+# so a cancel that died half-way (a crash, a provider timeout) is finished by
+# asking again: "refunding" orders are picked up where they stopped.
+PAID, REFUNDING, REFUNDED = "paid", "refunding", "refunded"
+
+
+def cancel_order(engine: Engine, scripts: SyncScripts, event_id: str, order_id: str) -> Order:
+    """Refunds a paid order and gives its tickets back to the sale; returns it refunded.
+
+    Raises ``unknown_order`` when the event has no such order and
+    ``order_not_paid`` when it is refunded already, changing nothing.
+    """
+    order = _start_refund(engine, event_id, order_id)
+    # Refunded by the provider that took the money; the order id is the
+    # idempotency key, so a repeated cancel never refunds twice.
+    provider = provider_named(order.payment_provider)
+    refund_ref = provider.refund(order.payment_ref, order.total_cents, order.currency, order.id)
+    # After the refund, not before: a crash in between leaves the tickets sold
+    # and the order "refunding" (its tickets void), never tickets resold
+    # while the money is still kept. return_sold.lua gives them back once.
+    answer = return_sold_tickets(scripts, event_id, order.hold_id, order.id)
+    if not answer["ok"]:
+        raise RuntimeError(f"order {order.id}: its hold cannot be returned: {answer['message']}")
+    with open_session(engine) as session:
+        session.execute(
+            update(Order)
+            .where(col(Order.id) == order.id, col(Order.status) == REFUNDING)
+            .values(status=REFUNDED, refund_ref=refund_ref)
+        )
+        session.commit()
+        refunded = session.get(Order, order.id)
+    assert refunded is not None
+    return refunded
+
+
+def return_sold_tickets(
+    scripts: SyncScripts, event_id: str, hold_id: str, order_id: str, now_ms: int = 0
+) -> dict[str, Any]:
+    """return_sold.lua: ``{"ok": true, "returned": bool, ...}``; returned once per hold."""
+    answer: dict[str, Any] = json.loads(
+        scripts.run("return_sold", event_id, now_ms, hold_id, order_id)
+    )
+    return answer
+
+
+def _start_refund(engine: Engine, event_id: str, order_id: str) -> Order:
+    """Marks a paid order "refunding" (one conditional UPDATE) and returns it."""
+    with open_session(engine) as session:
+        session.execute(
+            update(Order)
+            .where(
+                col(Order.id) == order_id,
+                col(Order.event_id) == event_id,
+                col(Order.status) == PAID,
+            )
+            .values(status=REFUNDING)
+        )
+        session.commit()
+        order = session.get(Order, order_id)
+    if order is None or order.event_id != event_id:
+        raise FairdropError(ErrorCode.UNKNOWN_ORDER, f"no order {order_id} in event {event_id}")
+    if order.status != REFUNDING:
+        raise FairdropError(
+            ErrorCode.ORDER_NOT_PAID, f"order {order_id} is {order.status}, not paid"
+        )
+    return order

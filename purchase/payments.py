@@ -34,6 +34,16 @@ class PaymentProvider(Protocol):
 
     def start_payment(self, request: PaymentRequest) -> PaymentStart: ...
 
+    def refund(
+        self, payment_ref: str, amount_cents: int, currency: str, idempotency_key: str
+    ) -> str:
+        """Gives the money back; returns the refund's reference.
+
+        The same ``idempotency_key`` (the order id) always means the same
+        refund, so a repeated cancel never pays out twice.
+        """
+        ...
+
 
 class LocalInstantProvider:
     """Confirms every payment at once: no money moves. For demos and tests."""
@@ -43,6 +53,12 @@ class LocalInstantProvider:
     def start_payment(self, request: PaymentRequest) -> PaymentStart:
         # One reference per hold, so a retried job cannot make a second payment.
         return PaymentStart(reference=f"local_{request.hold_id}", confirmed=True)
+
+    def refund(
+        self, payment_ref: str, amount_cents: int, currency: str, idempotency_key: str
+    ) -> str:
+        # Instant and moves no money; one reference per key, like a real refund.
+        return f"local_refund_{idempotency_key}"
 
 
 def provider_named(name: str) -> PaymentProvider:

@@ -18,7 +18,16 @@ import redis.asyncio
 from queue_engine.keys import EventKeys
 
 ScriptName = Literal[
-    "create", "join", "tick", "snapshot", "finish_draw", "set_paused", "hold", "confirm", "release"
+    "create",
+    "join",
+    "tick",
+    "snapshot",
+    "finish_draw",
+    "set_paused",
+    "hold",
+    "confirm",
+    "release",
+    "return_sold",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -32,6 +41,7 @@ _OWNER: dict[ScriptName, str] = {
     "hold": "purchase",
     "confirm": "purchase",
     "release": "purchase",
+    "return_sold": "purchase",
 }
 
 ScriptArg = str | int | float

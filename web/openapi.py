@@ -13,6 +13,7 @@ from fairdrop.errors import ErrorCode
 _ERROR = {"$ref": "#/components/responses/Error"}
 _EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
 _ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
 # Either token: the door's, or the organiser's.
@@ -231,6 +232,32 @@ _SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "Order": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "event_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["paid", "refunding", "refunded"]},
+            "total_cents": {"type": "integer"},
+            "currency": {"type": "string"},
+            "payment_provider": {"type": "string"},
+            "refund_ref": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"type": {"type": "string"}, "quantity": {"type": "integer"}},
+                },
+            },
+        },
+    },
+    "OrderList": {
+        "type": "object",
+        "properties": {
+            "orders": {"type": "array", "items": {"$ref": "#/components/schemas/Order"}}
+        },
+    },
     "Draw": {
         "type": "object",
         "properties": {
@@ -270,6 +297,24 @@ DOCUMENT: dict[str, Any] = {
         },
         "/api/events/{event_id}/resume": {
             "post": _op("Resume the sale", "200", "Stats", params=[_EVENT_ID], organiser=True)
+        },
+        "/api/events/{event_id}/orders": {
+            "get": _op(
+                "The event's newest orders (at most 200), with status",
+                "200",
+                "OrderList",
+                params=[_EVENT_ID],
+                organiser=True,
+            )
+        },
+        "/api/events/{event_id}/orders/{order_id}/cancel": {
+            "post": _op(
+                "Refund a paid order; its tickets go back on sale and stop working",
+                "200",
+                "Order",
+                params=[_EVENT_ID, _ORDER_ID],
+                organiser=True,
+            )
         },
         "/api/events/{event_id}/join": {
             "post": _op(

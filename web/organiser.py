@@ -1,19 +1,24 @@
-"""Organiser API: create and read sales, pause and resume, live stats."""
+"""Organiser API: create and read sales, pause and resume, live stats, orders and cancels."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from functools import cache
 from typing import Any
 
+import redis
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from buffer.draw import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
-from purchase.models import Event, TicketType
+from purchase.models import Event, Order, OrderItem, TicketType
+from purchase.orders import cancel_order, recent_orders
 from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale, set_paused, snapshot
+from queue_engine.scripts import SyncScripts
 from web.auth import require_organiser
 from web.catalog import EventRecord, epoch_ms
 from web.context import WebContext, context_of
@@ -32,6 +37,7 @@ from web.views import event_view, stats_view
 
 MAX_TYPES = 20
 MAX_STOCK = 10_000_000
+MAX_ORDERS_LISTED = 200
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -156,10 +162,58 @@ async def resume_event(request: Request) -> JSONResponse:
     return await _set_paused(request, False)
 
 
+def _order_view(order: Order, items: list[OrderItem] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": order.id,
+        "event_id": order.event_id,
+        "status": order.status,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "payment_provider": order.payment_provider,
+        "refund_ref": order.refund_ref,
+        "created_at": order.created_at.isoformat(),
+    }
+    if items is not None:
+        view["items"] = [{"type": item.ticket_type_id, "quantity": item.quantity} for item in items]
+    return view
+
+
+async def list_orders(request: Request) -> JSONResponse:
+    ctx = _organiser(request)
+    event_id = request.path_params["event_id"]
+    if await ctx.catalog.get(event_id) is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    rows = await run_in_threadpool(recent_orders, ctx.engine, event_id, MAX_ORDERS_LISTED)
+    return JSONResponse({"orders": [_order_view(order, items) for order, items in rows]})
+
+
+@cache
+def _sync_scripts(client: redis.Redis) -> SyncScripts:
+    return SyncScripts(client)
+
+
+async def cancel_paid_order(request: Request) -> JSONResponse:
+    """Refunds the order and returns its tickets to the sale, then answers 200.
+
+    In the thread pool rather than an RQ job: the organiser asked and waits
+    for the one outcome that matters (refunded or why not), and the work is a
+    few quick calls. Nothing is lost if this process dies half-way: the order
+    stays "refunding" (its tickets void) and cancelling it again finishes it,
+    since every step repeats safely (purchase/orders.py).
+    """
+    ctx = _organiser(request)
+    event_id, order_id = request.path_params["event_id"], request.path_params["order_id"]
+    scripts = _sync_scripts(ctx.rq_client)
+    order = await run_in_threadpool(cancel_order, ctx.engine, scripts, event_id, order_id)
+    return JSONResponse(_order_view(order))
+
+
 routes = [
     Route("/api/events", create_event, methods=["POST"]),
     Route("/api/events", list_events, methods=["GET"]),
     Route("/api/events/{event_id}/stats", event_stats, methods=["GET"]),
     Route("/api/events/{event_id}/pause", pause_event, methods=["POST"]),
     Route("/api/events/{event_id}/resume", resume_event, methods=["POST"]),
+    Route("/api/events/{event_id}/orders", list_orders, methods=["GET"]),
+    Route("/api/events/{event_id}/orders/{order_id}/cancel", cancel_paid_order, methods=["POST"]),
 ]

@@ -62,6 +62,15 @@ local function current_phase(now)
   return state
 end
 
+-- A hold by id; nil and the refusal to return when there is no such hold.
+local function find_hold(hold_id)
+  local raw = redis.call('HGET', K.holds, hold_id)
+  if not raw then
+    return nil, cjson.encode({ok = false, code = 'unknown_hold', message = 'no such hold'})
+  end
+  return cjson.decode(raw), nil
+end
+
 -- Gives a live hold's tickets back. The status check makes it happen exactly
 -- once per hold, whoever calls it (expiry, cancel, failed payment).
 local function release_hold(hold_id, new_status)

@@ -1,6 +1,7 @@
-"""Hypothesis drives joins, draws, admissions, holds, expiries, confirms and
-repeated requests against the real Lua scripts on a real Redis, and checks
-DESIGN.md's invariants 1, 2, 4, 5 and 6 after every step."""
+"""Hypothesis drives joins, draws, admissions, holds, expiries, confirms,
+refunds of sold orders and repeated requests against the real Lua scripts on
+a real Redis, and checks DESIGN.md's invariants 1, 2, 4, 5 and 6 after every
+step."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from hypothesis.stateful import (
 
 from buffer.draw import run_draw, seed_commitment
 from purchase.holds import confirm_hold, hold_tickets, release_hold
+from purchase.orders import return_sold_tickets
 from queue_engine.admission import admit_next_batch
 from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
@@ -40,7 +42,8 @@ BURST = max(1, RATE_PER_MIN / 30)
 CAP = 4
 HOLD_MS = 4_000
 OPENS, DROP = 10_000, 14_000
-FINAL = {"confirmed", "expired", "released"}
+# Statuses a hold never leaves; a confirmed (sold) hold may only be refunded.
+FINAL = {"expired", "released", "refunded"}
 
 
 class SaleMachine(RuleBasedStateMachine):
@@ -209,6 +212,15 @@ class SaleMachine(RuleBasedStateMachine):
         assert answer.ok
         assert answer.body["released"] == (hold["status"] == "held")
 
+    @rule(hold_id=holds)
+    def organiser_refunds_order(self, hold_id: str) -> None:
+        before = self._hold(hold_id)
+        answer = return_sold_tickets(self.scripts, self.event_id, hold_id, f"o-{hold_id}", self.now)
+        event(f"refund: {before['status']}")
+        # Only a sold hold gives tickets back, and only the first time.
+        assert answer["ok"] == (before["status"] in {"confirmed", "refunded"})
+        assert answer.get("returned", False) == (before["status"] == "confirmed")
+
     @precondition(lambda self: self.queueing_since is not None)
     @rule(paused=st.booleans())
     def pause_or_resume(self, paused: bool) -> None:
@@ -262,6 +274,8 @@ class SaleMachine(RuleBasedStateMachine):
             previous = self.statuses.get(hold_id)
             if previous in FINAL:
                 assert hold["status"] == previous
+            if previous == "confirmed":
+                assert hold["status"] in {"confirmed", "refunded"}
             self.statuses[hold_id] = hold["status"]
             target = {"held": want_held, "confirmed": want_sold}.get(hold["status"])
             for t, q in hold["items"]:
@@ -282,6 +296,9 @@ class SaleMachine(RuleBasedStateMachine):
         assert all(n == 1 for n in live_by_fan.values())
         live = set(zset_members(self.client, self.keys.script_keys[11]))
         assert live == {h for h, hold in holds.items() if hold["status"] == "held"}
+        # Sold out means nothing left: refunded tickets reopen the sale.
+        if _text(self.client.hget(self.keys.meta, "state") or b"") == "sold_out":
+            assert sum(available.values()) == 0
 
     @invariant()
     def draw_gives_each_fan_one_place(self) -> None:
