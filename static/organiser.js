@@ -1,7 +1,7 @@
 // The organiser dashboard (/organiser, /organiser#<event id>).
 //
 // Create a sale, pick one to watch, see its figures every second, pause and
-// resume it. Every call carries the organiser token as a bearer token; the
+// resume it, list its orders and cancel (refund) one. Every call carries the organiser token as a bearer token; the
 // token lives in sessionStorage so it is gone when the tab closes.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
 
@@ -249,6 +249,7 @@ function selectFromHash() {
   $("stats-fan-link").href = fanUrl;
   $("stats-fan-link").textContent = absoluteUrl(fanUrl);
   $("draw-link").href = `/api/events/${encodeURIComponent(eventId)}/draw`;
+  $("orders").replaceChildren();
   renderStats(null);
   pollStats(page.statsGeneration);
 }
@@ -347,6 +348,58 @@ async function setPaused(paused) {
   }
 }
 
+// ---------- orders ----------
+
+const eventPath = (tail) => `/api/events/${encodeURIComponent(page.selectedId)}${tail}`;
+
+async function loadOrders() {
+  clearError();
+  const generation = page.statsGeneration;
+  try {
+    const answer = await callApi("GET", eventPath("/orders"));
+    if (generation === page.statsGeneration) renderOrders(answer.orders);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function renderOrders(orders) {
+  const body = $("orders");
+  body.replaceChildren();
+  for (const order of orders) {
+    const tickets = order.items.reduce((sum, item) => sum + item.quantity, 0);
+    const total = `${(order.total_cents / 100).toFixed(2)} ${order.currency}`;
+    // "refunding" is a cancel that stopped half-way: cancelling again finishes it.
+    const cancellable = order.status === "paid" || order.status === "refunding";
+    const button = el("button", { type: "button", title: "Cancel and refund" }, "Cancel");
+    button.addEventListener("click", () => cancelOrder(order.id, button));
+    body.append(
+      el(
+        "tr",
+        { "data-order": order.id },
+        el("td", {}, el("code", { title: order.id }, order.id.slice(0, 8))),
+        el("td", {}, String(tickets)),
+        el("td", {}, total),
+        el("td", {}, order.status),
+        el("td", {}, cancellable ? button : ""),
+      ),
+    );
+  }
+  if (!orders.length) body.append(el("tr", {}, el("td", { colspan: "5" }, "No orders yet.")));
+}
+
+async function cancelOrder(orderId, button) {
+  if (!window.confirm(`Refund order ${orderId} and put its tickets back on sale?`)) return;
+  clearError();
+  button.disabled = true;
+  try {
+    await callApi("POST", eventPath(`/orders/${encodeURIComponent(orderId)}/cancel`));
+  } catch (error) {
+    showError(error.message);
+  }
+  await loadOrders();
+}
+
 // ---------- start ----------
 
 function start() {
@@ -361,6 +414,7 @@ function start() {
   $("refresh-events-button").addEventListener("click", reloadEvents);
   $("pause-button").addEventListener("click", () => setPaused(true));
   $("resume-button").addEventListener("click", () => setPaused(false));
+  $("orders-button").addEventListener("click", loadOrders);
   for (const input of [$("opens-at"), $("drop-at")]) {
     input.addEventListener("input", () => (input.dataset.touched = "1"));
   }
