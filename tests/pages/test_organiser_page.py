@@ -1,12 +1,17 @@
-"""The organiser dashboard in a real browser: create a sale, watch it, pause it."""
+"""The organiser dashboard in a real browser: create a sale, watch it, pause it, refund an order."""
 
 from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, expect
 
 from tests.live_stack import LiveStack
 from tests.pages.browser import DESKTOP, screenshot_path
+from tests.web.fans import Fan, open_sale, ticket_type
 
 
 def test_organiser_creates_watches_and_pauses_a_sale(
@@ -45,3 +50,38 @@ def test_wrong_token_shows_the_error(browser: Browser, live_stack: LiveStack) ->
     page.click("#create-button")
     expect(page.locator("#error")).to_contain_text("not valid", timeout=10_000)
     page.close()
+
+
+def test_organiser_cancels_an_order_and_its_tickets_go_back_on_sale(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=2)])
+    # Playwright's sync API runs an event loop in this thread: the fan's own runs beside it.
+    with ThreadPoolExecutor(1) as fan_thread:
+        order = fan_thread.submit(asyncio.run, _buy_two(live_stack, event_id)).result(timeout=60)
+    stats_url = f"{live_stack.base_url}/api/events/{event_id}/stats"
+    assert httpx.get(stats_url, headers=live_stack.organiser_headers).json()["sold"] == 2
+
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{live_stack.base_url}/organiser")
+    page.fill("#token", live_stack.settings.organiser_token)
+    page.evaluate("(id) => { location.hash = id; }", event_id)
+    page.click("#orders-button")
+    row = page.locator(f'tr[data-order="{order["order_id"]}"]')
+    expect(row).to_contain_text("paid", timeout=10_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Cancel").click()
+    expect(row).to_contain_text("refunded", timeout=10_000)
+    expect(row.get_by_role("button", name="Cancel")).to_have_count(0)
+    page.screenshot(path=screenshot_path("organiser-order-refunded"), full_page=True)
+    after = httpx.get(stats_url, headers=live_stack.organiser_headers).json()
+    assert (after["sold"], after["remaining_total"]) == (0, 2)
+    page.close()
+
+
+async def _buy_two(live_stack: LiveStack, event_id: str) -> dict[str, Any]:
+    fan = Fan(live_stack, event_id)
+    try:
+        return await fan.buy(2)
+    finally:
+        await fan.close()
