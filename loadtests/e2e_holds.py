@@ -34,9 +34,9 @@ from fairdrop.settings import Settings
 from fairdrop.stack import Stack
 from loadtests.burst import redis_cpu_seconds
 from loadtests.client_processes import shares, start_clients
+from loadtests.hold_bench import stock_errors
 from loadtests.hold_clients import client_main
 from loadtests.procfs import percentile, tree_cpu_seconds, web_process_ids
-from queue_engine.keys import EventKeys
 
 START_DELAY_S = 2.0  # between "go" and the agreed moment: every client is listening by then
 REPORT_TIMEOUT_S = 120.0
@@ -99,15 +99,6 @@ def _create_sale(http: httpx.Client, token: str, fans: int, stock: int) -> str:
     return str(response.json()["id"])
 
 
-def _oversold(redis_url: str, event_id: str, type_id: str, stock: int) -> int:
-    keys = EventKeys(event_id)
-    with redis.Redis.from_url(redis_url) as client:
-        stock_keys = keys.script_keys[4:8]  # stock, available, held, sold
-        total, available, held, sold = (int(client.hget(k, type_id) or 0) for k in stock_keys)
-    over = max(0, held + sold - stock, -available)
-    return over if available + held + sold == total == stock else max(over, 1)
-
-
 def measure_end_to_end_holds(
     fans: int,
     clients: int = 4,
@@ -148,8 +139,8 @@ def measure_end_to_end_holds(
                 reports = group.recv_all(REPORT_TIMEOUT_S)
                 cpu = {r: tree_cpu_seconds(pids) - cpu_before[r] for r, pids in roles.items()}
                 cpu["redis"] = redis_cpu_seconds(redis_client) - cpu_before["redis"]
+                oversold = stock_errors(redis_client, event_id, type_id, stock)
                 redis_client.close()
-                oversold = _oversold(stack.settings.redis_url or "", event_id, type_id, stock)
             finally:
                 group.stop()
     sent = [t for r in reports for t in r["sent"] if t]

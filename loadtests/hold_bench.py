@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -86,11 +86,9 @@ def measure_lua_holds(
         _prepare_lua_holds, [(url, sha, event_id, share) for share in split(fan_ids, clients)]
     )
     cpu_share = (redis_cpu_seconds(scripts.client) - cpu_before) / burst.seconds
-    counts = [int(scripts.client.hget(key, "ga") or 0) for key in _stock_keys(event_id)]
-    total, available, held, sold = counts
-    oversold = max(0, burst.outcomes["held"] - stock, held + sold - total, -available)
-    if available + held + sold != total:
-        oversold = max(oversold, 1)
+    oversold = max(
+        burst.outcomes["held"] - stock, stock_errors(scripts.client, event_id, "ga", stock)
+    )
     drop_sale(scripts.client, event_id)
     held_ok = burst.outcomes["held"]
     return HoldFigure(
@@ -98,9 +96,16 @@ def measure_lua_holds(
     )
 
 
-def _stock_keys(event_id: str) -> Sequence[str]:
+def stock_errors(client: redis.Redis, event_id: str, type_id: str, stock: int) -> int:
+    """Tickets beyond the stock in Redis's own counts; at least 1 if they do not add up.
+
+    Invariant 1: available + held + sold = stock, none of them negative.
+    """
     # stock, available, held, sold: positions 4..7 in queue_engine/keys.py's list.
-    return EventKeys(event_id).script_keys[4:8]
+    counts = [int(client.hget(key, type_id) or 0) for key in EventKeys(event_id).script_keys[4:8]]
+    total, available, held, sold = counts
+    over = max(0, held + sold - stock, -available)
+    return over if available + held + sold == total == stock else max(over, 1)
 
 
 SCHEMA = """

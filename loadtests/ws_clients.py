@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import websockets
 
-from fairdrop.tokens import FAN_COOKIE
+from loadtests.client_processes import join_as_new_fan
 
 # Joins and handshakes in flight per process. The web process's Redis pool holds
 # 200 connections and answers 500 beyond that, so 4 processes stay well under it.
@@ -70,10 +70,7 @@ async def _follow(
 ) -> None:
     try:
         async with opening:
-            response = await http.post(join_path, headers={"Cookie": ""})
-            http.cookies.clear()
-            response.raise_for_status()
-            cookie = {"Cookie": f"{FAN_COOKIE}={response.cookies[FAN_COOKIE]}"}
+            cookie, _ = await join_as_new_fan(http, join_path)
             ws = await websockets.connect(
                 ws_url,
                 additional_headers=cookie,

@@ -24,20 +24,18 @@ client process sends from its own loopback address, so ephemeral ports (about
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
+from loadtests.client_processes import shares, start_clients
 from loadtests.procfs import (
     tree_cpu_seconds,
     tree_rss_kb,
@@ -133,16 +131,6 @@ def _create_sale(http: httpx.Client, token: str) -> str:
     return str(response.json()["id"])
 
 
-def _recv_all(conns: list[Connection], timeout: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    answers: list[dict[str, Any]] = []
-    for conn in conns:
-        if not conn.poll(max(0.0, deadline - time.monotonic())):
-            raise TimeoutError("a fan client process did not answer in time")
-        answers.append(conn.recv())
-    return answers
-
-
 def measure_ws_fans(
     fans: int,
     clients: int = 4,
@@ -179,44 +167,31 @@ def measure_ws_fans(
             with httpx.Client(base_url=stack.base_url, timeout=JOIN_TIMEOUT_S) as http:
                 event_id = _create_sale(http, token)
             rss_before = tree_rss_kb(web_pids)
-            context = multiprocessing.get_context("fork")
-            pipes = [context.Pipe() for _ in range(clients)]
-            shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
-            processes = [
-                context.Process(
-                    target=client_main,
+            group = start_clients(
+                client_main,
+                [
                     # 127.0.0.2, 127.0.0.3, ...: each its own ephemeral ports.
-                    args=(child, stack.base_url, event_id, share, f"127.0.0.{2 + index}"),
-                    daemon=True,
-                )
-                for index, ((_, child), share) in enumerate(zip(pipes, shares, strict=True))
-            ]
-            conns = [parent for parent, _ in pipes]
-            for process in processes:
-                process.start()
+                    (stack.base_url, event_id, share, f"127.0.0.{2 + index}")
+                    for index, share in enumerate(shares(count, clients))
+                ],
+            )
             try:
-                for conn in conns:
-                    conn.send(("open",))
-                opened = _recv_all(conns, 60 + OPEN_TIMEOUT_S + count / MIN_OPENS_PER_S)
+                group.send_all(("open",))
+                opened = group.recv_all(60 + OPEN_TIMEOUT_S + count / MIN_OPENS_PER_S)
                 time.sleep(SETTLE_S)
                 rss_open = tree_rss_kb(web_pids)
                 stamps, web_cpu, client_cpu = _changes(
-                    stack.base_url, token, event_id, changes, change_wait_s, web_pids, processes
+                    stack.base_url, token, event_id, changes, change_wait_s, web_pids, group.pids
                 )
                 quiet_cpu = tree_cpu_seconds(web_pids)
                 quiet_start = time.time()
                 time.sleep(quiet_s)
                 quiet = (quiet_start, time.time())
                 quiet_cpu = tree_cpu_seconds(web_pids) - quiet_cpu
-                for conn in conns:
-                    conn.send(("report", stamps, quiet))
-                reports = _recv_all(conns, 120)
+                group.send_all(("report", stamps, quiet))
+                reports = group.recv_all(120)
             finally:
-                for process in processes:
-                    process.join(timeout=30)
-                    if process.is_alive():
-                        process.kill()
-                        process.join()
+                group.stop()
     errors: dict[str, int] = {}
     for answer in opened:
         for name, n in answer["errors"].items():
@@ -247,7 +222,7 @@ def _changes(
     changes: int,
     wait_s: float,
     web_pids: list[int],
-    clients: list[Any],
+    client_pids: list[int],
 ) -> tuple[list[tuple[float, bool]], float, float]:
     """Pauses and resumes ``changes`` times (ending resumed); returns the stamps and CPU used."""
     stamps: list[tuple[float, bool]] = []
@@ -257,12 +232,12 @@ def _changes(
         for index in range(changes):
             paused = index % 2 == 0
             web_before = tree_cpu_seconds(web_pids)
-            clients_before = tree_cpu_seconds([p.pid for p in clients])
+            clients_before = tree_cpu_seconds(client_pids)
             at = time.time()
             action = "pause" if paused else "resume"
             http.post(f"/api/events/{event_id}/{action}").raise_for_status()
             stamps.append((at, paused))
             time.sleep(wait_s)
             web_cpu += tree_cpu_seconds(web_pids) - web_before
-            client_cpu += tree_cpu_seconds([p.pid for p in clients]) - clients_before
+            client_cpu += tree_cpu_seconds(client_pids) - clients_before
     return stamps, web_cpu, client_cpu

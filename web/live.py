@@ -168,7 +168,7 @@ class Room:
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._broadcast_at = 0.0  # loop time of the last shared progress
-        self._broadcast_key: tuple[Any, Any] = (None, None)  # its (state, paused)
+        self._broadcast_key: tuple[Any, bool] = (None, False)  # its _sale_key()
         self._deferred: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -256,27 +256,28 @@ class Room:
         now_ms = int(time.time() * 1000)
         moved = self._places_changed_by(progress, now_ms)
         # Their own status first: it carries the admission this step made.
-        _send_all((s, self.status_message(s, now_ms)) for s in moved)
-        for sock in moved:
-            sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))
+        self._tell(moved, now_ms)
         self._broadcast_soon()
 
     def _broadcast_soon(self) -> None:
         """The shared progress to every socket now, or the latest one once the gap is over."""
         loop = asyncio.get_running_loop()
-        key = (self.progress.get("state"), bool(self.progress.get("paused")))
         wait = self._broadcast_at + MIN_BROADCAST_GAP_S - loop.time()
-        if key != self._broadcast_key or wait <= 0:
+        if self._sale_key() != self._broadcast_key or wait <= 0:
             self._broadcast()
         elif self._deferred is None:
             self._deferred = loop.call_later(wait, self._broadcast)
+
+    def _sale_key(self) -> tuple[Any, bool]:
+        """What must reach fans at once, never held back by the broadcast gap."""
+        return self.progress.get("state"), bool(self.progress.get("paused"))
 
     def _broadcast(self) -> None:
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
         self._broadcast_at = asyncio.get_running_loop().time()
-        self._broadcast_key = (self.progress.get("state"), bool(self.progress.get("paused")))
+        self._broadcast_key = self._sale_key()
         shared = self.progress_message(int(time.time() * 1000))
         _send_all((s, shared) for s in self.sockets if s.told is not None)
 
@@ -347,7 +348,10 @@ class Room:
     async def _send_status(self, socks: list[FanSocket]) -> None:
         if not self.progress:
             return
-        now_ms = int(time.time() * 1000)
+        self._tell(socks, int(time.time() * 1000))
+
+    def _tell(self, socks: list[FanSocket], now_ms: int) -> None:
+        """Each socket's full status, and what it now knows of its place."""
         _send_all((s, self.status_message(s, now_ms)) for s in socks)
         for sock in socks:
             sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))

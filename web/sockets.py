@@ -33,7 +33,7 @@ def _same_origin(ws: WebSocket) -> bool:
 
 
 async def _refuse(ws: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
-    await ws.send_text(json.dumps({"t": "error", "code": code.value, "message": message}))
+    await ws.send_text(_error(code, message))
     await ws.close(code=close_code)
 
 
