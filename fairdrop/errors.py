@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LARGE = "message_too_large"
     TOO_MANY_MESSAGES = "too_many_messages"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    BAD_SIGNATURE = "bad_signature"
+    PAYMENTS_NOT_CONFIGURED = "payments_not_configured"
 
 
 STATUS_FOR: dict[ErrorCode, int] = {
@@ -75,6 +77,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.TOO_MANY_MESSAGES: 429,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.BAD_SIGNATURE: 400,
+    ErrorCode.PAYMENTS_NOT_CONFIGURED: 404,
 }
 
 

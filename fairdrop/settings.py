@@ -60,6 +60,26 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+PAYMENT_PROVIDERS = ("local", "stripe")
+# What Stripe needs before fairdrop can take a payment and hear that it went through.
+STRIPE_NEEDS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY")
+
+
+def _payment_provider(env: Mapping[str, str]) -> str:
+    default = "stripe" if env.get("STRIPE_SECRET_KEY") else "local"
+    provider = (env.get("FAIRDROP_PAYMENT_PROVIDER") or default).strip().lower()
+    if provider not in PAYMENT_PROVIDERS:
+        raise SettingsError(
+            f"FAIRDROP_PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)}, "
+            f"got {provider!r}"
+        )
+    if provider == "stripe":
+        missing = [name for name in STRIPE_NEEDS if not env.get(name)]
+        if missing:
+            raise SettingsError(f"Stripe payments need {', '.join(missing)} to be set")
+    return provider
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with defaults that make a first run easy."""
@@ -88,7 +108,16 @@ class Settings:
     cookie_secure: bool = False
     # Hold jobs one worker takes from the queue in one Lua round trip.
     hold_batch_size: int = 50
+    # "local" (instant, no money moves) or "stripe"; stripe is the default
+    # once STRIPE_SECRET_KEY is set.
     payment_provider: str = "local"
+    stripe_secret_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
+    # Public by design: the fan's page hands it to Stripe.js.
+    stripe_publishable_key: str = ""
+    # Empty: Stripe itself. Tests and `demo --payments localstripe` point it at localstripe.
+    stripe_api_base: str = ""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
     # Order confirmation emails; an empty host turns them off.
     smtp_host: str = ""
     smtp_port: int = 587
@@ -128,7 +157,12 @@ class Settings:
             max_ws_messages_per_second=_int(e, "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND", 10, 1),
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
             hold_batch_size=_int(e, "FAIRDROP_HOLD_BATCH_SIZE", 50, minimum=1),
-            payment_provider=e.get("FAIRDROP_PAYMENT_PROVIDER") or "local",
+            payment_provider=_payment_provider(e),
+            stripe_secret_key=e.get("STRIPE_SECRET_KEY", ""),
+            stripe_webhook_secret=e.get("STRIPE_WEBHOOK_SECRET", ""),
+            stripe_publishable_key=e.get("STRIPE_PUBLISHABLE_KEY", ""),
+            stripe_api_base=e.get("FAIRDROP_STRIPE_API_BASE", ""),
+            stripe_js_url=e.get("FAIRDROP_STRIPE_JS_URL") or "https://js.stripe.com/v3/",
             smtp_host=e.get("FAIRDROP_SMTP_HOST", ""),
             smtp_port=_int(e, "FAIRDROP_SMTP_PORT", 587, minimum=1),
             smtp_security=_choice(e, "FAIRDROP_SMTP_SECURITY", SMTP_SECURITY),
@@ -160,6 +194,11 @@ class Settings:
             "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
             "FAIRDROP_HOLD_BATCH_SIZE": str(self.hold_batch_size),
             "FAIRDROP_PAYMENT_PROVIDER": self.payment_provider,
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+            "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
+            "FAIRDROP_STRIPE_API_BASE": self.stripe_api_base,
+            "FAIRDROP_STRIPE_JS_URL": self.stripe_js_url,
             "FAIRDROP_SMTP_HOST": self.smtp_host,
             "FAIRDROP_SMTP_PORT": str(self.smtp_port),
             "FAIRDROP_SMTP_SECURITY": self.smtp_security,

@@ -34,6 +34,24 @@ def free_port() -> int:
         return port
 
 
+def wait_until_answered(
+    url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 30.0
+) -> None:
+    """Polls ``url`` until it answers 200; fails as soon as one of ``processes`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in processes.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -85,19 +103,8 @@ class Stack:
         self._wait_for_web()
         return self
 
-    def _wait_for_web(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"web did not answer on {self.base_url} within {timeout}s")
+    def _wait_for_web(self) -> None:
+        wait_until_answered(f"{self.base_url}/healthz", self.processes)
 
     def stop(self) -> None:
         for proc in self.processes.values():

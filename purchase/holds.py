@@ -24,6 +24,8 @@ class Hold:
     items: tuple[tuple[str, int], ...]
     status: str
     expires_at_ms: int
+    # The payment attached to it (pending) or that bought it (confirmed).
+    payment: str | None = None
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> Hold:
@@ -33,6 +35,7 @@ class Hold:
             items=tuple((str(t), int(q)) for t, q in raw["items"]),
             status=str(raw["status"]),
             expires_at_ms=int(raw["expires_at"]),
+            payment=str(raw["payment"]) if raw.get("payment") else None,
         )
 
 
@@ -103,6 +106,13 @@ def confirm_hold(
     scripts: SyncScripts, event_id: str, hold_id: str, payment_ref: str, now_ms: int = 0
 ) -> ScriptAnswer:
     return _answer(scripts.run("confirm", event_id, now_ms, hold_id, payment_ref))
+
+
+def attach_payment(
+    scripts: SyncScripts, event_id: str, hold_id: str, payment_ref: str, now_ms: int = 0
+) -> ScriptAnswer:
+    """Names a live hold's payment once; ``body["payment"]`` is the one that stands."""
+    return _answer(scripts.run("attach_payment", event_id, now_ms, hold_id, payment_ref))
 
 
 def release_hold(

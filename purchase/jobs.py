@@ -18,9 +18,17 @@ from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
 from purchase.emails import send_order_confirmation
-from purchase.holds import HoldAsk, confirm_hold, hold_many, read_hold, release_hold
+from purchase.holds import (
+    HoldAsk,
+    attach_payment,
+    confirm_hold,
+    hold_many,
+    read_hold,
+    release_hold,
+)
 from purchase.orders import price_hold, record_paid_order, tickets_for_order
-from purchase.payments import PaymentProvider, PaymentRequest, provider_named
+from purchase.payments import PaymentProvider, PaymentRequest, PaymentStart, provider_named
+from purchase.stray_payments import Stray, refund_stray_payment
 from queue_engine.notify import publish_to_fan
 from queue_engine.scripts import SyncScripts
 
@@ -45,7 +53,7 @@ def worker_context() -> WorkerContext:
         client=client,
         scripts=SyncScripts(client),
         engine=make_engine(settings),
-        payments=provider_named(settings.payment_provider),
+        payments=provider_named(settings.payment_provider, settings),
         queue=Queue(settings.rq_queue, connection=client),
     )
 
@@ -78,40 +86,81 @@ def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) 
     """Starts the payment for a live hold; the local provider confirms at once.
 
     ``email`` (checked by web/fans.py) is where the order confirmation goes.
+    A second call for the same hold (a double click, a retry) finds the
+    payment already attached to the hold and hands the fan that one again.
     """
     ctx = worker_context()
     hold = read_hold(ctx.scripts, event_id, hold_id)
     if hold is None or hold.fan_id != fan_id:
-        result: dict[str, Any] = {"ok": False, "code": "unknown_hold", "message": "no such hold"}
-        publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
-        return result
-    amount, currency, _ = price_hold(ctx.engine, event_id, hold)
-    start = ctx.payments.start_payment(PaymentRequest(event_id, hold_id, fan_id, amount, currency))
-    if not start.confirmed:
-        result = {
-            "ok": True,
-            "pending": True,
-            "client_secret": start.client_secret,
-            "hold_id": hold_id,
+        return _tell_payment(ctx, event_id, fan_id, "unknown_hold", "no such hold")
+    if hold.payment is not None:
+        start = ctx.payments.resume_payment(hold.payment)
+    elif hold.status != "held":
+        return _tell_payment(ctx, event_id, fan_id, "hold_expired", f"this hold is {hold.status}")
+    else:
+        amount, currency, _ = price_hold(ctx.engine, event_id, hold)
+        request = PaymentRequest(event_id, hold_id, fan_id, amount, currency, email)
+        started = ctx.payments.start_payment(request)
+        attached = started if started.confirmed else _attach(ctx, event_id, hold_id, started)
+        if attached is None:
+            return _tell_payment(ctx, event_id, fan_id, "hold_expired", "this hold ended")
+        start = attached
+    if start.confirmed:
+        return confirm_job(event_id, hold_id, start.reference, email)
+    result: dict[str, Any] = {
+        "ok": True,
+        "pending": True,
+        "hold_id": hold_id,
+        "provider": ctx.payments.name,
+        "client_secret": start.client_secret,
+    }
+    if ctx.payments.name == "stripe":
+        result["stripe"] = {
+            "publishable_key": ctx.settings.stripe_publishable_key,
+            "js_url": ctx.settings.stripe_js_url,
         }
-        publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
-        return result
-    return confirm_job(event_id, hold_id, start.reference, email)
+    publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
+    return result
+
+
+def _attach(
+    ctx: WorkerContext, event_id: str, hold_id: str, start: PaymentStart
+) -> PaymentStart | None:
+    """Makes ``start`` the hold's one payment, or switches to the one attached first."""
+    answer = attach_payment(ctx.scripts, event_id, hold_id, start.reference)
+    if answer.ok and answer.body["payment"] == start.reference:
+        return start
+    # Nobody must be able to complete a payment the hold will not take.
+    ctx.payments.cancel_payment(start.reference)
+    if not answer.ok:
+        return None
+    return ctx.payments.resume_payment(str(answer.body["payment"]))
+
+
+def _tell_payment(
+    ctx: WorkerContext, event_id: str, fan_id: str, code: str, message: str
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"ok": False, "code": code, "message": message}
+    publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
+    return result
 
 
 def confirm_job(
     event_id: str, hold_id: str, payment_ref: str, email: str | None = None
 ) -> dict[str, Any]:
-    """A payment went through: sell the held tickets and write the order once."""
+    """A payment went through: sell its tickets and write the order once, or refund it.
+
+    Safe to run again and in any order with the other payment jobs: the
+    confirm script remembers which payment bought the hold, the order is
+    unique per hold, and a payment that bought nothing is refunded once.
+    """
     ctx = worker_context()
     answer = confirm_hold(ctx.scripts, event_id, hold_id, payment_ref)
-    if not answer.ok or answer.hold is None:
-        # Issue: refund late payments through the provider (Stripe issue).
-        body = {"t": "order", **answer.body, "hold_id": hold_id}
-        hold = read_hold(ctx.scripts, event_id, hold_id)
-        if hold is not None:
-            publish_to_fan(ctx.client, event_id, hold.fan_id, body)
-        return answer.body
+    if not answer.ok or answer.hold is None or answer.hold.payment != payment_ref:
+        # The hold ended and its tickets are gone, or another payment bought it.
+        reason = answer.code or "paid_twice"
+        why = answer.message or "another payment already bought these tickets"
+        return refund_unplaced(ctx, event_id, hold_id, payment_ref, reason, why)
     # Written after the Lua confirm: if the database is down the job fails,
     # RQ retries it, and the confirm answers "already" the second time.
     order = record_paid_order(
@@ -124,6 +173,7 @@ def confirm_job(
         "hold_id": hold_id,
         "total_cents": order.total_cents,
         "currency": order.currency,
+        "late": bool(answer.body.get("late")),
         "tickets": [{"type": t.ticket_type_id, "code": t.code} for t in tickets],
     }
     publish_to_fan(ctx.client, event_id, answer.hold.fan_id, {"t": "order", **result})
@@ -132,6 +182,28 @@ def confirm_job(
     # email job's marker sends it once however often it is enqueued.
     if ctx.settings.emails_enabled and order.email:
         ctx.queue.enqueue("purchase.jobs.send_order_email", order.id, retry=EMAIL_RETRY)
+    return result
+
+
+def refund_unplaced(
+    ctx: WorkerContext, event_id: str, hold_id: str, payment_ref: str, reason: str, why: str
+) -> dict[str, Any]:
+    """A payment bought nothing: the money goes back, once, and the fan is told why."""
+    hold = read_hold(ctx.scripts, event_id, hold_id)
+    fan_id = hold.fan_id if hold is not None else ""
+    refund_ref = refund_stray_payment(
+        ctx.engine, ctx.payments, Stray(event_id, hold_id, fan_id, payment_ref, reason)
+    )
+    result: dict[str, Any] = {
+        "ok": False,
+        "code": "refunded",
+        "reason": reason,
+        "hold_id": hold_id,
+        "refund_ref": refund_ref,
+        "message": f"{why}; this payment was refunded in full",
+    }
+    if fan_id:
+        publish_to_fan(ctx.client, event_id, fan_id, {"t": "order", **result})
     return result
 
 

@@ -89,3 +89,26 @@ class Ticket(SQLModel, table=True):
     checked_in_at: datetime | None = Field(default=None)
     checked_in_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class StrayPayment(SQLModel, table=True):
+    """A payment that bought nothing, and its refund.
+
+    It came after its hold ended and the tickets were gone, or it was a
+    second payment for a hold another payment already bought. The row is
+    written before the refund is asked for, so a retried job finds it and
+    never refunds twice (invariant 6: nothing a fan paid for is lost).
+    """
+
+    __tablename__ = "stray_payment"
+
+    payment_ref: str = Field(primary_key=True, max_length=255)
+    payment_provider: str = Field(max_length=32)
+    event_id: str = Field(index=True, max_length=64)
+    hold_id: str = Field(index=True, max_length=64)
+    fan_id: str = Field(max_length=64)
+    # Why it bought nothing: the confirm script's code (no_stock, hold_ended, ...).
+    reason: str = Field(max_length=64)
+    # Set once the provider refunded it.
+    refund_ref: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)

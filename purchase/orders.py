@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.settings import Settings
 from purchase.db import open_session
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
@@ -151,7 +152,9 @@ def recent_orders(engine: Engine, event_id: str, limit: int) -> list[tuple[Order
 PAID, REFUNDING, REFUNDED = "paid", "refunding", "refunded"
 
 
-def cancel_order(engine: Engine, scripts: SyncScripts, event_id: str, order_id: str) -> Order:
+def cancel_order(
+    engine: Engine, scripts: SyncScripts, settings: Settings, event_id: str, order_id: str
+) -> Order:
     """Refunds a paid order and gives its tickets back to the sale; returns it refunded.
 
     Raises ``unknown_order`` when the event has no such order and
@@ -160,7 +163,7 @@ def cancel_order(engine: Engine, scripts: SyncScripts, event_id: str, order_id: 
     order = _start_refund(engine, event_id, order_id)
     # Refunded by the provider that took the money; the order id is the
     # idempotency key, so a repeated cancel never refunds twice.
-    provider = provider_named(order.payment_provider)
+    provider = provider_named(order.payment_provider, settings)
     refund_ref = provider.refund(order.payment_ref, order.total_cents, order.currency, order.id)
     # After the refund, not before: a crash in between leaves the tickets sold
     # and the order "refunding" (its tickets void), never tickets resold

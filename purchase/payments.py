@@ -2,13 +2,17 @@
 
 The purchase worker asks a provider to start a payment for a hold, with the
 amount computed on the server from the ticket types. The local provider
-confirms at once (the embedded default and the tests); Stripe plugs in here.
+confirms at once (the embedded default and most tests); Stripe
+(purchase/stripe_payments.py) confirms later, by webhook.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from fairdrop.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,8 @@ class PaymentRequest:
     fan_id: str
     amount_cents: int
     currency: str
+    # Where the order confirmation goes; travels with a payment confirmed later.
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,22 @@ class PaymentStart:
 class PaymentProvider(Protocol):
     name: str
 
-    def start_payment(self, request: PaymentRequest) -> PaymentStart: ...
+    def start_payment(self, request: PaymentRequest) -> PaymentStart:
+        """Starts (or, for the same hold, finds again) the payment for a hold."""
+        ...
+
+    def resume_payment(self, reference: str) -> PaymentStart:
+        """The payment a hold already has, for a fan who asks to pay again."""
+        ...
+
+    def cancel_payment(self, reference: str) -> None:
+        """Stops a payment nobody should complete any more (a second one for a hold)."""
+        ...
 
     def refund(
-        self, payment_ref: str, amount_cents: int, currency: str, idempotency_key: str
+        self, payment_ref: str, amount_cents: int | None, currency: str, idempotency_key: str
     ) -> str:
-        """Gives the money back; returns the refund's reference.
+        """Gives the money back (all of it when ``amount_cents`` is None); returns its reference.
 
         The same ``idempotency_key`` (the order id) always means the same
         refund, so a repeated cancel never pays out twice.
@@ -54,14 +70,25 @@ class LocalInstantProvider:
         # One reference per hold, so a retried job cannot make a second payment.
         return PaymentStart(reference=f"local_{request.hold_id}", confirmed=True)
 
+    def resume_payment(self, reference: str) -> PaymentStart:
+        return PaymentStart(reference=reference, confirmed=True)
+
+    def cancel_payment(self, reference: str) -> None:
+        return None
+
     def refund(
-        self, payment_ref: str, amount_cents: int, currency: str, idempotency_key: str
+        self, payment_ref: str, amount_cents: int | None, currency: str, idempotency_key: str
     ) -> str:
         # Instant and moves no money; one reference per key, like a real refund.
         return f"local_refund_{idempotency_key}"
 
 
-def provider_named(name: str) -> PaymentProvider:
+def provider_named(name: str, settings: Settings) -> PaymentProvider:
+    """The provider an order was paid with (``Order.payment_provider``), or the configured one."""
     if name == "local":
         return LocalInstantProvider()
+    if name == "stripe":
+        from purchase.stripe_payments import StripeProvider
+
+        return StripeProvider.from_settings(settings)
     raise ValueError(f"unknown payment provider {name!r}")

@@ -88,6 +88,10 @@ class EventKeys:
     def channel(self) -> str:
         return self._key("updates")
 
+    def payment_event(self, provider_event_id: str) -> str:
+        """Set once a payment provider's webhook event is taken, so it is handled once."""
+        return self._key(f"payment_event:{provider_event_id}")
+
     @cached_property
     def draw_lease(self) -> str:
         """Held by the one clock that computes the draw; others wait for it."""

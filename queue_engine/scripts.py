@@ -28,6 +28,7 @@ ScriptName = Literal[
     "confirm",
     "release",
     "return_sold",
+    "attach_payment",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -42,6 +43,7 @@ _OWNER: dict[ScriptName, str] = {
     "confirm": "purchase",
     "release": "purchase",
     "return_sold": "purchase",
+    "attach_payment": "purchase",
 }
 
 ScriptArg = str | int | float

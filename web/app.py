@@ -22,7 +22,7 @@ from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from purchase.db import make_engine
 from queue_engine.scripts import AsyncScripts
-from web import door, draw, fans, organiser, sockets, tickets
+from web import door, draw, fans, organiser, sockets, stripe_webhook, tickets
 from web.catalog import Catalog
 from web.context import WebContext
 from web.hold_batches import HoldBatcher
@@ -134,6 +134,7 @@ def create_app(settings: Settings) -> Starlette:
         *sockets.routes,
         *tickets.routes,
         *door.routes,
+        *stripe_webhook.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     return Starlette(

@@ -175,7 +175,17 @@ async def _own_live_hold(request: Request) -> tuple[WebContext, str, str, str]:
 
 
 def _email(body: dict[str, Any]) -> str | None:
-    """The optional address for the order confirmation (``{"email": ...}``)."""
+    """The optional address for the order confirmation (``{"email": ...}``), the only field.
+
+    Anything else is refused rather than ignored: a page that sends an amount
+    or a currency must learn that the server prices the tickets.
+    """
+    unknown = sorted(set(body) - {"email"})
+    if unknown:
+        raise invalid(
+            f"unknown field(s) {', '.join(unknown)}: only email is accepted; "
+            "the price and currency come from the ticket types"
+        )
     if body.get("email") is None:
         return None
     email = text_field(body, "email", MAX_EMAIL)

@@ -183,7 +183,9 @@ _SCHEMAS: dict[str, Any] = {
     },
     "PayIn": {
         "type": "object",
-        "description": "optional: an empty body pays all the same",
+        "description": "optional: an empty body pays all the same; any other field "
+        "(an amount, a currency) is refused: the server prices the tickets",
+        "additionalProperties": False,
         "properties": {
             "email": {
                 "type": "string",
@@ -211,6 +213,25 @@ _SCHEMAS: dict[str, Any] = {
             "valid": {"type": "boolean", "description": "false once the order is not paid"},
             "checked_in_at": {"type": ["string", "null"], "format": "date-time"},
             "checked_in_by": {"type": ["string", "null"], "description": "the door"},
+        },
+    },
+    "StripeEvent": {
+        "description": "A Stripe event, verified against the Stripe-Signature header",
+        "type": "object",
+        "required": ["id", "type", "data"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string"},
+            "data": {"type": "object"},
+        },
+    },
+    "WebhookReceived": {
+        "type": "object",
+        "required": ["received"],
+        "properties": {
+            "received": {"type": "boolean"},
+            "duplicate": {"type": "boolean"},
+            "ignored": {"type": "string"},
         },
     },
     "CheckInIn": {
@@ -388,6 +409,24 @@ DOCUMENT: dict[str, Any] = {
             "post": {
                 **_op("Check a ticket in at a door", "200", "CheckIn", body="CheckInIn"),
                 "security": _DOOR,
+            }
+        },
+        "/api/payments/stripe/webhook": {
+            "post": {
+                **_op(
+                    "Stripe's payment_intent events (signed; each event id handled once)",
+                    "200",
+                    "WebhookReceived",
+                    params=[
+                        {
+                            "name": "Stripe-Signature",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    body="StripeEvent",
+                ),
             }
         },
     },

@@ -204,7 +204,9 @@ async def cancel_paid_order(request: Request) -> JSONResponse:
     ctx = _organiser(request)
     event_id, order_id = request.path_params["event_id"], request.path_params["order_id"]
     scripts = _sync_scripts(ctx.rq_client)
-    order = await run_in_threadpool(cancel_order, ctx.engine, scripts, event_id, order_id)
+    order = await run_in_threadpool(
+        cancel_order, ctx.engine, scripts, ctx.settings, event_id, order_id
+    )
     return JSONResponse(_order_view(order))
 
 

@@ -26,7 +26,8 @@ def invalid(message: str) -> FairdropError:
     return FairdropError(ErrorCode.INVALID_FIELD, message)
 
 
-async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused with 413 past ``max_bytes`` (declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
         raise FairdropError(ErrorCode.BODY_TOO_LARGE, f"request body is over {max_bytes} bytes")
@@ -36,6 +37,11 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         body.extend(chunk)
         if len(body) > max_bytes:
             raise FairdropError(ErrorCode.BODY_TOO_LARGE, f"request body is over {max_bytes} bytes")
+    return bytes(body)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    body = await read_body(request, max_bytes)
     if not body:
         return {}
     try:

@@ -1,17 +1,21 @@
--- Turns a live hold into sold tickets once its payment is confirmed.
--- Confirming twice answers the same and changes nothing twice.
+-- Turns a hold into sold tickets once its payment is confirmed.
+-- Confirming twice answers the same and changes nothing twice; the answer's
+-- hold.payment says which payment bought it, so a second payment for the
+-- same hold is known and refunded by the worker.
+-- A payment that arrives after its hold ended (expired, or let go after a
+-- failed attempt) still gets the tickets if every one is free right now,
+-- taken here in the same step; otherwise the answer is 'no_stock' and the
+-- worker refunds it. Never oversold (invariant 1), never kept without tickets.
 -- KEYS: the event keys (see queue_engine/lua/_prelude.lua).
 -- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] hold id  ARGV[3] payment reference
--- Returns JSON: {"ok":true,"hold":{...},"already":bool} or {"ok":false,"code":...,"message":...}
+-- Returns JSON: {"ok":true,"hold":{...},"already":bool,"late":bool}
+--            or {"ok":false,"code":...,"message":...}
 local now = now_ms(ARGV[1])
 local hold_id, payment = ARGV[2], ARGV[3]
-local raw = redis.call('HGET', K.holds, hold_id)
-if not raw then
-  return cjson.encode({ok = false, code = 'unknown_hold', message = 'no such hold'})
-end
-local hold = cjson.decode(raw)
+local hold, refusal = find_hold(hold_id)
+if not hold then return refusal end
 if hold.status == 'confirmed' then
-  return cjson.encode({ok = true, hold = hold, already = true})
+  return cjson.encode({ok = true, hold = hold, already = true, late = false})
 end
 if hold.status == 'held' and hold.expires_at < now then
   -- The clock has not swept it yet; it is expired all the same.
@@ -19,21 +23,41 @@ if hold.status == 'held' and hold.expires_at < now then
   settle_sold_out()
   hold.status = 'expired'
 end
-if hold.status ~= 'held' then
-  return cjson.encode({ok = false, code = 'hold_expired',
+local late = hold.status == 'expired' or hold.status == 'released'
+if late then
+  for _, item in ipairs(hold.items) do
+    if tonumber(redis.call('HGET', K.available, item[1]) or '0') < item[2] then
+      return cjson.encode({ok = false, code = 'no_stock', hold = hold,
+        message = 'the payment came after the hold ended (' .. hold.status
+          .. ') and its tickets are gone'})
+    end
+  end
+  -- The fan was counted out of 'bought' when the hold ended; count them in
+  -- again. The limit is not asked: these are the tickets the fan held.
+  for _, item in ipairs(hold.items) do
+    redis.call('HINCRBY', K.available, item[1], -item[2])
+    redis.call('HINCRBY', K.bought, hold.fan .. '|' .. item[1], item[2])
+  end
+elseif hold.status ~= 'held' then
+  -- 'refunded': an organiser cancelled this order; nothing is sold twice.
+  return cjson.encode({ok = false, code = 'hold_ended', hold = hold,
     message = 'this hold ended (' .. hold.status .. ') before payment was confirmed'})
+else
+  for _, item in ipairs(hold.items) do
+    redis.call('HINCRBY', K.held, item[1], -item[2])
+  end
 end
 for _, item in ipairs(hold.items) do
-  redis.call('HINCRBY', K.held, item[1], -item[2])
   redis.call('HINCRBY', K.sold, item[1], item[2])
 end
 hold.status = 'confirmed'
 hold.payment = payment
 hold.confirmed_at = now
+hold.late = late
 redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
 redis.call('ZREM', K.hold_expiry, hold_id)
 if redis.call('HGET', K.fan_hold, hold.fan) == hold_id then redis.call('HDEL', K.fan_hold, hold.fan) end
 redis.call('ZREM', K.shopping, hold.fan)
 mark_changed()
 settle_sold_out()
-return cjson.encode({ok = true, hold = hold, already = false})
+return cjson.encode({ok = true, hold = hold, already = false, late = late})

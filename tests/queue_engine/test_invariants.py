@@ -43,13 +43,17 @@ CAP = 4
 HOLD_MS = 4_000
 OPENS, DROP = 10_000, 14_000
 # Statuses a hold never leaves; a confirmed (sold) hold may only be refunded.
-FINAL = {"expired", "released", "refunded"}
+FINAL = {"refunded"}
+# A hold that ended unpaid can still be bought by a payment that arrives late
+# (confirm.lua), and by nothing else.
+ENDED_UNPAID = {"expired", "released"}
 
 
 class SaleMachine(RuleBasedStateMachine):
     scripts: SyncScripts  # set by the test before the machine runs
 
     holds = Bundle("holds")
+    ended = Bundle("ended")
 
     # The seed comes from Hypothesis, so a replayed example draws the same order.
     @initialize(
@@ -194,23 +198,41 @@ class SaleMachine(RuleBasedStateMachine):
         live = zset_members(self.client, self.keys.script_keys[11])
         return multiple(*live)
 
-    @rule(hold_id=holds)
-    def confirm(self, hold_id: str) -> None:
+    @rule(hold_id=st.one_of(holds, ended), payment=st.sampled_from(["pay-a", "pay-b"]))
+    def confirm(self, hold_id: str, payment: str) -> None:
         before = self._hold(hold_id)
-        answer = confirm_hold(self.scripts, self.event_id, hold_id, f"pay-{hold_id}", self.now)
-        if before["status"] == "confirmed":
+        available = self._hash(5)
+        answer = confirm_hold(self.scripts, self.event_id, hold_id, payment, self.now)
+        status = before["status"]
+        if status == "held" and before["expires_at"] < self.now:
+            # Swept in the same step: its tickets are free again, for itself first.
+            status = "expired"
+            for t, q in before["items"]:
+                available[t] += q
+        event(f"confirm: {status}")
+        if status == "confirmed":
+            # The first payment stands; a second is told which one bought it.
             assert answer.ok and answer.body["already"]
+            assert answer.body["hold"]["payment"] == before["payment"]
+        elif status == "held":
+            assert answer.ok and not answer.body["late"]
+        elif status in ENDED_UNPAID:
+            # A late payment buys the hold's tickets only if every one is free.
+            free = all(available[t] >= q for t, q in before["items"])
+            assert answer.ok == free
+            assert answer.ok or answer.code == "no_stock"
+            if answer.ok:
+                assert answer.body["late"] and answer.body["hold"]["payment"] == payment
         else:
-            # Only a live hold inside its time becomes sold tickets.
-            live = before["status"] == "held" and before["expires_at"] >= self.now
-            assert answer.ok == live
+            assert not answer.ok and answer.code == "hold_ended"
 
-    @rule(hold_id=consumes(holds))
-    def release(self, hold_id: str) -> None:
+    @rule(target=ended, hold_id=consumes(holds))
+    def release(self, hold_id: str) -> str:
         hold = self._hold(hold_id)
         answer = release_hold(self.scripts, self.event_id, hold_id, hold["fan"], self.now)
         assert answer.ok
         assert answer.body["released"] == (hold["status"] == "held")
+        return hold_id
 
     @rule(hold_id=holds)
     def organiser_refunds_order(self, hold_id: str) -> None:
@@ -274,6 +296,8 @@ class SaleMachine(RuleBasedStateMachine):
             previous = self.statuses.get(hold_id)
             if previous in FINAL:
                 assert hold["status"] == previous
+            if previous in ENDED_UNPAID:
+                assert hold["status"] in {previous, "confirmed"}
             if previous == "confirmed":
                 assert hold["status"] in {"confirmed", "refunded"}
             self.statuses[hold_id] = hold["status"]

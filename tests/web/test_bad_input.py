@@ -748,3 +748,16 @@ async def test_the_longest_allowed_ids_make_an_event(world: World) -> None:
         response = await http.post("/api/events", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["ticket_types"][0]["id"] == "e" * 40 + "." + "t" * 40
+
+
+async def test_the_stripe_webhook_is_refused_where_stripe_is_not_set_up(
+    live_stack: LiveStack,
+) -> None:
+    # The default stack pays locally: a Stripe event, signed or not, changes nothing.
+    async with client(live_stack) as http:
+        answer = await http.post(
+            "/api/payments/stripe/webhook",
+            content=b'{"id": "evt_1", "type": "payment_intent.succeeded"}',
+            headers={"Stripe-Signature": "t=1,v1=00"},
+        )
+    expect_error(answer, ErrorCode.PAYMENTS_NOT_CONFIGURED)

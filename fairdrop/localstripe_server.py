@@ -1,0 +1,99 @@
+"""localstripe, a Stripe-speaking test server, on loopback: for tests and the demo.
+
+No Stripe server can be reached from our machines, so the tests and
+``fairdrop demo --payments localstripe`` run the real ``stripe`` library
+against localstripe (PyPI, GPL-3.0; a test dependency, never shipped). Run
+here as ``python -m fairdrop.localstripe_server --port N`` it:
+
+- binds 127.0.0.1 only (its own command line binds every interface);
+- keeps its store in memory (it would pickle it to /tmp on every change);
+- also sends ``payment_intent.canceled``, which Stripe sends and localstripe
+  does not, so a cancelled intent reaches fairdrop's webhook as it would live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fairdrop.stack import free_port, wait_until_answered
+
+
+def serve(port: int) -> None:
+    import aiohttp.web
+    from localstripe import resources
+    from localstripe.webhooks import schedule_webhook
+
+    resources.Store.dump_to_disk = lambda self: None
+    cancel = resources.PaymentIntent._api_cancel
+
+    def cancel_and_tell(id: str, **kwargs: Any) -> Any:
+        intent = cancel(id, **kwargs)
+        schedule_webhook(resources.Event("payment_intent.canceled", intent))
+        return intent
+
+    # Its routes are built from this list when localstripe.server is imported.
+    resources.extra_apis[:] = [
+        (method, url, cancel_and_tell if func == cancel else func)
+        for method, url, func in resources.extra_apis
+    ]
+    from localstripe.server import app
+
+    aiohttp.web.run_app(app, host="127.0.0.1", port=port, print=None)
+
+
+@contextmanager
+def running_localstripe(log_path: Path | None = None) -> Iterator[str]:
+    """Starts localstripe on a free loopback port; yields its base URL.
+
+    Its log (every request and webhook delivery) goes to ``log_path``, or nowhere.
+    """
+    port = free_port()
+    with log_path.open("ab") if log_path else open(os.devnull, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fairdrop.localstripe_server", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # The Stripe.js stand-in is served without a key: the readiness probe.
+        wait_until_answered(f"{base}/js.stripe.com/v3/", {"localstripe": process})
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def register_webhook(base: str, url: str, secret: str, webhook_id: str = "fairdrop") -> None:
+    """Tells localstripe where to send events, signed with ``secret``."""
+    answer = httpx.post(
+        f"{base}/_config/webhooks/{webhook_id}",
+        json={"url": url, "secret": secret},
+        headers={"Authorization": "Bearer sk_test_localstripe"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    serve(parser.parse_args(argv).port)
+
+
+if __name__ == "__main__":
+    main()
