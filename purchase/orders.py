@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -20,7 +21,10 @@ from purchase.db import open_session
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
 from purchase.payments import provider_named
+from queue_engine.notify import publish_to_fan
 from queue_engine.scripts import SyncScripts
+
+log = logging.getLogger("fairdrop.orders")
 
 
 class PricingError(LookupError):
@@ -170,7 +174,10 @@ def cancel_order(
     # while the money is still kept. return_sold.lua gives them back once.
     answer = return_sold_tickets(scripts, event_id, order.hold_id, order.id)
     if not answer["ok"]:
-        raise RuntimeError(f"order {order.id}: its hold cannot be returned: {answer['message']}")
+        # Redis no longer knows this sale's hold (lost and rebuilt): the money
+        # is back and the tickets are void all the same, so the order is
+        # refunded; only its stock cannot go back on sale from here.
+        log.warning("order %s refunded, but its stock was not returned: %s", order.id, answer)
     with open_session(engine) as session:
         session.execute(
             update(Order)
@@ -180,6 +187,13 @@ def cancel_order(
         session.commit()
         refunded = session.get(Order, order.id)
     assert refunded is not None
+    # The fan's own page hears it too, not only the fans waiting in line.
+    publish_to_fan(
+        scripts.client,
+        event_id,
+        refunded.fan_id,
+        {"t": "order_refunded", "order_id": refunded.id, "refund_ref": refunded.refund_ref},
+    )
     return refunded
 
 

@@ -11,10 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import redis
 
 from fairdrop.errors import ErrorCode
+from queue_engine.keys import EventKeys
 from tests.live_stack import LiveStack
-from tests.web.fans import Crowd, Fan, Message, client, expect_error, open_sale, stats, ticket_type
+from tests.web.fans import (
+    Crowd,
+    Fan,
+    Message,
+    client,
+    expect_error,
+    is_message,
+    open_sale,
+    stats,
+    ticket_type,
+)
 from tests.web.test_tickets import check_in
 
 
@@ -79,6 +91,9 @@ async def test_a_cancelled_order_is_refunded_and_its_tickets_sell_again(
     for code in codes:
         answer = await check_in(live_stack, {"code": code, "door": "north"})
         assert answer.status_code == 200 and answer.json()["result"] == "void", answer.text
+    # The fan who paid hears of the refund on their own page.
+    told = await first.sockets[0].next(is_message("order_refunded"))
+    assert (told["order_id"], told["refund_ref"]) == (order["order_id"], cancelled["refund_ref"])
     # The waiting fan hears the tickets came back, is let in and buys them.
     await waiting.next(_came_back)
     again = await second.buy(2)
@@ -151,3 +166,26 @@ async def test_orders_of_an_unknown_event_are_unknown(live_stack: LiveStack) -> 
     async with client(live_stack, live_stack.organiser_headers) as http:
         response = await http.get("/api/events/no-such-event/orders")
     expect_error(response, ErrorCode.UNKNOWN_EVENT)
+
+
+async def test_an_order_whose_hold_redis_lost_is_still_refunded(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    # Redis lost the sale's record of the hold (a restore from an older
+    # snapshot, say): the refund and the void tickets must not hang on it.
+    event_id, order_id = await _paid_order(crowd)
+    [order] = await _orders(live_stack, event_id)
+    lost = redis.Redis.from_url(str(live_stack.settings.redis_url))
+    try:
+        holds = EventKeys(event_id).holds
+        [hold_id] = [h.decode() for h in lost.hkeys(holds)]
+        assert lost.hdel(holds, hold_id) == 1
+    finally:
+        lost.close()
+
+    response = await _cancel(live_stack, event_id, order_id)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "refunded" and response.json()["refund_ref"]
+    assert [o["status"] for o in await _orders(live_stack, event_id)] == ["refunded"]
+    assert order["status"] == "paid"

@@ -386,3 +386,29 @@ async def test_the_client_cannot_set_the_amount_or_currency(
     with pytest.raises(AssertionError):
         await socket.next(is_message("payment"), timeout=1.0)
     assert stats(live_stack, event_id)["held"] == 1
+
+
+async def test_an_organiser_cancel_refunds_the_stripe_payment_once(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = open_sale(live_stack)
+    socket, hold_id, payment = await pending_payment(crowd.fan(event_id), 2)
+    pay_with_card(live_stack, intent_id(payment), VISA)
+    order = await socket.next(is_message("order", ok=True), timeout=WEBHOOK_WAIT_S)
+    cancel = f"{live_stack.base_url}/api/events/{event_id}/orders/{order['order_id']}/cancel"
+
+    first = httpx.post(cancel, headers=live_stack.organiser_headers, timeout=10)
+    again = httpx.post(cancel, headers=live_stack.organiser_headers, timeout=10)
+
+    assert first.status_code == 200, first.text
+    expect_error(again, ErrorCode.ORDER_NOT_PAID)
+    [refund] = refunds_of(live_stack, intent_id(payment))
+    assert (refund.id, refund.amount, refund.status) == (
+        first.json()["refund_ref"],
+        8_000,
+        "succeeded",
+    )
+    told = await socket.next(is_message("order_refunded"))
+    assert told["order_id"] == order["order_id"]
+    assert stats(live_stack, event_id)["sold"] == 0
+    assert [row.status for row, _ in orders_for(live_stack, hold_id)] == ["refunded"]
