@@ -178,7 +178,7 @@ async def test_an_order_whose_hold_redis_lost_is_still_refunded(
     lost = redis.Redis.from_url(str(live_stack.settings.redis_url))
     try:
         holds = EventKeys(event_id).holds
-        [hold_id] = [h.decode() for h in lost.hkeys(holds)]
+        [hold_id] = lost.hkeys(holds)
         assert lost.hdel(holds, hold_id) == 1
     finally:
         lost.close()
