@@ -412,3 +412,18 @@ async def test_an_organiser_cancel_refunds_the_stripe_payment_once(
     assert told["order_id"] == order["order_id"]
     assert stats(live_stack, event_id)["sold"] == 0
     assert [row.status for row, _ in orders_for(live_stack, hold_id)] == ["refunded"]
+
+
+def test_no_stripe_secret_reaches_a_log(live_stack: LiveStack) -> None:
+    # Runs after the payments above: web, worker and clock have logged their work.
+    logs = sorted((live_stack.settings.data_dir / "logs").glob("*.log"))
+    assert {p.stem for p in logs} >= {"web", "clock", "worker-0"}
+    # The fan's email (first test) is personal data: it travels in the intent, not the logs.
+    secrets_ = (
+        live_stack.settings.stripe_secret_key,
+        live_stack.settings.stripe_webhook_secret,
+        "fan@example.com",
+    )
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert not any(secret in text for secret in secrets_), path
