@@ -105,19 +105,39 @@ def _run_stack(settings: Settings, with_demo_event: bool) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     if args.fans is None:
         return _run_stack(settings, with_demo_event=True)
-    from fairdrop.demo import DemoPlan, run_demo
+    from fairdrop.demo import (
+        LOCALSTRIPE_HOLD_SECONDS,
+        LOCALSTRIPE_LATE_PAYERS,
+        DemoPlan,
+        run_demo,
+    )
 
+    stripe = args.payments == "localstripe"
+    if stripe:
+        logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per request otherwise
+    late_payers = args.late_payers
+    if late_payers is None:
+        late_payers = LOCALSTRIPE_LATE_PAYERS if stripe else 0.0
+    if late_payers and not stripe:
+        print("--late-payers needs --payments localstripe", file=sys.stderr)
+        return 2
+    if not 0 <= late_payers <= 1:
+        print("--late-payers is a share, from 0 to 1", file=sys.stderr)
+        return 2
     plan = DemoPlan(
         fans=args.fans,
         tickets=args.tickets,
         window_seconds=args.window,
         late_share=args.late_share,
         workers=args.workers,
+        payments=args.payments,
+        late_payers=late_payers,
+        hold_seconds=LOCALSTRIPE_HOLD_SECONDS if stripe else DemoPlan.hold_seconds,
     )
     summary = run_demo(settings, plan)
     print(json.dumps(summary), flush=True)
     ok = summary["oversold"] == 0 and summary["admitted_in_order"] and summary["draw_verified"]
-    return 0 if ok else 1
+    return 0 if ok and summary.get("payments_consistent", True) else 1
 
 
 def _verify(url: str) -> int:
@@ -168,6 +188,18 @@ def _parser() -> argparse.ArgumentParser:
         "--late-share", type=float, default=0.1, help="share of fans who arrive after the drop"
     )
     demo.add_argument("--workers", type=int, default=2, help="purchase worker processes")
+    demo.add_argument(
+        "--payments",
+        choices=["local", "localstripe"],
+        default="local",
+        help="local: instant, no money moves (default); localstripe: the stripe library "
+        "against localstripe on loopback",
+    )
+    demo.add_argument(
+        "--late-payers",
+        type=float,
+        help="with localstripe: share of paying fans who pay after their hold ended (default 0.15)",
+    )
     verify = sub.add_parser("verify-draw", help="recompute a published draw from its URL")
     verify.add_argument("url", help="e.g. http://127.0.0.1:8000/api/events/<id>/draw")
     bench = sub.add_parser("bench", help="measure the drop's figures on private local servers")

@@ -4,33 +4,52 @@ It starts the real processes (fairdrop.stack), creates an event through the
 organiser API, sends fans through the fan API and websockets like browsers
 would, and checks the outcome from outside: sold, oversold, admission order,
 and the draw recomputed by the same check as ``fairdrop verify-draw``.
+
+With ``payments="localstripe"`` the fans pay through the real ``stripe``
+library against localstripe on loopback, as Stripe.js would on their pages,
+and a share of them pays only after their hold ended, on purpose: each of
+those must end with tickets (still free) or with a refund.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
+import secrets
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import stripe
 import websockets
 from sqlalchemy import func
 from sqlmodel import select
+from websockets.asyncio.client import ClientConnection
 
 from buffer.verify import verify_draw
+from fairdrop.localstripe_server import register_webhook, running_localstripe
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
 from fairdrop.tokens import FAN_COOKIE
 from purchase.db import make_engine, open_session
-from purchase.models import Order, Ticket
+from purchase.models import Order, StrayPayment, Ticket
 
 DONE_STATES = {"sold_out", "turn_over", "done"}
+# Short holds, so the late payers' holds end within the demo (5 s is the least allowed).
+LOCALSTRIPE_HOLD_SECONDS = 8
+LOCALSTRIPE_LATE_PAYERS = 0.15
+# A test card that always succeeds.
+CARD = "pm_card_visa"
+# How long after its hold's end a late payer confirms.
+LATE_BY_S = 0.5
+WEBHOOK_PATH = "/api/payments/stripe/webhook"
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,10 @@ class DemoPlan:
     per_person_limit: int = 2
     deadline_seconds: float = 90.0
     seed: int | None = None
+    # "local": the instant local provider; "localstripe": see the module docstring.
+    payments: str = "local"
+    # With localstripe: the share of the paying fans who pay after their hold ended.
+    late_payers: float = 0.0
 
 
 @dataclass
@@ -55,6 +78,10 @@ class FanOutcome:
     tickets: int = 0
     final_state: str = ""
     errors: list[str] = field(default_factory=list)
+    # With Stripe: paid after the hold ended, on purpose; and what came of a payment.
+    pays_late: bool = False
+    late_order: bool = False
+    refunded: bool = False
 
 
 def _iso(moment: datetime) -> str:
@@ -99,17 +126,54 @@ async def create_demo_event(
         return event
 
 
+def stripe_client(api_base: str, secret_key: str) -> stripe.StripeClient:
+    return stripe.StripeClient(secret_key, base_addresses={"api": api_base}, max_network_retries=0)
+
+
+class StripePayer:
+    """Pays as Stripe.js does on a fan's page: attaches a test card and confirms.
+
+    Of the fans who come to pay, the first and then about every
+    ``1 / late_share``-th one are told to pay after their hold ended.
+    """
+
+    def __init__(self, client: stripe.StripeClient, late_share: float) -> None:
+        self.client = client
+        self.late_share = late_share
+        self.payers = 0
+
+    def next_pays_late(self) -> bool:
+        n, self.payers = self.payers, self.payers + 1
+        return math.ceil((n + 1) * self.late_share) > math.ceil(n * self.late_share)
+
+    async def pay(self, client_secret: str) -> None:
+        await asyncio.to_thread(self._pay, client_secret.split("_secret_")[0])
+
+    def _pay(self, intent_id: str) -> None:
+        self.client.v1.payment_intents.update(intent_id, params={"payment_method": CARD})
+        self.client.v1.payment_intents.confirm(intent_id)
+
+
 class SimulatedFan:
     """One fan: joins over HTTP, follows the socket, buys when admitted, pays."""
 
-    def __init__(self, http: httpx.AsyncClient, event: dict[str, Any], want: int) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        event: dict[str, Any],
+        want: int,
+        payer: StripePayer | None = None,
+    ) -> None:
         self.http = http
+        self.payer = payer
         self.base_url = str(http.base_url).rstrip("/")
         self.event_id = str(event["id"])
         self.type_id = str(event["ticket_types"][0]["id"])
         self.want = want
         self.outcome = FanOutcome()
         self._asked = False
+        self._hold_expires_ms = 0
+        self._paying: asyncio.Task[None] | None = None
         # An explicit Cookie header keeps the shared client's jar out of it:
         # every simulated fan is its own identity.
         self.headers = {"Cookie": ""}
@@ -122,10 +186,13 @@ class SimulatedFan:
             ws_url = self.base_url.replace("http", "ws", 1) + f"/ws/events/{self.event_id}"
             async with websockets.connect(ws_url, additional_headers=self.headers) as ws:
                 async for raw in ws:
-                    if await self._on_message(json.loads(raw)):
+                    if await self._on_message(json.loads(raw), ws):
                         break
         except Exception as exc:  # a fan's failure is a figure, not a crash
             self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            if self._paying is not None:
+                self._paying.cancel()
         return self.outcome
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
@@ -133,14 +200,17 @@ class SimulatedFan:
         self.http.cookies.clear()
         return response.raise_for_status()
 
-    async def _on_message(self, message: dict[str, Any]) -> bool:
+    async def _on_message(self, message: dict[str, Any], ws: ClientConnection) -> bool:
         """True when this fan is finished."""
         kind = message.get("t")
         if kind == "status":
             return await self._on_status(message)
+        if kind == "payment":
+            return self._on_payment(message, ws)
         if kind == "hold_result":
             if message.get("ok"):
                 hold_id = message["hold"]["id"]
+                self._hold_expires_ms = int(message["hold"]["expires_at"])
                 await self._post(f"/api/events/{self.event_id}/holds/{hold_id}/pay")
                 return False
             if message.get("code") == "not_enough_stock" and self.want > 1:
@@ -152,14 +222,37 @@ class SimulatedFan:
         if kind == "order":
             if message.get("ok"):
                 self.outcome.tickets = len(message.get("tickets", []))
+                self.outcome.late_order = bool(message.get("late"))
                 self.outcome.final_state = "done"
             else:
                 self.outcome.final_state = str(message.get("code"))
+                self.outcome.refunded = self.outcome.final_state == "refunded"
             return True
         if kind == "error":
             self.outcome.errors.append(str(message.get("message")))
             return True
         return False
+
+    def _on_payment(self, message: dict[str, Any], ws: ClientConnection) -> bool:
+        """Stripe's pending payment: pay it, in the background so the socket is read on."""
+        if not message.get("ok"):
+            self.outcome.final_state = str(message.get("code"))
+            return True
+        if message.get("pending") and self.payer is not None and self._paying is None:
+            self.outcome.pays_late = self.payer.next_pays_late()
+            self._paying = asyncio.create_task(self._pay(str(message["client_secret"]), ws))
+        return False
+
+    async def _pay(self, client_secret: str, ws: ClientConnection) -> None:
+        assert self.payer is not None
+        if self.outcome.pays_late:
+            # Past the hold's end, so the payment finds the hold expired.
+            await asyncio.sleep(max(0.0, self._hold_expires_ms / 1000 - time.time()) + LATE_BY_S)
+        try:
+            await self.payer.pay(client_secret)
+        except Exception as exc:  # no order will come: this fan is finished
+            self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
+            await ws.close()
 
     async def _on_status(self, status: dict[str, Any]) -> bool:
         self.outcome.number = int(status.get("number") or 0)
@@ -201,8 +294,14 @@ def admitted_in_order(outcomes: list[FanOutcome], serving: int) -> bool:
     )
 
 
-async def simulate_drop(base_url: str, token: str, plan: DemoPlan) -> dict[str, Any]:
-    """Runs one drop against a running fairdrop and returns its figures."""
+async def simulate_drop(
+    base_url: str, token: str, plan: DemoPlan, payer: StripePayer | None = None
+) -> dict[str, Any]:
+    """Runs one drop against a running fairdrop and returns its figures.
+
+    ``payer``: the fans pay through Stripe with it (the stack must take Stripe
+    payments); without it the stack's payments must complete by themselves.
+    """
     rng = random.Random(plan.seed)
     event = await create_demo_event(
         base_url,
@@ -222,7 +321,7 @@ async def simulate_drop(base_url: str, token: str, plan: DemoPlan) -> dict[str, 
     arrivals += [started + plan.window_seconds + rng.uniform(0.3, 1.5) for _ in range(late)]
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
-        fans = [SimulatedFan(http, event, rng.choice([1, 2])) for _ in arrivals]
+        fans = [SimulatedFan(http, event, rng.choice([1, 2]), payer) for _ in arrivals]
         tasks = [asyncio.create_task(fan.run(at)) for fan, at in zip(fans, arrivals, strict=True)]
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in pending:
@@ -235,7 +334,7 @@ async def simulate_drop(base_url: str, token: str, plan: DemoPlan) -> dict[str, 
     oversold = sum(
         max(0, stats["sold_by_type"][t] + stats["held_by_type"][t] - stock[t]) for t in stock
     )
-    return {
+    summary: dict[str, Any] = {
         "fans": plan.fans,
         "tickets": plan.tickets,
         "sold": stats["sold"],
@@ -255,6 +354,13 @@ async def simulate_drop(base_url: str, token: str, plan: DemoPlan) -> dict[str, 
         "fans_unfinished": len(pending),
         "fan_errors": sum(len(o.errors) for o in outcomes),
     }
+    if payer is not None:
+        paid_late = [o for o in outcomes if o.pays_late]
+        summary["late_payers"] = len(paid_late)
+        # Their orders must say late: they paid after the hold ended.
+        summary["late_paid"] = sum(1 for o in paid_late if o.tickets and o.late_order)
+        summary["late_refunded"] = sum(1 for o in paid_late if o.refunded)
+    return summary
 
 
 def count_orders(settings: Settings, event_id: str) -> dict[str, int]:
@@ -276,14 +382,88 @@ def count_orders(settings: Settings, event_id: str) -> dict[str, int]:
     return {"orders_in_db": int(orders), "tickets_in_db": int(tickets)}
 
 
+def count_payments(settings: Settings, event_id: str) -> tuple[int, set[str]]:
+    """Paid orders, and the payments refunded because they bought nothing, from the database."""
+    engine = make_engine(settings)
+    try:
+        with open_session(engine) as session:
+            paid = session.exec(
+                select(func.count())
+                .select_from(Order)
+                .where(Order.event_id == event_id, Order.status == "paid")
+            ).one()
+            refunded = session.exec(
+                select(StrayPayment.payment_ref).where(
+                    StrayPayment.event_id == event_id,
+                    StrayPayment.refund_ref.is_not(None),  # type: ignore[union-attr]
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return int(paid), set(refunded)
+
+
+def refunded_at_stripe(client: stripe.StripeClient) -> set[str]:
+    """The payment intents with a refund, as Stripe's (here localstripe's) API lists them."""
+    listed = client.v1.refunds.list(params={"limit": 100})
+    return {str(refund.payment_intent) for refund in listed.auto_paging_iter()}
+
+
+def payment_figures(
+    settings: Settings, client: stripe.StripeClient, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """What the database and Stripe say was paid and refunded, and whether it adds up."""
+    paid, refunded = count_payments(settings, summary["event_id"])
+    at_stripe = refunded_at_stripe(client)
+    consistent = (
+        summary["orders_in_db"] == paid
+        and summary["tickets_in_db"] == summary["sold"]
+        and summary["oversold"] == 0
+        and summary["late_paid"] + summary["late_refunded"] == summary["late_payers"]
+        and refunded == at_stripe
+    )
+    return {
+        "paid": paid,
+        "refunded": len(refunded),
+        "refunds_at_stripe": len(at_stripe),
+        "payments_consistent": consistent,
+    }
+
+
+def with_localstripe(settings: Settings, api_base: str) -> Settings:
+    """Stripe payments against localstripe, with keys made up for this run."""
+    return settings.with_overrides(
+        payment_provider="stripe",
+        stripe_secret_key="sk_test_" + secrets.token_hex(12),
+        stripe_webhook_secret="whsec_" + secrets.token_hex(16),
+        stripe_publishable_key="pk_test_" + secrets.token_hex(12),
+        stripe_api_base=api_base,
+        stripe_js_url=f"{api_base}/js.stripe.com/v3/",
+    )
+
+
 def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="fairdrop-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fairdrop-demo-") as tmp, ExitStack() as servers:
         demo_settings = settings.with_overrides(data_dir=Path(tmp), port=0)
-        with Stack(demo_settings, workers=plan.workers) as stack:
-            summary = asyncio.run(
-                simulate_drop(stack.base_url, stack.settings.organiser_token, plan)
+        client = None
+        if plan.payments == "localstripe":
+            api_base = servers.enter_context(running_localstripe(Path(tmp) / "localstripe.log"))
+            demo_settings = with_localstripe(demo_settings, api_base)
+            client = stripe_client(api_base, demo_settings.stripe_secret_key)
+        stack = servers.enter_context(Stack(demo_settings, workers=plan.workers))
+        payer = None
+        if client is not None:
+            s = stack.settings
+            register_webhook(
+                s.stripe_api_base, stack.base_url + WEBHOOK_PATH, s.stripe_webhook_secret
             )
-            summary.update(count_orders(stack.settings, summary["event_id"]))
+            payer = StripePayer(client, plan.late_payers)
+        summary = asyncio.run(
+            simulate_drop(stack.base_url, stack.settings.organiser_token, plan, payer)
+        )
+        summary.update(count_orders(stack.settings, summary["event_id"]))
+        if client is not None:
+            summary.update(payment_figures(stack.settings, client, summary))
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary
