@@ -7,7 +7,9 @@
 // "progress" message (serving counter, stock, paused, rate); the page works out
 // its own "ahead" and wait from its number and that message. This page renders
 // the latest status, runs the countdowns between messages, and sends the fan's
-// clicks (buy, pay, let go) to the HTTP API.
+// clicks (buy, pay, let go) to the HTTP API. With Stripe, paying shows
+// Stripe's Payment Element; the order itself still arrives on the socket,
+// once Stripe's webhook has told the server the money went through.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
 
 const PING_EVERY_MS = 20_000;
@@ -21,6 +23,9 @@ const CLOCK_OFFSET_MIN_MS = 2_000;
 // Close codes after which reconnecting cannot help (web/sockets.py).
 const CLOSE_NO_FAN = 4401;
 const CLOSE_UNKNOWN_EVENT = 4404;
+
+// An intent in these states has the money (or soon will): wait for the order.
+const INTENT_PAID = new Set(["succeeded", "processing", "requires_capture"]);
 
 const STATUS_TEXT = {
   not_open: "The sale has not opened yet",
@@ -48,6 +53,12 @@ const page = {
   hold: null, // {id, items: [[type, qty]] | null, expires_at}
   pendingRequestId: null, // a hold request waiting for its answer
   paying: false,
+  // Holds the page was told have ended: a status sent just after may still
+  // name one (the server's copy of the fan's place catches up later).
+  endedHolds: new Set(),
+  // The Stripe form for the hold: {holdId, clientSecret, stripe, elements,
+  // element, stage: "loading" | "form" | "confirming" | "waiting"}, or null.
+  stripePay: null,
   order: null, // the last successful "order" message
   socket: null,
   reconnectAttempt: 0,
@@ -387,6 +398,141 @@ async function releaseHold() {
   render();
 }
 
+// ---------- paying with Stripe ----------
+
+const stripeScripts = new Map(); // Stripe.js URL -> Promise of window.Stripe
+
+/** Adds Stripe.js to the page once; later calls reuse it. */
+function loadStripeJs(url) {
+  if (window.Stripe) return Promise.resolve(window.Stripe);
+  if (!stripeScripts.has(url)) {
+    const loading = new Promise((resolve, reject) => {
+      const script = el("script", { src: url, async: true });
+      script.addEventListener("load", () =>
+        window.Stripe ? resolve(window.Stripe) : reject(new Error("Stripe.js did not start")),
+      );
+      script.addEventListener("error", () => reject(new Error("Stripe.js could not be loaded")));
+      document.head.append(script);
+    });
+    // A failed load may be tried again (the next "Pay" asks for a fresh one).
+    loading.catch(() => stripeScripts.delete(url));
+    stripeScripts.set(url, loading);
+  }
+  return stripeScripts.get(url);
+}
+
+/** The server started a Stripe payment for the hold: show Stripe's form for it. */
+async function showStripeForm(payment) {
+  const current = page.stripePay;
+  if (current && current.clientSecret === payment.client_secret) return; // asked twice
+  dropStripeForm();
+  const pay = { holdId: payment.hold_id, clientSecret: payment.client_secret, stage: "loading" };
+  page.stripePay = pay;
+  render();
+  try {
+    const Stripe = await loadStripeJs(payment.stripe.js_url);
+    if (page.stripePay !== pay) return; // the hold ended meanwhile
+    pay.stripe = Stripe(payment.stripe.publishable_key);
+    pay.elements = pay.stripe.elements({ clientSecret: pay.clientSecret });
+    pay.element = pay.elements.create("payment");
+    pay.stage = "form";
+    render(); // the container is shown before Stripe measures it
+    pay.element.mount($("payment-element"));
+  } catch (error) {
+    if (page.stripePay !== pay) return;
+    dropStripeForm();
+    showError(`The payment form could not be shown (${error.message}). Please try again.`);
+  }
+  render();
+}
+
+function dropStripeForm() {
+  const pay = page.stripePay;
+  page.stripePay = null;
+  if (pay && pay.element && typeof pay.element.destroy === "function") {
+    try {
+      pay.element.destroy();
+    } catch {
+      // Already gone: nothing to tidy.
+    }
+  }
+  $("payment-element").replaceChildren();
+}
+
+/** Stripe is busy with the payment, or it went through: the hold must stay shown. */
+function stripeBusy() {
+  return !!page.stripePay && ["confirming", "waiting"].includes(page.stripePay.stage);
+}
+
+/** Why the payment did not go through, or "" when it did (or is going through). */
+function stripeFailure(result) {
+  if (!result) return "";
+  if (result.error) return result.error.message || "Your payment did not go through.";
+  const intent = result.paymentIntent;
+  if (!intent || INTENT_PAID.has(intent.status)) return "";
+  const lastError = intent.last_payment_error;
+  return (lastError && lastError.message) || "Your payment did not go through. Please try again.";
+}
+
+/** "Pay now": Stripe.js confirms (3-D Secure if the bank asks); the webhook makes the order. */
+async function confirmStripePayment() {
+  const pay = page.stripePay;
+  if (!pay || pay.stage !== "form") return;
+  clearError();
+  pay.stage = "confirming";
+  render();
+  let result;
+  try {
+    if (typeof pay.stripe.confirmPayment === "function") {
+      result = await pay.stripe.confirmPayment({
+        elements: pay.elements,
+        redirect: "if_required",
+        confirmParams: { return_url: location.href },
+      });
+    } else {
+      // Older Stripe.js (and localstripe's stand-in) has only the card flow.
+      result = await pay.stripe.confirmCardPayment(pay.clientSecret, {
+        payment_method: { card: pay.element },
+      });
+    }
+  } catch (error) {
+    result = { error: { message: error.message } };
+  }
+  if (page.stripePay !== pay) return; // the order (or the release) came first
+  const failure = stripeFailure(result);
+  pay.stage = failure ? "form" : "waiting";
+  if (failure) showError(failure);
+  render();
+}
+
+function renderStripeForm() {
+  const pay = page.stripePay;
+  const stage = pay ? pay.stage : "";
+  // Once paid, the hold only waits for its order: no deadline, nothing to let go.
+  const paid = stage === "waiting";
+  $("stripe-pay").hidden = !pay;
+  $("pay-email-field").hidden = !!pay;
+  $("pay-button").hidden = !!pay;
+  const payingParts = ["hold-deadline", "release-button", "release-note"];
+  const formParts = ["payment-element-label", "payment-element", "stripe-confirm"];
+  for (const id of [...payingParts, ...formParts]) $(id).hidden = paid;
+  if (!pay) return;
+  $("stripe-confirm").disabled = stage !== "form";
+  $("release-button").disabled = stripeBusy();
+  const text = {
+    loading: "Loading the payment form…",
+    form: "",
+    confirming: "Processing your payment…",
+    waiting: "Payment received, waiting for your tickets…",
+  }[stage];
+  const note = $("stripe-status");
+  // Written only when it changes, so the status is read out once; #status
+  // already announces the last two, so they are shown here but not read twice.
+  if (note.textContent !== text) note.textContent = text;
+  note.hidden = !text;
+  note.setAttribute("aria-hidden", String(stripeBusy()));
+}
+
 // ---------- the order ----------
 
 function renderOrder(order) {
@@ -416,7 +562,10 @@ function renderOrder(order) {
 
 function statusText(status) {
   if (status.state === "admitted") {
-    if (page.paying) return "Processing your payment…";
+    if (page.stripePay && page.stripePay.stage === "waiting") {
+      return "Payment received, waiting for your tickets…";
+    }
+    if (page.paying || stripeBusy()) return "Processing your payment…";
     if (page.hold) return "Your tickets are held: pay to keep them";
     if (page.pendingRequestId) return "Holding your tickets…";
   }
@@ -459,6 +608,7 @@ function render() {
   $("confirmation").hidden = !page.order;
   if (admitted && !page.hold) updateBuyLimits();
   if (admitted && page.hold) renderHold();
+  renderStripeForm();
   tickCountdowns();
 }
 
@@ -486,22 +636,27 @@ function tickCountdowns() {
 
 function handleStatus(status) {
   page.status = status;
-  if (status.hold_id) {
+  const holdId = page.endedHolds.has(status.hold_id) ? "" : status.hold_id;
+  if (holdId) {
     // A hold made on another tab, or before a reload: the deadline is the hold's.
-    if (!page.hold || page.hold.id !== status.hold_id) {
+    if (!page.hold || page.hold.id !== holdId) {
       page.hold = {
-        id: status.hold_id,
+        id: holdId,
         items: null,
         expires_at: status.admission ? status.admission.deadline_ms : 0,
       };
     }
-  } else if (page.hold && !page.paying) {
+  } else if (page.hold && !page.paying && !stripeBusy()) {
     page.hold = null; // expired or let go
+  }
+  if (page.stripePay && (!page.hold || page.stripePay.holdId !== page.hold.id)) {
+    dropStripeForm();
   }
   if (status.state !== "admitted") {
     page.pendingRequestId = null;
     setBuyPending(false);
     setPaying(false);
+    dropStripeForm();
   }
   render();
 }
@@ -547,14 +702,24 @@ function handleHoldResult(result) {
   render();
 }
 
+/** The hold ended (paid for, refunded, let go): drop it and its payment form. */
+function endHold(holdId) {
+  if (holdId) page.endedHolds.add(holdId);
+  if (page.hold && (!holdId || page.hold.id === holdId)) page.hold = null;
+  if (page.stripePay && (!holdId || page.stripePay.holdId === holdId)) dropStripeForm();
+}
+
 function handleOrder(order) {
   setPaying(false);
   if (order.ok) {
     page.order = order;
     page.hold = null;
+    endHold(order.hold_id);
     renderOrder(order);
     clearError();
   } else {
+    // A payment that came too late to buy tickets: the money went back, the hold is gone.
+    if (order.code === "refunded") endHold(order.hold_id);
     showError(order.message);
   }
   render();
@@ -563,14 +728,21 @@ function handleOrder(order) {
 function handlePayment(payment) {
   if (payment.ok === false) {
     setPaying(false);
+    // A failed or cancelled payment let the tickets go.
+    if (payment.released) endHold(payment.hold_id);
     showError(payment.message);
+  } else if (payment.pending && payment.provider === "stripe" && payment.stripe) {
+    setPaying(false);
+    showStripeForm(payment);
+    return;
   } else if (payment.pending) {
     setPaying(true);
   }
   render();
 }
 
-function handleReleased() {
+function handleReleased(released) {
+  endHold(released.hold_id);
   page.hold = null;
   render();
 }
@@ -691,6 +863,7 @@ async function start() {
   $("buy-form").addEventListener("submit", buyTickets);
   $("pay-button").addEventListener("click", payForHold);
   $("release-button").addEventListener("click", releaseHold);
+  $("stripe-confirm").addEventListener("click", confirmStripePayment);
   if (!EVENT_ID) {
     $("event-name").textContent = "fairdrop";
     $("status").textContent = "No sale here";
