@@ -2,7 +2,7 @@
 
 fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
-fairdrop demo [--fans N --tickets T]
+fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payers SHARE]]
 fairdrop verify-draw URL
 fairdrop db upgrade | current     the database's Alembic revision
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)

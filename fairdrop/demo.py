@@ -34,7 +34,12 @@ from sqlmodel import select
 from websockets.asyncio.client import ClientConnection
 
 from buffer.verify import verify_draw
-from fairdrop.localstripe_server import register_webhook, running_localstripe
+from fairdrop.localstripe_server import (
+    pay_with_card,
+    register_webhook,
+    running_localstripe,
+    stripe_client,
+)
 from fairdrop.settings import Settings
 from fairdrop.stack import Stack
 from fairdrop.tokens import FAN_COOKIE
@@ -49,7 +54,6 @@ LOCALSTRIPE_LATE_PAYERS = 0.15
 CARD = "pm_card_visa"
 # How long after its hold's end a late payer confirms.
 LATE_BY_S = 0.5
-WEBHOOK_PATH = "/api/payments/stripe/webhook"
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,6 @@ async def create_demo_event(
         return event
 
 
-def stripe_client(api_base: str, secret_key: str) -> stripe.StripeClient:
-    return stripe.StripeClient(secret_key, base_addresses={"api": api_base}, max_network_retries=0)
-
-
 class StripePayer:
     """Pays as Stripe.js does on a fan's page: attaches a test card and confirms.
 
@@ -150,8 +150,7 @@ class StripePayer:
         await asyncio.to_thread(self._pay, client_secret.split("_secret_")[0])
 
     def _pay(self, intent_id: str) -> None:
-        self.client.v1.payment_intents.update(intent_id, params={"payment_method": CARD})
-        self.client.v1.payment_intents.confirm(intent_id)
+        pay_with_card(self.client, intent_id, CARD)
 
 
 class SimulatedFan:
@@ -455,9 +454,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         payer = None
         if client is not None:
             s = stack.settings
-            register_webhook(
-                s.stripe_api_base, stack.base_url + WEBHOOK_PATH, s.stripe_webhook_secret
-            )
+            register_webhook(s.stripe_api_base, stack.base_url, s.stripe_webhook_secret)
             payer = StripePayer(client, plan.late_payers)
         summary = asyncio.run(
             simulate_drop(stack.base_url, stack.settings.organiser_token, plan, payer)

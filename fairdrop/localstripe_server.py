@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import stripe
 
 from fairdrop.stack import free_port, wait_until_answered
+from web.stripe_webhook import WEBHOOK_PATH
 
 
 def serve(port: int) -> None:
@@ -78,15 +80,27 @@ def running_localstripe(log_path: Path | None = None) -> Iterator[str]:
             process.wait()
 
 
-def register_webhook(base: str, url: str, secret: str, webhook_id: str = "fairdrop") -> None:
-    """Tells localstripe where to send events, signed with ``secret``."""
+def register_webhook(base: str, site_url: str, secret: str, webhook_id: str = "fairdrop") -> None:
+    """Tells localstripe to send events to the fairdrop at ``site_url``, signed with ``secret``."""
     answer = httpx.post(
         f"{base}/_config/webhooks/{webhook_id}",
-        json={"url": url, "secret": secret},
+        json={"url": site_url.rstrip("/") + WEBHOOK_PATH, "secret": secret},
         headers={"Authorization": "Bearer sk_test_localstripe"},
         timeout=5,
     )
     answer.raise_for_status()
+
+
+def stripe_client(api_base: str, secret_key: str) -> stripe.StripeClient:
+    """The stripe library pointed at localstripe. No retries: it answers what
+    it lacks with a 500, which the library would otherwise try again."""
+    return stripe.StripeClient(secret_key, base_addresses={"api": api_base}, max_network_retries=0)
+
+
+def pay_with_card(client: stripe.StripeClient, intent_id: str, card: str = "pm_card_visa") -> None:
+    """What Stripe.js does on the fan's page: attach the card and confirm."""
+    client.v1.payment_intents.update(intent_id, params={"payment_method": card})
+    client.v1.payment_intents.confirm(intent_id)
 
 
 def main(argv: list[str] | None = None) -> None:

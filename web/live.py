@@ -101,9 +101,19 @@ class FanSocket:
             self.tickets += len(message.get("tickets", []))
             self.hold_id = ""
             self.deadline_ms = 0
-        elif kind == "released":
+        elif kind == "released" or _ends_hold(message):
             self.hold_id = ""
             self.deadline_ms = 0
+
+
+def _ends_hold(message: dict[str, Any]) -> bool:
+    """A failed or cancelled payment let the hold go, or a late payment was refunded."""
+    if message.get("ok") is not False:
+        return False
+    kind = message.get("t")
+    return (kind == "payment" and bool(message.get("released"))) or (
+        kind == "order" and message.get("code") == "refunded"
+    )
 
 
 def fan_state(sock: FanSocket, progress: dict[str, Any], now_ms: int) -> str:

@@ -28,6 +28,7 @@ from web.validation import read_body
 
 log = logging.getLogger("fairdrop.stripe")
 
+WEBHOOK_PATH = "/api/payments/stripe/webhook"
 HANDLED = frozenset(
     {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
 )
@@ -89,4 +90,4 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     return JSONResponse({"received": True, "duplicate": False})
 
 
-routes = [Route("/api/payments/stripe/webhook", stripe_webhook, methods=["POST"])]
+routes = [Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"])]

@@ -23,6 +23,7 @@ import pytest
 import stripe
 from sqlmodel import select
 
+from fairdrop import localstripe_server as localstripe
 from fairdrop.errors import ErrorCode
 from fairdrop.localstripe_server import register_webhook, running_localstripe
 from purchase.db import make_engine, open_session
@@ -31,8 +32,8 @@ from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.fans import Crowd, Fan, Message, expect_error, is_message, open_sale, stats
 from tests.web.fans import ticket_type as make_type
+from web.stripe_webhook import WEBHOOK_PATH
 
-WEBHOOK_PATH = "/api/payments/stripe/webhook"
 # localstripe sends a webhook about 1 s after the call; the worker then needs a moment.
 WEBHOOK_WAIT_S = 15.0
 VISA = "pm_card_visa"
@@ -57,23 +58,16 @@ def live_stack(
             stripe_api_base=base,
             stripe_js_url=f"{base}/js.stripe.com/v3/",
         ) as stack:
-            register_webhook(base, stack.base_url + WEBHOOK_PATH, secret)
+            register_webhook(base, stack.base_url, secret)
             yield stack
 
 
 def stripe_client(stack: LiveStack) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        "sk_test_fairdrop",
-        base_addresses={"api": stack.settings.stripe_api_base},
-        max_network_retries=0,
-    )
+    return localstripe.stripe_client(stack.settings.stripe_api_base, "sk_test_fairdrop")
 
 
 def pay_with_card(stack: LiveStack, intent_id: str, card: str) -> None:
-    """What Stripe.js does on the fan's page: attach the card and confirm."""
-    client = stripe_client(stack)
-    client.v1.payment_intents.update(intent_id, params={"payment_method": card})
-    client.v1.payment_intents.confirm(intent_id)
+    localstripe.pay_with_card(stripe_client(stack), intent_id, card)
 
 
 def intent_id(payment: Message) -> str:
@@ -227,6 +221,9 @@ async def test_a_declined_card_lets_the_hold_go_at_once(
     figures = stats(live_stack, event_id)
     assert (figures["held"], figures["sold"], figures["remaining_total"]) == (0, 0, 10), figures
     assert orders_for(live_stack, hold_id) == []
+    # The fan's socket forgets the hold too: no later status names it again.
+    status = await socket.next(is_message("status"))
+    assert status["hold_id"] == "", status
 
 
 async def test_a_cancelled_intent_lets_the_hold_go(live_stack: LiveStack, crowd: Crowd) -> None:
