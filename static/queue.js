@@ -741,6 +741,16 @@ function handlePayment(payment) {
   render();
 }
 
+/** The organiser cancelled this order: the money went back and its tickets are void. */
+function handleOrderRefunded(refund) {
+  if (!page.order || page.order.order_id !== refund.order_id) return;
+  const notice = $("order-refunded");
+  notice.textContent =
+    `This order was cancelled and refunded (refund ${refund.refund_ref}). ` +
+    "Its tickets no longer let you in.";
+  notice.hidden = false;
+}
+
 function handleReleased(released) {
   endHold(released.hold_id);
   page.hold = null;
@@ -761,6 +771,8 @@ function handleSocketMessage(message) {
       return handlePayment(message);
     case "released":
       return handleReleased(message);
+    case "order_refunded":
+      return handleOrderRefunded(message);
     case "error":
       return showError(message.message);
     default:

@@ -9,10 +9,20 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.live_stack import LiveStack
 from tests.pages.browser import PHONE, screenshot_path
+from tests.web.fans import ga, open_sale
 
 
 def _state(page: Page) -> str:
     return page.locator("#state").get_attribute("data-state") or ""
+
+
+def _pay_on_page(page: Page) -> str:
+    """Pays for the page's hold; the order id its confirmation shows (two tickets)."""
+    page.click("#pay-button")
+    expect(page.locator("#confirmation")).to_be_visible(timeout=10_000)
+    expect(page.locator(".ticket-code")).to_have_count(2)
+    expect(page.locator("#order-id")).not_to_be_empty()
+    return page.locator("#order-id").inner_text()
 
 
 def test_fan_waits_is_admitted_buys_and_keeps_the_place(
@@ -41,10 +51,7 @@ def test_fan_waits_is_admitted_buys_and_keeps_the_place(
     expect(page.locator("#hold-countdown")).not_to_be_empty()
     page.screenshot(path=screenshot_path("fan-holding"), full_page=True)
 
-    page.click("#pay-button")
-    expect(page.locator("#confirmation")).to_be_visible(timeout=10_000)
-    expect(page.locator(".ticket-code")).to_have_count(2)
-    expect(page.locator("#order-id")).not_to_be_empty()
+    _pay_on_page(page)
     page.screenshot(path=screenshot_path("fan-confirmation"), full_page=True)
 
     stats = httpx.get(
@@ -131,3 +138,30 @@ def test_queued_page_counts_the_fans_ahead_then_is_let_in(
     expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=10_000)
     expect(page.locator("#buy-form")).to_be_visible()
     page.close()
+
+
+def test_the_fan_page_says_when_the_organiser_refunds_the_order(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    event_id = open_sale(live_stack)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{live_stack.base_url}/e/{event_id}")
+    expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=20_000)
+    page.fill(f'input[name="qty-{ga(event_id)}"]', "2")
+    page.click("#buy-button")
+    order_id = _pay_on_page(page)
+    expect(page.locator("#order-refunded")).to_be_hidden()
+
+    cancelled = httpx.post(
+        f"{live_stack.base_url}/api/events/{event_id}/orders/{order_id}/cancel",
+        headers=live_stack.organiser_headers,
+        timeout=10,
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    notice = page.locator("#order-refunded")
+    expect(notice).to_be_visible(timeout=10_000)
+    expect(notice).to_contain_text(cancelled.json()["refund_ref"])
+    page.screenshot(path=screenshot_path("fan-order-refunded"), full_page=True)
+    context.close()
