@@ -19,7 +19,9 @@ const page = {
   events: new Map(), // id -> event object (from the list or the create answer)
   selectedId: "",
   stats: null,
-  statsGeneration: 0, // bumps on every new selection: stale polls stop themselves
+  selection: 0, // bumps on every new selection: answers for the sale picked before are dropped
+  statsGeneration: 0, // bumps on every new selection or poll restart: stale polls stop themselves
+  ordersGeneration: 0, // bumps on every new selection and orders request: only the latest renders
   eventsReloadTimer: 0,
 };
 
@@ -239,7 +241,9 @@ function selectFromHash() {
   if (eventId === page.selectedId) return;
   page.selectedId = eventId;
   page.stats = null;
+  page.selection += 1;
   page.statsGeneration += 1;
+  page.ordersGeneration += 1;
   markSelectedInList();
   $("stats").hidden = !eventId;
   if (!eventId) return;
@@ -336,15 +340,15 @@ function renderDraw(stats) {
 async function setPaused(paused) {
   clearError();
   const eventId = page.selectedId;
-  const generation = page.statsGeneration;
+  const selection = page.selection;
   $("pause-button").disabled = true;
   $("resume-button").disabled = true;
   try {
     const stats = await callApi("POST", `/api/events/${encodeURIComponent(eventId)}/${paused ? "pause" : "resume"}`);
-    if (generation === page.statsGeneration) renderStats(stats);
+    if (selection === page.selection) renderStats(stats);
   } catch (error) {
     showError(error.message);
-    if (generation === page.statsGeneration) renderStats(page.stats);
+    if (selection === page.selection) renderStats(page.stats);
   }
 }
 
@@ -354,10 +358,12 @@ const eventPath = (tail) => `/api/events/${encodeURIComponent(page.selectedId)}$
 
 async function loadOrders() {
   clearError();
-  const generation = page.statsGeneration;
+  // Not the stats generation: a poll restart (the token's debounced reload)
+  // must not drop the orders of the sale still selected.
+  const generation = ++page.ordersGeneration;
   try {
     const answer = await callApi("GET", eventPath("/orders"));
-    if (generation === page.statsGeneration) renderOrders(answer.orders);
+    if (generation === page.ordersGeneration) renderOrders(answer.orders);
   } catch (error) {
     showError(error.message);
   }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from tests.live_stack import LiveStack
 from tests.pages.browser import DESKTOP, screenshot_path
@@ -63,6 +64,10 @@ def test_organiser_cancels_an_order_and_its_tickets_go_back_on_sale(
     assert httpx.get(stats_url, headers=live_stack.organiser_headers).json()["sold"] == 2
 
     page = browser.new_page(viewport=DESKTOP)
+    # The orders list answers later than the token's debounced reload (400 ms
+    # after typing), which restarts the stats polling: the list must render all
+    # the same, before and after the cancel.
+    page.route("**/api/events/*/orders", _answer_late)
     page.goto(f"{live_stack.base_url}/organiser")
     page.fill("#token", live_stack.settings.organiser_token)
     page.evaluate("(id) => { location.hash = id; }", event_id)
@@ -77,6 +82,11 @@ def test_organiser_cancels_an_order_and_its_tickets_go_back_on_sale(
     after = httpx.get(stats_url, headers=live_stack.organiser_headers).json()
     assert (after["sold"], after["remaining_total"]) == (0, 2)
     page.close()
+
+
+def _answer_late(route: Route) -> None:
+    time.sleep(0.6)
+    route.continue_()
 
 
 async def _buy_two(live_stack: LiveStack, event_id: str) -> dict[str, Any]:
