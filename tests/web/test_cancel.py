@@ -189,3 +189,21 @@ async def test_an_order_whose_hold_redis_lost_is_still_refunded(
     assert response.json()["status"] == "refunded" and response.json()["refund_ref"]
     assert [o["status"] for o in await _orders(live_stack, event_id)] == ["refunded"]
     assert order["status"] == "paid"
+
+
+async def test_an_order_already_checked_in_can_still_be_refunded(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    # Refunding someone who came (a complaint after the night) is the organiser's call.
+    event_id = open_sale(live_stack)
+    order = await crowd.fan(event_id).buy(2)
+    code = order["tickets"][0]["code"]
+    first = await check_in(live_stack, {"code": code, "door": "north"})
+    assert first.json()["result"] == "valid", first.text
+
+    response = await _cancel(live_stack, event_id, order["order_id"])
+
+    assert response.status_code == 200 and response.json()["status"] == "refunded", response.text
+    again = await check_in(live_stack, {"code": code, "door": "south"})
+    assert again.json()["result"] == "void", again.text
+    assert stats(live_stack, event_id)["sold"] == 0
