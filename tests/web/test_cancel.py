@@ -204,6 +204,12 @@ async def test_an_order_already_checked_in_can_still_be_refunded(
     response = await _cancel(live_stack, event_id, order["order_id"])
 
     assert response.status_code == 200 and response.json()["status"] == "refunded", response.text
-    again = await check_in(live_stack, {"code": code, "door": "south"})
-    assert again.json()["result"] == "void", again.text
+    # Scanned again, it lets nobody in, and says both what happened and why.
+    again = (await check_in(live_stack, {"code": code, "door": "south"})).json()
+    assert (again["valid"], again["result"], again["order_status"]) == (
+        False,
+        "already_used",
+        "refunded",
+    ), again
+    assert again["checked_in_by"] == "north"
     assert stats(live_stack, event_id)["sold"] == 0
