@@ -102,6 +102,9 @@ class Settings:
     clock_tick_seconds: float = 0.2
     # Every socket hears from the server at least this often.
     heartbeat_seconds: float = 2.0
+    # The clock rebuilds sales Redis lost (purchase/restore.py) once they are
+    # this old: the organiser API writes the database a moment before Redis.
+    restore_grace_seconds: float = 30.0
     max_body_bytes: int = 16_384
     max_ws_message_bytes: int = 1_024
     max_ws_messages_per_second: int = 10
@@ -152,6 +155,7 @@ class Settings:
             rq_queue=e.get("FAIRDROP_RQ_QUEUE") or "fairdrop-purchases",
             clock_tick_seconds=_float(e, "FAIRDROP_CLOCK_TICK_SECONDS", 0.2),
             heartbeat_seconds=_float(e, "FAIRDROP_HEARTBEAT_SECONDS", 2.0),
+            restore_grace_seconds=_float(e, "FAIRDROP_RESTORE_GRACE_SECONDS", 30.0),
             max_body_bytes=_int(e, "FAIRDROP_MAX_BODY_BYTES", 16_384, minimum=256),
             max_ws_message_bytes=_int(e, "FAIRDROP_MAX_WS_MESSAGE_BYTES", 1_024, minimum=64),
             max_ws_messages_per_second=_int(e, "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND", 10, 1),
@@ -188,6 +192,7 @@ class Settings:
             "FAIRDROP_RQ_QUEUE": self.rq_queue,
             "FAIRDROP_CLOCK_TICK_SECONDS": str(self.clock_tick_seconds),
             "FAIRDROP_HEARTBEAT_SECONDS": str(self.heartbeat_seconds),
+            "FAIRDROP_RESTORE_GRACE_SECONDS": str(self.restore_grace_seconds),
             "FAIRDROP_MAX_BODY_BYTES": str(self.max_body_bytes),
             "FAIRDROP_MAX_WS_MESSAGE_BYTES": str(self.max_ws_message_bytes),
             "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND": str(self.max_ws_messages_per_second),

@@ -16,6 +16,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    # SQLite gives naive datetimes back; they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(aware(value).timestamp() * 1000)
+
+
 class Event(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)

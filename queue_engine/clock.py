@@ -10,15 +10,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from buffer.draw import run_draw
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
+from purchase.db import make_engine
+from purchase.restore import restore_lost_sales
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EVENTS_INDEX
 from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.clock")
+
+# How often the clock asks whether Redis lost a sale (one query, one pipeline).
+RESTORE_CHECK_SECONDS = 1.0
 
 
 def step_all_sales(scripts: SyncScripts, heartbeat_ms: int) -> int:
@@ -37,12 +43,24 @@ def step_all_sales(scripts: SyncScripts, heartbeat_ms: int) -> int:
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     scripts = SyncScripts(sync_redis(settings))
+    engine = make_engine(settings)
     # One tick early: a step lands up to a tick after the heartbeat falls due,
     # and every fan must hear from us within heartbeat_seconds.
     heartbeat_ms = int((settings.heartbeat_seconds - settings.clock_tick_seconds) * 1000)
+    grace = timedelta(seconds=settings.restore_grace_seconds)
     stop = stop or threading.Event()
+    next_restore = 0.0
     while not stop.is_set():
         started = time.monotonic()
+        if started >= next_restore:
+            next_restore = started + RESTORE_CHECK_SECONDS
+            # A Redis that restarted empty has lost every sale: the database
+            # puts them back before anyone can hold a ticket it already sold.
+            # Apart from the steps: a database outage must not stop admission.
+            try:
+                restore_lost_sales(engine, scripts, grace)
+            except Exception as exc:  # retried next second; no trace per second
+                log.warning("looking for sales Redis lost failed: %s", exc)
         try:
             step_all_sales(scripts, heartbeat_ms)
         except Exception:  # a bad step must not stop every sale's clock

@@ -29,6 +29,7 @@ ScriptName = Literal[
     "release",
     "return_sold",
     "attach_payment",
+    "restore_sale",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -44,6 +45,7 @@ _OWNER: dict[ScriptName, str] = {
     "release": "purchase",
     "return_sold": "purchase",
     "attach_payment": "purchase",
+    "restore_sale": "purchase",
 }
 
 ScriptArg = str | int | float

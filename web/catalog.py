@@ -7,14 +7,14 @@ reads it from memory, not from the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from purchase.db import open_session
-from purchase.models import Event, TicketType
+from purchase.models import Event, TicketType, aware
 
 
 @dataclass(frozen=True)
@@ -26,17 +26,8 @@ class EventRecord:
         return {t.id for t in self.ticket_types}
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite gives naive datetimes back; they were stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def iso(value: datetime) -> str:
-    return _aware(value).isoformat().replace("+00:00", "Z")
-
-
-def epoch_ms(value: datetime) -> int:
-    return int(_aware(value).timestamp() * 1000)
+    return aware(value).isoformat().replace("+00:00", "Z")
 
 
 class Catalog:

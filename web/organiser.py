@@ -17,10 +17,11 @@ from buffer.draw import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
 from purchase.models import Event, Order, OrderItem, TicketType
 from purchase.orders import cancel_order, recent_orders
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale, set_paused, snapshot
+from purchase.restore import sale_spec
+from queue_engine.sales import create_sale, set_paused, snapshot
 from queue_engine.scripts import SyncScripts
 from web.auth import require_organiser
-from web.catalog import EventRecord, epoch_ms
+from web.catalog import EventRecord
 from web.context import WebContext, context_of
 from web.validation import (
     CURRENCY,
@@ -101,21 +102,7 @@ async def create_event(request: Request) -> JSONResponse:
     event.currency = types[0].currency
     if not await ctx.catalog.save(event, types):
         raise FairdropError(ErrorCode.EVENT_EXISTS, f"event {event.id} already exists")
-    spec = SaleSpec(
-        event_id=event.id,
-        name=event.name,
-        opens_at_ms=epoch_ms(event.opens_at),
-        drop_at_ms=epoch_ms(event.drop_at),
-        rate_per_min=event.rate_per_min,
-        cap=event.cap,
-        hold_seconds=event.hold_seconds,
-        seed=event.seed,
-        seed_hash=event.seed_hash,
-        ticket_types=tuple(
-            TicketTypeSpec(t.id, t.name, t.price_cents, t.currency, t.stock, t.per_person_limit)
-            for t in types
-        ),
-    )
+    spec = sale_spec(event, types)
     if not await create_sale(ctx.scripts, spec):
         raise FairdropError(ErrorCode.EVENT_EXISTS, f"event {event.id} already runs in Redis")
     record = EventRecord(event, tuple(types))

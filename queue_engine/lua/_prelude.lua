@@ -95,6 +95,24 @@ local function release_hold(hold_id, new_status)
   return true
 end
 
+-- A new sale's state from its spec (create.lua; restore_sale.lua after Redis
+-- lost it): the schedule, every ticket available, the committed seed.
+local function create_sale(sale)
+  redis.call('HSET', K.meta,
+    'state', 'scheduled', 'opens_at', sale.opens_at, 'drop_at', sale.drop_at,
+    'rate_per_min', sale.rate_per_min, 'cap', sale.cap, 'hold_ms', sale.hold_ms,
+    'seed_hash', sale.seed_hash, 'serving', 0, 'frozen', 0, 'late', 0, 'paused', 0,
+    'tokens', 0, 'tokens_at', 0, 'dirty', 1, 'published_at', 0)
+  for _, t in ipairs(sale.types) do
+    redis.call('HSET', K.stock, t[1], t[2])
+    redis.call('HSET', K.available, t[1], t[2])
+    redis.call('HSET', K.held, t[1], 0)
+    redis.call('HSET', K.sold, t[1], 0)
+    redis.call('HSET', K.limits, t[1], t[3])
+  end
+  redis.call('SET', K.seed, sale.seed)
+end
+
 -- Sold out only when nothing is left and no live hold could bring any back;
 -- while holds are live, waiting fans are told tickets may still come back.
 local function settle_sold_out()

@@ -1,0 +1,96 @@
+"""Puts back a sale Redis lost, from PostgreSQL's record (DESIGN invariant 6).
+
+Redis runs the sale and PostgreSQL keeps what was sold. If Redis restarts
+empty (no persistence, a failover to a fresh replica), the clock finds every
+sale the database has and Redis lacks, and ``restore_sale.lua`` rebuilds
+each in one step: its schedule and stock with every ticket the database says
+was sold taken out, and each order's hold, so cancels and late payments
+still find them. Holds that were live, the buffer and the queue are gone:
+their fans join again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from purchase.db import open_session
+from purchase.models import Event, Order, OrderItem, TicketType, epoch_ms, utcnow
+from queue_engine.keys import EVENTS_INDEX, EventKeys
+from queue_engine.sales import SaleSpec, TicketTypeSpec
+from queue_engine.scripts import SyncScripts
+
+log = logging.getLogger("fairdrop.restore")
+
+
+def sale_spec(event: Event, types: Sequence[TicketType]) -> SaleSpec:
+    """What create.lua (and restore_sale.lua) need, from the database rows."""
+    return SaleSpec(
+        event_id=event.id,
+        name=event.name,
+        opens_at_ms=epoch_ms(event.opens_at),
+        drop_at_ms=epoch_ms(event.drop_at),
+        rate_per_min=event.rate_per_min,
+        cap=event.cap,
+        hold_seconds=event.hold_seconds,
+        seed=event.seed,
+        seed_hash=event.seed_hash,
+        ticket_types=tuple(
+            TicketTypeSpec(t.id, t.name, t.price_cents, t.currency, t.stock, t.per_person_limit)
+            for t in types
+        ),
+    )
+
+
+def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: int = 0) -> bool:
+    """Rebuilds one sale in Redis from the database; False when Redis still has it."""
+    with open_session(engine) as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            return False
+        types = session.exec(select(TicketType).where(TicketType.event_id == event_id)).all()
+        orders = session.exec(select(Order).where(Order.event_id == event_id)).all()
+        items = session.exec(
+            select(OrderItem).where(col(OrderItem.order_id).in_([o.id for o in orders]))
+        ).all()
+        spec = sale_spec(event, types)
+    by_order: dict[str, list[list[str | int]]] = {o.id: [] for o in orders}
+    for item in items:
+        by_order[item.order_id].append([item.ticket_type_id, item.quantity])
+    sold = [
+        [o.hold_id, o.fan_id, by_order[o.id], o.payment_ref, o.status]
+        for o in orders
+        if by_order[o.id]
+    ]
+    answer = json.loads(
+        scripts.run("restore_sale", event_id, now_ms, spec.script_arg(), json.dumps(sold))
+    )
+    scripts.client.sadd(EVENTS_INDEX, event_id)
+    if answer["restored"]:
+        log.warning("restored sale %s from the database: sold %s", event_id, answer["sold"])
+    return bool(answer["restored"])
+
+
+def restore_lost_sales(
+    engine: Engine, scripts: SyncScripts, created_before: timedelta
+) -> list[str]:
+    """Every sale the database has and Redis lacks, restored; their ids.
+
+    Sales created within ``created_before`` are left alone: the organiser API
+    writes the database first and Redis a moment later.
+    """
+    cutoff = utcnow() - created_before
+    with open_session(engine) as session:
+        ids = list(session.exec(select(Event.id).where(col(Event.created_at) < cutoff)).all())
+    if not ids:
+        return []
+    pipe = scripts.client.pipeline(transaction=False)
+    for event_id in ids:
+        pipe.exists(EventKeys(event_id).meta)
+    missing = [event_id for event_id, there in zip(ids, pipe.execute(), strict=True) if not there]
+    return [event_id for event_id in missing if restore_sale(engine, scripts, event_id)]
