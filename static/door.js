@@ -37,10 +37,12 @@ function showAnswer(answer) {
   if (answer.result === "valid") {
     showResult("valid", "Valid: let them in", what, answer.code);
   } else if (answer.result === "already_used") {
+    // Used, then refunded: staff should know both before anyone argues.
+    const orderNote = answer.order_status === "paid" ? "" : ` This order is ${answer.order_status}.`;
     showResult(
       "already_used",
       "Already used",
-      `Checked in ${when(answer.checked_in_at)} at door “${answer.checked_in_by}”. ${what}`,
+      `Checked in ${when(answer.checked_in_at)} at door “${answer.checked_in_by}”.${orderNote} ${what}`,
       answer.code,
     );
   } else {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from tests.live_stack import LiveStack
@@ -103,6 +104,21 @@ def test_a_fan_opens_a_ticket_and_the_door_checks_it_in_once(
     expect(fan_page.locator("#check-in")).to_contain_text("Checked in", timeout=10_000)
     expect(fan_page.locator("#check-in")).to_contain_text("(door: north)")
     fan_page.screenshot(path=screenshot_path("ticket-checked-in"), full_page=True)
+
+    # Refunded after it was used: the door says both.
+    ticket = httpx.get(f"{live_stack.base_url}/api/tickets/{code}", timeout=10).json()
+    cancelled = httpx.post(
+        f"{live_stack.base_url}/api/events/{ticket['event_id']}/orders/{ticket['order_id']}/cancel",
+        headers=live_stack.organiser_headers,
+        timeout=10,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    _check_in(door_page, code)
+    expect(door_page.locator("#result-detail")).to_contain_text(
+        "This order is refunded.", timeout=10_000
+    )
+    expect(door_page.locator("#verdict")).to_have_text("Already used")
+    door_page.screenshot(path=screenshot_path("door-used-then-refunded"), full_page=True)
     fan.close()
     door.close()
 
