@@ -140,9 +140,10 @@ $("door").addEventListener("input", () => localStorage.setItem(DOOR_KEY, $("door
 $("staff-form").addEventListener("submit", (event) => event.preventDefault());
 $("check-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  await checkIn(codeFrom($("code").value));
-  // Ready for the next ticket.
-  $("code").value = "";
+  const typed = $("code").value;
+  await checkIn(codeFrom(typed));
+  // Ready for the next ticket, unless staff already typed it while this one was checked.
+  if ($("code").value === typed) $("code").value = "";
   $("code").focus();
 });
 setUpScanner();
