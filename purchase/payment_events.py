@@ -14,24 +14,17 @@ source of truth before it acts, so any order gives the same end:
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from fairdrop.settings import Settings
 from purchase.holds import read_hold, release_hold
 from purchase.jobs import WorkerContext, confirm_job, refund_unplaced, worker_context
 from purchase.orders import price_hold
-from purchase.stripe_payments import IntentFacts, StripeProvider
+from purchase.stripe_payments import IntentFacts
 from queue_engine.notify import publish_to_fan
 
 SUCCEEDED = "payment_intent.succeeded"
 # Statuses in which the money has gone or is going through.
 NOT_FAILED = frozenset({"succeeded", "processing", "requires_capture"})
-
-
-@cache
-def _stripe(settings: Settings) -> StripeProvider:
-    return StripeProvider.from_settings(settings)
 
 
 def payment_event_job(event_type: str, intent: dict[str, Any]) -> dict[str, Any]:
@@ -59,9 +52,9 @@ def _succeeded(ctx: WorkerContext, facts: IntentFacts) -> dict[str, Any]:
 
 
 def _failed(ctx: WorkerContext, facts: IntentFacts, event_type: str) -> dict[str, Any]:
-    current = _stripe(ctx.settings).retrieve(facts.id)
-    if current.status in NOT_FAILED:
-        return {"ok": True, "ignored": f"the intent is {current.status} now"}
+    status = ctx.payments.payment_status(facts.id)
+    if status in NOT_FAILED:
+        return {"ok": True, "ignored": f"the intent is {status} now"}
     hold = read_hold(ctx.scripts, facts.event_id, facts.hold_id)
     if hold is None or hold.payment != facts.id or hold.status != "held":
         return {"ok": True, "ignored": "the hold is not waiting for this payment"}

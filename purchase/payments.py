@@ -50,6 +50,10 @@ class PaymentProvider(Protocol):
         """Stops a payment nobody should complete any more (a second one for a hold)."""
         ...
 
+    def payment_status(self, reference: str) -> str:
+        """Where the payment stands now, in Stripe's words ("succeeded", "canceled", ...)."""
+        ...
+
     def refund(
         self, payment_ref: str, amount_cents: int | None, currency: str, idempotency_key: str
     ) -> str:
@@ -75,6 +79,9 @@ class LocalInstantProvider:
 
     def cancel_payment(self, reference: str) -> None:
         return None
+
+    def payment_status(self, reference: str) -> str:
+        return "succeeded"
 
     def refund(
         self, payment_ref: str, amount_cents: int | None, currency: str, idempotency_key: str

@@ -92,12 +92,11 @@ class StripeProvider:
         return _start(self.client.v1.payment_intents.retrieve(reference))
 
     def cancel_payment(self, reference: str) -> None:
-        intent = self.retrieve(reference)
-        if intent.status not in {"succeeded", "canceled", "processing"}:
+        if self.payment_status(reference) not in {"succeeded", "canceled", "processing"}:
             self.client.v1.payment_intents.cancel(reference)
 
-    def retrieve(self, reference: str) -> IntentFacts:
-        return IntentFacts.from_intent(self.client.v1.payment_intents.retrieve(reference))
+    def payment_status(self, reference: str) -> str:
+        return str(self.client.v1.payment_intents.retrieve(reference).status)
 
     def refund(
         self, payment_ref: str, amount_cents: int | None, currency: str, idempotency_key: str

@@ -53,9 +53,6 @@ const page = {
   hold: null, // {id, items: [[type, qty]] | null, expires_at}
   pendingRequestId: null, // a hold request waiting for its answer
   paying: false,
-  // Holds the page was told have ended: a status sent just after may still
-  // name one (the server's copy of the fan's place catches up later).
-  endedHolds: new Set(),
   // The Stripe form for the hold: {holdId, clientSecret, stripe, elements,
   // element, stage: "loading" | "form" | "confirming" | "waiting"}, or null.
   stripePay: null,
@@ -636,7 +633,7 @@ function tickCountdowns() {
 
 function handleStatus(status) {
   page.status = status;
-  const holdId = page.endedHolds.has(status.hold_id) ? "" : status.hold_id;
+  const holdId = status.hold_id;
   if (holdId) {
     // A hold made on another tab, or before a reload: the deadline is the hold's.
     if (!page.hold || page.hold.id !== holdId) {
@@ -704,7 +701,6 @@ function handleHoldResult(result) {
 
 /** The hold ended (paid for, refunded, let go): drop it and its payment form. */
 function endHold(holdId) {
-  if (holdId) page.endedHolds.add(holdId);
   if (page.hold && (!holdId || page.hold.id === holdId)) page.hold = null;
   if (page.stripePay && (!holdId || page.stripePay.holdId === holdId)) dropStripeForm();
 }

@@ -9,7 +9,6 @@ purchase/payment_events.py on the worker.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 
@@ -50,7 +49,8 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     if not signature:
         raise FairdropError(ErrorCode.BAD_SIGNATURE, "the Stripe-Signature header is missing")
     try:
-        stripe.Webhook.construct_event(payload, signature, secret)
+        # stripe 16's objects are not dicts: one plain copy to read from.
+        event = stripe.Webhook.construct_event(payload, signature, secret).to_dict()
     except stripe.SignatureVerificationError as exc:
         raise FairdropError(
             ErrorCode.BAD_SIGNATURE, f"the Stripe signature does not verify: {exc}"
@@ -58,10 +58,9 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     except (ValueError, UnicodeDecodeError, TypeError, AttributeError, KeyError) as exc:
         # Signed by the secret's holder, yet not an event: refuse, change nothing.
         raise FairdropError(ErrorCode.MALFORMED_JSON, "the body is not a Stripe event") from exc
-    event = json.loads(payload)
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+    event_id, event_type = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str):
         raise FairdropError(ErrorCode.MALFORMED_JSON, "the body is not a Stripe event")
-    event_type = str(event.get("type", ""))
     if event_type not in HANDLED:
         return JSONResponse({"received": True, "ignored": f"fairdrop does not use {event_type}"})
     try:
@@ -71,7 +70,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     if not facts.event_id or not facts.hold_id:
         # Another integration's payment on the same account: not ours to touch.
         return JSONResponse({"received": True, "ignored": "not a fairdrop payment"})
-    seen_key = EventKeys(facts.event_id).payment_event(str(event["id"]))
+    seen_key = EventKeys(facts.event_id).payment_event(event_id)
     if not await ctx.client.set(seen_key, event_type, nx=True, ex=SEEN_FOR_SECONDS):
         return JSONResponse({"received": True, "duplicate": True})
     try:

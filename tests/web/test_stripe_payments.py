@@ -30,7 +30,16 @@ from purchase.db import make_engine, open_session
 from purchase.models import Order, StrayPayment, Ticket
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
-from tests.web.fans import Crowd, Fan, Message, expect_error, is_message, open_sale, stats
+from tests.web.fans import (
+    Crowd,
+    Fan,
+    Message,
+    Socket,
+    expect_error,
+    is_message,
+    open_sale,
+    stats,
+)
 from tests.web.fans import ticket_type as make_type
 from web.stripe_webhook import WEBHOOK_PATH
 
@@ -74,13 +83,18 @@ def intent_id(payment: Message) -> str:
     return str(payment["client_secret"]).split("_secret_")[0]
 
 
-async def pending_payment(
-    fan: Fan, quantity: int = 1, body: dict[str, Any] | None = None
-) -> tuple[Any, str, Message]:
-    """Holds, asks to pay; the fan's socket, the hold id and the ``payment`` message."""
+async def holding(fan: Fan, quantity: int = 1) -> tuple[Socket, str]:
+    """Joins with a socket open and holds; the socket and the hold id."""
     await fan.join()
     socket = await fan.open_socket()
-    hold_id = await fan.hold(quantity)
+    return socket, await fan.hold(quantity)
+
+
+async def pending_payment(
+    fan: Fan, quantity: int = 1, body: dict[str, Any] | None = None
+) -> tuple[Socket, str, Message]:
+    """Holds, asks to pay; the fan's socket, the hold id and the ``payment`` message."""
+    socket, hold_id = await holding(fan, quantity)
     asked = await fan.request("POST", fan.path(f"/holds/{hold_id}/pay"), json=body or {})
     assert asked.status_code == 202, asked.text
     payment = await socket.next(is_message("payment"))
@@ -372,9 +386,7 @@ async def test_the_client_cannot_set_the_amount_or_currency(
 ) -> None:
     event_id = open_sale(live_stack)
     fan = crowd.fan(event_id)
-    await fan.join()
-    socket = await fan.open_socket()
-    hold_id = await fan.hold(1)
+    socket, hold_id = await holding(fan)
     for body in ({"amount": 1}, {"currency": "usd", "email": "a@example.com"}):
         answer = await fan.request("POST", fan.path(f"/holds/{hold_id}/pay"), json=body)
         error = expect_error(answer, ErrorCode.INVALID_FIELD)
