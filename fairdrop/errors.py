@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     BAD_SIGNATURE = "bad_signature"
     PAYMENTS_NOT_CONFIGURED = "payments_not_configured"
+    SIGN_IN_REQUIRED = "sign_in_required"
+    NOT_ON_LIST = "not_on_list"
+    WINDOW_OPEN = "window_open"
 
 
 STATUS_FOR: dict[ErrorCode, int] = {
@@ -79,6 +82,9 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.BAD_SIGNATURE: 400,
     ErrorCode.PAYMENTS_NOT_CONFIGURED: 404,
+    ErrorCode.SIGN_IN_REQUIRED: 401,
+    ErrorCode.NOT_ON_LIST: 403,
+    ErrorCode.WINDOW_OPEN: 409,
 }
 
 

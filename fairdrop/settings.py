@@ -109,6 +109,8 @@ class Settings:
     max_ws_message_bytes: int = 1_024
     max_ws_messages_per_second: int = 10
     cookie_secure: bool = False
+    # How long a fan's session (the signed cookie naming who signed in) lasts.
+    session_hours: int = 720
     # Hold jobs one worker takes from the queue in one Lua round trip.
     hold_batch_size: int = 50
     # "local" (instant, no money moves) or "stripe"; stripe is the default
@@ -130,10 +132,22 @@ class Settings:
     email_from: str = "fairdrop@localhost"
     # Where fans reach this site, for links in emails; empty: http://host:port.
     public_url: str = ""
+    # "Sign in with ..." for sales whose policy is login: any OpenID Connect
+    # provider's discovery document (Google's is
+    # https://accounts.google.com/.well-known/openid-configuration).
+    oidc_discovery_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
+    # The provider's name on the button.
+    oidc_name: str = "your account"
 
     @property
     def emails_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def login_enabled(self) -> bool:
+        return bool(self.oidc_discovery_url and self.oidc_client_id)
 
     @property
     def public_base_url(self) -> str:
@@ -160,6 +174,7 @@ class Settings:
             max_ws_message_bytes=_int(e, "FAIRDROP_MAX_WS_MESSAGE_BYTES", 1_024, minimum=64),
             max_ws_messages_per_second=_int(e, "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND", 10, 1),
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
+            session_hours=_int(e, "FAIRDROP_SESSION_HOURS", 720, minimum=1),
             hold_batch_size=_int(e, "FAIRDROP_HOLD_BATCH_SIZE", 50, minimum=1),
             payment_provider=_payment_provider(e),
             stripe_secret_key=e.get("STRIPE_SECRET_KEY", ""),
@@ -174,6 +189,10 @@ class Settings:
             smtp_password=e.get("FAIRDROP_SMTP_PASSWORD", ""),
             email_from=e.get("FAIRDROP_EMAIL_FROM") or "fairdrop@localhost",
             public_url=e.get("FAIRDROP_PUBLIC_URL", ""),
+            oidc_discovery_url=e.get("FAIRDROP_OIDC_DISCOVERY_URL", ""),
+            oidc_client_id=e.get("FAIRDROP_OIDC_CLIENT_ID", ""),
+            oidc_client_secret=e.get("FAIRDROP_OIDC_CLIENT_SECRET", ""),
+            oidc_name=e.get("FAIRDROP_OIDC_NAME") or "your account",
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -197,6 +216,7 @@ class Settings:
             "FAIRDROP_MAX_WS_MESSAGE_BYTES": str(self.max_ws_message_bytes),
             "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND": str(self.max_ws_messages_per_second),
             "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
+            "FAIRDROP_SESSION_HOURS": str(self.session_hours),
             "FAIRDROP_HOLD_BATCH_SIZE": str(self.hold_batch_size),
             "FAIRDROP_PAYMENT_PROVIDER": self.payment_provider,
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
@@ -211,6 +231,10 @@ class Settings:
             "FAIRDROP_SMTP_PASSWORD": self.smtp_password,
             "FAIRDROP_EMAIL_FROM": self.email_from,
             "FAIRDROP_PUBLIC_URL": self.public_url,
+            "FAIRDROP_OIDC_DISCOVERY_URL": self.oidc_discovery_url,
+            "FAIRDROP_OIDC_CLIENT_ID": self.oidc_client_id,
+            "FAIRDROP_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+            "FAIRDROP_OIDC_NAME": self.oidc_name,
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

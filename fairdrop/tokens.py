@@ -1,14 +1,17 @@
-"""Signed tokens: the fan id cookie and the admission token.
+"""Signed tokens: the fan's session cookie, the admission token, entrant ids.
 
-Both are signed with the settings' secret key (itsdangerous, HMAC-SHA256) and
-salted by purpose, so a fan cookie can never pass as an admission token.
-The fan id is the identity everything else keys on; a login (OAuth) can later
-issue the same cookie for an account's id without changing anything downstream.
+All are signed with the settings' secret key (itsdangerous, HMAC-SHA256) and
+salted by purpose, so a session cookie can never pass as an admission token.
+The session names one identity (fairdrop/identity.py) with an issue time and
+an expiry; per event, the identity becomes an entrant id, which is what every
+Redis script keys on. Two browsers of one identity are one entrant.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,13 +20,25 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.identity import ANON, MAX_EMAIL, Identity
 
 FAN_COOKIE = "fairdrop_fan"
+# The longest part a session may carry: an email, an OpenID issuer or subject.
+_MAX_PART = max(MAX_EMAIL, 255)
 
 
-def new_fan_id() -> str:
-    """128 random bits: ids appear in the published draw, so they must not be guessable."""
-    return secrets.token_urlsafe(16)
+def anonymous_identity() -> Identity:
+    """A fresh browser session: 128 random bits nobody can guess or pick."""
+    return Identity(ANON, secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who a browser signed in as, since when and until when (epoch seconds)."""
+
+    identity: Identity
+    issued_at: int
+    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -40,23 +55,55 @@ class Signer:
             raise ValueError("a secret key is needed to sign tokens")
         # itsdangerous signs with HMAC-SHA1 through a pure-Python HMAC unless told.
         sha256 = {"digest_method": hashlib.sha256}
-        self._fan = URLSafeSerializer(secret_key, salt="fairdrop.fan", signer_kwargs=sha256)
+        self._session = URLSafeSerializer(secret_key, salt="fairdrop.session", signer_kwargs=sha256)
         self._admission = URLSafeSerializer(
             secret_key, salt="fairdrop.admission", signer_kwargs=sha256
         )
+        self._entrant_key = hmac.new(
+            secret_key.encode(), b"fairdrop.entrant", hashlib.sha256
+        ).digest()
 
-    def sign_fan(self, fan_id: str) -> str:
-        return self._fan.dumps(fan_id)
+    def new_session(self, identity: Identity, lifetime_s: int, now_s: int | None = None) -> Session:
+        issued = int(time.time()) if now_s is None else now_s
+        return Session(identity, issued, issued + lifetime_s)
 
-    def fan_from_cookie(self, cookie: str | None) -> str | None:
-        """The fan id in a cookie, or None when missing or forged."""
+    def sign_session(self, session: Session) -> str:
+        i = session.identity
+        return self._session.dumps(
+            [i.kind, i.scope, i.subject, session.issued_at, session.expires_at]
+        )
+
+    def session_from_cookie(self, cookie: str | None, now_s: int | None = None) -> Session | None:
+        """The live session in a cookie, or None when missing, forged, malformed or expired."""
         if not cookie:
             return None
         try:
-            value: Any = self._fan.loads(cookie)
+            value: Any = self._session.loads(cookie)
         except BadSignature:
             return None
-        return value if isinstance(value, str) and value else None
+        if not (isinstance(value, list) and len(value) == 5):
+            return None
+        kind, scope, subject, issued, expires = value
+        texts = (kind, scope, subject)
+        if not all(isinstance(t, str) and len(t) <= _MAX_PART for t in texts) or not subject:
+            return None
+        if not (isinstance(issued, int) and isinstance(expires, int)):
+            return None
+        now = int(time.time()) if now_s is None else now_s
+        if expires <= now:
+            return None
+        return Session(Identity(kind, subject, scope), issued, expires)
+
+    def entrant_id(self, event_id: str, identity: Identity) -> str:
+        """The id this identity has in this event's buffer, queue and published draw.
+
+        A keyed hash: the same person is one entrant however many browsers or
+        sign-ins they use, nobody can pick or guess an id, ids of one person
+        in two events cannot be linked, and no email appears in a draw.
+        """
+        message = f"{event_id}\x1f{identity.key()}".encode()
+        digest = hmac.new(self._entrant_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     def sign_admission(self, admission: Admission) -> str:
         return self._admission.dumps(

@@ -26,6 +26,8 @@ class Hold:
     expires_at_ms: int
     # The payment attached to it (pending) or that bought it (confirmed).
     payment: str | None = None
+    # Who signed in and asked for it (Identity.label); empty when anonymous.
+    buyer: str = ""
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> Hold:
@@ -36,6 +38,7 @@ class Hold:
             status=str(raw["status"]),
             expires_at_ms=int(raw["expires_at"]),
             payment=str(raw["payment"]) if raw.get("payment") else None,
+            buyer=str(raw.get("buyer") or ""),
         )
 
 

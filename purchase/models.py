@@ -38,6 +38,8 @@ class Event(SQLModel, table=True):
     # Kept so the draw can be redone from the record after losing Redis;
     # only served once the draw has revealed it.
     seed: str = Field(max_length=64)
+    # Who may enter (fairdrop/identity.py ACCESS_POLICIES); fixed once the window opens.
+    access: str = Field(default="open", max_length=8, sa_column_kwargs={"server_default": "open"})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -58,6 +60,10 @@ class TicketType(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# "oidc:<issuer> <subject>": an issuer URL and a subject of up to 255 characters each.
+BUYER_LENGTH = 520
+
+
 class Order(SQLModel, table=True):
     __tablename__ = "ticket_order"
 
@@ -75,6 +81,8 @@ class Order(SQLModel, table=True):
     refund_ref: str | None = Field(default=None, max_length=255)
     # Where the confirmation goes; given by the fan when paying (or by a login later).
     email: str | None = Field(default=None, max_length=254)
+    # Who signed in and bought it (fairdrop/identity.py Identity.label), None when anonymous.
+    buyer: str | None = Field(default=None, max_length=BUYER_LENGTH)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -121,3 +129,25 @@ class StrayPayment(SQLModel, table=True):
     # Set once the provider refunded it.
     refund_ref: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class AccessEntry(SQLModel, table=True):
+    """One identity on an event's list (access policy ``list``) and its ticket allowance.
+
+    The allowance is what Redis enforces (``allowance`` hash, hold.lua); this
+    row is the record an import leaves, read back to rebuild a sale Redis lost
+    and to show the organiser who is on the list.
+    """
+
+    __tablename__ = "access_entry"
+
+    event_id: str = Field(foreign_key="event.id", primary_key=True, max_length=64)
+    # The entrant id the identity has in this event (fairdrop/tokens.py entrant_id).
+    entrant_id: str = Field(primary_key=True, max_length=64)
+    # email or member (fairdrop/identity.py).
+    kind: str = Field(max_length=8)
+    # The normalised email or the organiser-issued id.
+    subject: str = Field(max_length=254)
+    allowance: int
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

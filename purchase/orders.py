@@ -90,6 +90,7 @@ def record_paid_order(
         total_cents=total,
         currency=currency,
         email=email,
+        buyer=hold.buyer or None,
     )
     try:
         with open_session(engine) as session:

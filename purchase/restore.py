@@ -5,7 +5,8 @@ empty (no persistence, a failover to a fresh replica), the clock finds every
 sale the database has and Redis lacks, and ``restore_sale.lua`` rebuilds
 each in one step: its schedule and stock with every ticket the database says
 was sold taken out, and each order's hold, so cancels and late payments
-still find them. Holds that were live, the buffer and the queue are gone:
+still find them; the organiser's list and its allowances come back from
+``access_entry``. Holds that were live, the buffer and the queue are gone:
 their fans join again.
 """
 
@@ -20,9 +21,9 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from purchase.db import open_session
-from purchase.models import Event, Order, OrderItem, TicketType, epoch_ms, utcnow
+from purchase.models import AccessEntry, Event, Order, OrderItem, TicketType, epoch_ms, utcnow
 from queue_engine.keys import EVENTS_INDEX, EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec
+from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances
 from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.restore")
@@ -40,6 +41,7 @@ def sale_spec(event: Event, types: Sequence[TicketType]) -> SaleSpec:
         hold_seconds=event.hold_seconds,
         seed=event.seed,
         seed_hash=event.seed_hash,
+        access=event.access,
         ticket_types=tuple(
             TicketTypeSpec(t.id, t.name, t.price_cents, t.currency, t.stock, t.per_person_limit)
             for t in types
@@ -59,6 +61,8 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
             select(OrderItem).where(col(OrderItem.order_id).in_([o.id for o in orders]))
         ).all()
         spec = sale_spec(event, types)
+        listed = session.exec(select(AccessEntry).where(AccessEntry.event_id == event_id)).all()
+        allowances = {entry.entrant_id: entry.allowance for entry in listed}
     by_order: dict[str, list[list[str | int]]] = {o.id: [] for o in orders}
     for item in items:
         by_order[item.order_id].append([item.ticket_type_id, item.quantity])
@@ -71,6 +75,8 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         scripts.run("restore_sale", event_id, now_ms, spec.script_arg(), json.dumps(sold))
     )
     scripts.client.sadd(EVENTS_INDEX, event_id)
+    if answer["restored"] and allowances:
+        set_allowances(scripts, event_id, allowances, replace=True)
     if answer["restored"]:
         log.warning("restored sale %s from the database: sold %s", event_id, answer["sold"])
     return bool(answer["restored"])

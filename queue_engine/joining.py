@@ -14,7 +14,8 @@ from queue_engine.scripts import AsyncScripts, SyncScripts
 class Entry:
     """What join.lua answers: the same for every join of one fan."""
 
-    status: str  # unknown_event | not_open | buffered | queued | sold_out
+    # unknown_event | sign_in_required | not_on_list | not_open | buffered | queued | sold_out
+    status: str
     number: int  # 0 while buffered, before the draw
     serving: int
     deadline_ms: int  # admission deadline once admitted, else 0
@@ -34,12 +35,26 @@ def parse_entry(raw: list[object]) -> Entry:
     return Entry(status, int(number), int(serving), int(deadline), hold_id, int(tickets))
 
 
-async def join(scripts: AsyncScripts, event_id: str, fan_id: str) -> Entry:
-    return parse_entry(await scripts.run("join", event_id, 0, fan_id))
+# What an anonymous browser satisfies (fairdrop/identity.py policies_for).
+OPEN_ONLY = "open"
 
 
-def join_sync(scripts: SyncScripts, event_id: str, fan_id: str, now_ms: int = 0) -> Entry:
-    return parse_entry(scripts.run("join", event_id, now_ms, fan_id))
+async def join(
+    scripts: AsyncScripts, event_id: str, fan_id: str, policies: str = OPEN_ONLY, who: str = ""
+) -> Entry:
+    """Places the entrant; ``policies`` are those its identity satisfies, ``who`` its label."""
+    return parse_entry(await scripts.run("join", event_id, 0, fan_id, policies, who))
+
+
+def join_sync(
+    scripts: SyncScripts,
+    event_id: str,
+    fan_id: str,
+    now_ms: int = 0,
+    policies: str = OPEN_ONLY,
+    who: str = "",
+) -> Entry:
+    return parse_entry(scripts.run("join", event_id, now_ms, fan_id, policies, who))
 
 
 # ZMSCORE takes every member in one command; chunks keep each call short.

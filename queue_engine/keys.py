@@ -45,6 +45,9 @@ class EventKeys:
             self._key("fan_hold"),  # hash: fan -> live hold id
             self._key("requests"),  # hash: purchase request id -> result (JSON)
             self._key("seed"),  # string: the draw seed, secret until the drop
+            self._key("identities"),  # hash: entrant -> who signed in (email:, oidc:, member:)
+            self._key("allowance"),  # hash: entrant on the organiser's list -> tickets allowed
+            self._key("presales"),  # hash: presale link id -> link (JSON: left, expiry, type)
             self.channel,  # pub/sub channel (not a key; tagged all the same)
         ]
 
@@ -83,6 +86,18 @@ class EventKeys:
     @property
     def seed(self) -> str:
         return self.script_keys[14]
+
+    @property
+    def identities(self) -> str:
+        return self.script_keys[15]
+
+    @property
+    def allowance(self) -> str:
+        return self.script_keys[16]
+
+    @property
+    def presales(self) -> str:
+        return self.script_keys[17]
 
     @cached_property
     def channel(self) -> str:

@@ -36,6 +36,7 @@ class SaleSpec:
     seed: str
     seed_hash: str
     ticket_types: tuple[TicketTypeSpec, ...]
+    access: str = "open"
 
     def script_arg(self) -> str:
         return json.dumps(
@@ -47,6 +48,7 @@ class SaleSpec:
                 "hold_ms": self.hold_seconds * 1000,
                 "seed": self.seed,
                 "seed_hash": self.seed_hash,
+                "access": self.access,
                 "types": [[t.id, t.stock, t.per_person_limit] for t in self.ticket_types],
             }
         )
@@ -69,6 +71,19 @@ async def create_sale(scripts: AsyncScripts, spec: SaleSpec) -> bool:
 async def set_paused(scripts: AsyncScripts, event_id: str, paused: bool) -> bool:
     """False when the event does not exist."""
     return bool(await scripts.run("set_paused", event_id, 1 if paused else 0))
+
+
+async def set_access(scripts: AsyncScripts, event_id: str, policy: str) -> str:
+    """'ok', or why not: 'unknown_event', 'window_open' (the policy is fixed from then on)."""
+    answer = await scripts.run("set_access", event_id, 0, policy)
+    return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+
+def set_allowances(
+    scripts: SyncScripts, event_id: str, allowances: dict[str, int], replace: bool
+) -> int:
+    """Puts the organiser's list in the sale; the list's length, or -1 for an unknown event."""
+    return int(scripts.run("set_allowances", event_id, json.dumps(allowances), int(replace)))
 
 
 def parse_snapshot(raw: str | bytes | None) -> dict[str, Any] | None:

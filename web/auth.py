@@ -1,13 +1,15 @@
-"""Who is asking: the organiser's or door staff's bearer token, the fan's signed cookie."""
+"""Who is asking: the organiser's or door staff's bearer token, the fan's signed session."""
 
 from __future__ import annotations
 
 import hmac
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from fairdrop.errors import ErrorCode, FairdropError
-from fairdrop.tokens import FAN_COOKIE, Signer
+from fairdrop.settings import Settings
+from fairdrop.tokens import FAN_COOKIE, Session, Signer
 
 
 def _bearer(conn: HTTPConnection, whose: str) -> str:
@@ -37,12 +39,33 @@ def require_door_staff(conn: HTTPConnection, door_token: str, organiser_token: s
         raise FairdropError(ErrorCode.FORBIDDEN, "door token is not valid")
 
 
-def fan_from_request(conn: HTTPConnection, signer: Signer) -> str | None:
-    return signer.fan_from_cookie(conn.cookies.get(FAN_COOKIE))
+def session_of(conn: HTTPConnection, signer: Signer) -> Session | None:
+    """The fan's live session, or None when the cookie is missing, forged or expired."""
+    return signer.session_from_cookie(conn.cookies.get(FAN_COOKIE))
 
 
-def require_fan(conn: HTTPConnection, signer: Signer) -> str:
-    fan_id = fan_from_request(conn, signer)
-    if fan_id is None:
-        raise FairdropError(ErrorCode.NO_FAN_ID, "no valid fan id: join the event first")
-    return fan_id
+def require_session(conn: HTTPConnection, signer: Signer) -> Session:
+    session = session_of(conn, signer)
+    if session is None:
+        raise FairdropError(
+            ErrorCode.NO_FAN_ID, "no valid session: join the event (or sign in) first"
+        )
+    return session
+
+
+def entrant_of(conn: HTTPConnection, signer: Signer, event_id: str) -> str:
+    """The entrant id of the fan asking, in this event: one per identity, not per browser."""
+    return signer.entrant_id(event_id, require_session(conn, signer).identity)
+
+
+def set_session_cookie(
+    response: Response, signer: Signer, settings: Settings, session: Session
+) -> None:
+    response.set_cookie(
+        FAN_COOKIE,
+        signer.sign_session(session),
+        max_age=max(0, session.expires_at - session.issued_at),
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+    )

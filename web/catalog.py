@@ -1,13 +1,16 @@
 """Events and ticket types as stored in the database, cached per process.
 
-A sale's configuration does not change once created, so a fan page load
-reads it from memory, not from the database.
+A sale's configuration can change only until its window opens (the access
+policy); from then on it is fixed, so a fan page load reads it from memory,
+not from the database. Before the window opens a cached record is read again
+after ``FRESH_SECONDS``, so a change made through another web process shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -16,11 +19,22 @@ from starlette.concurrency import run_in_threadpool
 from purchase.db import open_session
 from purchase.models import Event, TicketType, aware
 
+# How stale a sale's record may be before its window opens.
+FRESH_SECONDS = 2.0
+
 
 @dataclass(frozen=True)
 class EventRecord:
     event: Event
     ticket_types: tuple[TicketType, ...]
+    loaded_at: float = field(default_factory=time.monotonic, compare=False)
+
+    def settled(self) -> bool:
+        """True once nothing in the record can change any more (the window has opened)."""
+        return aware(self.event.opens_at) <= datetime.now(UTC)
+
+    def fresh(self) -> bool:
+        return self.settled() or time.monotonic() - self.loaded_at < FRESH_SECONDS
 
     def type_ids(self) -> set[str]:
         return {t.id for t in self.ticket_types}
@@ -49,7 +63,7 @@ class Catalog:
 
     async def get(self, event_id: str) -> EventRecord | None:
         record = self._cache.get(event_id)
-        if record is None:
+        if record is None or not record.fresh():
             record = await run_in_threadpool(self._load, event_id)
             if record is not None:
                 self._cache[event_id] = record
@@ -69,6 +83,19 @@ class Catalog:
     async def save(self, event: Event, types: list[TicketType]) -> bool:
         """False when an event with that id already exists."""
         return await run_in_threadpool(self._save, event, types)
+
+    def _set_access(self, event_id: str, policy: str) -> None:
+        with open_session(self.engine) as session:
+            event = session.get(Event, event_id)
+            if event is not None:
+                event.access = policy
+                session.add(event)
+                session.commit()
+        self._cache.pop(event_id, None)
+
+    async def set_access(self, event_id: str, policy: str) -> None:
+        """Records a new policy (Redis, which enforces it, has taken it already)."""
+        await run_in_threadpool(self._set_access, event_id, policy)
 
     def _list(self) -> list[Event]:
         with open_session(self.engine) as session:

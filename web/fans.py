@@ -6,7 +6,6 @@ purchase worker -> Lua -> pub/sub -> this process's Room -> the fan's socket.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rq import Retry
@@ -16,11 +15,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fairdrop.errors import ErrorCode, FairdropError
-from fairdrop.tokens import FAN_COOKIE, Admission, new_fan_id
+from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, policies_for
+from fairdrop.tokens import Admission, Session, anonymous_identity
 from purchase.holds import read_hold_async, request_result
-from queue_engine.joining import join
+from queue_engine.joining import Entry, join
 from queue_engine.sales import snapshot
-from web.auth import fan_from_request, require_fan
+from web.auth import entrant_of, session_of, set_session_cookie
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
 from web.hold_batches import still_pending
@@ -38,14 +38,13 @@ MAX_ITEMS = 10
 MAX_QUANTITY = 100
 # Confirming a payment must outlive a database blip (invariant 6).
 PAYMENT_RETRY = Retry(max=10, interval=[1, 2, 5, 10, 30])
-# The longest address SMTP can carry (RFC 5321 path limit less the brackets).
-MAX_EMAIL = 254
-# ASCII only, one @, a dotted domain: nothing that could end a header line
-# or add a recipient ever reaches an email.
-EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
+# What each access policy asks of a fan, in the words a refusal uses.
+POLICY_ASKS = {
+    "open": "anyone",
+    "email": "fans who sign in with their email address",
+    "login": "fans who sign in with their account",
+    "list": "only the people on the organiser's list",
+}
 
 
 async def _record(ctx: WebContext, event_id: str) -> EventRecord:
@@ -62,32 +61,52 @@ async def public_event(request: Request) -> JSONResponse:
     return JSONResponse(event_view(record, await snapshot(ctx.scripts, event_id)))
 
 
-async def join_event(request: Request) -> JSONResponse:
-    """Idempotent: a second tab, a reload or a retry gets the same place."""
-    ctx = context_of(request)
-    event_id = request.path_params["event_id"]
-    await _record(ctx, event_id)
-    fan_id = fan_from_request(request, ctx.signer)
-    new_fan = fan_id is None
-    fan_id = fan_id or new_fan_id()
-    entry = await join(ctx.scripts, event_id, fan_id)
+async def enter_sale(ctx: WebContext, record: EventRecord, session: Session) -> tuple[str, Entry]:
+    """The session's entrant id and place in the sale, if its policy lets them in.
+
+    The one way in, for the join call and the socket alike: join.lua checks
+    the policy (and the list) in the same step that places the entrant.
+    """
+    event_id = record.event.id
+    identity = session.identity
+    entrant_id = ctx.signer.entrant_id(event_id, identity)
+    entry = await join(
+        ctx.scripts, event_id, entrant_id, policies_for(identity, event_id), identity.label()
+    )
     if entry.status == "unknown_event":
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    if entry.status == "sign_in_required":
+        raise FairdropError(
+            ErrorCode.SIGN_IN_REQUIRED,
+            f"this sale lets in {POLICY_ASKS.get(record.event.access, 'signed-in fans')}: "
+            "sign in first",
+        )
+    if entry.status == "not_on_list":
+        raise FairdropError(
+            ErrorCode.NOT_ON_LIST, "you are not on this sale's list: sign in as someone who is"
+        )
+    return entrant_id, entry
+
+
+async def join_event(request: Request) -> JSONResponse:
+    """Idempotent: a second tab, a second device, a reload or a retry gets the same place."""
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    record = await _record(ctx, event_id)
+    session = session_of(request, ctx.signer)
+    new_session = session is None
+    if session is None:
+        # An open sale lets a browser in as it is; the session is made here.
+        session = ctx.signer.new_session(anonymous_identity(), ctx.settings.session_hours * 3600)
+    entrant_id, entry = await enter_sale(ctx, record, session)
     token = None
     if entry.admitted:
         token = ctx.signer.sign_admission(
-            Admission(event_id, fan_id, entry.number, entry.deadline_ms)
+            Admission(event_id, entrant_id, entry.number, entry.deadline_ms)
         )
-    response = JSONResponse(entry_view(event_id, entry, token))
-    if new_fan:
-        response.set_cookie(
-            FAN_COOKIE,
-            ctx.signer.sign_fan(fan_id),
-            max_age=30 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=ctx.settings.cookie_secure,
-        )
+    response = JSONResponse(entry_view(event_id, entrant_id, entry, token))
+    if new_session:
+        set_session_cookie(response, ctx.signer, ctx.settings, session)
     return response
 
 
@@ -132,7 +151,7 @@ async def request_tickets(request: Request) -> JSONResponse:
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
     record = await _record(ctx, event_id)
-    fan_id = require_fan(request, ctx.signer)
+    fan_id = entrant_of(request, ctx.signer, event_id)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     request_id = await ask_for_tickets(ctx, event_id, record, fan_id, body)
     return JSONResponse({"request_id": request_id, "status": "pending"}, status_code=202)
@@ -142,7 +161,7 @@ async def request_status(request: Request) -> JSONResponse:
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
     await _record(ctx, event_id)
-    fan_id = require_fan(request, ctx.signer)
+    fan_id = entrant_of(request, ctx.signer, event_id)
     request_id = request.path_params["request_id"]
     result = await request_result(ctx.client, event_id, request_id)
     if result is None:
@@ -163,7 +182,7 @@ async def _own_live_hold(request: Request) -> tuple[WebContext, str, str, str]:
     event_id = request.path_params["event_id"]
     hold_id = request.path_params["hold_id"]
     await _record(ctx, event_id)
-    fan_id = require_fan(request, ctx.signer)
+    fan_id = entrant_of(request, ctx.signer, event_id)
     hold = await read_hold_async(ctx.client, event_id, hold_id)
     if hold is None:
         raise FairdropError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
@@ -189,7 +208,7 @@ def _email(body: dict[str, Any]) -> str | None:
     if body.get("email") is None:
         return None
     email = text_field(body, "email", MAX_EMAIL)
-    if not EMAIL.fullmatch(email):
+    if not EMAIL_ADDRESS.fullmatch(email):
         raise invalid("email must be one address like name@example.com (ASCII)")
     return email
 

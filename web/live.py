@@ -50,6 +50,7 @@ class FanSocket:
     __slots__ = (
         "admission_token",
         "deadline_ms",
+        "entry_args",
         "fan_id",
         "hold_id",
         "number",
@@ -60,9 +61,14 @@ class FanSocket:
         "ws",
     )
 
-    def __init__(self, ws: WebSocket, fan_id: str, entry: Entry) -> None:
+    def __init__(
+        self, ws: WebSocket, fan_id: str, entry: Entry, entry_args: tuple[str, str] = ("open", "")
+    ) -> None:
         self.ws = ws
         self.fan_id = fan_id
+        # What join.lua needs to place this fan again: the policies its identity
+        # satisfies and who signed in (queue_engine/joining.py join).
+        self.entry_args = entry_args
         self.status = entry.status
         self.number = entry.number
         self.deadline_ms = entry.deadline_ms
@@ -315,7 +321,9 @@ class Room:
     async def _join_early_arrivals(self) -> None:
         """Pages opened before the window now join it, as if they had just arrived."""
         for sock in [s for s in self.sockets if s.status == "not_open"]:
-            sock.apply_entry(await join(self.hub.scripts, self.event_id, sock.fan_id))
+            sock.apply_entry(
+                await join(self.hub.scripts, self.event_id, sock.fan_id, *sock.entry_args)
+            )
 
     async def _learn_drawn_numbers(self) -> None:
         waiting = [s for s in self.sockets if s.number == 0 and s.status == "buffered"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairdrop.errors import ErrorCode
+from fairdrop.identity import ACCESS_POLICIES
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -18,6 +19,14 @@ _CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "str
 _ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
 # Either token: the door's, or the organiser's.
 _DOOR: list[dict[str, list[str]]] = [{"door": []}, {"organiser": []}]
+
+
+_ACCESS = {
+    "type": "string",
+    "enum": list(ACCESS_POLICIES),
+    "description": "who may enter: anyone (open), a proven email (email), an OpenID Connect "
+    "login (login), or only identities on the organiser's list (list)",
+}
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -105,6 +114,7 @@ _SCHEMAS: dict[str, Any] = {
             },
             "cap": {"type": "integer", "minimum": 1, "description": "most fans shopping at once"},
             "hold_seconds": {"type": "integer", "minimum": 5, "maximum": 3600},
+            "access": _ACCESS,
             "seed": {
                 "type": "string",
                 "pattern": "^[0-9a-f]{64}$",
@@ -116,10 +126,16 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "AccessIn": {
+        "type": "object",
+        "required": ["access"],
+        "properties": {"access": _ACCESS},
+    },
     "Event": {
         "type": "object",
         "properties": {
             "id": {"type": "string"},
+            "access": _ACCESS,
             "name": {"type": "string"},
             "opens_at": {"type": "string"},
             "drop_at": {"type": "string"},
@@ -156,6 +172,10 @@ _SCHEMAS: dict[str, Any] = {
     "Entry": {
         "type": "object",
         "properties": {
+            "entrant_id": {
+                "type": "string",
+                "description": "this fan's id in the published draw (one per identity)",
+            },
             "status": {"type": "string"},
             "number": {"type": "integer"},
             "ahead": {"type": ["integer", "null"]},
@@ -314,6 +334,16 @@ DOCUMENT: dict[str, Any] = {
         "/api/events/{event_id}/pause": {
             "post": _op(
                 "Pause admission and new holds", "200", "Stats", params=[_EVENT_ID], organiser=True
+            )
+        },
+        "/api/events/{event_id}/access": {
+            "post": _op(
+                "Change who may enter (only before the window opens)",
+                "200",
+                "Event",
+                params=[_EVENT_ID],
+                body="AccessIn",
+                organiser=True,
             )
         },
         "/api/events/{event_id}/resume": {

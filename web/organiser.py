@@ -15,10 +15,12 @@ from starlette.routing import Route
 
 from buffer.draw import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.identity import ACCESS_POLICIES
+from fairdrop.settings import Settings
 from purchase.models import Event, Order, OrderItem, TicketType
 from purchase.orders import cancel_order, recent_orders
 from purchase.restore import sale_spec
-from queue_engine.sales import create_sale, set_paused, snapshot
+from queue_engine.sales import create_sale, set_access, set_paused, snapshot
 from queue_engine.scripts import SyncScripts
 from web.auth import require_organiser
 from web.catalog import EventRecord
@@ -73,7 +75,24 @@ def _ticket_types(body: dict[str, Any], event_id: str) -> list[TicketType]:
     return types
 
 
-def _event(body: dict[str, Any]) -> Event:
+def _access(body: dict[str, Any], settings: Settings) -> str:
+    """The access policy asked for, if this server can run it."""
+    policy = text_field(body, "access", 8) if "access" in body else "open"
+    if policy not in ACCESS_POLICIES:
+        raise invalid(f"access must be one of {', '.join(ACCESS_POLICIES)}, got {policy!r}")
+    if policy == "email" and not settings.emails_enabled:
+        raise invalid(
+            "access 'email' needs an SMTP server to send sign-in links: set FAIRDROP_SMTP_HOST"
+        )
+    if policy == "login" and not settings.login_enabled:
+        raise invalid(
+            "access 'login' needs an OpenID Connect provider: set FAIRDROP_OIDC_DISCOVERY_URL "
+            "and FAIRDROP_OIDC_CLIENT_ID"
+        )
+    return policy
+
+
+def _event(body: dict[str, Any], settings: Settings) -> Event:
     event_id = text_field(body, "id", 40, SLUG) if "id" in body else secrets.token_hex(4)
     opens_at = datetime_field(body, "opens_at")
     drop_at = datetime_field(body, "drop_at")
@@ -91,13 +110,14 @@ def _event(body: dict[str, Any]) -> Event:
         currency="",
         seed_hash=seed_commitment(seed),
         seed=seed,
+        access=_access(body, settings),
     )
 
 
 async def create_event(request: Request) -> JSONResponse:
     ctx = _organiser(request)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
-    event = _event(body)
+    event = _event(body, ctx.settings)
     types = _ticket_types(body, event.id)
     event.currency = types[0].currency
     if not await ctx.catalog.save(event, types):
@@ -109,6 +129,27 @@ async def create_event(request: Request) -> JSONResponse:
     view = event_view(record, await snapshot(ctx.scripts, event.id))
     view["organiser_url"] = f"/organiser#{event.id}"
     return JSONResponse(view, status_code=201)
+
+
+async def change_access(request: Request) -> JSONResponse:
+    """Sets who may enter: only before the window opens (409 window_open afterwards)."""
+    ctx = _organiser(request)
+    event_id = request.path_params["event_id"]
+    record = await ctx.catalog.get(event_id)
+    if record is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    policy = _access(await read_json_object(request, ctx.settings.max_body_bytes), ctx.settings)
+    answer = await set_access(ctx.scripts, event_id, policy)
+    if answer == "unknown_event":
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    if answer == "window_open":
+        raise FairdropError(
+            ErrorCode.WINDOW_OPEN, "the window has opened: who may enter can no longer change"
+        )
+    await ctx.catalog.set_access(event_id, policy)
+    record = await ctx.catalog.get(event_id)
+    assert record is not None
+    return JSONResponse(event_view(record, await snapshot(ctx.scripts, event_id)))
 
 
 async def list_events(request: Request) -> JSONResponse:
@@ -201,6 +242,7 @@ routes = [
     Route("/api/events", create_event, methods=["POST"]),
     Route("/api/events", list_events, methods=["GET"]),
     Route("/api/events/{event_id}/stats", event_stats, methods=["GET"]),
+    Route("/api/events/{event_id}/access", change_access, methods=["POST"]),
     Route("/api/events/{event_id}/pause", pause_event, methods=["POST"]),
     Route("/api/events/{event_id}/resume", resume_event, methods=["POST"]),
     Route("/api/events/{event_id}/orders", list_orders, methods=["GET"]),

@@ -11,17 +11,18 @@ from urllib.parse import urlsplit
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from fairdrop.errors import ErrorCode, FairdropError
-from queue_engine.joining import join
-from web.auth import fan_from_request
+from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
+from fairdrop.identity import policies_for
+from web.auth import session_of
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
-from web.fans import ask_for_tickets
+from web.fans import ask_for_tickets, enter_sale
 from web.live import FanSocket
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
 CLOSE_NO_FAN = 4401
 CLOSE_UNKNOWN_EVENT = 4404
+# A refusal of the join itself closes with 4000 + its HTTP status (4401 sign in, 4403 not listed).
 CLOSE_TOO_LARGE = 1009
 CLOSE_POLICY = 1008
 
@@ -44,18 +45,25 @@ async def fan_socket(ws: WebSocket) -> None:
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
-    fan_id = fan_from_request(ws, ctx.signer)
-    if fan_id is None:
+    session = session_of(ws, ctx.signer)
+    if session is None:
         await _refuse(
-            ws, ErrorCode.NO_FAN_ID, "no valid fan id: join the event first", CLOSE_NO_FAN
+            ws, ErrorCode.NO_FAN_ID, "no valid session: join the event first", CLOSE_NO_FAN
         )
         return
     record = await ctx.catalog.get(event_id)
     if record is None:
         await _refuse(ws, ErrorCode.UNKNOWN_EVENT, f"no event {event_id}", CLOSE_UNKNOWN_EVENT)
         return
-    # Joining is idempotent: the socket learns the same place the page had.
-    sock = FanSocket(ws, fan_id, await join(ctx.scripts, event_id, fan_id))
+    # Joining is idempotent: the socket learns the same place the page had,
+    # through the same policy check as the join call.
+    try:
+        fan_id, entry = await enter_sale(ctx, record, session)
+    except FairdropError as refused:
+        await _refuse(ws, refused.code, refused.message, 4000 + STATUS_FOR[refused.code])
+        return
+    identity = session.identity
+    sock = FanSocket(ws, fan_id, entry, (policies_for(identity, event_id), identity.label()))
     room = await ctx.hub.room_for(event_id)
     room.add(sock)
     try:

@@ -20,6 +20,7 @@ def event_view(record: EventRecord, live: dict[str, Any] | None) -> dict[str, An
         "cap": event.cap,
         "hold_seconds": event.hold_seconds,
         "currency": event.currency,
+        "access": event.access,
         "seed_hash": event.seed_hash,
         "state": (live or {}).get("state"),
         "paused": bool((live or {}).get("paused")),
@@ -69,13 +70,17 @@ def stats_view(live: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def entry_view(event_id: str, entry: Entry, admission_token: str | None) -> dict[str, Any]:
+def entry_view(
+    event_id: str, entrant_id: str, entry: Entry, admission_token: str | None
+) -> dict[str, Any]:
     ahead = max(0, entry.number - entry.serving - 1) if entry.number else None
     admission = (
         {"token": admission_token, "deadline_ms": entry.deadline_ms} if admission_token else None
     )
     return {
         "event_id": event_id,
+        # The id this fan has in the published draw (docs/fairness.md).
+        "entrant_id": entrant_id,
         "status": entry.status,
         "number": entry.number,
         "serving": entry.serving,

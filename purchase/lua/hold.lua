@@ -41,6 +41,18 @@ local ok, items = pcall(cjson.decode, ARGV[5])
 if not ok or type(items) ~= 'table' or #items == 0 then
   return refuse('invalid_field', 'items must be a non-empty list of [type, quantity]')
 end
+-- A fan on the organiser's list may buy their allowance, all types together.
+local allowance = tonumber(redis.call('HGET', K.allowance, fan) or '-1')
+if allowance >= 0 then
+  local wanted = 0
+  for _, item in ipairs(items) do wanted = wanted + (tonumber(item[2]) or 0) end
+  for _, t in ipairs(redis.call('HKEYS', K.stock)) do
+    wanted = wanted + tonumber(redis.call('HGET', K.bought, fan .. '|' .. t) or '0')
+  end
+  if wanted > allowance then
+    return refuse('limit_exceeded', 'your allowance is ' .. allowance .. ' ticket(s) in all')
+  end
+end
 local seen = {}
 for _, item in ipairs(items) do
   local t, q = item[1], tonumber(item[2])
@@ -72,8 +84,10 @@ for _, item in ipairs(items) do
   redis.call('HINCRBY', K.bought, fan .. '|' .. t, q)
   hold_items[#hold_items + 1] = {t, q}
 end
+-- Who signed in travels with the hold to the paid order (the organiser's export).
 local hold = {id = hold_id, fan = fan, items = hold_items, status = 'held',
-  created_at = now, expires_at = expires, request_id = request_id}
+  created_at = now, expires_at = expires, request_id = request_id,
+  buyer = redis.call('HGET', K.identities, fan) or ''}
 redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
 redis.call('ZADD', K.hold_expiry, expires, hold_id)
 redis.call('HSET', K.fan_hold, fan, hold_id)

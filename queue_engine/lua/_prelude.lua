@@ -5,12 +5,14 @@
 -- the one cluster slot {e:<id>}:
 --   1 meta  2 buffer  3 queue  4 shopping  5 stock  6 available  7 held
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
---   14 requests  15 seed  16 channel (pub/sub, not a key)
+--   14 requests  15 seed  16 identities  17 allowance  18 presales
+--   19 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
   limits = KEYS[9], bought = KEYS[10], holds = KEYS[11], hold_expiry = KEYS[12],
-  fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], channel = KEYS[16],
+  fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
+  allowance = KEYS[17], presales = KEYS[18], channel = KEYS[19],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees
@@ -62,6 +64,20 @@ local function current_phase(now)
   return state
 end
 
+-- Why this fan may not enter the sale, or nil when they may. ``satisfied`` is
+-- the space-separated list of access policies the fan's identity meets; on a
+-- list sale the fan must also be on the organiser's list.
+local function entry_refusal(fan, satisfied)
+  local policy = redis.call('HGET', K.meta, 'access') or 'open'
+  if not string.find(' ' .. satisfied .. ' ', ' ' .. policy .. ' ', 1, true) then
+    return 'sign_in_required'
+  end
+  if policy == 'list' and redis.call('HEXISTS', K.allowance, fan) == 0 then
+    return 'not_on_list'
+  end
+  return nil
+end
+
 -- A hold by id; nil and the refusal to return when there is no such hold.
 local function find_hold(hold_id)
   local raw = redis.call('HGET', K.holds, hold_id)
@@ -102,7 +118,8 @@ local function create_sale(sale)
     'state', 'scheduled', 'opens_at', sale.opens_at, 'drop_at', sale.drop_at,
     'rate_per_min', sale.rate_per_min, 'cap', sale.cap, 'hold_ms', sale.hold_ms,
     'seed_hash', sale.seed_hash, 'serving', 0, 'frozen', 0, 'late', 0, 'paused', 0,
-    'tokens', 0, 'tokens_at', 0, 'dirty', 1, 'published_at', 0)
+    'tokens', 0, 'tokens_at', 0, 'dirty', 1, 'published_at', 0,
+    'access', sale.access or 'open')
   for _, t in ipairs(sale.types) do
     redis.call('HSET', K.stock, t[1], t[2])
     redis.call('HSET', K.available, t[1], t[2])

@@ -1,17 +1,27 @@
 -- Puts a fan in the sale, once: into the buffer while the window is open,
 -- afterwards at the back of the queue in arrival order. Joining again (a second
 -- tab, a reload) returns the same place.
+-- Who may enter is the sale's access policy (meta 'access'), checked here in
+-- the same step that places the fan, so a policy or list change can never let
+-- one join slip through half-checked (invariant 5).
 -- KEYS: the event keys (see _prelude.lua).
--- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] fan id
+-- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] fan (entrant) id
+-- ARGV[3] the access policies this fan's identity satisfies, space-separated
+--         (fairdrop/identity.py policies_for), e.g. "open email list"
+-- ARGV[4] who signed in, for the organiser's export ('' when anonymous)
 -- Returns {status, number, serving, admission deadline ms, live hold id, tickets bought}
---   status: unknown_event | not_open | buffered | queued | sold_out
+--   status: unknown_event | sign_in_required | not_on_list | not_open | buffered
+--           | queued | sold_out
 --   number 0 while the fan waits in the buffer for the draw.
 local now = now_ms(ARGV[1])
 local fan = ARGV[2]
 local state = current_phase(now)
 if not state then return {'unknown_event', 0, 0, 0, '', 0} end
 local serving = meta_num('serving')
+local refusal = entry_refusal(fan, ARGV[3])
+if refusal then return {refusal, 0, serving, 0, '', 0} end
 if state == 'scheduled' then return {'not_open', 0, serving, 0, '', 0} end
+if ARGV[4] ~= '' then redis.call('HSETNX', K.identities, fan, ARGV[4]) end
 if state == 'buffering' then
   redis.call('SADD', K.buffer, fan)
   return {'buffered', 0, serving, 0, '', 0}

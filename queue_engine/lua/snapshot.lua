@@ -17,4 +17,6 @@ p.seed_hash = m[1]
 p.entrants_digest = m[2] or ''
 p.seed = m[3] or ''
 p.entrants = tonumber(m[4] or '0')
+p.access = redis.call('HGET', K.meta, 'access') or 'open'
+p.on_list = redis.call('HLEN', K.allowance)
 return cjson.encode(p)

@@ -89,23 +89,17 @@ def differences(engine: Engine) -> list[Any]:
 
 
 def add_event(engine: Engine, event_id: str) -> None:
+    """An event row with only revision 0001's columns, so it fits any older schema."""
     now = datetime.now(UTC)
-    with Session(engine) as session:
-        session.add(
-            Event(
-                id=event_id,
-                name="kept",
-                opens_at=now,
-                drop_at=now,
-                rate_per_min=60,
-                cap=10,
-                hold_seconds=60,
-                currency="EUR",
-                seed_hash="0" * 64,
-                seed="1" * 64,
-            )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO event (id, name, opens_at, drop_at, rate_per_min, cap,"
+                " hold_seconds, currency, seed_hash, seed, created_at) VALUES (:id, 'kept',"
+                " :now, :now, 60, 10, 60, 'EUR', :hash, :seed, :now)"
+            ),
+            {"id": event_id, "now": now, "hash": "0" * 64, "seed": "1" * 64},
         )
-        session.commit()
 
 
 def test_upgrade_from_empty_creates_every_table(settings: Settings, engine: Engine) -> None:

@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from fairdrop.errors import ErrorCode
-from fairdrop.tokens import Admission, Signer
+from fairdrop.tokens import Admission, Session, Signer
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from tests.live_stack import LiveStack
 from tests.web.fans import (
@@ -509,14 +509,19 @@ async def test_a_purchase_body_that_is_not_an_object_is_refused(world: World, ca
     await world.assert_unchanged(world.shop, before)
 
 
+def _session(world: World, fan: Fan) -> Session:
+    session = world.signer.session_from_cookie(fan.cookie)
+    assert session is not None
+    return session
+
+
 def _fan_id(world: World, fan: Fan) -> str:
-    fan_id = world.signer.fan_from_cookie(fan.cookie)
-    assert fan_id is not None
-    return fan_id
+    """The fan's entrant id in its event, as the server derives it."""
+    return world.signer.entrant_id(fan.event_id, _session(world, fan).identity)
 
 
 def _forged_cookie(world: World, fan: Fan) -> str:
-    return world.forger.sign_fan(_fan_id(world, fan))
+    return world.forger.sign_session(_session(world, fan))
 
 
 def _admission(
