@@ -87,7 +87,7 @@ def _run_stack(settings: Settings, with_demo_event: bool) -> int:
         s = stack.settings
         print(f"fairdrop is running at {stack.base_url}")
         print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")
-        print(f"  door check-in:  {stack.base_url}/door  (token: {s.door_token})")
+        print(f"  door check-in:  {stack.base_url}/door  (organiser or door token)")
         if with_demo_event:
             event = asyncio.run(create_demo_event(stack.base_url, s.organiser_token))
             print(f"  demo event:     {stack.base_url}/e/{event['id']}")

@@ -46,6 +46,24 @@ class ErrorCode(StrEnum):
     SIGN_IN_REQUIRED = "sign_in_required"
     NOT_ON_LIST = "not_on_list"
     WINDOW_OPEN = "window_open"
+    INVALID_LINK = "invalid_link"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNKNOWN_PRESALE = "unknown_presale"
+    PRESALE_EXPIRED = "presale_expired"
+    PRESALE_USED_UP = "presale_used_up"
+    UNKNOWN_DOOR_TOKEN = "unknown_door_token"
+    DOOR_TOKEN_REVOKED = "door_token_revoked"
+    TICKET_OF_ANOTHER_EVENT = "ticket_of_another_event"
+    EMAIL_SIGN_IN_NOT_CONFIGURED = "email_sign_in_not_configured"
+    LINK_EXPIRED = "link_expired"
+    SIGN_IN_USED = "sign_in_used"
+    UNKNOWN_SIGN_IN = "unknown_sign_in"
+    WRONG_CODE = "wrong_code"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TOO_MANY_SIGN_INS = "too_many_sign_ins"
+    LOGIN_NOT_CONFIGURED = "login_not_configured"
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGN_IN_UNAVAILABLE = "sign_in_unavailable"
 
 
 STATUS_FOR: dict[ErrorCode, int] = {
@@ -85,6 +103,31 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.SIGN_IN_REQUIRED: 401,
     ErrorCode.NOT_ON_LIST: 403,
     ErrorCode.WINDOW_OPEN: 409,
+    ErrorCode.INVALID_LINK: 400,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.UNKNOWN_PRESALE: 404,
+    ErrorCode.PRESALE_EXPIRED: 410,
+    ErrorCode.PRESALE_USED_UP: 409,
+    ErrorCode.UNKNOWN_DOOR_TOKEN: 404,
+    ErrorCode.DOOR_TOKEN_REVOKED: 403,
+    # Valid, but not at this event's doors: nothing is checked in.
+    ErrorCode.TICKET_OF_ANOTHER_EVENT: 409,
+    ErrorCode.EMAIL_SIGN_IN_NOT_CONFIGURED: 404,
+    # Gone for good: the fan asks for a new link.
+    ErrorCode.LINK_EXPIRED: 410,
+    # A sign-in challenge works once, by its link or its code.
+    ErrorCode.SIGN_IN_USED: 409,
+    ErrorCode.UNKNOWN_SIGN_IN: 404,
+    ErrorCode.WRONG_CODE: 403,
+    # The challenge is closed after too many wrong codes.
+    ErrorCode.TOO_MANY_ATTEMPTS: 429,
+    # Too many challenges for one address at once.
+    ErrorCode.TOO_MANY_SIGN_INS: 429,
+    ErrorCode.LOGIN_NOT_CONFIGURED: 404,
+    # The OpenID Connect callback refused: state, code, provider error or ID token.
+    ErrorCode.SIGN_IN_FAILED: 400,
+    # The one 5xx: the sign-in provider cannot be reached or answered with a server error.
+    ErrorCode.SIGN_IN_UNAVAILABLE: 503,
 }
 
 

@@ -93,8 +93,6 @@ class Settings:
     # random one, which only works when one process signs and checks.
     secret_key: str = field(default="", repr=False)
     organiser_token: str = field(default="", repr=False)
-    # Door staff check tickets in with it (the organiser token works at the door too).
-    door_token: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 1
@@ -111,6 +109,8 @@ class Settings:
     cookie_secure: bool = False
     # How long a fan's session (the signed cookie naming who signed in) lasts.
     session_hours: int = 720
+    # How long an email sign-in link and its six-digit code work.
+    sign_in_minutes: int = 10
     # Hold jobs one worker takes from the queue in one Lua round trip.
     hold_batch_size: int = 50
     # "local" (instant, no money moves) or "stripe"; stripe is the default
@@ -162,7 +162,6 @@ class Settings:
             data_dir=Path(e.get("FAIRDROP_DATA_DIR") or ".fairdrop"),
             secret_key=e.get("FAIRDROP_SECRET_KEY", ""),
             organiser_token=e.get("FAIRDROP_ORGANISER_TOKEN", ""),
-            door_token=e.get("FAIRDROP_DOOR_TOKEN", ""),
             host=e.get("FAIRDROP_HOST") or "127.0.0.1",
             port=_int(e, "FAIRDROP_PORT", 8000, minimum=0),
             web_workers=_int(e, "FAIRDROP_WEB_WORKERS", 1, minimum=1),
@@ -175,6 +174,7 @@ class Settings:
             max_ws_messages_per_second=_int(e, "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND", 10, 1),
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
             session_hours=_int(e, "FAIRDROP_SESSION_HOURS", 720, minimum=1),
+            sign_in_minutes=_int(e, "FAIRDROP_SIGN_IN_MINUTES", 10, minimum=1),
             hold_batch_size=_int(e, "FAIRDROP_HOLD_BATCH_SIZE", 50, minimum=1),
             payment_provider=_payment_provider(e),
             stripe_secret_key=e.get("STRIPE_SECRET_KEY", ""),
@@ -204,7 +204,6 @@ class Settings:
             "FAIRDROP_DATA_DIR": str(self.data_dir),
             "FAIRDROP_SECRET_KEY": self.secret_key,
             "FAIRDROP_ORGANISER_TOKEN": self.organiser_token,
-            "FAIRDROP_DOOR_TOKEN": self.door_token,
             "FAIRDROP_HOST": self.host,
             "FAIRDROP_PORT": str(self.port),
             "FAIRDROP_WEB_WORKERS": str(self.web_workers),
@@ -217,6 +216,7 @@ class Settings:
             "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND": str(self.max_ws_messages_per_second),
             "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
             "FAIRDROP_SESSION_HOURS": str(self.session_hours),
+            "FAIRDROP_SIGN_IN_MINUTES": str(self.sign_in_minutes),
             "FAIRDROP_HOLD_BATCH_SIZE": str(self.hold_batch_size),
             "FAIRDROP_PAYMENT_PROVIDER": self.payment_provider,
             "STRIPE_SECRET_KEY": self.stripe_secret_key,

@@ -81,8 +81,6 @@ class Stack:
             changes["secret_key"] = secrets.token_urlsafe(32)
         if not self.settings.organiser_token:
             changes["organiser_token"] = secrets.token_urlsafe(24)
-        if not self.settings.door_token:
-            changes["door_token"] = secrets.token_urlsafe(24)
         if self.settings.port == 0:
             changes["port"] = free_port()
         self.settings = self.settings.with_overrides(**changes)

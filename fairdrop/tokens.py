@@ -32,6 +32,13 @@ def anonymous_identity() -> Identity:
     return Identity(ANON, secrets.token_urlsafe(16))
 
 
+def _two_texts(value: Any) -> tuple[str, str] | None:
+    """A signed ``[text, text]`` payload as a pair; None for any other shape."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0], value[1]
+    return None
+
+
 @dataclass(frozen=True)
 class Session:
     """Who a browser signed in as, since when and until when (epoch seconds)."""
@@ -39,6 +46,28 @@ class Session:
     identity: Identity
     issued_at: int
     expires_at: int
+
+
+@dataclass(frozen=True)
+class SignInLink:
+    """What an email sign-in link carries: its challenge, the address, its end (epoch s)."""
+
+    challenge_id: str
+    email: str
+    expires_at: int
+
+
+def _sign_in_link(value: Any) -> SignInLink | None:
+    """A signed ``[challenge id, email, expiry]`` payload; None for any other shape."""
+    if not (isinstance(value, list) and len(value) == 3):
+        return None
+    challenge_id, email, expires_at = value
+    # bool is an int in Python; true is not a time.
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int):
+        return None
+    if not (isinstance(challenge_id, str) and isinstance(email, str)):
+        return None
+    return SignInLink(challenge_id, email, expires_at)
 
 
 @dataclass(frozen=True)
@@ -59,8 +88,18 @@ class Signer:
         self._admission = URLSafeSerializer(
             secret_key, salt="fairdrop.admission", signer_kwargs=sha256
         )
+        # Door tokens carry no expiry: the organiser revokes them (purchase/door_tokens.py).
+        self._door = URLSafeSerializer(secret_key, salt="fairdrop.door", signer_kwargs=sha256)
+        # Personal links never expire on their own: taking the id off the list ends them.
+        self._pass = URLSafeSerializer(secret_key, salt="fairdrop.pass", signer_kwargs=sha256)
         self._entrant_key = hmac.new(
             secret_key.encode(), b"fairdrop.entrant", hashlib.sha256
+        ).digest()
+        # Email sign-in (web/email_sign_in.py): the magic link, and the key that
+        # turns its six-digit code into what Redis keeps.
+        self._sign_in = URLSafeSerializer(secret_key, salt="fairdrop.sign_in", signer_kwargs=sha256)
+        self._sign_in_code_key = hmac.new(
+            secret_key.encode(), b"fairdrop.sign_in_code", hashlib.sha256
         ).digest()
 
     def new_session(self, identity: Identity, lifetime_s: int, now_s: int | None = None) -> Session:
@@ -93,6 +132,22 @@ class Signer:
         if expires <= now:
             return None
         return Session(Identity(kind, subject, scope), issued, expires)
+
+    def sign_pass(self, event_id: str, member_id: str) -> str:
+        """A personal link's token: whoever opens it is this id on this event's list."""
+        return self._pass.dumps([event_id, member_id])
+
+    def check_pass(self, token: str) -> tuple[str, str]:
+        """The (event id, member id) a personal link names, if genuine."""
+        try:
+            value: Any = self._pass.loads(token)
+        except BadSignature as exc:
+            raise FairdropError(ErrorCode.INVALID_LINK, "this personal link is not valid") from exc
+        if not (
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+        ):
+            raise FairdropError(ErrorCode.INVALID_LINK, "this personal link is not valid")
+        return value[0], value[1]
 
     def entrant_id(self, event_id: str, identity: Identity) -> str:
         """The id this identity has in this event's buffer, queue and published draw.
@@ -129,3 +184,53 @@ class Signer:
         if admission.expires_at_ms < now:
             raise FairdropError(ErrorCode.TOKEN_EXPIRED, "admission token has expired")
         return admission
+
+    def sign_door_token(self, token_id: str, event_id: str) -> str:
+        """What door staff of one event sign in with; it names its row in ``door_token``."""
+        return self._door.dumps([token_id, event_id])
+
+    def check_door_token(self, token: str) -> tuple[str, str]:
+        """The (token id, event id) a door token names, if this server signed it.
+
+        Only the signature is checked here: whether the token was revoked is
+        the row's to say.
+        """
+        try:
+            pair = _two_texts(self._door.loads(token))
+        except BadSignature:
+            pair = None
+        if pair is None:
+            raise FairdropError(ErrorCode.FORBIDDEN, "door token is not valid")
+        return pair
+
+    def sign_sign_in_link(self, link: SignInLink) -> str:
+        return self._sign_in.dumps([link.challenge_id, link.email, link.expires_at])
+
+    def check_sign_in_link(self, token: str, now_s: int | None = None) -> SignInLink:
+        """The sign-in link in a token, if this server signed it and it has not expired.
+
+        Whether its challenge is still unused is Redis's to say (web/lua/use_sign_in.lua).
+        """
+        try:
+            link = _sign_in_link(self._sign_in.loads(token))
+        except BadSignature:
+            link = None
+        if link is None:
+            raise FairdropError(ErrorCode.INVALID_LINK, "this sign-in link is not valid")
+        now = int(time.time()) if now_s is None else now_s
+        if link.expires_at <= now:
+            raise FairdropError(
+                ErrorCode.LINK_EXPIRED, "this sign-in link has expired: ask for a new one"
+            )
+        return link
+
+    def sign_in_code_digest(self, challenge_id: str, code: str) -> str:
+        """What Redis keeps of a sign-in code instead of the code.
+
+        Keyed with the secret: a plain hash of six digits is undone in a million
+        tries, so a copy of Redis would give every live code away. The
+        challenge id is in the message, so one code's digest says nothing of
+        another challenge's.
+        """
+        message = f"{challenge_id}\x1f{code}".encode()
+        return hmac.new(self._sign_in_code_key, message, hashlib.sha256).hexdigest()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -44,6 +46,8 @@ class EmailOutcome(StrEnum):
     NO_EMAIL = "no_email"
     EMAILS_OFF = "emails_off"
     NO_ORDER = "no_order"
+    # A sign-in email whose link and code ended before it could be sent.
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -200,4 +204,81 @@ def send_order_confirmation(
         raise
     client.set(key, "sent", ex=SENT_MEMORY_S)
     log.info("order %s: confirmation sent", order_id)
+    return EmailOutcome.SENT
+
+
+@dataclass(frozen=True)
+class SignInMail:
+    """An email sign-in (web/email_sign_in.py): the link and code, valid until ``expires_at``."""
+
+    address: str
+    challenge_id: str
+    link: str
+    code: str
+    expires_at: int  # epoch seconds
+
+
+def build_sign_in_email(settings: Settings, mail: SignInMail, now_s: int) -> EmailMessage:
+    """Plain text with an HTML alternative: the link for this device, the code for another."""
+    minutes = max(1, math.ceil((mail.expires_at - now_s) / 60))
+    message = EmailMessage()
+    # No code in the subject: it would show on a locked phone's notifications.
+    message["Subject"] = "Your fairdrop sign-in link and code"
+    message["From"] = settings.email_from
+    # Normalised by fairdrop/identity.py, so ASCII with one @: nothing to inject.
+    message["To"] = mail.address
+    message["Date"] = formatdate(localtime=False)
+    # The same id for every attempt: a mail client shows a re-sent copy once.
+    domain = _sender_domain(settings.email_from)
+    message["Message-ID"] = f"<sign-in-{mail.challenge_id}@{domain}>"
+    message.set_content(
+        "\n".join(
+            [
+                "Someone, we hope you, asked to sign in to fairdrop with this address.",
+                "",
+                "Sign in on this device:",
+                mail.link,
+                "",
+                f"Or type this code on the device where you asked: {mail.code}",
+                "",
+                f"The link and the code work once, within {minutes} minutes.",
+                "If you did not ask, ignore this email: nobody can sign in without it.",
+                "",
+            ]
+        )
+    )
+    link = html.escape(mail.link)
+    message.add_alternative(
+        "<!doctype html><html><body>"
+        "<p>Someone, we hope you, asked to sign in to fairdrop with this address.</p>"
+        f'<p><a href="{link}">Sign in on this device</a></p>'
+        "<p>Or type this code on the device where you asked:</p>"
+        f'<p style="font-size:1.5em;letter-spacing:0.2em"><strong>{mail.code}</strong></p>'
+        f"<p>The link and the code work once, within {minutes} minutes. If you did not "
+        "ask, ignore this email: nobody can sign in without it.</p>"
+        "</body></html>",
+        subtype="html",
+    )
+    return message
+
+
+def send_sign_in(
+    settings: Settings,
+    mail: SignInMail,
+    tls: ssl.SSLContext | None = None,
+    now_s: int | None = None,
+) -> EmailOutcome:
+    """Sends a sign-in link and code, unless they ended while the job waited or retried.
+
+    No once-only marker as for orders: a retry after a send that went through
+    but failed at the end repeats the same link and code, which is harmless.
+    """
+    if not settings.emails_enabled:
+        return EmailOutcome.EMAILS_OFF
+    now = int(time.time()) if now_s is None else now_s
+    if mail.expires_at <= now:
+        return EmailOutcome.EXPIRED
+    send_message(settings, build_sign_in_email(settings, mail, now), tls)
+    # The challenge id only: the address, link and code are personal or secret.
+    log.info("sign-in %s: email sent", mail.challenge_id)
     return EmailOutcome.SENT

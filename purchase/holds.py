@@ -28,6 +28,8 @@ class Hold:
     payment: str | None = None
     # Who signed in and asked for it (Identity.label); empty when anonymous.
     buyer: str = ""
+    # The presale link it was taken through, if any.
+    presale: str | None = None
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> Hold:
@@ -39,6 +41,7 @@ class Hold:
             expires_at_ms=int(raw["expires_at"]),
             payment=str(raw["payment"]) if raw.get("payment") else None,
             buyer=str(raw.get("buyer") or ""),
+            presale=str(raw["presale"]) if raw.get("presale") else None,
         )
 
 
@@ -51,7 +54,7 @@ class ScriptAnswer:
     body: dict[str, Any]
 
 
-def _answer(raw: str | bytes) -> ScriptAnswer:
+def answer_of(raw: str | bytes) -> ScriptAnswer:
     body: dict[str, Any] = json.loads(raw)
     hold = Hold.from_script(body["hold"]) if isinstance(body.get("hold"), dict) else None
     return ScriptAnswer(
@@ -74,7 +77,7 @@ def hold_tickets(
 ) -> ScriptAnswer:
     """Holds all the items or none; the same request id always gets the same answer."""
     args = _hold_args(HoldAsk(fan_id, request_id, items), now_ms, hold_id or uuid.uuid4().hex)
-    return _answer(scripts.run("hold", event_id, *args))
+    return answer_of(scripts.run("hold", event_id, *args))
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def hold_many(
     pipe = scripts.client.pipeline(transaction=False)
     for ask in asks:
         scripts.run("hold", event_id, *_hold_args(ask, now_ms, uuid.uuid4().hex), pipeline=pipe)
-    return [_answer(raw) for raw in pipe.execute()]
+    return [answer_of(raw) for raw in pipe.execute()]
 
 
 def _hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
@@ -108,20 +111,20 @@ def _hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
 def confirm_hold(
     scripts: SyncScripts, event_id: str, hold_id: str, payment_ref: str, now_ms: int = 0
 ) -> ScriptAnswer:
-    return _answer(scripts.run("confirm", event_id, now_ms, hold_id, payment_ref))
+    return answer_of(scripts.run("confirm", event_id, now_ms, hold_id, payment_ref))
 
 
 def attach_payment(
     scripts: SyncScripts, event_id: str, hold_id: str, payment_ref: str, now_ms: int = 0
 ) -> ScriptAnswer:
     """Names a live hold's payment once; ``body["payment"]`` is the one that stands."""
-    return _answer(scripts.run("attach_payment", event_id, now_ms, hold_id, payment_ref))
+    return answer_of(scripts.run("attach_payment", event_id, now_ms, hold_id, payment_ref))
 
 
 def release_hold(
     scripts: SyncScripts, event_id: str, hold_id: str, fan_id: str = "", now_ms: int = 0
 ) -> ScriptAnswer:
-    return _answer(scripts.run("release", event_id, now_ms, hold_id, fan_id))
+    return answer_of(scripts.run("release", event_id, now_ms, hold_id, fan_id))
 
 
 def read_hold(scripts: SyncScripts, event_id: str, hold_id: str) -> Hold | None:

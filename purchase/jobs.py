@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
-from purchase.emails import send_order_confirmation
+from purchase.emails import SignInMail, send_order_confirmation, send_sign_in
 from purchase.holds import (
     HoldAsk,
     attach_payment,
@@ -211,6 +211,19 @@ def send_order_email(order_id: str) -> str:
     """The order's confirmation over SMTP; raises while the server fails, so RQ retries."""
     ctx = worker_context()
     return send_order_confirmation(ctx.settings, ctx.client, ctx.engine, order_id).value
+
+
+def send_sign_in_email(
+    address: str, challenge_id: str, link: str, code: str, expires_at: int
+) -> str:
+    """An email sign-in's link and code over SMTP; raises while the server fails, so RQ retries.
+
+    Enqueued by web/email_sign_in.py with a short retry and no memory of the
+    job once it is done: its arguments are a live link and code.
+    """
+    ctx = worker_context()
+    mail = SignInMail(address, challenge_id, link, code, expires_at)
+    return send_sign_in(ctx.settings, mail).value
 
 
 def release_job(event_id: str, fan_id: str, hold_id: str) -> dict[str, Any]:

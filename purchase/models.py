@@ -83,6 +83,8 @@ class Order(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     # Who signed in and bought it (fairdrop/identity.py Identity.label), None when anonymous.
     buyer: str | None = Field(default=None, max_length=BUYER_LENGTH)
+    # The presale link the order was bought through, if any.
+    presale_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -151,3 +153,42 @@ class AccessEntry(SQLModel, table=True):
     allowance: int
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DoorToken(SQLModel, table=True):
+    """A door token the organiser made for one event, and perhaps one door of it.
+
+    Staff hold a signed string naming this row (fairdrop/tokens.py
+    ``sign_door_token``); the row says whether it still works. Revoking sets
+    ``revoked_at`` and the token is refused from its next use on.
+    """
+
+    __tablename__ = "door_token"
+
+    id: str = Field(primary_key=True, max_length=32)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    # Recorded as the ticket's checked_in_by (Ticket.checked_in_by's length);
+    # None: staff name their door on the page.
+    door: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = Field(default=None)
+
+
+class PresaleLink(SQLModel, table=True):
+    """A presale link: up to ``allowance`` tickets, until ``expires_at``, maybe of one type.
+
+    Redis counts its use (``presales`` hash, presale_hold.lua); paid orders
+    name the link (``Order.presale_id``), which is how a sale Redis lost gets
+    the link back with what is left of it.
+    """
+
+    __tablename__ = "presale_link"
+
+    id: str = Field(primary_key=True, max_length=32)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    label: str = Field(max_length=200)
+    allowance: int
+    # None: any ticket type of the event.
+    ticket_type_id: str | None = Field(default=None, max_length=TYPE_ID_LENGTH)
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)

@@ -91,6 +91,7 @@ def record_paid_order(
         currency=currency,
         email=email,
         buyer=hold.buyer or None,
+        presale_id=hold.presale,
     )
     try:
         with open_session(engine) as session:

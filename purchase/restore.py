@@ -6,7 +6,8 @@ sale the database has and Redis lacks, and ``restore_sale.lua`` rebuilds
 each in one step: its schedule and stock with every ticket the database says
 was sold taken out, and each order's hold, so cancels and late payments
 still find them; the organiser's list and its allowances come back from
-``access_entry``. Holds that were live, the buffer and the queue are gone:
+``access_entry``, and each presale link with what paid orders left of it.
+Holds that were live, the buffer and the queue are gone:
 their fans join again.
 """
 
@@ -22,6 +23,7 @@ from sqlmodel import col, select
 
 from purchase.db import open_session
 from purchase.models import AccessEntry, Event, Order, OrderItem, TicketType, epoch_ms, utcnow
+from purchase.presales import restore_links
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances
 from queue_engine.scripts import SyncScripts
@@ -77,6 +79,8 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
     scripts.client.sadd(EVENTS_INDEX, event_id)
     if answer["restored"] and allowances:
         set_allowances(scripts, event_id, allowances, replace=True)
+    if answer["restored"]:
+        restore_links(engine, scripts, event_id)
     if answer["restored"]:
         log.warning("restored sale %s from the database: sold %s", event_id, answer["sold"])
     return bool(answer["restored"])

@@ -20,6 +20,8 @@ from purchase.models import Event, Order, Ticket, TicketType
 
 # The order status a ticket is good for; any other (cancelled, refunded) voids it.
 PAID = "paid"
+# The check-in's answer when a door of one event is shown another event's ticket.
+ANOTHER_EVENT = "another_event"
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,9 @@ class TicketDetails:
 
 @dataclass(frozen=True)
 class CheckIn:
-    """``valid`` (this scan let the holder in), ``already_used`` or ``void`` (order not paid)."""
+    """``valid`` (this scan let the holder in), ``already_used``, ``void`` (order not paid)
+    or ``another_event`` (a door of one event was shown another event's ticket).
+    """
 
     result: str
     ticket: TicketDetails
@@ -80,15 +84,21 @@ def find_ticket(engine: Engine, code: str) -> TicketDetails | None:
         return _details(connection, code)
 
 
-def check_in(engine: Engine, code: str, door: str, at: datetime) -> CheckIn | None:
+def check_in(
+    engine: Engine, code: str, door: str, at: datetime, event_id: str | None = None
+) -> CheckIn | None:
     """Checks the ticket in at ``door``; None when no ticket has this code.
 
     Exactly once: the ``checked_in_at IS NULL`` condition is evaluated by the
     database on the row it locks, so of two doors scanning at once one UPDATE
     changes the row and the other changes nothing (PostgreSQL re-checks the
     condition after waiting for the first; SQLite runs writers one at a time).
+    With ``event_id`` (a door token's event) only that event's tickets can be
+    checked in; the condition is part of the same UPDATE.
     """
     paid_orders = select(col(Order.id)).where(col(Order.status) == PAID)
+    if event_id is not None:
+        paid_orders = paid_orders.where(col(Order.event_id) == event_id)
     claim = (
         update(Ticket)
         .where(
@@ -106,6 +116,9 @@ def check_in(engine: Engine, code: str, door: str, at: datetime) -> CheckIn | No
         return None
     if claimed:
         return CheckIn("valid", ticket)
+    # Before "already used": what a door of another event needs to hear is "not here".
+    if event_id is not None and ticket.event_id != event_id:
+        return CheckIn(ANOTHER_EVENT, ticket)
     if ticket.checked_in_at is not None:
         return CheckIn("already_used", ticket)
     return CheckIn("void", ticket)

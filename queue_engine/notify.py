@@ -10,11 +10,22 @@ import json
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from queue_engine.keys import EventKeys
+
+
+def _for_fan(fan_id: str, message: dict[str, Any]) -> str:
+    return json.dumps({**message, "fan": fan_id})
 
 
 def publish_to_fan(
     client: redis.Redis, event_id: str, fan_id: str, message: dict[str, Any]
 ) -> None:
-    client.publish(EventKeys(event_id).channel, json.dumps({**message, "fan": fan_id}))
+    client.publish(EventKeys(event_id).channel, _for_fan(fan_id, message))
+
+
+async def publish_to_fan_async(
+    client: redis.asyncio.Redis, event_id: str, fan_id: str, message: dict[str, Any]
+) -> None:
+    await client.publish(EventKeys(event_id).channel, _for_fan(fan_id, message))

@@ -86,6 +86,12 @@ def set_allowances(
     return int(scripts.run("set_allowances", event_id, json.dumps(allowances), int(replace)))
 
 
+async def set_allowances_async(
+    scripts: AsyncScripts, event_id: str, allowances: dict[str, int], replace: bool
+) -> int:
+    return int(await scripts.run("set_allowances", event_id, json.dumps(allowances), int(replace)))
+
+
 def parse_snapshot(raw: str | bytes | None) -> dict[str, Any] | None:
     if not raw:
         return None

@@ -32,6 +32,8 @@ ScriptName = Literal[
     "return_sold",
     "attach_payment",
     "restore_sale",
+    "presale_hold",
+    "add_presale",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -50,6 +52,8 @@ _OWNER: dict[ScriptName, str] = {
     "return_sold": "purchase",
     "attach_payment": "purchase",
     "restore_sale": "purchase",
+    "presale_hold": "purchase",
+    "add_presale": "purchase",
 }
 
 ScriptArg = str | int | float

@@ -1,7 +1,9 @@
 // Door check-in (/door): staff type or scan a ticket code and see at once
 // whether to let the holder in. The server decides, once per ticket; this
 // page only shows its answer. The token stays in this tab (sessionStorage),
-// the door name on this phone (localStorage).
+// the door name on this phone (localStorage). A door token belongs to one
+// event, perhaps to one door: the page says which, and a door the token
+// names replaces the typed one (the server records the token's door anyway).
 import { $, callJson, clearError, showError } from "/static/common.js";
 
 const TOKEN_KEY = "fairdrop.doorToken";
@@ -9,8 +11,12 @@ const DOOR_KEY = "fairdrop.doorName";
 // A code held in front of the camera is seen many times a second: answer once.
 const SAME_SCAN_IGNORED_MS = 3_000;
 const SCAN_EVERY_MS = 250;
+// Ask who a token belongs to once typing pauses, not at every keystroke.
+const DESCRIBE_AFTER_MS = 300;
 
 const scanner = { stream: null, timer: 0, lastCode: "", lastAt: 0 };
+// Only the answer about the token typed last may change the page.
+const tokenCheck = { timer: 0, asked: 0 };
 
 /** The code from what was typed or scanned: a bare code, or a ticket page's address. */
 function codeFrom(text) {
@@ -72,6 +78,8 @@ async function checkIn(code) {
   } catch (error) {
     if (error.code === "unknown_ticket") {
       showResult("unknown", "Unknown ticket", "No ticket has this code.", code);
+    } else if (error.code === "ticket_of_another_event") {
+      showResult("another_event", "Wrong event: not checked in", error.message, code);
     } else if (error.code === "invalid_field" && error.message.startsWith("code")) {
       showResult("unknown", "Not a ticket code", "Check what was typed.", code);
     } else {
@@ -131,11 +139,60 @@ function setUpScanner() {
   });
 }
 
+// ---------- whose token ----------
+
+function showScope(text, state) {
+  $("token-scope").textContent = text;
+  $("token-scope").dataset.state = state;
+  $("token-scope").hidden = !text;
+}
+
+/** The door field: the token's own door (fixed), or the name typed on this phone. */
+function useDoor(tokenDoor) {
+  $("door").readOnly = Boolean(tokenDoor);
+  $("door").value = tokenDoor || localStorage.getItem(DOOR_KEY) || $("door").defaultValue;
+}
+
+async function describeToken() {
+  const token = $("token").value.trim();
+  const asked = ++tokenCheck.asked;
+  if (!token) {
+    showScope("", "");
+    useDoor(null);
+    return;
+  }
+  try {
+    const staff = await callJson("GET", "/api/door/whoami", {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    if (asked !== tokenCheck.asked) return;
+    if (staff.all_events) {
+      showScope("Organiser token: every event's tickets.", "all");
+    } else {
+      const where = staff.door ? `door “${staff.door}”` : "any door";
+      showScope(`${staff.event_name || staff.event_id} · ${where}`, "event");
+    }
+    useDoor(staff.door);
+  } catch (error) {
+    if (asked !== tokenCheck.asked) return;
+    showScope(error.message, "refused");
+    useDoor(null);
+  }
+}
+
+function describeTokenSoon() {
+  clearTimeout(tokenCheck.timer);
+  tokenCheck.timer = setTimeout(describeToken, DESCRIBE_AFTER_MS);
+}
+
 // ---------- start ----------
 
 $("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
-$("door").value = localStorage.getItem(DOOR_KEY) || $("door").value;
-$("token").addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, $("token").value.trim()));
+useDoor(null);
+$("token").addEventListener("input", () => {
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  describeTokenSoon();
+});
 $("door").addEventListener("input", () => localStorage.setItem(DOOR_KEY, $("door").value.trim()));
 $("staff-form").addEventListener("submit", (event) => event.preventDefault());
 $("check-form").addEventListener("submit", async (event) => {
@@ -147,3 +204,4 @@ $("check-form").addEventListener("submit", async (event) => {
   $("code").focus();
 });
 setUpScanner();
+describeToken();

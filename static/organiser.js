@@ -4,6 +4,7 @@
 // resume it, list its orders and cancel (refund) one. Every call carries the organiser token as a bearer token; the
 // token lives in sessionStorage so it is gone when the tab closes.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
+import { showAccess, wireAccess } from "/static/organiser_access.js";
 
 const TOKEN_KEY = "fairdrop.organiserToken";
 const STATS_EVERY_MS = 1_000;
@@ -156,6 +157,7 @@ function saleFromForm() {
     rate_per_min: parseInt($("rate").value, 10),
     cap: parseInt($("cap").value, 10),
     hold_seconds: parseInt($("hold-seconds").value, 10),
+    access: $("access").value,
     ticket_types: ticketTypesFromForm(currency),
   };
 }
@@ -200,6 +202,7 @@ async function reloadEvents() {
     const answer = await callApi("GET", "/api/events");
     for (const event of answer.events) page.events.set(event.id, event);
     renderEvents(answer.events);
+    if (page.selectedId) showAccess(page.events.get(page.selectedId) || null);
     clearError();
   } catch (error) {
     renderEvents([]);
@@ -246,8 +249,9 @@ function selectFromHash() {
   page.ordersGeneration += 1;
   markSelectedInList();
   $("stats").hidden = !eventId;
-  if (!eventId) return;
   const event = page.events.get(eventId);
+  showAccess(eventId ? event || null : null);
+  if (!eventId) return;
   $("stats-title").textContent = event ? event.name : eventId;
   const fanUrl = `/e/${encodeURIComponent(eventId)}`;
   $("stats-fan-link").href = fanUrl;
@@ -421,6 +425,7 @@ function start() {
   $("pause-button").addEventListener("click", () => setPaused(true));
   $("resume-button").addEventListener("click", () => setPaused(false));
   $("orders-button").addEventListener("click", loadOrders);
+  wireAccess(organiserToken, () => page.selectedId);
   for (const input of [$("opens-at"), $("drop-at")]) {
     input.addEventListener("input", () => (input.dataset.touched = "1"));
   }

@@ -11,6 +11,7 @@
 // Stripe's Payment Element; the order itself still arrives on the socket,
 // once Stripe's webhook has told the server the money went through.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
+import { renderAccess, signIn, wireSignIn } from "/static/sign_in.js";
 
 const PING_EVERY_MS = 20_000;
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 5_000, 10_000]; // then 10 s for ever
@@ -44,6 +45,8 @@ const STATE_NOTES = {
 };
 
 const EVENT_ID = eventIdFromPath(location.pathname);
+// A presale link (/e/<id>?presale=<link id>): buy before or beside the queue.
+const PRESALE_ID = new URLSearchParams(location.search).get("presale") || "";
 const API = `/api/events/${encodeURIComponent(EVENT_ID)}`;
 
 const page = {
@@ -57,6 +60,7 @@ const page = {
   // element, stage: "loading" | "form" | "confirming" | "waiting"}, or null.
   stripePay: null,
   order: null, // the last successful "order" message
+  presale: null, // the presale link this page was opened with (GET .../presale/{id})
   socket: null,
   reconnectAttempt: 0,
   clockOffsetMs: 0, // server clock minus this device's clock
@@ -222,7 +226,15 @@ function buildBuyRows(types) {
 function maxQuantity(typeId) {
   const type = page.typesById.get(typeId);
   const remaining = page.status ? page.status.remaining[typeId] : undefined;
-  return Math.max(0, Math.min(type.per_person_limit, remaining ?? type.remaining));
+  const most = Math.max(0, Math.min(type.per_person_limit, remaining ?? type.remaining));
+  if (!buyingWithPresale()) return most;
+  const link = page.presale;
+  return link.ticket_type && link.ticket_type !== typeId ? 0 : Math.min(most, link.left);
+}
+
+/** Buying through the presale link: the fan has one and no queue turn right now. */
+function buyingWithPresale() {
+  return !!page.presale && !(page.status && page.status.admission);
 }
 
 /** The chosen quantity, within 0..max whatever was typed. */
@@ -282,6 +294,7 @@ async function buyTickets(submitEvent) {
   const items = chosenItems();
   const admission = page.status && page.status.admission;
   if (items.length === 0) return showError("Choose at least one ticket.");
+  if (buyingWithPresale()) return buyWithPresale(items);
   if (!admission) return showError("It is not your turn to buy yet.");
   setBuyPending(true);
   try {
@@ -297,6 +310,43 @@ async function buyTickets(submitEvent) {
     showError(error.message);
   }
   render();
+}
+
+/** A presale hold is answered at once (and told to the fan's other tabs on their sockets). */
+async function buyWithPresale(items) {
+  setBuyPending(true);
+  try {
+    const answer = await callApi("POST", `${API}/presale/${encodeURIComponent(PRESALE_ID)}/holds`, {
+      items,
+    });
+    page.presale.left -= items.reduce((sum, item) => sum + item.quantity, 0);
+    renderPresale();
+    handleHoldResult(answer);
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    setBuyPending(false);
+  }
+  render();
+}
+
+async function loadPresale() {
+  if (!PRESALE_ID) return;
+  try {
+    page.presale = await callApi("GET", `${API}/presale/${encodeURIComponent(PRESALE_ID)}`);
+  } catch (error) {
+    return showError(`This presale link cannot be used: ${error.message}`);
+  }
+  renderPresale();
+}
+
+function renderPresale() {
+  const link = page.presale;
+  const what = link.ticket_type ? ` of ${page.typesById.get(link.ticket_type).name}` : "";
+  $("presale-banner").textContent =
+    `Presale (${link.label}): up to ${link.left} ticket(s)${what} left on this link, ` +
+    `until ${new Date(link.expires_at).toLocaleString()}. No need to wait for the queue.`;
+  $("presale-banner").hidden = false;
 }
 
 function setBuyPending(pending) {
@@ -599,12 +649,15 @@ function render() {
   renderPlace(status);
   renderRemaining(status);
 
-  const admitted = state === "admitted" && !page.order;
+  // A presale link lets its fan shop whatever the queue says (until sold out).
+  const presale = !!page.presale && state !== "sold_out";
+  const admitted = (state === "admitted" || presale) && !page.order;
   $("buy-form").hidden = !(admitted && !page.hold);
   $("hold").hidden = !(admitted && page.hold);
   $("confirmation").hidden = !page.order;
   if (admitted && !page.hold) updateBuyLimits();
   if (admitted && page.hold) renderHold();
+  $("turn-label").textContent = buyingWithPresale() ? "This presale link ends in" : "Your turn ends in";
   renderStripeForm();
   tickCountdowns();
 }
@@ -619,13 +672,14 @@ function tickCountdowns() {
   } else if (status.state === "waiting_room") {
     $("drop-countdown").textContent =
       status.drop_at > now ? formatCountdown(status.drop_at - now) : "Drawing the queue…";
-  } else if (status.state === "admitted") {
-    if (status.admission) {
-      $("turn-countdown").textContent = formatCountdown(status.admission.deadline_ms - now);
-    }
-    if (page.hold && page.hold.expires_at) {
-      $("hold-countdown").textContent = formatCountdown(page.hold.expires_at - now);
-    }
+  }
+  if (status.admission) {
+    $("turn-countdown").textContent = formatCountdown(status.admission.deadline_ms - now);
+  } else if (page.presale) {
+    $("turn-countdown").textContent = formatCountdown(Date.parse(page.presale.expires_at) - now);
+  }
+  if (page.hold && page.hold.expires_at) {
+    $("hold-countdown").textContent = formatCountdown(page.hold.expires_at - now);
   }
 }
 
@@ -649,7 +703,7 @@ function handleStatus(status) {
   if (page.stripePay && (!page.hold || page.stripePay.holdId !== page.hold.id)) {
     dropStripeForm();
   }
-  if (status.state !== "admitted") {
+  if (status.state !== "admitted" && !page.presale) {
     page.pendingRequestId = null;
     setBuyPending(false);
     setPaying(false);
@@ -867,7 +921,26 @@ function statusFromJoin(joined, event) {
   };
 }
 
+// The join answers that signing in (as someone else) can mend.
+const SIGN_IN_CODES = new Set(["sign_in_required", "not_on_list"]);
+
+/** Joins, signing in first when the sale's policy asks; the join answer. */
+async function joinSale() {
+  for (;;) {
+    try {
+      return await callApi("POST", `${API}/join`);
+    } catch (error) {
+      if (!SIGN_IN_CODES.has(error.code)) throw error;
+      setConnection("Not signed in");
+      $("status").textContent = "Sign in to join";
+      await signIn(page.event, error);
+      clearError();
+    }
+  }
+}
+
 async function start() {
+  wireSignIn();
   $("buy-form").addEventListener("submit", buyTickets);
   $("pay-button").addEventListener("click", payForHold);
   $("release-button").addEventListener("click", releaseHold);
@@ -888,13 +961,16 @@ async function start() {
   }
   page.typesById = new Map(page.event.ticket_types.map((t) => [t.id, t]));
   renderEvent(page.event);
+  await renderAccess(page.event);
   try {
-    const joined = await callApi("POST", `${API}/join`);
+    const joined = await joinSale();
     handleStatus(statusFromJoin(joined, page.event));
   } catch (error) {
     setConnection("Offline");
     return showError(error.message);
   }
+  await loadPresale();
+  render();
   connectSocket();
   setInterval(pingSocket, PING_EVERY_MS);
   setInterval(tickCountdowns, COUNTDOWN_EVERY_MS);

@@ -22,7 +22,21 @@ from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from purchase.db import make_engine
 from queue_engine.scripts import AsyncScripts
-from web import door, draw, fans, organiser, sockets, stripe_webhook, tickets
+from web import (
+    access_list,
+    door,
+    draw,
+    email_sign_in,
+    export,
+    fans,
+    oidc_sign_in,
+    organiser,
+    presales,
+    session_routes,
+    sockets,
+    stripe_webhook,
+    tickets,
+)
 from web.catalog import Catalog
 from web.context import WebContext
 from web.hold_batches import HoldBatcher
@@ -134,11 +148,19 @@ def create_app(settings: Settings) -> Starlette:
         *sockets.routes,
         *tickets.routes,
         *door.routes,
+        *export.routes,
         *stripe_webhook.routes,
+        *access_list.routes,
+        *presales.routes,
+        *oidc_sign_in.routes(settings),
+        *email_sign_in.routes,
+        *session_routes.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     return Starlette(
         routes=routes,
+        # Authlib keeps a sign-in's state, nonce and PKCE verifier in a cookie of its own.
+        middleware=oidc_sign_in.middleware(settings, secret),
         lifespan=lifespan,
         exception_handlers={FairdropError: _fairdrop_error, HTTPException: _http_error},
     )

@@ -1,15 +1,19 @@
-"""Who is asking: the organiser's or door staff's bearer token, the fan's signed session."""
+"""Who is asking: the organiser's bearer token, a door token, the fan's signed session."""
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings
 from fairdrop.tokens import FAN_COOKIE, Session, Signer
+from purchase.door_tokens import find_door_token
 
 
 def _bearer(conn: HTTPConnection, whose: str) -> str:
@@ -32,11 +36,34 @@ def require_organiser(conn: HTTPConnection, organiser_token: str) -> None:
         raise FairdropError(ErrorCode.FORBIDDEN, "organiser token is not valid")
 
 
-def require_door_staff(conn: HTTPConnection, door_token: str, organiser_token: str) -> None:
-    """The door token, or the organiser's: an organiser may stand at a door too."""
+@dataclass(frozen=True)
+class DoorStaff:
+    """Who is at a door: a door token's holder, or the organiser."""
+
+    # The one event whose tickets this door checks in; None: the organiser, every event.
+    event_id: str | None
+    # The door the token was made for; None: staff name their door on the page.
+    door: str | None
+
+
+async def require_door_staff(
+    conn: HTTPConnection, signer: Signer, engine: Engine, organiser_token: str
+) -> DoorStaff:
+    """A live door token of one event, or the organiser's (who may stand at any door)."""
     given = _bearer(conn, "door")
-    if not (_is(given, door_token) or _is(given, organiser_token)):
+    if _is(given, organiser_token):
+        return DoorStaff(event_id=None, door=None)
+    token_id, event_id = signer.check_door_token(given)
+    token = await run_in_threadpool(find_door_token, engine, token_id)
+    # Signed but without its row: made against another database with the same key.
+    if token is None or token.event_id != event_id:
         raise FairdropError(ErrorCode.FORBIDDEN, "door token is not valid")
+    if token.revoked_at is not None:
+        raise FairdropError(
+            ErrorCode.DOOR_TOKEN_REVOKED,
+            "this door token was revoked: ask the organiser for a new one",
+        )
+    return DoorStaff(token.event_id, token.door)
 
 
 def session_of(conn: HTTPConnection, signer: Signer) -> Session | None:

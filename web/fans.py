@@ -58,7 +58,14 @@ async def public_event(request: Request) -> JSONResponse:
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
     record = await _record(ctx, event_id)
-    return JSONResponse(event_view(record, await snapshot(ctx.scripts, event_id)))
+    view = event_view(record, await snapshot(ctx.scripts, event_id))
+    # How a fan can sign in on this server, for the page's sign-in card.
+    settings = ctx.settings
+    view["sign_in"] = {
+        "email": settings.emails_enabled,
+        "login": settings.oidc_name if settings.login_enabled else None,
+    }
+    return JSONResponse(view)
 
 
 async def enter_sale(ctx: WebContext, record: EventRecord, session: Session) -> tuple[str, Entry]:
@@ -78,12 +85,12 @@ async def enter_sale(ctx: WebContext, record: EventRecord, session: Session) -> 
     if entry.status == "sign_in_required":
         raise FairdropError(
             ErrorCode.SIGN_IN_REQUIRED,
-            f"this sale lets in {POLICY_ASKS.get(record.event.access, 'signed-in fans')}: "
+            f"This sale lets in {POLICY_ASKS.get(record.event.access, 'signed-in fans')}: "
             "sign in first",
         )
     if entry.status == "not_on_list":
         raise FairdropError(
-            ErrorCode.NOT_ON_LIST, "you are not on this sale's list: sign in as someone who is"
+            ErrorCode.NOT_ON_LIST, "You are not on this sale's list: sign in as someone who is"
         )
     return entrant_id, entry
 
@@ -110,7 +117,7 @@ async def join_event(request: Request) -> JSONResponse:
     return response
 
 
-def _items(body: dict[str, Any], record: EventRecord) -> list[list[Any]]:
+def requested_items(body: dict[str, Any], record: EventRecord) -> list[list[Any]]:
     known = record.type_ids()
     items: list[list[Any]] = []
     seen: set[str] = set()
@@ -143,7 +150,7 @@ async def ask_for_tickets(
             ErrorCode.NOT_ADMITTED, "admission_token is required: wait for your turn"
         )
     ctx.signer.check_admission(token, event_id, fan_id)
-    return await ctx.holds.submit(event_id, fan_id, _items(body, record))
+    return await ctx.holds.submit(event_id, fan_id, requested_items(body, record))
 
 
 async def request_tickets(request: Request) -> JSONResponse:

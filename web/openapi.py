@@ -9,23 +9,36 @@ from __future__ import annotations
 from typing import Any
 
 from fairdrop.errors import ErrorCode
-from fairdrop.identity import ACCESS_POLICIES
+from fairdrop.identity import ACCESS_POLICIES, ANON, EMAIL, MEMBER, OIDC
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOKEN_ID = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
-# Either token: the door's, or the organiser's.
+# Either token: one event's door token, or the organiser's (every event).
 _DOOR: list[dict[str, list[str]]] = [{"door": []}, {"organiser": []}]
 
+
+# What a session can name (fairdrop/identity.py).
+_IDENTITY_KINDS = (ANON, EMAIL, OIDC, MEMBER)
 
 _ACCESS = {
     "type": "string",
     "enum": list(ACCESS_POLICIES),
     "description": "who may enter: anyone (open), a proven email (email), an OpenID Connect "
     "login (login), or only identities on the organiser's list (list)",
+}
+
+
+_LINK_ID = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_LIST_MODE = {
+    "name": "mode",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["replace", "add"], "default": "replace"},
 }
 
 
@@ -54,6 +67,19 @@ def _op(
     if organiser:
         op["security"] = _ORGANISER
     return op
+
+
+def _csv_download(summary: str) -> dict[str, Any]:
+    """An organiser's GET of one event's CSV file."""
+    return {
+        "summary": summary,
+        "parameters": [_EVENT_ID],
+        "responses": {
+            "200": {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "4XX": _ERROR,
+        },
+        "security": _ORGANISER,
+    }
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -124,6 +150,51 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/TicketTypeIn"},
             },
+        },
+    },
+    "PresaleLinkIn": {
+        "type": "object",
+        "required": ["allowance", "expires_at"],
+        "properties": {
+            "label": {"type": "string", "maxLength": 200},
+            "allowance": {"type": "integer", "minimum": 1, "maximum": 100000},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "ticket_type": {"type": "string", "description": "one type's id; any type if absent"},
+        },
+    },
+    "PresaleLink": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "label": {"type": "string"},
+            "allowance": {"type": "integer"},
+            "left": {"type": ["integer", "null"]},
+            "used": {"type": ["integer", "null"]},
+            "ticket_type": {"type": ["string", "null"]},
+            "expires_at": {"type": "string"},
+            "link": {"type": "string", "description": "the fan page URL with the link"},
+        },
+    },
+    "PresaleLinkList": {
+        "type": "object",
+        "properties": {
+            "links": {"type": "array", "items": {"$ref": "#/components/schemas/PresaleLink"}}
+        },
+    },
+    "PresaleHoldIn": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "maxItems": 10, "items": {"type": "object"}}},
+    },
+    "HoldAnswer": {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "hold": {"type": "object"}},
+    },
+    "ListImport": {
+        "type": "object",
+        "properties": {
+            k: {"type": "integer"}
+            for k in ("added", "updated", "removed", "total", "emails", "ids")
         },
     },
     "AccessIn": {
@@ -256,10 +327,62 @@ _SCHEMAS: dict[str, Any] = {
     },
     "CheckInIn": {
         "type": "object",
-        "required": ["code", "door"],
+        "required": ["code"],
         "properties": {
             "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
-            "door": {"type": "string", "maxLength": 64},
+            "door": {
+                "type": "string",
+                "maxLength": 64,
+                "description": "this door's name; required unless the door token names its "
+                "door, which then is recorded instead",
+            },
+        },
+    },
+    "DoorTokenIn": {
+        "type": "object",
+        "description": "optional: an empty body makes a token for any door of the event",
+        "properties": {"door": {"type": "string", "maxLength": 64}},
+    },
+    "DoorToken": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "event_id": {"type": "string"},
+            "door": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "NewDoorToken": {
+        "allOf": [
+            {"$ref": "#/components/schemas/DoorToken"},
+            {
+                "type": "object",
+                "properties": {
+                    "token": {
+                        "type": "string",
+                        "description": "the bearer token for /door; shown in this answer only",
+                    }
+                },
+            },
+        ]
+    },
+    "DoorTokenList": {
+        "type": "object",
+        "properties": {
+            "door_tokens": {"type": "array", "items": {"$ref": "#/components/schemas/DoorToken"}}
+        },
+    },
+    "DoorStaff": {
+        "type": "object",
+        "properties": {
+            "all_events": {
+                "type": "boolean",
+                "description": "true for the organiser's token, which works at every event",
+            },
+            "event_id": {"type": ["string", "null"]},
+            "event_name": {"type": ["string", "null"]},
+            "door": {"type": ["string", "null"]},
         },
     },
     "CheckIn": {
@@ -310,6 +433,50 @@ _SCHEMAS: dict[str, Any] = {
             "entrants_url": {"type": ["string", "null"]},
         },
     },
+    "EmailSignInIn": {
+        "type": "object",
+        "required": ["email"],
+        "properties": {
+            "email": {"type": "string", "maxLength": 254, "description": "ASCII, one @"},
+            "next": {
+                "type": "string",
+                "maxLength": 512,
+                "pattern": "^/(?!/)",
+                "default": "/",
+                "description": "the path on this site the link leads to once used",
+            },
+        },
+    },
+    "SignInChallenge": {
+        "type": "object",
+        "properties": {
+            "challenge": {"type": "string", "description": "send it with the code"},
+            "expires_in": {"type": "integer", "description": "seconds the link and code work"},
+        },
+    },
+    "SignInCodeIn": {
+        "type": "object",
+        "required": ["challenge", "code"],
+        "properties": {
+            "challenge": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"},
+            "code": {"type": "string", "pattern": "^[0-9]{6}$"},
+        },
+    },
+    "SignedIn": {
+        "type": "object",
+        "properties": {"signed_in_as": {"type": "string", "description": "the normalised email"}},
+    },
+    "SessionInfo": {
+        "type": "object",
+        "properties": {
+            "signed_in": {"type": "boolean"},
+            "kind": {"type": ["string", "null"], "enum": [*_IDENTITY_KINDS, None]},
+            "display": {
+                "type": ["string", "null"],
+                "description": "the email or login to show; null when anonymous",
+            },
+        },
+    },
 }
 
 DOCUMENT: dict[str, Any] = {
@@ -344,6 +511,67 @@ DOCUMENT: dict[str, Any] = {
                 params=[_EVENT_ID],
                 body="AccessIn",
                 organiser=True,
+            )
+        },
+        "/api/events/{event_id}/access-list": {
+            "post": {
+                "summary": "Import the event's list (CSV: email and/or id, allowance); "
+                "?mode=replace (default) or add. Allowances change; purchases stay.",
+                "parameters": [_EVENT_ID, _LIST_MODE],
+                "requestBody": {
+                    "required": True,
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                "responses": {"200": {"description": "OK", **_json("ListImport")}, "4XX": _ERROR},
+                "security": _ORGANISER,
+            }
+        },
+        "/api/events/{event_id}/access-list.csv": {
+            "get": {
+                "summary": "The event's list as CSV, with each id's personal sign-in link",
+                "parameters": [_EVENT_ID],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    "4XX": _ERROR,
+                },
+                "security": _ORGANISER,
+            }
+        },
+        "/api/events/{event_id}/presale-links": {
+            "post": _op(
+                "Make a presale link: up to allowance tickets, until expires_at, maybe one type",
+                "201",
+                "PresaleLink",
+                params=[_EVENT_ID],
+                body="PresaleLinkIn",
+                organiser=True,
+            ),
+            "get": _op(
+                "Every presale link of the event and how much of each is used",
+                "200",
+                "PresaleLinkList",
+                params=[_EVENT_ID],
+                organiser=True,
+            ),
+        },
+        "/api/events/{event_id}/presale/{link_id}": {
+            "get": _op(
+                "A presale link as its fan sees it (what is left, until when)",
+                "200",
+                "PresaleLink",
+                params=[_EVENT_ID, _LINK_ID],
+            )
+        },
+        "/api/events/{event_id}/presale/{link_id}/holds": {
+            "post": _op(
+                "Hold tickets through a presale link, at once (no queue turn needed)",
+                "200",
+                "HoldAnswer",
+                params=[_EVENT_ID, _LINK_ID],
+                body="PresaleHoldIn",
             )
         },
         "/api/events/{event_id}/resume": {
@@ -435,9 +663,56 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/api/events/{event_id}/door-tokens": {
+            "post": {
+                **_op(
+                    "Make a door token for this event (and one door of it, if named)",
+                    "201",
+                    "NewDoorToken",
+                    params=[_EVENT_ID],
+                    organiser=True,
+                ),
+                "requestBody": {"required": False, **_json("DoorTokenIn")},
+            },
+            "get": _op(
+                "The event's door tokens, revoked ones included (no secrets)",
+                "200",
+                "DoorTokenList",
+                params=[_EVENT_ID],
+                organiser=True,
+            ),
+        },
+        "/api/events/{event_id}/door-tokens/{token_id}/revoke": {
+            "post": _op(
+                "Revoke a door token: refused from its next use on (revoking again changes "
+                "nothing)",
+                "200",
+                "DoorToken",
+                params=[_EVENT_ID, _TOKEN_ID],
+                organiser=True,
+            )
+        },
+        "/api/events/{event_id}/export.csv": {
+            "get": _csv_download(
+                "Every ticket of the event, one CSV row each: order, status, buyer identity, "
+                "type, price, code, check-in (cells a spreadsheet would run as a formula "
+                "start with ')"
+            )
+        },
+        "/api/door/whoami": {
+            "get": {
+                **_op("Which event and door this token checks tickets in for", "200", "DoorStaff"),
+                "security": _DOOR,
+            }
+        },
         "/api/door/check-in": {
             "post": {
-                **_op("Check a ticket in at a door", "200", "CheckIn", body="CheckInIn"),
+                **_op(
+                    "Check a ticket in at a door (a door token: its event's tickets only)",
+                    "200",
+                    "CheckIn",
+                    body="CheckInIn",
+                ),
                 "security": _DOOR,
             }
         },
@@ -459,13 +734,41 @@ DOCUMENT: dict[str, Any] = {
                 ),
             }
         },
+        "/api/sign-in/email": {
+            "post": _op(
+                "Email a sign-in link (GET /sign-in/email/{token} signs in and redirects "
+                "to next) and a six-digit code; the same answer for every address",
+                "202",
+                "SignInChallenge",
+                body="EmailSignInIn",
+            )
+        },
+        "/api/sign-in/email/code": {
+            "post": _op(
+                "Sign in with the emailed code (5 wrong codes close the sign-in; "
+                "the code or the link works once); sets the fan cookie",
+                "200",
+                "SignedIn",
+                body="SignInCodeIn",
+            )
+        },
+        "/api/session": {
+            "get": _op("Who this browser is signed in as", "200", "SessionInfo"),
+        },
+        "/api/sign-out": {
+            "post": _op("Forget this browser's session (clears the cookie)", "200", "SessionInfo"),
+        },
     },
     "components": {
         "schemas": _SCHEMAS,
         "responses": {"Error": {"description": "Refused", **_json("Error")}},
         "securitySchemes": {
             "organiser": {"type": "http", "scheme": "bearer"},
-            "door": {"type": "http", "scheme": "bearer"},
+            "door": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a door token from POST /api/events/{event_id}/door-tokens",
+            },
         },
     },
 }

@@ -32,8 +32,26 @@ if late then
           .. ') and its tickets are gone'})
     end
   end
-  -- The fan was counted out of 'bought' when the hold ended; count them in
-  -- again. The limit is not asked: these are the tickets the fan held.
+  -- The fan may have held again since (a presale link allows it): a late
+  -- payment never takes a fan past a per-person limit or their allowance.
+  local _, code, message = check_items(hold.fan, cjson.encode(hold.items))
+  if code then
+    return cjson.encode({ok = false, code = code, hold = hold,
+      message = 'the payment came after the hold ended, and now ' .. message})
+  end
+  -- Nor a presale link past its allowance: its tickets went back to the link.
+  local raw_link = hold.presale and redis.call('HGET', K.presales, hold.presale)
+  if raw_link then
+    local link, wanted = cjson.decode(raw_link), 0
+    for _, item in ipairs(hold.items) do wanted = wanted + item[2] end
+    if wanted > link.left then
+      return cjson.encode({ok = false, code = 'presale_used_up', hold = hold,
+        message = 'the payment came after the hold ended and its presale link is used up'})
+    end
+    link.left = link.left - wanted
+    redis.call('HSET', K.presales, hold.presale, cjson.encode(link))
+  end
+  -- The fan was counted out of 'bought' when the hold ended; count them in again.
   for _, item in ipairs(hold.items) do
     redis.call('HINCRBY', K.available, item[1], -item[2])
     redis.call('HINCRBY', K.bought, hold.fan .. '|' .. item[1], item[2])

@@ -107,8 +107,84 @@ local function release_hold(hold_id, new_status)
     redis.call('HDEL', K.fan_hold, hold.fan)
   end
   redis.call('ZREM', K.shopping, hold.fan)
+  -- A presale hold that ends unpaid gives its tickets back to its link too.
+  local raw_link = hold.presale and redis.call('HGET', K.presales, hold.presale)
+  if raw_link then
+    local link = cjson.decode(raw_link)
+    for _, item in ipairs(hold.items) do link.left = link.left + item[2] end
+    redis.call('HSET', K.presales, hold.presale, cjson.encode(link))
+  end
   mark_changed()
   return true
+end
+
+-- The items a fan asks for, checked against the ticket types, the per-person
+-- limits, the list's allowance (all types together) and the stock: the items,
+-- or nil and a refusal's code and message. Changes nothing.
+local function check_items(fan, raw_items)
+  local ok, items = pcall(cjson.decode, raw_items)
+  if not ok or type(items) ~= 'table' or #items == 0 then
+    return nil, 'invalid_field', 'items must be a non-empty list of [type, quantity]'
+  end
+  local allowance = tonumber(redis.call('HGET', K.allowance, fan) or '-1')
+  local wanted = 0
+  local seen = {}
+  for _, item in ipairs(items) do
+    local t, q = item[1], tonumber(item[2])
+    if type(t) ~= 'string' or not q or q < 1 or q ~= math.floor(q) or seen[t] then
+      return nil, 'invalid_field', 'each item needs a ticket type once and a whole quantity >= 1'
+    end
+    seen[t] = true
+    if redis.call('HEXISTS', K.stock, t) == 0 then
+      return nil, 'unknown_ticket_type', 'no ticket type ' .. t .. ' in this event'
+    end
+    local limit = tonumber(redis.call('HGET', K.limits, t))
+    local mine = tonumber(redis.call('HGET', K.bought, fan .. '|' .. t) or '0')
+    if mine + q > limit then
+      return nil, 'limit_exceeded', 'at most ' .. limit .. ' of ' .. t .. ' per person'
+    end
+    wanted = wanted + q
+    local left = tonumber(redis.call('HGET', K.available, t))
+    if left < q then
+      if left == 0 then return nil, 'sold_out', t .. ' is sold out' end
+      return nil, 'not_enough_stock', 'only ' .. left .. ' of ' .. t .. ' left'
+    end
+  end
+  -- A fan on the organiser's list may buy their allowance, all types together.
+  if allowance >= 0 then
+    for _, t in ipairs(redis.call('HKEYS', K.stock)) do
+      wanted = wanted + tonumber(redis.call('HGET', K.bought, fan .. '|' .. t) or '0')
+    end
+    if wanted > allowance then
+      return nil, 'limit_exceeded', 'your allowance is ' .. allowance .. ' ticket(s) in all'
+    end
+  end
+  return items, nil, nil
+end
+
+-- Moves checked items from available into a new live hold for the fan, which
+-- counts as shopping until it ends. ``presale`` names the link the hold uses
+-- (its tickets go back to the link if the hold ends unpaid), or nil.
+local function take_hold(fan, hold_id, request_id, items, now, presale)
+  local expires = now + meta_num('hold_ms')
+  local hold_items = {}
+  for _, item in ipairs(items) do
+    local t, q = item[1], tonumber(item[2])
+    redis.call('HINCRBY', K.available, t, -q)
+    redis.call('HINCRBY', K.held, t, q)
+    redis.call('HINCRBY', K.bought, fan .. '|' .. t, q)
+    hold_items[#hold_items + 1] = {t, q}
+  end
+  -- Who signed in travels with the hold to the paid order (the organiser's export).
+  local hold = {id = hold_id, fan = fan, items = hold_items, status = 'held',
+    created_at = now, expires_at = expires, request_id = request_id,
+    buyer = redis.call('HGET', K.identities, fan) or '', presale = presale}
+  redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
+  redis.call('ZADD', K.hold_expiry, expires, hold_id)
+  redis.call('HSET', K.fan_hold, fan, hold_id)
+  redis.call('ZADD', K.shopping, expires, fan)
+  mark_changed()
+  return hold
 end
 
 -- A new sale's state from its spec (create.lua; restore_sale.lua after Redis

@@ -13,14 +13,15 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.live_stack import LiveStack
 from tests.pages.browser import PHONE, screenshot_path
+from tests.web.test_tickets import new_door_token
 
 _QR_DRAWN = (
     "() => { const img = document.getElementById('qr'); return img.complete && img.naturalWidth; }"
 )
 
 
-def _buy_on_the_fan_page(page: Page, stack: LiveStack) -> None:
-    """A fan buys two tickets on the queue page of a sale whose window has closed."""
+def _buy_on_the_fan_page(page: Page, stack: LiveStack) -> str:
+    """A fan buys two tickets on the queue page of a sale whose window has closed; its id."""
     now = datetime.now(UTC)
     event = stack.create_event(
         name="Door night",
@@ -34,6 +35,8 @@ def _buy_on_the_fan_page(page: Page, stack: LiveStack) -> None:
     expect(page.locator("#hold")).to_be_visible(timeout=10_000)
     page.click("#pay-button")
     expect(page.locator("a.ticket-code")).to_have_count(2, timeout=10_000)
+    event_id: str = event["id"]
+    return event_id
 
 
 def _check_in(page: Page, code: str) -> None:
@@ -46,7 +49,7 @@ def test_a_fan_opens_a_ticket_and_the_door_checks_it_in_once(
 ) -> None:
     fan = browser.new_context(viewport=PHONE)
     fan_page = fan.new_page()
-    _buy_on_the_fan_page(fan_page, live_stack)
+    event_id = _buy_on_the_fan_page(fan_page, live_stack)
     first = fan_page.locator("a.ticket-code").first
     code = first.inner_text()
 
@@ -71,8 +74,14 @@ def test_a_fan_opens_a_ticket_and_the_door_checks_it_in_once(
     door = browser.new_context(viewport=PHONE)
     door_page = door.new_page()
     door_page.goto(f"{live_stack.base_url}/door")
-    door_page.fill("#token", live_stack.settings.door_token)
-    door_page.fill("#door", "north")
+    door_page.fill("#door", "main gate")
+    # A token the organiser made for this event's north door: the page says so,
+    # and the door is the token's.
+    door_page.fill("#token", new_door_token(live_stack, event_id, "north")["token"])
+    scope = door_page.locator("#token-scope")
+    expect(scope).to_have_text("Door night · door “north”", timeout=10_000)
+    expect(door_page.locator("#door")).to_have_value("north")
+    expect(door_page.locator("#door")).not_to_be_editable()
     # Headless Chromium has no BarcodeDetector here: typing only, no scan button.
     expect(door_page.locator("#scan-button")).to_be_hidden()
 
@@ -119,6 +128,17 @@ def test_a_fan_opens_a_ticket_and_the_door_checks_it_in_once(
     )
     expect(door_page.locator("#verdict")).to_have_text("Already used")
     door_page.screenshot(path=screenshot_path("door-used-then-refunded"), full_page=True)
+
+    # Another event's door token: the ticket is not checked in there, and the door says why.
+    other = live_stack.create_event(name="Other night")
+    door_page.fill("#token", new_door_token(live_stack, other["id"])["token"])
+    expect(scope).to_have_text("Other night · any door", timeout=10_000)
+    expect(door_page.locator("#door")).to_have_value("main gate")  # typed on this phone
+    _check_in(door_page, code)
+    expect(result).to_have_attribute("data-result", "another_event", timeout=10_000)
+    expect(door_page.locator("#verdict")).to_have_text("Wrong event: not checked in")
+    expect(door_page.locator("#result-detail")).to_contain_text("Door night")
+    door_page.screenshot(path=screenshot_path("door-another-event"), full_page=True)
     fan.close()
     door.close()
 
@@ -127,6 +147,7 @@ def test_a_wrong_door_token_is_refused_on_the_page(browser: Browser, live_stack:
     page = browser.new_page(viewport=PHONE)
     page.goto(f"{live_stack.base_url}/door")
     page.fill("#token", "not-the-token")
+    expect(page.locator("#token-scope")).to_have_text("door token is not valid", timeout=10_000)
     _check_in(page, "A" * 22)
     expect(page.locator("#error")).to_contain_text("door token is not valid", timeout=10_000)
     expect(page.locator("#result")).to_be_hidden()

@@ -107,3 +107,24 @@ def test_an_unknown_code_checks_nothing_in(engine: Engine) -> None:
     assert find_ticket(engine, code + "x") is None
     stored = find_ticket(engine, code)
     assert stored is not None and stored.checked_in_at is None
+
+
+def test_a_door_of_one_event_checks_in_only_that_events_tickets(engine: Engine) -> None:
+    ours, theirs = sold_ticket(engine), sold_ticket(engine)
+    ticket = find_ticket(engine, ours)
+    assert ticket is not None
+    our_event = ticket.event_id
+
+    foreign = check_in(engine, theirs, "north", datetime.now(UTC), event_id=our_event)
+
+    assert foreign is not None and foreign.result == "another_event"
+    stored = find_ticket(engine, theirs)
+    assert stored is not None and (stored.checked_in_at, stored.checked_in_by) == (None, None)
+    # Once used at its own event's door it is still only "not here" to ours.
+    used = check_in(engine, theirs, "south", datetime.now(UTC))
+    assert used is not None and used.result == "valid"
+    again = check_in(engine, theirs, "north", datetime.now(UTC), event_id=our_event)
+    assert again is not None and again.result == "another_event"
+    assert again.ticket.checked_in_by == "south"
+    mine = check_in(engine, ours, "north", datetime.now(UTC), event_id=our_event)
+    assert mine is not None and (mine.result, mine.ticket.checked_in_by) == ("valid", "north")

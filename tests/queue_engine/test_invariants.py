@@ -1,7 +1,7 @@
-"""Hypothesis drives joins, draws, admissions, holds, expiries, confirms,
-refunds of sold orders and repeated requests against the real Lua scripts on
-a real Redis, and checks DESIGN.md's invariants 1, 2, 4, 5 and 6 after every
-step."""
+"""Hypothesis drives joins, draws, admissions, holds, presale holds, expiries,
+confirms, refunds of sold orders and repeated requests against the real Lua
+scripts on a real Redis, and checks DESIGN.md's invariants 1, 2, 4, 5 and 6
+(and that a presale link is used exactly) after every step."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 from buffer.draw import run_draw, seed_commitment
-from purchase.holds import confirm_hold, hold_tickets, release_hold
+from purchase.holds import answer_of, confirm_hold, hold_tickets, release_hold
 from purchase.orders import return_sold_tickets
 from queue_engine.admission import admit_next_batch
 from queue_engine.joining import join_sync
@@ -36,6 +36,9 @@ from tests.reads import text as _text
 from tests.reads import zset_members, zset_scores
 
 FANS = [f"fan-{i}" for i in range(10)]
+# Fans with the presale link only: they never queue, they buy beside the queue.
+PRESALE_FANS = [f"pre-{i}" for i in range(3)]
+LINK, LINK_TICKETS = "link-1", 3
 TYPES = {"ga": (3, 2), "vip": (2, 1)}  # id -> (stock, per-person limit)
 RATE_PER_MIN = 60  # one a second, burst of two
 BURST = max(1, RATE_PER_MIN / 30)
@@ -80,6 +83,8 @@ class SaleMachine(RuleBasedStateMachine):
                 tuple(TicketTypeSpec(t, t, 100, "EUR", s, lim) for t, (s, lim) in TYPES.items()),
             ),
         )
+        link = {"allowance": LINK_TICKETS, "left": LINK_TICKETS, "expires_at": 10**13, "type": ""}
+        assert self.scripts.run("add_presale", self.event_id, LINK, json.dumps(link)) == 1
         self.numbers: dict[str, int] = {}
         self.late_order: list[str] = []
         self.buffered: set[str] = set()
@@ -151,7 +156,7 @@ class SaleMachine(RuleBasedStateMachine):
         assert result.serving >= self.serving  # the counter never goes back
         self.serving = result.serving
         shopping = set(zset_members(self.client, self.keys.script_keys[3]))
-        self.admitted_ever |= shopping
+        self.admitted_ever |= shopping - set(PRESALE_FANS)
         if result.admitted:
             # Admission never lets in more fans still choosing than tickets left.
             undecided = len(shopping) - self.client.hlen(self.keys.script_keys[12])
@@ -185,10 +190,27 @@ class SaleMachine(RuleBasedStateMachine):
     def admitted_fan_asks_for_tickets(self, data: st.DataObject, ga: int, vip: int) -> Any:
         return self._ask(data.draw(st.sampled_from(sorted(self.admitted_ever))), ga, vip)
 
-    @precondition(lambda self: bool(self.requests))
+    @rule(target=holds, fan=st.sampled_from(PRESALE_FANS), ga=st.integers(0, 3))
+    def presale_fan_asks_for_tickets(self, fan: str, ga: int) -> Any:
+        request_id = f"r{len(self.requests)}"
+        left = json.loads(self.client.hget(self.keys.presales, LINK) or b"{}")["left"]
+        items = json.dumps([["ga", ga]] if ga else [["ga", 1], ["vip", 1]])
+        args = (self.now, fan, request_id, f"h-{request_id}", items, LINK, "open")
+        answer = answer_of(self.scripts.run("presale_hold", self.event_id, *args))
+        self.requests.append((request_id, fan, []))
+        self.answers[request_id] = json.dumps(answer.body, sort_keys=True)
+        event(f"presale hold: {answer.code or 'ok'}")
+        wanted = ga or 2
+        if wanted > left:
+            assert not answer.ok  # never more than the link's allowance
+        if not answer.ok:
+            return multiple()
+        return multiple(f"h-{request_id}")
+
+    @precondition(lambda self: any(items for _, _, items in self.requests))
     @rule(data=st.data())
     def repeat_request(self, data: st.DataObject) -> None:
-        request_id, fan, items = data.draw(st.sampled_from(self.requests))
+        request_id, fan, items = data.draw(st.sampled_from([r for r in self.requests if r[2]]))
         again = hold_tickets(self.scripts, self.event_id, fan, request_id, items, self.now)
         # A retried or duplicated job gets the same answer and changes nothing.
         assert json.dumps(again.body, sort_keys=True) == self.answers[request_id]
@@ -201,7 +223,8 @@ class SaleMachine(RuleBasedStateMachine):
     @rule(hold_id=st.one_of(holds, ended), payment=st.sampled_from(["pay-a", "pay-b"]))
     def confirm(self, hold_id: str, payment: str) -> None:
         before = self._hold(hold_id)
-        available = self._hash(5)
+        available, mine = self._hash(5), self._hash(9)
+        link_left = json.loads(self.client.hget(self.keys.presales, LINK) or b"{}")["left"]
         answer = confirm_hold(self.scripts, self.event_id, hold_id, payment, self.now)
         status = before["status"]
         if status == "held" and before["expires_at"] < self.now:
@@ -209,6 +232,9 @@ class SaleMachine(RuleBasedStateMachine):
             status = "expired"
             for t, q in before["items"]:
                 available[t] += q
+                mine[f"{before['fan']}|{t}"] -= q
+                if before.get("presale"):
+                    link_left += q
         event(f"confirm: {status}")
         if status == "confirmed":
             # The first payment stands; a second is told which one bought it.
@@ -217,10 +243,16 @@ class SaleMachine(RuleBasedStateMachine):
         elif status == "held":
             assert answer.ok and not answer.body["late"]
         elif status in ENDED_UNPAID:
-            # A late payment buys the hold's tickets only if every one is free.
+            # A late payment buys the hold's tickets only if every one is free,
+            # within the fan's limits and (a presale hold) its link's allowance.
             free = all(available[t] >= q for t, q in before["items"])
-            assert answer.ok == free
-            assert answer.ok or answer.code == "no_stock"
+            within = all(
+                mine.get(f"{before['fan']}|{t}", 0) + q <= TYPES[t][1] for t, q in before["items"]
+            )
+            if before.get("presale"):
+                within = within and sum(q for _, q in before["items"]) <= link_left
+            assert answer.ok == (free and within), answer.body
+            assert answer.ok or answer.code in {"no_stock", "limit_exceeded", "presale_used_up"}
             if answer.ok:
                 assert answer.body["late"] and answer.body["hold"]["payment"] == payment
         else:
@@ -325,6 +357,20 @@ class SaleMachine(RuleBasedStateMachine):
             assert sum(available.values()) == 0
 
     @invariant()
+    def presale_link_is_used_exactly(self) -> None:
+        """The link's tickets are left, or in its holds (live, sold or refunded), once."""
+        if not hasattr(self, "keys"):
+            return
+        left = json.loads(self.client.hget(self.keys.presales, LINK) or b"{}")["left"]
+        taken = sum(
+            q
+            for hold in map(json.loads, self.client.hvals(self.keys.holds))
+            if hold.get("presale") == LINK and hold["status"] in {"held", "confirmed", "refunded"}
+            for _, q in hold["items"]
+        )
+        assert left >= 0 and left + taken == LINK_TICKETS
+
+    @invariant()
     def draw_gives_each_fan_one_place(self) -> None:
         """Invariants 2 and 5: drawn fans hold 1..N, late fans follow in arrival order."""
         if not hasattr(self, "keys"):
@@ -346,7 +392,9 @@ class SaleMachine(RuleBasedStateMachine):
         """Invariant 4: admitted = exactly the numbers up to the serving counter."""
         if not hasattr(self, "keys"):
             return
-        assert self.client.zcard(self.keys.script_keys[3]) <= CAP
+        # The cap is on the fans admission lets in; presale buyers shop beside them.
+        shopping = set(zset_members(self.client, self.keys.script_keys[3]))
+        assert len(shopping - set(PRESALE_FANS)) <= CAP
         assert self.admitted_ever == {f for f, n in self.numbers.items() if n <= self.serving}
         if self.queueing_since is not None:
             budget = BURST + RATE_PER_MIN * (self.now - self.queueing_since) / 60_000

@@ -151,7 +151,14 @@ FAN_ROUTES = [
     ("GET", "/draw"),
     ("GET", "/draw/entrants"),
 ]
-ORGANISER_ROUTES = [("GET", "/stats"), ("POST", "/pause"), ("POST", "/resume")]
+ORGANISER_ROUTES = [
+    ("GET", "/stats"),
+    ("POST", "/pause"),
+    ("POST", "/resume"),
+    ("POST", "/door-tokens"),
+    ("GET", "/door-tokens"),
+    ("GET", "/export.csv"),
+]
 
 
 @pytest.mark.parametrize(
