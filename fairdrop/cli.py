@@ -3,6 +3,7 @@
 fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
 fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payers SHARE]]
+              [--access open|email|login|list]
 fairdrop verify-draw URL
 fairdrop db upgrade | current     the database's Alembic revision
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
@@ -21,6 +22,7 @@ import time
 from collections.abc import Sequence
 
 from fairdrop.db_command import add_db_parser, run_db
+from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import Settings
 
 
@@ -111,6 +113,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         DemoPlan,
         run_demo,
     )
+    from fairdrop.demo_access import one_place_each
 
     stripe = args.payments == "localstripe"
     if stripe:
@@ -133,11 +136,12 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         payments=args.payments,
         late_payers=late_payers,
         hold_seconds=LOCALSTRIPE_HOLD_SECONDS if stripe else DemoPlan.hold_seconds,
+        access=args.access,
     )
     summary = run_demo(settings, plan)
     print(json.dumps(summary), flush=True)
     ok = summary["oversold"] == 0 and summary["admitted_in_order"] and summary["draw_verified"]
-    return 0 if ok and summary.get("payments_consistent", True) else 1
+    return 0 if ok and one_place_each(summary) and summary.get("payments_consistent", True) else 1
 
 
 def _verify(url: str) -> int:
@@ -194,6 +198,14 @@ def _parser() -> argparse.ArgumentParser:
         default="local",
         help="local: instant, no money moves (default); localstripe: the stripe library "
         "against localstripe on loopback",
+    )
+    demo.add_argument(
+        "--access",
+        choices=list(ACCESS_POLICIES),
+        default="open",
+        help="who may enter, and how the simulated fans sign in: open (default), email "
+        "(links and codes from a local SMTP server), login (a local OpenID provider), "
+        "list (an imported list and personal links)",
     )
     demo.add_argument(
         "--late-payers",

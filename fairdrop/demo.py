@@ -9,6 +9,10 @@ With ``payments="localstripe"`` the fans pay through the real ``stripe``
 library against localstripe on loopback, as Stripe.js would on their pages,
 and a share of them pays only after their hold ended, on purpose: each of
 those must end with tickets (still free) or with a refund.
+
+With ``access`` other than "open" every fan signs in first, the way the
+sale asks (fairdrop/demo_access.py), and the summary says whether each
+identity was one entrant with one place, whatever device it came back on.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ from sqlmodel import select
 from websockets.asyncio.client import ClientConnection
 
 from buffer.verify import verify_draw
+from fairdrop.demo_access import (
+    Doorway,
+    Entry,
+    access_servers,
+    identity_figures,
+    outsiders_refused,
+    second_devices,
+)
 from fairdrop.localstripe_server import (
     pay_with_card,
     register_webhook,
@@ -52,6 +64,9 @@ LOCALSTRIPE_HOLD_SECONDS = 8
 LOCALSTRIPE_LATE_PAYERS = 0.15
 # A test card that always succeeds.
 CARD = "pm_card_visa"
+# A list sale's window opens this long after it is made: the organiser imports
+# the list and fans open their personal links (about 1 ms each) meanwhile.
+LIST_LEAD_SECONDS = 2.0
 # How long after its hold's end a late payer confirms.
 LATE_BY_S = 0.5
 
@@ -73,6 +88,12 @@ class DemoPlan:
     payments: str = "local"
     # With localstripe: the share of the paying fans who pay after their hold ended.
     late_payers: float = 0.0
+    # Who may enter (fairdrop/identity.py ACCESS_POLICIES) and how fans sign in.
+    access: str = "open"
+    # The share of identities that come back on a second device.
+    second_devices: float = 0.1
+    # Browsers nobody signed in that try to join a sale asking who they are.
+    outsiders: int = 5
 
 
 @dataclass
@@ -86,6 +107,8 @@ class FanOutcome:
     pays_late: bool = False
     late_order: bool = False
     refunded: bool = False
+    # The entrant id the join answered (one per identity).
+    entrant_id: str = ""
 
 
 def _iso(moment: datetime) -> str:
@@ -101,12 +124,15 @@ async def create_demo_event(
     cap: int = 50,
     hold_seconds: int = 300,
     per_person_limit: int = 4,
+    access: str = "open",
+    opens_in_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    opens = datetime.now(UTC) + timedelta(seconds=opens_in_seconds)
     body = {
         "name": "fairdrop demo night",
-        "opens_at": _iso(now),
-        "drop_at": _iso(now + timedelta(seconds=window_seconds)),
+        "access": access,
+        "opens_at": _iso(opens),
+        "drop_at": _iso(opens + timedelta(seconds=window_seconds)),
         "rate_per_min": rate_per_min,
         "cap": cap,
         "hold_seconds": hold_seconds,
@@ -162,6 +188,7 @@ class SimulatedFan:
         event: dict[str, Any],
         want: int,
         payer: StripePayer | None = None,
+        cookie: str | None = None,
     ) -> None:
         self.http = http
         self.payer = payer
@@ -175,13 +202,17 @@ class SimulatedFan:
         self._paying: asyncio.Task[None] | None = None
         # An explicit Cookie header keeps the shared client's jar out of it:
         # every simulated fan is its own identity.
-        self.headers = {"Cookie": ""}
+        # The session this fan's browser has: signed in already, or made by the join.
+        self.cookie = cookie
+        self.headers = {"Cookie": f"{FAN_COOKIE}={cookie}" if cookie else ""}
 
     async def run(self, arrive_at: float) -> FanOutcome:
         await asyncio.sleep(max(0.0, arrive_at - time.monotonic()))
         try:
             joined = await self._post(f"/api/events/{self.event_id}/join")
-            self.headers = {"Cookie": f"{FAN_COOKIE}={joined.cookies[FAN_COOKIE]}"}
+            self.outcome.entrant_id = str(joined.json()["entrant_id"])
+            self.cookie = self.cookie or joined.cookies[FAN_COOKIE]
+            self.headers = {"Cookie": f"{FAN_COOKIE}={self.cookie}"}
             ws_url = self.base_url.replace("http", "ws", 1) + f"/ws/events/{self.event_id}"
             async with websockets.connect(ws_url, additional_headers=self.headers) as ws:
                 async for raw in ws:
@@ -273,6 +304,23 @@ class SimulatedFan:
         return False
 
 
+async def _access_figures(
+    doorway: Doorway, http: httpx.AsyncClient, plan: DemoPlan, fans: list[SimulatedFan]
+) -> dict[str, Any]:
+    """Who got in how: identities, entrants, second devices and refused outsiders."""
+    joined = [(who, fan) for who, fan in enumerate(fans) if fan.outcome.entrant_id]
+    every = max(1, round(1 / plan.second_devices)) if plan.second_devices else 0
+    cookies = {who: fan.cookie for who, fan in joined[::every]} if every else {}
+    first, again = await second_devices(doorway, http, cookies)
+    entries = [Entry(who, fan.outcome.entrant_id, fan.outcome.number) for who, fan in joined]
+    return {
+        "access": doorway.policy,
+        **identity_figures([*entries, *first], again, first),
+        "outsiders": plan.outsiders if doorway.policy != "open" else 0,
+        "outsiders_refused": await outsiders_refused(doorway, http, plan.outsiders),
+    }
+
+
 def admitted_in_order(outcomes: list[FanOutcome], serving: int) -> bool:
     """Nobody was let in before someone with a lower number (invariant 4).
 
@@ -294,14 +342,28 @@ def admitted_in_order(outcomes: list[FanOutcome], serving: int) -> bool:
 
 
 async def simulate_drop(
-    base_url: str, token: str, plan: DemoPlan, payer: StripePayer | None = None
+    base_url: str,
+    token: str,
+    plan: DemoPlan,
+    payer: StripePayer | None = None,
+    doorway: Doorway | None = None,
 ) -> dict[str, Any]:
     """Runs one drop against a running fairdrop and returns its figures.
 
     ``payer``: the fans pay through Stripe with it (the stack must take Stripe
     payments); without it the stack's payments must complete by themselves.
+    ``doorway``: how fans sign in for the plan's access policy (its servers
+    running); none for an open sale.
     """
+    doorway = doorway or Doorway("open")
+    doorway.base_url = base_url
     rng = random.Random(plan.seed)
+    late = round(plan.fans * plan.late_share)
+    # Fans sign in before the window opens, as they would on the night: with an
+    # email or a login before the sale even exists, with a personal link once
+    # the organiser has imported the list.
+    signing_in = time.monotonic()
+    cookies = await doorway.sign_in_all(plan.fans) if plan.access in {"email", "login"} else []
     event = await create_demo_event(
         base_url,
         token,
@@ -311,20 +373,32 @@ async def simulate_drop(
         cap=plan.cap,
         hold_seconds=plan.hold_seconds,
         per_person_limit=plan.per_person_limit,
+        access=plan.access,
+        opens_in_seconds=LIST_LEAD_SECONDS if plan.access == "list" else 0.0,
     )
-    started = time.monotonic()
-    late = round(plan.fans * plan.late_share)
+    doorway.event_id = str(event["id"])
+    started = time.monotonic() + (LIST_LEAD_SECONDS if plan.access == "list" else 0.0)
     arrivals = [
         started + rng.uniform(0.1, plan.window_seconds - 0.4) for _ in range(plan.fans - late)
     ]
     arrivals += [started + plan.window_seconds + rng.uniform(0.3, 1.5) for _ in range(late)]
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
-        fans = [SimulatedFan(http, event, rng.choice([1, 2]), payer) for _ in arrivals]
+        await doorway.open_event(http, token, plan.fans)
+        if plan.access == "list":
+            cookies = await doorway.sign_in_all(plan.fans)
+        sign_in_seconds = time.monotonic() - signing_in
+        fans = [
+            SimulatedFan(http, event, rng.choice([1, 2]), payer, cookies[who] if cookies else None)
+            for who in range(len(arrivals))
+        ]
         tasks = [asyncio.create_task(fan.run(at)) for fan, at in zip(fans, arrivals, strict=True)]
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in pending:
             task.cancel()
+        access = await _access_figures(doorway, http, plan, fans)
+        if plan.access != "open":
+            access["sign_in_seconds"] = round(sign_in_seconds, 2)
         headers = {"Authorization": f"Bearer {token}"}
         stats = (await http.get(f"/api/events/{event['id']}/stats", headers=headers)).json()
     outcomes = [fan.outcome for fan in fans]
@@ -352,7 +426,10 @@ async def simulate_drop(
         "tickets_received": sum(o.tickets for o in outcomes),
         "fans_unfinished": len(pending),
         "fan_errors": sum(len(o.errors) for o in outcomes),
+        **access,
     }
+    # One place per identity, on the server's side too: no more queue places than people.
+    summary["places_within_identities"] = stats["last_number"] <= summary["identities"]
     if payer is not None:
         paid_late = [o for o in outcomes if o.pays_late]
         summary["late_payers"] = len(paid_late)
@@ -450,6 +527,9 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             api_base = servers.enter_context(running_localstripe(Path(tmp) / "localstripe.log"))
             demo_settings = with_localstripe(demo_settings, api_base)
             client = stripe_client(api_base, demo_settings.stripe_secret_key)
+        demo_settings, doorway = servers.enter_context(
+            access_servers(plan.access, demo_settings, Path(tmp))
+        )
         stack = servers.enter_context(Stack(demo_settings, workers=plan.workers))
         payer = None
         if client is not None:
@@ -457,7 +537,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             register_webhook(s.stripe_api_base, stack.base_url, s.stripe_webhook_secret)
             payer = StripePayer(client, plan.late_payers)
         summary = asyncio.run(
-            simulate_drop(stack.base_url, stack.settings.organiser_token, plan, payer)
+            simulate_drop(stack.base_url, stack.settings.organiser_token, plan, payer, doorway)
         )
         summary.update(count_orders(stack.settings, summary["event_id"]))
         if client is not None:

@@ -1,4 +1,4 @@
-"""A real SMTP server on loopback for the email tests: aiosmtpd, collecting what arrives.
+"""A real SMTP server on loopback for the email tests: fairdrop/mail_sink.py's mailbox.
 
 It can be stopped and started again on the same port (an SMTP server that is
 down for a while), speak STARTTLS or implicit TLS with a self-signed
@@ -7,68 +7,19 @@ certificate made here with the ``openssl`` command, and ask for a login.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import shutil
-import socket
 import ssl
 import subprocess
-import threading
-import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-WAIT_S = 10.0
+from fairdrop.mail_sink import WAIT_S, Delivered, Mailbox, free_port
 
-
-@dataclass(frozen=True)
-class Delivered:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-
-class Mailbox:
-    """aiosmtpd's handler: keeps every message, parsed, and wakes who waits for one."""
-
-    def __init__(self) -> None:
-        self.delivered: list[Delivered] = []
-        self.changed = threading.Condition()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content
-        raw = content if isinstance(content, bytes) else str(content).encode()
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self.changed:
-            self.delivered.append(
-                Delivered(str(envelope.mail_from), list(envelope.rcpt_tos), message)
-            )
-            self.changed.notify_all()
-        return "250 OK"
-
-    def to(self, address: str) -> list[Delivered]:
-        with self.changed:
-            return [d for d in self.delivered if address in d.rcpt_tos]
-
-    def wait_for(self, address: str, count: int = 1, timeout: float = WAIT_S) -> list[Delivered]:
-        """At least ``count`` messages to ``address``; fails with what came after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while len(found := self.to(address)) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"{len(found)} of {count} messages to {address} in {timeout}s; "
-                        f"all recipients: {[d.rcpt_tos for d in self.delivered]}"
-                    )
-                self.changed.wait(left)
-            return found
+__all__ = ["Delivered", "Mailbox", "SmtpServer"]
 
 
 class Logins:
@@ -135,13 +86,6 @@ def self_signed_certificate(directory: Path) -> Certificate:
         timeout=60,
     )
     return Certificate(cert, key)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class SmtpServer:

@@ -22,10 +22,11 @@ from fairdrop.identity import MEMBER, member_identity
 from purchase.access_entries import ListRow, listed, store_list
 from queue_engine.sales import set_allowances_async
 from web.access_csv import MAX_CSV_BYTES, read_list
-from web.auth import require_organiser, set_session_cookie
+from web.auth import require_organiser
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
 from web.csv_cells import csv_cell
+from web.session_routes import sign_in_as
 from web.validation import invalid, read_body
 
 
@@ -133,9 +134,8 @@ async def open_personal_link(request: Request) -> Response:
         raise FairdropError(ErrorCode.INVALID_LINK, "this personal link is not valid") from exc
     if await ctx.catalog.get(event_id) is None:
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
-    session = ctx.signer.new_session(identity, ctx.settings.session_hours * 3600)
     response = RedirectResponse(f"/e/{event_id}", status_code=303)
-    set_session_cookie(response, ctx.signer, ctx.settings, session)
+    sign_in_as(response, ctx, identity)
     return response
 
 

@@ -1,0 +1,40 @@
+"""``fairdrop demo --access ...`` end to end: every fan signs in the way the
+sale asks (a link or code from a real SMTP server, a login at a real OpenID
+provider, a personal link from the organiser's list), some come back on a
+second device, and outsiders try to get in. Each identity must be one
+entrant with one place, and nobody unsigned gets in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fairdrop.demo import DemoPlan, run_demo
+from fairdrop.demo_access import one_place_each
+from fairdrop.identity import ACCESS_POLICIES
+from fairdrop.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("access", ACCESS_POLICIES)
+def test_each_identity_is_one_entrant_with_one_place(
+    redis_url: str, database_url: str, tmp_path: Path, access: str
+) -> None:
+    settings = Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path)
+    plan = DemoPlan(fans=30, tickets=10, access=access, second_devices=0.2, seed=7)
+    summary = run_demo(settings, plan)
+
+    assert summary["access"] == access
+    assert summary["fans_unfinished"] == 0 and summary["fan_errors"] == 0, summary
+    assert summary["identities"] == 30 == summary["entrants"], summary
+    assert summary["max_entries_per_identity"] == 1, summary
+    assert summary["second_devices"] == 6 and summary["second_device_same_place"] is True, summary
+    assert summary["places_within_identities"] is True, summary
+    want_refused = 0 if access == "open" else plan.outsiders
+    assert summary["outsiders"] == summary["outsiders_refused"] == want_refused, summary
+    assert one_place_each(summary)
+    assert summary["sold"] == 10 and summary["oversold"] == 0, summary
+    assert summary["admitted_in_order"] is True and summary["draw_verified"] is True, summary
+    assert summary["tickets_in_db"] == summary["sold"], summary
