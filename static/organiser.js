@@ -5,6 +5,7 @@
 // token lives in sessionStorage so it is gone when the tab closes.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
 import { showAccess, wireAccess } from "/static/organiser_access.js";
+import { showDoors, wireDoors } from "/static/organiser_doors.js";
 
 const TOKEN_KEY = "fairdrop.organiserToken";
 const STATS_EVERY_MS = 1_000;
@@ -202,7 +203,10 @@ async function reloadEvents() {
     const answer = await callApi("GET", "/api/events");
     for (const event of answer.events) page.events.set(event.id, event);
     renderEvents(answer.events);
-    if (page.selectedId) showAccess(page.events.get(page.selectedId) || null);
+    if (page.selectedId) {
+      showAccess(page.events.get(page.selectedId) || null);
+      showDoors(page.selectedId);
+    }
     clearError();
   } catch (error) {
     renderEvents([]);
@@ -251,6 +255,7 @@ function selectFromHash() {
   $("stats").hidden = !eventId;
   const event = page.events.get(eventId);
   showAccess(eventId ? event || null : null);
+  showDoors(eventId);
   if (!eventId) return;
   $("stats-title").textContent = event ? event.name : eventId;
   const fanUrl = `/e/${encodeURIComponent(eventId)}`;
@@ -426,6 +431,7 @@ function start() {
   $("resume-button").addEventListener("click", () => setPaused(false));
   $("orders-button").addEventListener("click", loadOrders);
   wireAccess(organiserToken, () => page.selectedId);
+  wireDoors(organiserToken, () => page.selectedId);
   for (const input of [$("opens-at"), $("drop-at")]) {
     input.addEventListener("input", () => (input.dataset.touched = "1"));
   }

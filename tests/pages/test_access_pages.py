@@ -158,3 +158,32 @@ def test_a_presale_link_made_on_the_dashboard_buys_before_the_window_opens(
     expect(row.locator("td").nth(2)).to_have_text("1")
     expect(row.locator("td").nth(3)).to_have_text("1")
     organiser.close()
+
+
+def test_the_organiser_makes_and_revokes_a_door_token(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    event_id = open_sale(live_stack)
+    page = browser.new_page(viewport=DESKTOP)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live_stack.base_url}/organiser#{event_id}")
+    page.fill("#token", live_stack.settings.organiser_token)
+    expect(page.locator("#doors-card")).to_be_visible(timeout=10_000)
+    page.fill("#door-name", "North gate")
+    page.click("#door-make")
+    expect(page.locator("#door-token-made")).to_be_visible(timeout=10_000)
+    token = page.locator("#door-token-value").inner_text()
+    whoami = f"{live_stack.base_url}/api/door/whoami"
+    staff = {"Authorization": f"Bearer {token}"}
+    answer = httpx.get(whoami, headers=staff).json()
+    assert (answer["event_id"], answer["door"]) == (event_id, "North gate")
+    row = page.locator("#door-tokens tr")
+    expect(row).to_contain_text("North gate")
+    expect(row).to_contain_text("works")
+    page.screenshot(path=screenshot_path("organiser-doors"), full_page=True)
+
+    row.locator("button").click()
+    expect(row).to_contain_text("revoked", timeout=10_000)
+    refused = httpx.get(whoami, headers=staff)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "door_token_revoked"
+    page.close()

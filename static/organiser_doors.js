@@ -1,0 +1,89 @@
+// The organiser dashboard's "Door staff" card: door tokens for the selected
+// sale (per door if wanted). A token is shown once, when made: the server
+// keeps only its record, and staff type it into /door. Revoking stops it at
+// its next scan.
+import { $, callJson, clearError, el, showError } from "/static/common.js";
+
+const doors = {
+  token: () => "",
+  eventId: () => "",
+};
+
+const eventPath = (tail) => `/api/events/${encodeURIComponent(doors.eventId())}${tail}`;
+
+function bearer() {
+  return { Authorization: `Bearer ${doors.token()}` };
+}
+
+/** Shows the card for the selected sale (or hides it when none is selected). */
+export function showDoors(eventId) {
+  $("doors-card").hidden = !eventId;
+  $("door-token-made").hidden = true;
+  if (eventId && doors.token()) loadDoorTokens();
+}
+
+async function loadDoorTokens() {
+  const eventId = doors.eventId();
+  try {
+    const answer = await callJson("GET", eventPath("/door-tokens"), { headers: bearer() });
+    if (eventId === doors.eventId()) renderDoorTokens(answer.door_tokens);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function renderDoorTokens(tokens) {
+  const rows = tokens.map((token) => {
+    const revoke = el("button", { type: "button", "data-token-id": token.id }, "Revoke");
+    revoke.disabled = !!token.revoked_at;
+    revoke.addEventListener("click", () => revokeDoorToken(token.id, revoke));
+    return el(
+      "tr",
+      {},
+      el("td", {}, token.door || "any door (staff name it)"),
+      el("td", {}, new Date(token.created_at).toLocaleString()),
+      el("td", {}, token.revoked_at ? `revoked ${new Date(token.revoked_at).toLocaleString()}` : "works"),
+      el("td", {}, revoke),
+    );
+  });
+  $("door-tokens").replaceChildren(...rows);
+}
+
+async function makeDoorToken(submitted) {
+  submitted.preventDefault();
+  clearError();
+  const door = $("door-name").value.trim();
+  try {
+    const made = await callJson("POST", eventPath("/door-tokens"), {
+      body: door ? { door } : {},
+      headers: bearer(),
+    });
+    $("door-token-value").textContent = made.token;
+    $("door-token-made").hidden = false;
+  } catch (error) {
+    return showError(error.message);
+  }
+  loadDoorTokens();
+}
+
+async function revokeDoorToken(tokenId, button) {
+  if (!window.confirm("Revoke this door token? Staff using it can no longer check anyone in.")) return;
+  clearError();
+  button.disabled = true;
+  try {
+    await callJson("POST", eventPath(`/door-tokens/${encodeURIComponent(tokenId)}/revoke`), {
+      headers: bearer(),
+    });
+  } catch (error) {
+    button.disabled = false;
+    return showError(error.message);
+  }
+  loadDoorTokens();
+}
+
+/** Wires the card once; ``token`` and ``eventId`` read the page's current values. */
+export function wireDoors(token, eventId) {
+  doors.token = token;
+  doors.eventId = eventId;
+  $("door-form").addEventListener("submit", makeDoorToken);
+}
