@@ -14,8 +14,6 @@ here as ``python -m fairdrop.localstripe_server --port N`` it:
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from typing import Any
 import httpx
 import stripe
 
-from fairdrop.stack import free_port, wait_until_answered
+from fairdrop.stack import free_port, running_server
 from web.stripe_webhook import WEBHOOK_PATH
 
 
@@ -59,25 +57,11 @@ def running_localstripe(log_path: Path | None = None) -> Iterator[str]:
     Its log (every request and webhook delivery) goes to ``log_path``, or nowhere.
     """
     port = free_port()
-    with log_path.open("ab") if log_path else open(os.devnull, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fairdrop.localstripe_server", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        # The Stripe.js stand-in is served without a key: the readiness probe.
-        wait_until_answered(f"{base}/js.stripe.com/v3/", {"localstripe": process})
+    argv = [sys.executable, "-m", "fairdrop.localstripe_server", "--port", str(port)]
+    # The Stripe.js stand-in is served without a key: the readiness probe.
+    with running_server("localstripe", argv, f"{base}/js.stripe.com/v3/", log_path):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def register_webhook(base: str, site_url: str, secret: str, webhook_id: str = "fairdrop") -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from fairdrop.stack import free_port
 
 WAIT_S = 10.0
 
@@ -84,13 +85,6 @@ class Mailbox:
                     )
                 self.changed.wait(left)
             return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ reached at, and it does not check PKCE.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from fairdrop.stack import free_port, wait_until_answered
+from fairdrop.stack import free_port, running_server
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
@@ -50,27 +48,13 @@ def running_oidc_provider(log_path: Path | None = None) -> Iterator[OidcProvider
     Its log (every request, and Authlib's warnings) goes to ``log_path``, or nowhere.
     """
     port = free_port()
-    with log_path.open("ab") if log_path else open(os.devnull, "wb") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "oidc_provider_mock"),
-                *("--host", "127.0.0.1", "--port", str(port), "--require-nonce"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    argv = [
+        *(sys.executable, "-m", "oidc_provider_mock"),
+        *("--host", "127.0.0.1", "--port", str(port), "--require-nonce"),
+    ]
     provider = OidcProvider(f"http://127.0.0.1:{port}")
-    try:
-        wait_until_answered(provider.discovery_url, {"oidc-provider-mock": process})
+    with running_server("oidc-provider-mock", argv, provider.discovery_url, log_path):
         yield provider
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _back_to_the_client(answer: httpx.Response) -> str:

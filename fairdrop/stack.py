@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +52,39 @@ def wait_until_answered(
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """Asks each to stop (SIGTERM), then kills what is still running after ``timeout``."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in processes:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running_server(
+    name: str, argv: list[str], ready_url: str, log_path: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A helper server (localstripe, an OpenID provider) as its own process, until the end.
+
+    Ready once ``ready_url`` answers 200; its output goes to ``log_path``, or nowhere.
+    """
+    with log_path.open("ab") if log_path else open(os.devnull, "wb") as log:
+        # The child keeps its own copy of the file descriptor.
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_answered(ready_url, {name: process})
+        yield process
+    finally:
+        stop_processes([process])
 
 
 @dataclass
@@ -105,15 +140,7 @@ class Stack:
         wait_until_answered(f"{self.base_url}/healthz", self.processes)
 
     def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.processes.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(list(self.processes.values()))
         self.processes.clear()
         if self.redis is not None:
             self.redis.stop()

@@ -10,14 +10,17 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from fairdrop.mail_sink import WAIT_S, Delivered, Mailbox, free_port
+from fairdrop.mail_sink import WAIT_S, Delivered, Mailbox
+from fairdrop.stack import free_port
 
 __all__ = ["Delivered", "Mailbox", "SmtpServer"]
 
@@ -124,3 +127,20 @@ class SmtpServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+    def stack_settings(self, sender: str) -> dict[str, object]:
+        """The settings that make a stack send its email here, from ``sender``."""
+        return {
+            "smtp_host": self.host,
+            "smtp_port": self.port,
+            "smtp_security": "none",
+            "email_from": sender,
+        }
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    """A plain SMTP server for one test module (its stack sends there)."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()

@@ -13,15 +13,7 @@ if prior then return prior end
 local now = now_ms(ARGV[1])
 local fan, request_id, hold_id = ARGV[2], ARGV[3], ARGV[4]
 
-local function answer(result)
-  local encoded = cjson.encode(result)
-  redis.call('HSET', K.requests, request_id, encoded)
-  return encoded
-end
-
-local function refuse(code, message)
-  return answer({ok = false, code = code, message = message, request_id = request_id, fan = fan})
-end
+local function refuse(code, message) return refuse_request(request_id, fan, code, message) end
 
 local state = current_phase(now)
 if not state then return refuse('unknown_event', 'no such event') end
@@ -40,4 +32,4 @@ end
 local items, code, message = check_items(fan, ARGV[5])
 if not items then return refuse(code, message) end
 local hold = take_hold(fan, hold_id, request_id, items, now, nil)
-return answer({ok = true, hold = hold, request_id = request_id, fan = fan})
+return answer_request(request_id, {ok = true, hold = hold, request_id = request_id, fan = fan})

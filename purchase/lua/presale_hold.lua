@@ -15,15 +15,7 @@ if prior then return prior end
 local now = now_ms(ARGV[1])
 local fan, request_id, hold_id, link_id = ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 
-local function answer(result)
-  local encoded = cjson.encode(result)
-  redis.call('HSET', K.requests, request_id, encoded)
-  return encoded
-end
-
-local function refuse(code, message)
-  return answer({ok = false, code = code, message = message, request_id = request_id, fan = fan})
-end
+local function refuse(code, message) return refuse_request(request_id, fan, code, message) end
 
 local state = current_phase(now)
 if not state then return refuse('unknown_event', 'no such event') end
@@ -56,4 +48,4 @@ end
 link.left = link.left - wanted
 redis.call('HSET', K.presales, link_id, cjson.encode(link))
 local hold = take_hold(fan, hold_id, request_id, items, now, link_id)
-return answer({ok = true, hold = hold, request_id = request_id, fan = fan})
+return answer_request(request_id, {ok = true, hold = hold, request_id = request_id, fan = fan})

@@ -118,6 +118,19 @@ local function release_hold(hold_id, new_status)
   return true
 end
 
+-- A hold request's answer, kept under its id: a retried or duplicated request
+-- gets the same answer and changes nothing twice (hold.lua, presale_hold.lua).
+local function answer_request(request_id, result)
+  local encoded = cjson.encode(result)
+  redis.call('HSET', K.requests, request_id, encoded)
+  return encoded
+end
+
+local function refuse_request(request_id, fan, code, message)
+  return answer_request(request_id,
+    {ok = false, code = code, message = message, request_id = request_id, fan = fan})
+end
+
 -- The items a fan asks for, checked against the ticket types, the per-person
 -- limits, the list's allowance (all types together) and the stock: the items,
 -- or nil and a refusal's code and message. Changes nothing.

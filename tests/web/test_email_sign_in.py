@@ -37,13 +37,6 @@ LINK = re.compile(r"(\S+/sign-in/email/[A-Za-z0-9_.-]+)")
 CODE = re.compile(r"type this code on the device where you asked: ([0-9]{6})")
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
 # This module's own stack, with SMTP settings; tests/web/conftest.py's crowd
 # fixture makes its fans here.
 @pytest.fixture(scope="module")
@@ -53,10 +46,7 @@ def live_stack(
     with running_stack(
         postgres_server,
         tmp_path_factory.mktemp("sign-in-stack"),
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_security="none",
-        email_from=SENDER,
+        **smtp.stack_settings(SENDER),
     ) as stack:
         yield stack
 

@@ -37,13 +37,6 @@ WAIT_S = 10.0
 RETRY_WAIT_S = 20.0
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
 # This module's own stack, with SMTP settings; tests/web/conftest.py's crowd
 # fixture makes its fans here.
 @pytest.fixture(scope="module")
@@ -53,10 +46,7 @@ def live_stack(
     with running_stack(
         postgres_server,
         tmp_path_factory.mktemp("mail-stack"),
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_security="none",
-        email_from=SENDER,
+        **smtp.stack_settings(SENDER),
     ) as stack:
         yield stack
 
