@@ -25,6 +25,15 @@ def _import(stack: LiveStack, event_id: str, text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(listed.text)))
 
 
+def _dashboard(browser: Browser, stack: LiveStack, event_id: str, card: str) -> Page:
+    """The organiser page on a laptop, signed in, with ``event_id``'s ``card`` showing."""
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{stack.base_url}/organiser#{event_id}")
+    page.fill("#token", stack.settings.organiser_token)
+    expect(page.locator(card)).to_be_visible(timeout=10_000)
+    return page
+
+
 def _queue_number(page: Page) -> str:
     number = page.locator("#queue-number")
     expect(number).to_have_text(re.compile(r"^\d+$"), timeout=10_000)
@@ -79,10 +88,7 @@ def test_the_organiser_sets_who_may_enter_and_imports_the_list(
     later = live_stack.create_event(
         opens_at="2099-01-01T00:00:00Z", drop_at="2099-01-01T00:10:00Z"
     )["id"]
-    page = browser.new_page(viewport=DESKTOP)
-    page.goto(f"{live_stack.base_url}/organiser#{later}")
-    page.fill("#token", live_stack.settings.organiser_token)
-    expect(page.locator("#access-card")).to_be_visible(timeout=10_000)
+    page = _dashboard(browser, live_stack, later, "#access-card")
     expect(page.locator("#access-now")).to_contain_text("cannot tell people apart")
     expect(page.locator("#list-tools")).to_be_hidden()
 
@@ -122,10 +128,7 @@ def test_a_presale_link_made_on_the_dashboard_buys_before_the_window_opens(
     later = live_stack.create_event(
         opens_at="2099-01-01T00:00:00Z", drop_at="2099-01-01T00:10:00Z"
     )["id"]
-    organiser = browser.new_page(viewport=DESKTOP)
-    organiser.goto(f"{live_stack.base_url}/organiser#{later}")
-    organiser.fill("#token", live_stack.settings.organiser_token)
-    expect(organiser.locator("#presale-form")).to_be_visible(timeout=10_000)
+    organiser = _dashboard(browser, live_stack, later, "#presale-form")
     organiser.fill("#presale-label", "Fan club")
     organiser.fill("#presale-allowance", "2")
     organiser.select_option("#presale-type", "ga")
@@ -164,11 +167,8 @@ def test_the_organiser_makes_and_revokes_a_door_token(
     browser: Browser, live_stack: LiveStack
 ) -> None:
     event_id = open_sale(live_stack)
-    page = browser.new_page(viewport=DESKTOP)
+    page = _dashboard(browser, live_stack, event_id, "#doors-card")
     page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{live_stack.base_url}/organiser#{event_id}")
-    page.fill("#token", live_stack.settings.organiser_token)
-    expect(page.locator("#doors-card")).to_be_visible(timeout=10_000)
     page.fill("#door-name", "North gate")
     page.click("#door-make")
     expect(page.locator("#door-token-made")).to_be_visible(timeout=10_000)
