@@ -71,3 +71,63 @@ async def test_a_sale_redis_lost_comes_back_with_what_the_database_sold(
     again = await crowd.fan(event_id).buy(2)
     assert len(again["tickets"]) == 2
     assert (await _stats_when_back(live_stack, event_id))["sold"] == 2
+
+
+async def test_a_list_sale_comes_back_with_its_list_policy_and_presale_links(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = open_sale(live_stack, access="list")
+    organiser = live_stack.organiser_headers
+    async with client(live_stack, organiser) as http:
+        imported = await http.post(
+            f"/api/events/{event_id}/access-list",
+            content="id,allowance\nA1,1\nB2,2\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        assert imported.status_code == 200, imported.text
+        made = await http.post(
+            f"/api/events/{event_id}/presale-links",
+            json={"allowance": 3, "expires_at": "2099-01-01T00:00:00Z"},
+        )
+        link = made.json()["id"]
+        listed = await http.get(f"/api/events/{event_id}/access-list.csv")
+    links = {row.split(",")[1]: row.split(",")[3] for row in listed.text.splitlines()[1:]}
+    # B2 buys 2 through the link (paid, in the database), A1 never comes.
+    b2 = crowd.fan(event_id)
+    async with client(live_stack) as http:
+        b2.cookie = (await http.get(links["B2"].removeprefix(live_stack.base_url))).cookies[
+            "fairdrop_fan"
+        ]
+    socket = await b2.open_socket()
+    held = await b2.request(
+        "POST",
+        b2.path(f"/presale/{link}/holds"),
+        json={"items": [{"type": f"{event_id}.ga", "quantity": 2}]},
+    )
+    assert held.status_code == 200, held.text
+    paid = await b2.request("POST", b2.path(f"/holds/{held.json()['hold']['id']}/pay"))
+    assert paid.status_code == 202, paid.text
+    assert (await socket.next(lambda m: m.get("t") == "order", timeout=20))["ok"]
+    await asyncio.sleep(1.0)  # past the grace for new sales
+    lost = redis.Redis.from_url(str(live_stack.settings.redis_url))
+    try:
+        assert lost.flushall()
+    finally:
+        lost.close()
+
+    figures = await _stats_when_back(live_stack, event_id)
+    assert (figures["sold"], figures["remaining_total"]) == (2, 8), figures
+    # Still a list sale, with its list: a stranger is refused, A1 gets in.
+    stranger = crowd.fan(event_id)
+    refused = await stranger.request("POST", stranger.path("/join"))
+    assert refused.status_code == 401, refused.text
+    a1 = crowd.fan(event_id)
+    async with client(live_stack) as http:
+        a1.cookie = (await http.get(links["A1"].removeprefix(live_stack.base_url))).cookies[
+            "fairdrop_fan"
+        ]
+    assert (await a1.join())["number"] > 0
+    # The link comes back with what the paid order left of it.
+    async with client(live_stack, organiser) as http:
+        back = (await http.get(f"/api/events/{event_id}/presale-links")).json()["links"]
+    assert [(entry["used"], entry["left"]) for entry in back] == [(2, 1)]
