@@ -1,6 +1,6 @@
 """Signing in with an OpenID Connect provider in a real Chromium, then joining a "login" sale.
 
-The browser goes to fairdrop's sign-in path, fills in the provider's own page
+The fan opens the sale's page, takes its "Sign in with ..." button, fills in the provider's own page
 (oidc-provider-mock on loopback) and comes back to the fan page signed in:
 the page joins and shows a queue place, and a join from the same browser
 context is the entrant fairdrop derives from the provider's issuer and subject.
@@ -44,7 +44,13 @@ def test_a_fan_signs_in_at_the_provider_and_lands_on_the_sale_signed_in(
     context = browser.new_context(viewport=PHONE)
     context.route(NOT_LOOPBACK, _refuse)
     page = context.new_page()
-    page.goto(f"{live_stack.base_url}{SIGN_IN_PATH}?next={quote(f'/e/{event_id}')}")
+    # The fan opens the sale's page, is asked to sign in, and takes the button.
+    page.goto(f"{live_stack.base_url}/e/{event_id}")
+    expect(page.locator("#sign-in")).to_be_visible(timeout=10_000)
+    login = page.locator("#login-link")
+    expect(login).to_contain_text("Sign in with")
+    assert login.get_attribute("href") == f"{SIGN_IN_PATH}?next={quote(f'/e/{event_id}', safe='')}"
+    login.click()
 
     expect(page).to_have_url(re.compile(re.escape(f"{provider.issuer}/oauth2/authorize?")))
     page.fill('input[name="sub"]', "alice")
