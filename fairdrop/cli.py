@@ -35,6 +35,7 @@ def _serve_web(settings: Settings) -> None:
         raise SystemExit("several web processes need FAIRDROP_SECRET_KEY set")
 
     from purchase.db import upgrade_database
+    from web.slow_clients import deadline_protocol
 
     # Once, before uvicorn starts its worker processes (a no-op at head).
     upgrade_database(settings)
@@ -45,6 +46,13 @@ def _serve_web(settings: Settings) -> None:
         port=settings.port,
         workers=settings.web_workers,
         log_level="warning",
+        # X-Forwarded-For is read by fairdrop alone, believed only from
+        # FAIRDROP_TRUSTED_PROXIES (web/client_address.py): uvicorn's own
+        # reading would trust 127.0.0.1 whatever the settings say.
+        proxy_headers=False,
+        # uvicorn's httptools protocol with a deadline and a size cap for each
+        # request's head, which uvicorn itself lacks (web/slow_clients.py).
+        http=deadline_protocol(settings),
         # Larger than our own per-message limit, so the app can answer an
         # oversized message with a JSON error before closing.
         ws_max_size=max(65_536, settings.max_ws_message_bytes * 4),
@@ -55,7 +63,10 @@ def _serve_web(settings: Settings) -> None:
         ws_per_message_deflate=False,
         # Longer than clients' idle pools: a close racing a request that already
         # arrived showed up as dropped connections under load (locust runs).
-        timeout_keep_alive=30,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        # Counts websockets too: a cap must sit above the sockets a process holds.
+        limit_concurrency=settings.limit_concurrency or None,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         backlog=4096,
     )
 

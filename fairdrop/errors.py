@@ -64,6 +64,13 @@ class ErrorCode(StrEnum):
     LOGIN_NOT_CONFIGURED = "login_not_configured"
     SIGN_IN_FAILED = "sign_in_failed"
     SIGN_IN_UNAVAILABLE = "sign_in_unavailable"
+    CROSS_SITE_REQUEST = "cross_site_request"
+    REQUEST_TIMEOUT = "request_timeout"
+    HEADERS_TOO_LARGE = "headers_too_large"
+    PROOF_OF_WORK_REQUIRED = "proof_of_work_required"
+    INVALID_PROOF_OF_WORK = "invalid_proof_of_work"
+    TOO_MANY_REQUESTS = "too_many_requests"
+    BLOCKED = "blocked"
 
 
 STATUS_FOR: dict[ErrorCode, int] = {
@@ -128,16 +135,35 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.SIGN_IN_FAILED: 400,
     # The one 5xx: the sign-in provider cannot be reached or answered with a server error.
     ErrorCode.SIGN_IN_UNAVAILABLE: 503,
+    # A state-changing request from a page of another site (web/edge.py).
+    ErrorCode.CROSS_SITE_REQUEST: 403,
+    # Too slow: a request's head or body did not arrive in time (web/slow_clients.py,
+    # web/validation.py read_body).
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
+    # A new entrant of a sale with a difficulty joins with a solved challenge
+    # (web/proof_of_work.py); 428: the request lacks what the server requires
+    # first, and on the socket 4428 tells this refusal from the others.
+    ErrorCode.PROOF_OF_WORK_REQUIRED: 428,
+    # Forged, expired, used already, or for another sale or session.
+    ErrorCode.INVALID_PROOF_OF_WORK: 403,
+    # Past a rate limit of the client's address or of the fan (web/rate_limits.py);
+    # the answer's Retry-After says when the next one goes through.
+    ErrorCode.TOO_MANY_REQUESTS: 429,
+    # The client's address is on the organiser's blocklist (web/blocklist.py).
+    ErrorCode.BLOCKED: 403,
 }
 
 
 class FairdropError(Exception):
     """A refusal with a code a client can act on."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # Whole seconds until asking again can work: the HTTP answer's Retry-After.
+        self.retry_after_s = retry_after_s
 
     @property
     def status(self) -> int:

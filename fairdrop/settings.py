@@ -6,11 +6,14 @@ clock, demo) builds a :class:`Settings` once and passes it down.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
+
+import limits
 
 
 class SettingsError(ValueError):
@@ -60,6 +63,88 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Proof of work on join: the ALTCHA maxnumber (the page tries up to that many
+# SHA-256 hashes, half of them on average). Headless Chromium here hashes at
+# about 5.6 us each (python -m loadtests.pow_bench), so the default's median
+# is 0.3 s here and, at a phone's 4x slower, about 1.2 s (README "Proof of work").
+POW_DEFAULT = 100_000
+# A phone's unlucky worst case at the most is about 2 minutes, inside a
+# challenge's 10 (web/proof_of_work.py CHALLENGE_SECONDS).
+POW_MAX = 5_000_000
+
+
+def _pow_difficulty(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, minimum=0)
+    if value > POW_MAX:
+        raise SettingsError(f"{name} must be at most {POW_MAX}, got {value}")
+    return value
+
+
+# Rate limits (web/rate_limits.py), each a Settings field in the limits library's
+# notation ("300/minute", "10 per 30 seconds") or "off", read from
+# FAIRDROP_<FIELD IN CAPITALS>. Their defaults, and why, are in the README
+# ("How the rate limits' defaults were chosen").
+RATE_LIMITS = (
+    "limit_join_per_address",
+    "limit_join_per_fan",
+    "limit_sign_in_per_address",
+    "limit_connect_per_address",
+    "limit_connect_per_fan",
+    "limit_hold_per_address",
+    "limit_hold_per_fan",
+    "limit_presale_hold_per_address",
+    "limit_presale_hold_per_fan",
+    "limit_pay_per_address",
+    "limit_pay_per_fan",
+    "limit_release_per_address",
+    "limit_release_per_fan",
+)
+
+
+RATE_LIMIT_OFF = "off"
+
+
+def parse_rate_limit(name: str, raw: str) -> limits.RateLimitItem | None:
+    """One limit in the limits library's notation, or None for "off".
+
+    SettingsError naming ``name`` for anything else.
+    """
+    if raw.strip().lower() == RATE_LIMIT_OFF:
+        return None
+    try:
+        items = limits.parse_many(raw)
+    except ValueError:
+        items = []
+    if len(items) != 1 or items[0].amount < 1:
+        raise SettingsError(
+            f'{name} must be one rate limit like "60/minute" or "10 per 30 seconds" '
+            f'(at least 1), or "off", got {raw!r}'
+        )
+    return items[0]
+
+
+def _rate_limit(env: Mapping[str, str], field_name: str, default: str) -> str:
+    name = f"FAIRDROP_{field_name.upper()}"
+    raw = (env.get(name) or default).strip()
+    parse_rate_limit(name, raw)
+    return raw
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """FAIRDROP_TRUSTED_PROXIES: comma-separated addresses and CIDR blocks, normalised."""
+    raw = env.get("FAIRDROP_TRUSTED_PROXIES") or ""
+    proxies = []
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            proxies.append(str(ipaddress.ip_network(entry)))
+        except ValueError as exc:
+            raise SettingsError(
+                f"FAIRDROP_TRUSTED_PROXIES must list IP addresses or CIDR blocks "
+                f"(like 10.0.0.0/8), got {entry!r}: {exc}"
+            ) from exc
+    return tuple(proxies)
+
+
 PAYMENT_PROVIDERS = ("local", "stripe")
 # What Stripe needs before fairdrop can take a payment and hear that it went through.
 STRIPE_NEEDS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY")
@@ -106,6 +191,19 @@ class Settings:
     max_body_bytes: int = 16_384
     max_ws_message_bytes: int = 1_024
     max_ws_messages_per_second: int = 10
+    # Slow clients (README "Running behind nginx with TLS"): each request's
+    # head (request line and headers) must arrive within head_timeout_seconds
+    # and be at most max_head_bytes (web/slow_clients.py); a body read by the
+    # app must arrive within body_timeout_seconds (web/validation.py read_body).
+    head_timeout_seconds: float = 10.0
+    max_head_bytes: int = 32_768
+    body_timeout_seconds: float = 30.0
+    # uvicorn's own: an idle keep-alive connection closes after this long;
+    # connections and websockets one process holds before new requests get
+    # 503 (0: no cap); how long a stopping process lets requests finish.
+    keep_alive_seconds: int = 30
+    limit_concurrency: int = 0
+    graceful_shutdown_seconds: int = 10
     cookie_secure: bool = False
     # How long a fan's session (the signed cookie naming who signed in) lasts.
     session_hours: int = 720
@@ -140,6 +238,31 @@ class Settings:
     oidc_client_secret: str = field(default="", repr=False)
     # The provider's name on the button.
     oidc_name: str = "your account"
+    # Proof of work on join (web/proof_of_work.py): the ALTCHA maxnumber a new
+    # open sale gets when the organiser names none; 0 asks no proof.
+    pow_default: int = POW_DEFAULT
+    # Proxies whose X-Forwarded-For is believed (web/client_address.py): IP
+    # addresses and CIDR blocks. Empty: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Rate limits (RATE_LIMITS above; web/rate_limits.py). Per address: every
+    # fan behind one network address (a campus, a carrier's NAT) shares it.
+    # Per fan: one entrant of one sale. A join counts per address only when it
+    # makes a new session (a new fan), per fan otherwise (a reload).
+    limit_join_per_address: str = "300/minute"
+    limit_join_per_fan: str = "30/minute"
+    limit_sign_in_per_address: str = "600/minute"
+    limit_connect_per_address: str = "600/minute"
+    limit_connect_per_fan: str = "30/minute"
+    limit_hold_per_address: str = "600/minute"
+    limit_hold_per_fan: str = "10/minute"
+    limit_presale_hold_per_address: str = "600/minute"
+    limit_presale_hold_per_fan: str = "10/minute"
+    limit_pay_per_address: str = "600/minute"
+    limit_pay_per_fan: str = "10/minute"
+    limit_release_per_address: str = "600/minute"
+    limit_release_per_fan: str = "10/minute"
+    # Fan sockets open at once from one address, counted in each web process; 0: no cap.
+    limit_open_sockets_per_address: int = 500
 
     @property
     def emails_enabled(self) -> bool:
@@ -156,7 +279,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
-        return cls(
+        settings = cls(
             redis_url=e.get("REDIS_URL") or None,
             database_url=e.get("DATABASE_URL") or None,
             data_dir=Path(e.get("FAIRDROP_DATA_DIR") or ".fairdrop"),
@@ -172,6 +295,12 @@ class Settings:
             max_body_bytes=_int(e, "FAIRDROP_MAX_BODY_BYTES", 16_384, minimum=256),
             max_ws_message_bytes=_int(e, "FAIRDROP_MAX_WS_MESSAGE_BYTES", 1_024, minimum=64),
             max_ws_messages_per_second=_int(e, "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND", 10, 1),
+            head_timeout_seconds=_float(e, "FAIRDROP_HEAD_TIMEOUT_SECONDS", 10.0),
+            max_head_bytes=_int(e, "FAIRDROP_MAX_HEAD_BYTES", 32_768, minimum=4_096),
+            body_timeout_seconds=_float(e, "FAIRDROP_BODY_TIMEOUT_SECONDS", 30.0),
+            keep_alive_seconds=_int(e, "FAIRDROP_KEEP_ALIVE_SECONDS", 30, minimum=1),
+            limit_concurrency=_int(e, "FAIRDROP_LIMIT_CONCURRENCY", 0),
+            graceful_shutdown_seconds=_int(e, "FAIRDROP_GRACEFUL_SHUTDOWN_SECONDS", 10, 1),
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
             session_hours=_int(e, "FAIRDROP_SESSION_HOURS", 720, minimum=1),
             sign_in_minutes=_int(e, "FAIRDROP_SIGN_IN_MINUTES", 10, minimum=1),
@@ -193,10 +322,24 @@ class Settings:
             oidc_client_id=e.get("FAIRDROP_OIDC_CLIENT_ID", ""),
             oidc_client_secret=e.get("FAIRDROP_OIDC_CLIENT_SECRET", ""),
             oidc_name=e.get("FAIRDROP_OIDC_NAME") or "your account",
+            pow_default=_pow_difficulty(e, "FAIRDROP_POW_DEFAULT", POW_DEFAULT),
+            trusted_proxies=_trusted_proxies(e),
+            limit_open_sockets_per_address=_int(
+                e, "FAIRDROP_LIMIT_OPEN_SOCKETS_PER_ADDRESS", 500, minimum=0
+            ),
         )
+        rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
+        return settings.with_overrides(**rate_limits)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def without_rate_limits(self) -> Settings:
+        """Every rate limit off: for load tests that speak for thousands of fans
+        from a few loopback addresses, and sites whose proxy limits instead."""
+        return self.with_overrides(
+            **dict.fromkeys(RATE_LIMITS, RATE_LIMIT_OFF), limit_open_sockets_per_address=0
+        )
 
     def as_env(self) -> dict[str, str]:
         """The environment that makes a child process read these same settings."""
@@ -214,6 +357,12 @@ class Settings:
             "FAIRDROP_MAX_BODY_BYTES": str(self.max_body_bytes),
             "FAIRDROP_MAX_WS_MESSAGE_BYTES": str(self.max_ws_message_bytes),
             "FAIRDROP_MAX_WS_MESSAGES_PER_SECOND": str(self.max_ws_messages_per_second),
+            "FAIRDROP_HEAD_TIMEOUT_SECONDS": str(self.head_timeout_seconds),
+            "FAIRDROP_MAX_HEAD_BYTES": str(self.max_head_bytes),
+            "FAIRDROP_BODY_TIMEOUT_SECONDS": str(self.body_timeout_seconds),
+            "FAIRDROP_KEEP_ALIVE_SECONDS": str(self.keep_alive_seconds),
+            "FAIRDROP_LIMIT_CONCURRENCY": str(self.limit_concurrency),
+            "FAIRDROP_GRACEFUL_SHUTDOWN_SECONDS": str(self.graceful_shutdown_seconds),
             "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
             "FAIRDROP_SESSION_HOURS": str(self.session_hours),
             "FAIRDROP_SIGN_IN_MINUTES": str(self.sign_in_minutes),
@@ -235,6 +384,10 @@ class Settings:
             "FAIRDROP_OIDC_CLIENT_ID": self.oidc_client_id,
             "FAIRDROP_OIDC_CLIENT_SECRET": self.oidc_client_secret,
             "FAIRDROP_OIDC_NAME": self.oidc_name,
+            "FAIRDROP_POW_DEFAULT": str(self.pow_default),
+            "FAIRDROP_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "FAIRDROP_LIMIT_OPEN_SOCKETS_PER_ADDRESS": str(self.limit_open_sockets_per_address),
+            **{f"FAIRDROP_{name.upper()}": getattr(self, name) for name in RATE_LIMITS},
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

@@ -32,6 +32,20 @@ def anonymous_identity() -> Identity:
     return Identity(ANON, secrets.token_urlsafe(16))
 
 
+def _unsign(serializer: URLSafeSerializer, token: str) -> Any:
+    """What a token carries if this server signed it for this purpose, else None.
+
+    Genuine tokens are ASCII: anything else (a lone surrogate from a JSON
+    body) is refused here rather than failing inside itsdangerous.
+    """
+    if not token.isascii():
+        return None
+    try:
+        return serializer.loads(token)
+    except BadSignature:
+        return None
+
+
 def _two_texts(value: Any) -> tuple[str, str] | None:
     """A signed ``[text, text]`` payload as a pair; None for any other shape."""
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
@@ -101,6 +115,10 @@ class Signer:
         self._sign_in_code_key = hmac.new(
             secret_key.encode(), b"fairdrop.sign_in_code", hashlib.sha256
         ).digest()
+        # Signs the ALTCHA challenges of the proof of work on join (web/proof_of_work.py).
+        self.proof_of_work_key = hmac.new(
+            secret_key.encode(), b"fairdrop.proof_of_work", hashlib.sha256
+        ).digest()
 
     def new_session(self, identity: Identity, lifetime_s: int, now_s: int | None = None) -> Session:
         issued = int(time.time()) if now_s is None else now_s
@@ -116,10 +134,7 @@ class Signer:
         """The live session in a cookie, or None when missing, forged, malformed or expired."""
         if not cookie:
             return None
-        try:
-            value: Any = self._session.loads(cookie)
-        except BadSignature:
-            return None
+        value = _unsign(self._session, cookie)
         if not (isinstance(value, list) and len(value) == 5):
             return None
         kind, scope, subject, issued, expires = value
@@ -139,15 +154,10 @@ class Signer:
 
     def check_pass(self, token: str) -> tuple[str, str]:
         """The (event id, member id) a personal link names, if genuine."""
-        try:
-            value: Any = self._pass.loads(token)
-        except BadSignature as exc:
-            raise FairdropError(ErrorCode.INVALID_LINK, "this personal link is not valid") from exc
-        if not (
-            isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
-        ):
+        pair = _two_texts(_unsign(self._pass, token))
+        if pair is None:
             raise FairdropError(ErrorCode.INVALID_LINK, "this personal link is not valid")
-        return value[0], value[1]
+        return pair
 
     def entrant_id(self, event_id: str, identity: Identity) -> str:
         """The id this identity has in this event's buffer, queue and published draw.
@@ -169,10 +179,7 @@ class Signer:
         self, token: str, event_id: str, fan_id: str, now_ms: int | None = None
     ) -> Admission:
         """The admission in a token, if it is genuine, this fan's, this event's and live."""
-        try:
-            value: Any = self._admission.loads(token)
-        except BadSignature as exc:
-            raise FairdropError(ErrorCode.INVALID_TOKEN, "admission token is not valid") from exc
+        value = _unsign(self._admission, token)
         if not (isinstance(value, list) and len(value) == 4):
             raise FairdropError(ErrorCode.INVALID_TOKEN, "admission token is not valid")
         admission = Admission(str(value[0]), str(value[1]), int(value[2]), int(value[3]))
@@ -195,10 +202,7 @@ class Signer:
         Only the signature is checked here: whether the token was revoked is
         the row's to say.
         """
-        try:
-            pair = _two_texts(self._door.loads(token))
-        except BadSignature:
-            pair = None
+        pair = _two_texts(_unsign(self._door, token))
         if pair is None:
             raise FairdropError(ErrorCode.FORBIDDEN, "door token is not valid")
         return pair
@@ -211,10 +215,7 @@ class Signer:
 
         Whether its challenge is still unused is Redis's to say (web/lua/use_sign_in.lua).
         """
-        try:
-            link = _sign_in_link(self._sign_in.loads(token))
-        except BadSignature:
-            link = None
+        link = _sign_in_link(_unsign(self._sign_in, token))
         if link is None:
             raise FairdropError(ErrorCode.INVALID_LINK, "this sign-in link is not valid")
         now = int(time.time()) if now_s is None else now_s

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fairdrop-droprun-") as tmp:
-        settings = Settings(data_dir=Path(tmp), port=0)
+        settings = Settings(data_dir=Path(tmp), port=0).without_rate_limits()
         with Stack(settings, workers=args.workers) as stack:
             command = locust_command(stack.base_url, stack.settings.organiser_token, args, out)
             limit_s = args.burst_seconds + args.trickle_seconds + args.drain_seconds + 120

@@ -115,6 +115,8 @@ def _create_sale(http: httpx.Client, token: str) -> str:
         "rate_per_min": 600,
         "cap": 50,
         "hold_seconds": 300,
+        # Measures live fans, not the proof of work each browser pays (loadtests/pow_bench.py).
+        "pow_difficulty": 0,
         "ticket_types": [
             {
                 "id": "ga",
@@ -159,7 +161,7 @@ def measure_ws_fans(
             port=0,
             heartbeat_seconds=heartbeat_s,
             web_workers=web_processes,
-        )
+        ).without_rate_limits()
         with Stack(settings, workers=1, log_dir=log_dir) as stack:
             web_pids = web_process_ids(stack.processes["web"].pid, web_processes)
             time.sleep(SETTLE_S)  # the workers finish starting up

@@ -6,6 +6,7 @@ states, and the order table is unique per hold.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -13,12 +14,14 @@ from typing import Any
 import redis
 from rq import Queue, Retry
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
 from purchase.emails import SignInMail, send_order_confirmation, send_sign_in
 from purchase.holds import (
+    Hold,
     HoldAsk,
     attach_payment,
     confirm_hold,
@@ -26,11 +29,18 @@ from purchase.holds import (
     read_hold,
     release_hold,
 )
-from purchase.orders import price_hold, record_paid_order, tickets_for_order
+from purchase.orders import (
+    price_hold,
+    record_paid_order,
+    return_sold_tickets,
+    tickets_for_order,
+)
 from purchase.payments import PaymentProvider, PaymentRequest, PaymentStart, provider_named
 from purchase.stray_payments import Stray, refund_stray_payment
 from queue_engine.notify import publish_to_fan
 from queue_engine.scripts import SyncScripts
+
+log = logging.getLogger("fairdrop.jobs")
 
 
 @dataclass(frozen=True)
@@ -163,9 +173,12 @@ def confirm_job(
         return refund_unplaced(ctx, event_id, hold_id, payment_ref, reason, why)
     # Written after the Lua confirm: if the database is down the job fails,
     # RQ retries it, and the confirm answers "already" the second time.
-    order = record_paid_order(
-        ctx.engine, event_id, answer.hold, payment_ref, ctx.payments.name, email
-    )
+    try:
+        order = record_paid_order(
+            ctx.engine, event_id, answer.hold, payment_ref, ctx.payments.name, email
+        )
+    except (DataError, IntegrityError) as error:
+        return undo_unrecordable_sale(ctx, event_id, answer.hold, payment_ref, error)
     tickets = tickets_for_order(ctx.engine, order.id)
     result = {
         "ok": True,
@@ -204,6 +217,31 @@ def refund_unplaced(
     }
     if fan_id:
         publish_to_fan(ctx.client, event_id, fan_id, {"t": "order", **result})
+    return result
+
+
+def undo_unrecordable_sale(
+    ctx: WorkerContext, event_id: str, hold: Hold, payment_ref: str, error: Exception
+) -> dict[str, Any]:
+    """A sold hold whose order the database refuses: the money goes back, then the tickets.
+
+    A DataError (a value its column cannot hold) or an IntegrityError other
+    than the hold's own order written already (which record_paid_order turns
+    into that order) fails the same way on every retry, until RQ gives up with
+    the money taken and no order. So the payment is refunded the way a late
+    one is (refund_unplaced: a ``stray_payment`` row, one refund) and the
+    tickets go back on sale (return_sold.lua, once per hold). Refund first: a
+    crash in between leaves tickets out of sale, never money kept for nothing,
+    and the retried job fails the write again, finds the refund recorded and
+    returns the tickets.
+    """
+    log.error("the order of hold %s cannot be written (%s): refunding it", hold.id, error)
+    result = refund_unplaced(
+        ctx, event_id, hold.id, payment_ref, "order_not_recorded", "the order could not be recorded"
+    )
+    returned = return_sold_tickets(ctx.scripts, event_id, hold.id, "")
+    if not returned["ok"]:
+        log.warning("hold %s refunded, but its tickets were not returned: %s", hold.id, returned)
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
@@ -40,6 +41,9 @@ class Event(SQLModel, table=True):
     seed: str = Field(max_length=64)
     # Who may enter (fairdrop/identity.py ACCESS_POLICIES); fixed once the window opens.
     access: str = Field(default="open", max_length=8, sa_column_kwargs={"server_default": "open"})
+    # Proof of work asked of each new entrant (web/proof_of_work.py): the ALTCHA
+    # maxnumber, 0 for none. Fixed when the sale is created.
+    pow_difficulty: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -53,7 +57,9 @@ class TicketType(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=TYPE_ID_LENGTH)
     event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
     name: str = Field(max_length=200)
-    price_cents: int
+    # Money columns are BIGINT (revision 0008): an INTEGER holds only 21,474,836.47
+    # in cents, less than a few dear tickets of one order.
+    price_cents: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     stock: int
     per_person_limit: int
@@ -73,7 +79,7 @@ class Order(SQLModel, table=True):
     hold_id: str = Field(unique=True, max_length=64)
     payment_ref: str = Field(unique=True, max_length=255)
     payment_provider: str = Field(max_length=32)
-    total_cents: int
+    total_cents: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     # paid -> refunding -> refunded (purchase/orders.py cancel_order).
     status: str = Field(default="paid", max_length=16)
@@ -95,7 +101,7 @@ class OrderItem(SQLModel, table=True):
     order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
     ticket_type_id: str = Field(foreign_key="ticket_type.id", max_length=TYPE_ID_LENGTH)
     quantity: int
-    unit_price_cents: int
+    unit_price_cents: int = Field(sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 

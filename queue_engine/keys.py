@@ -107,6 +107,15 @@ class EventKeys:
         """Set once a payment provider's webhook event is taken, so it is handled once."""
         return self._key(f"payment_event:{provider_event_id}")
 
+    def pow_used(self, challenge_id: str) -> str:
+        """Set once a proof-of-work challenge is solved and used, until it expires."""
+        return self._key(f"pow_used:{challenge_id}")
+
+    @cached_property
+    def pow_proven(self) -> str:
+        """Set of entrants who joined with a proof of work; it only ever grows."""
+        return self._key("pow_proven")
+
     @cached_property
     def draw_lease(self) -> str:
         """Held by the one clock that computes the draw; others wait for it."""

@@ -159,8 +159,15 @@ function saleFromForm() {
     cap: parseInt($("cap").value, 10),
     hold_seconds: parseInt($("hold-seconds").value, 10),
     access: $("access").value,
+    ...powDifficulty(),
     ticket_types: ticketTypesFromForm(currency),
   };
+}
+
+/** The proof-of-work difficulty the organiser typed, or nothing (the server's default). */
+function powDifficulty() {
+  const typed = $("pow-difficulty").value.trim();
+  return typed === "" ? {} : { pow_difficulty: parseInt(typed, 10) };
 }
 
 async function createSale(submitEvent) {

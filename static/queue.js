@@ -11,6 +11,7 @@
 // Stripe's Payment Element; the order itself still arrives on the socket,
 // once Stripe's webhook has told the server the money went through.
 import { $, callJson, clearError, el, showError } from "/static/common.js";
+import { proofForJoin } from "/static/pow.js";
 import { renderAccess, signIn, wireSignIn } from "/static/sign_in.js";
 
 const PING_EVERY_MS = 20_000;
@@ -24,6 +25,10 @@ const CLOCK_OFFSET_MIN_MS = 2_000;
 // Close codes after which reconnecting cannot help (web/sockets.py).
 const CLOSE_NO_FAN = 4401;
 const CLOSE_UNKNOWN_EVENT = 4404;
+const CLOSE_NO_PROOF = 4428; // this fan has not proved its work on this sale yet
+// Join answers a fresh solution mends (web/proof_of_work.py).
+const PROOF_CODES = new Set(["proof_of_work_required", "invalid_proof_of_work"]);
+const CHECKING_TEXT = "Checking your browser… (a few seconds at most)";
 
 // An intent in these states has the money (or soon will): wait for the order.
 const INTENT_PAID = new Set(["succeeded", "processing", "requires_capture"]);
@@ -62,6 +67,9 @@ const page = {
   order: null, // the last successful "order" message
   presale: null, // the presale link this page was opened with (GET .../presale/{id})
   socket: null,
+  // The proof of work for the next join, begun when the page opened: a
+  // promise of the solution (null: none needed), or null once used.
+  proof: null,
   reconnectAttempt: 0,
   clockOffsetMs: 0, // server clock minus this device's clock
   buyRows: new Map(), // type id -> {input, fewer, more, limit}
@@ -864,11 +872,12 @@ async function onSocketClosed(code) {
     setConnection("Offline");
     return;
   }
-  if (code === CLOSE_NO_FAN) {
-    // The fan cookie is gone (cleared, or expired): joining again sets it,
-    // and joining is idempotent when it is still there.
+  if (code === CLOSE_NO_FAN || code === CLOSE_NO_PROOF) {
+    // The fan cookie is gone (cleared, or expired), or this fan has not proved
+    // its work here (Redis lost the sale): joining again sets it right, and
+    // joining is idempotent when the place is still there.
     try {
-      await callApi("POST", `${API}/join`);
+      await joinWithProof();
     } catch (error) {
       showError(error.message);
     }
@@ -924,11 +933,45 @@ function statusFromJoin(joined, event) {
 // The join answers that signing in (as someone else) can mend.
 const SIGN_IN_CODES = new Set(["sign_in_required", "not_on_list"]);
 
+/** The small "Checking your browser" line (a live region of its own) on or off. */
+function showChecking(on = true) {
+  $("checking").hidden = !on;
+  $("checking").textContent = on ? CHECKING_TEXT : "";
+}
+
+/** Starts this browser's proof of work for its join, if the sale asks for one. */
+function startProof() {
+  // Any failure here is the join's to explain: it says what it needs.
+  page.proof = proofForJoin(API, showChecking).catch(() => null);
+}
+
+/**
+ * Joins with the solution begun when the page opened (a solution works once,
+ * so it is dropped here); when the server asks for a proof, or refuses this
+ * one (expired, say), solves a fresh challenge and joins once more.
+ */
+async function joinWithProof() {
+  const pending = page.proof;
+  page.proof = null;
+  try {
+    const solution = pending ? await pending : null;
+    try {
+      return await callApi("POST", `${API}/join`, solution ? { altcha: solution } : undefined);
+    } catch (error) {
+      if (!PROOF_CODES.has(error.code)) throw error;
+      const fresh = await proofForJoin(API, showChecking);
+      return await callApi("POST", `${API}/join`, fresh ? { altcha: fresh } : undefined);
+    }
+  } finally {
+    showChecking(false);
+  }
+}
+
 /** Joins, signing in first when the sale's policy asks; the join answer. */
 async function joinSale() {
   for (;;) {
     try {
-      return await callApi("POST", `${API}/join`);
+      return await joinWithProof();
     } catch (error) {
       if (!SIGN_IN_CODES.has(error.code)) throw error;
       setConnection("Not signed in");
@@ -951,6 +994,8 @@ async function start() {
     setConnection("Offline");
     return showError("This address does not name a sale: fan pages live at /e/<event id>.");
   }
+  // At once, so the work is done while the page loads and the fan reads it.
+  startProof();
   try {
     page.event = await callApi("GET", API);
   } catch (error) {

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fairdrop.redis_server import start_redis_server
-from fairdrop.settings import Settings
+from fairdrop.settings import RATE_LIMITS, Settings
 from fairdrop.stack import Stack
 from tests.servers import PostgresServer, fresh_database
 
@@ -28,6 +28,13 @@ DEFAULT_TICKET_TYPE: dict[str, Any] = {
     "currency": "EUR",
     "stock": 10,
     "per_person_limit": 2,
+}
+# The tests of one module share one stack and come from one address
+# (127.0.0.1): no limit of the defaults' size may stop them. A test of the
+# limits names its own (tests/web/test_rate_limits.py).
+GENEROUS_LIMITS: dict[str, object] = {
+    **dict.fromkeys(RATE_LIMITS, "100000/minute"),
+    "limit_open_sockets_per_address": 100_000,
 }
 
 
@@ -83,7 +90,10 @@ def running_stack(
             data_dir=workdir,
             port=0,
             heartbeat_seconds=1.0,
-        )
+            # No proof of work unless a test names a difficulty for its sale
+            # (tests/web/test_proof_of_work.py); Fan.join solves one when asked.
+            pow_default=0,
+        ).with_overrides(**GENEROUS_LIMITS)
         with Stack(settings.with_overrides(**changes), workers=1) as stack:
             yield LiveStack(stack)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -11,10 +12,13 @@ from pathlib import Path
 from rq import Queue
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from fairdrop.connections import async_redis, sync_redis
 from fairdrop.errors import ErrorCode, FairdropError
@@ -24,6 +28,7 @@ from purchase.db import make_engine
 from queue_engine.scripts import AsyncScripts
 from web import (
     access_list,
+    blocklist,
     door,
     draw,
     email_sign_in,
@@ -32,6 +37,7 @@ from web import (
     oidc_sign_in,
     organiser,
     presales,
+    proof_of_work,
     session_routes,
     sockets,
     stripe_webhook,
@@ -39,9 +45,13 @@ from web import (
 )
 from web.catalog import Catalog
 from web.context import WebContext
+from web.edge import Edge
 from web.hold_batches import HoldBatcher
 from web.live import LiveHub
 from web.openapi import DOCUMENT
+from web.rate_limits import RateLimits
+from web.sockets import CLOSE_UNKNOWN_EVENT
+from web.validation import CONTROL
 
 log = logging.getLogger("fairdrop.web")
 
@@ -52,18 +62,68 @@ _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 async def _fairdrop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FairdropError)
-    return JSONResponse(exc.as_body(), status_code=exc.status)
+    headers = {} if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(exc.as_body(), status_code=exc.status, headers=headers)
+
+
+def _methods_at(request: Request) -> set[str]:
+    """Every method some route serves at the request's path.
+
+    Starlette's 405 names only the methods of the first route whose path
+    matches, and some paths have a route per method (POST and GET
+    /api/events): its Allow header left the others out.
+    """
+    return {
+        method
+        for route in request.app.routes
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+        for method in route.methods or ()
+    }
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_FIELD)
     # exc.headers carries e.g. the Allow header a 405 must have.
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := _methods_at(request)):
+        headers["Allow"] = ", ".join(sorted(methods))
     return JSONResponse(
         {"error": {"code": code.value, "message": str(exc.detail)}},
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+class RefuseControlCharacters:
+    """Answers 404 ``not_found`` for a path holding a control character (NUL, ...).
+
+    One guard in front of the router rather than a check in every route: each
+    path id (event, hold, request, order, presale link, door token, ticket
+    code) goes to PostgreSQL, Redis or RQ, and PostgreSQL refuses a NUL in
+    text with an error (a 500) where it should find nothing. No id fairdrop
+    issues holds a control character, so nothing real is refused, and routes
+    added later are covered too. A websocket is accepted to be closed with a
+    close frame (4404, as an unknown event), not dropped.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"} or not CONTROL.search(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        refusal = FairdropError(ErrorCode.NOT_FOUND, "no such path: it holds a control character")
+        if scope["type"] == "http":
+            response = JSONResponse(refusal.as_body(), status_code=refusal.status)
+            await response(scope, receive, send)
+            return
+        ws = WebSocket(scope, receive, send)
+        await ws.accept()
+        # The fan socket's own refusal: an error message, then the close frame.
+        await ws.send_text(json.dumps({"t": "error", **refusal.as_body()["error"]}))
+        await ws.close(code=CLOSE_UNKNOWN_EVENT)
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -124,6 +184,7 @@ def create_app(settings: Settings) -> Starlette:
             engine=engine,
             catalog=Catalog(engine),
             hub=LiveHub(client, scripts, signer),
+            limits=RateLimits(settings, client),
         )
         try:
             yield
@@ -145,6 +206,7 @@ def create_app(settings: Settings) -> Starlette:
         *organiser.routes,
         *draw.routes,
         *fans.routes,
+        *proof_of_work.routes,
         *sockets.routes,
         *tickets.routes,
         *door.routes,
@@ -155,12 +217,18 @@ def create_app(settings: Settings) -> Starlette:
         *oidc_sign_in.routes(settings),
         *email_sign_in.routes,
         *session_routes.routes,
+        *blocklist.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     return Starlette(
         routes=routes,
-        # Authlib keeps a sign-in's state, nonce and PKCE verifier in a cookie of its own.
-        middleware=oidc_sign_in.middleware(settings, secret),
+        middleware=[
+            # Outermost: its headers go on every answer, its refusal comes before any other work.
+            Middleware(Edge, settings=settings),
+            # Authlib keeps a sign-in's state, nonce and PKCE verifier in a cookie of its own.
+            *oidc_sign_in.middleware(settings, secret),
+            Middleware(RefuseControlCharacters),
+        ],
         lifespan=lifespan,
         exception_handlers={FairdropError: _fairdrop_error, HTTPException: _http_error},
     )

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from purchase.db import open_session
 from purchase.models import Event, TicketType, aware
+from web.validation import SLUG
 
 # How stale a sale's record may be before its window opens.
 FRESH_SECONDS = 2.0
@@ -62,6 +63,14 @@ class Catalog:
             return EventRecord(event, tuple(types))
 
     async def get(self, event_id: str) -> EventRecord | None:
+        """The event and its ticket types; None when there is no such event.
+
+        Every event id is a slug (web/organiser.py: the organiser's, or 8 hex
+        digits), so anything else is answered without asking the database,
+        which could refuse it (PostgreSQL: a NUL in text) rather than find nothing.
+        """
+        if not SLUG.fullmatch(event_id):
+            return None
         record = self._cache.get(event_id)
         if record is None or not record.fresh():
             record = await run_in_threadpool(self._load, event_id)

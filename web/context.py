@@ -16,6 +16,7 @@ from queue_engine.scripts import AsyncScripts
 from web.catalog import Catalog
 from web.hold_batches import HoldBatcher
 from web.live import LiveHub
+from web.rate_limits import RateLimits
 
 
 @dataclass
@@ -31,6 +32,7 @@ class WebContext:
     engine: Engine
     catalog: Catalog
     hub: LiveHub
+    limits: RateLimits
 
 
 def context_of(conn: HTTPConnection) -> WebContext:

@@ -26,6 +26,7 @@ from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import MAX_EMAIL, email_identity, normalise_email
 from fairdrop.tokens import SignInLink
 from web.context import WebContext, context_of
+from web.rate_limits import Action
 from web.scripts import web_script
 from web.session_routes import sign_in_as
 from web.sign_in_keys import address_key, challenge_key
@@ -139,6 +140,8 @@ async def start_email_sign_in(request: Request) -> JSONResponse:
             ErrorCode.EMAIL_SIGN_IN_NOT_CONFIGURED,
             "email sign-in needs an SMTP server: set FAIRDROP_SMTP_HOST",
         )
+    # Every email costs, and goes to someone: counted per client address too.
+    await ctx.limits.spend(request, Action.SIGN_IN)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     address = _address(body)
     next_path = _next_path(body)
@@ -191,6 +194,7 @@ async def _use_challenge(
 async def follow_sign_in_link(request: Request) -> Response:
     """The emailed link: signs this browser in and goes on to the page that asked."""
     ctx = context_of(request)
+    await ctx.limits.admit(request)
     token = request.path_params["token"]
     if len(token) > MAX_TOKEN:
         raise FairdropError(ErrorCode.INVALID_LINK, "this sign-in link is not valid")
@@ -208,6 +212,7 @@ async def follow_sign_in_link(request: Request) -> Response:
 async def enter_sign_in_code(request: Request) -> JSONResponse:
     """``{"challenge", "code"}``: signs in a browser that has the code but not the link."""
     ctx = context_of(request)
+    await ctx.limits.admit(request)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     challenge_id = text_field(body, "challenge", 22, CHALLENGE_ID)
     code = text_field(body, "code", 6, SIX_DIGITS)

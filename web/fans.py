@@ -10,12 +10,12 @@ from typing import Any
 
 from rq import Retry
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fairdrop.errors import ErrorCode, FairdropError
-from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, policies_for
+from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, allowed, policies_for
 from fairdrop.tokens import Admission, Session, anonymous_identity
 from purchase.holds import read_hold_async, request_result
 from queue_engine.joining import Entry, join
@@ -23,7 +23,9 @@ from queue_engine.sales import snapshot
 from web.auth import entrant_of, session_of, set_session_cookie
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
-from web.hold_batches import still_pending
+from web.hold_batches import is_request_id, still_pending
+from web.proof_of_work import NO_SESSION, require_proof, solution_in
+from web.rate_limits import Action
 from web.validation import (
     int_field,
     invalid,
@@ -68,26 +70,55 @@ async def public_event(request: Request) -> JSONResponse:
     return JSONResponse(view)
 
 
-async def enter_sale(ctx: WebContext, record: EventRecord, session: Session) -> tuple[str, Entry]:
+def _sign_in_required(record: EventRecord) -> FairdropError:
+    return FairdropError(
+        ErrorCode.SIGN_IN_REQUIRED,
+        f"This sale lets in {POLICY_ASKS.get(record.event.access, 'signed-in fans')}: "
+        "sign in first",
+    )
+
+
+async def enter_sale(
+    ctx: WebContext,
+    record: EventRecord,
+    session: Session,
+    solution: str | None = None,
+    new_from: HTTPConnection | None = None,
+) -> tuple[str, Entry]:
     """The session's entrant id and place in the sale, if its policy lets them in.
 
     The one way in, for the join call and the socket alike: join.lua checks
-    the policy (and the list) in the same step that places the entrant.
+    the policy (and the list) in the same step that places the entrant. On a
+    sale with a proof of work, a new entrant brings a solved challenge first
+    (``solution``; the socket brings none, so it only finds places).
+    ``new_from``: the request of a browser without a session, which this join
+    gives one.
     """
     event_id = record.event.id
     identity = session.identity
     entrant_id = ctx.signer.entrant_id(event_id, identity)
+    let_in = allowed(record.event.access, identity, event_id)
+    # A new session the sale lets in is a new fan, counted against the address
+    # (web/rate_limits.py): checked before the proof (a fan refused keeps its
+    # solution), counted after it (only joins that make a fan count).
+    new_fan = new_from if new_from is not None and let_in else None
+    if new_fan is not None:
+        await ctx.limits.check(new_fan, Action.NEW_FAN)
+    if record.event.pow_difficulty and not let_in:
+        # Turned away whatever the proof: say so before asking for work. Only a
+        # refusal rests on the cached record; join.lua decides every entry.
+        raise _sign_in_required(record)
+    asker = NO_SESSION if new_from is not None else entrant_id
+    await require_proof(ctx, record.event, entrant_id, solution, asker)
+    if new_fan is not None:
+        await ctx.limits.spend(new_fan, Action.NEW_FAN)
     entry = await join(
         ctx.scripts, event_id, entrant_id, policies_for(identity, event_id), identity.label()
     )
     if entry.status == "unknown_event":
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
     if entry.status == "sign_in_required":
-        raise FairdropError(
-            ErrorCode.SIGN_IN_REQUIRED,
-            f"This sale lets in {POLICY_ASKS.get(record.event.access, 'signed-in fans')}: "
-            "sign in first",
-        )
+        raise _sign_in_required(record)
     if entry.status == "not_on_list":
         raise FairdropError(
             ErrorCode.NOT_ON_LIST, "You are not on this sale's list: sign in as someone who is"
@@ -96,23 +127,35 @@ async def enter_sale(ctx: WebContext, record: EventRecord, session: Session) -> 
 
 
 async def join_event(request: Request) -> JSONResponse:
-    """Idempotent: a second tab, a second device, a reload or a retry gets the same place."""
+    """Idempotent: a second tab, a second device, a reload or a retry gets the same place.
+
+    On a sale with a proof of work a new entrant's body is ``{"altcha": ...}``
+    (web/proof_of_work.py); a browser without a session gets one only with it.
+    """
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
     record = await _record(ctx, event_id)
+    solution = solution_in(await read_json_object(request, ctx.settings.max_body_bytes))
     session = session_of(request, ctx.signer)
-    new_session = session is None
+    new_from = None
     if session is None:
-        # An open sale lets a browser in as it is; the session is made here.
+        # An open sale lets a browser in as it is; the session is made here,
+        # and the join is counted as a new fan of the address (enter_sale).
+        await ctx.limits.admit(request)
         session = ctx.signer.new_session(anonymous_identity(), ctx.settings.session_hours * 3600)
-    entrant_id, entry = await enter_sale(ctx, record, session)
+        new_from = request
+    else:
+        # A reload or another tab: the fan's own joins, not the address's.
+        fan_id = ctx.signer.entrant_id(event_id, session.identity)
+        await ctx.limits.spend(request, Action.JOIN, fan_id)
+    entrant_id, entry = await enter_sale(ctx, record, session, solution, new_from)
     token = None
     if entry.admitted:
         token = ctx.signer.sign_admission(
             Admission(event_id, entrant_id, entry.number, entry.deadline_ms)
         )
     response = JSONResponse(entry_view(event_id, entrant_id, entry, token))
-    if new_session:
+    if new_from is not None:
         set_session_cookie(response, ctx.signer, ctx.settings, session)
     return response
 
@@ -137,13 +180,19 @@ def requested_items(body: dict[str, Any], record: EventRecord) -> list[list[Any]
 
 
 async def ask_for_tickets(
-    ctx: WebContext, event_id: str, record: EventRecord, fan_id: str, body: dict[str, Any]
+    ctx: WebContext,
+    conn: HTTPConnection,
+    record: EventRecord,
+    fan_id: str,
+    body: dict[str, Any],
 ) -> str:
     """Checks a hold request and hands it to the worker; returns its request id.
 
     The one path for a fan's "I want these tickets", whether it came over
-    HTTP or the fan's socket.
+    HTTP or the fan's socket (``conn``), so both count against one limit.
     """
+    event_id = record.event.id
+    await ctx.limits.spend(conn, Action.HOLD, fan_id)
     token = body.get("admission_token")
     if not isinstance(token, str) or not token:
         raise FairdropError(
@@ -160,7 +209,7 @@ async def request_tickets(request: Request) -> JSONResponse:
     record = await _record(ctx, event_id)
     fan_id = entrant_of(request, ctx.signer, event_id)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
-    request_id = await ask_for_tickets(ctx, event_id, record, fan_id, body)
+    request_id = await ask_for_tickets(ctx, request, record, fan_id, body)
     return JSONResponse({"request_id": request_id, "status": "pending"}, status_code=202)
 
 
@@ -170,6 +219,9 @@ async def request_status(request: Request) -> JSONResponse:
     await _record(ctx, event_id)
     fan_id = entrant_of(request, ctx.signer, event_id)
     request_id = request.path_params["request_id"]
+    if not is_request_id(request_id):
+        # Not an id this server issues: refused before Redis or RQ is asked about it.
+        raise FairdropError(ErrorCode.UNKNOWN_REQUEST, "no such request of yours")
     result = await request_result(ctx.client, event_id, request_id)
     if result is None:
         # Pending only while its job is queued or running; anything else was never asked.
@@ -184,12 +236,13 @@ async def request_status(request: Request) -> JSONResponse:
     return JSONResponse({k: v for k, v in result.items() if k != "fan"})
 
 
-async def _own_live_hold(request: Request) -> tuple[WebContext, str, str, str]:
+async def _own_live_hold(request: Request, action: Action) -> tuple[WebContext, str, str, str]:
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
     hold_id = request.path_params["hold_id"]
     await _record(ctx, event_id)
     fan_id = entrant_of(request, ctx.signer, event_id)
+    await ctx.limits.spend(request, action, fan_id)
     hold = await read_hold_async(ctx.client, event_id, hold_id)
     if hold is None:
         raise FairdropError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
@@ -222,7 +275,7 @@ def _email(body: dict[str, Any]) -> str | None:
 
 async def pay_hold(request: Request) -> JSONResponse:
     """Queues the payment; an optional JSON body ``{"email": ...}`` gets the confirmation."""
-    ctx, event_id, fan_id, hold_id = await _own_live_hold(request)
+    ctx, event_id, fan_id, hold_id = await _own_live_hold(request, Action.PAY)
     email = _email(await read_json_object(request, ctx.settings.max_body_bytes))
     await run_in_threadpool(
         ctx.queue.enqueue,
@@ -238,7 +291,7 @@ async def pay_hold(request: Request) -> JSONResponse:
 
 
 async def release_hold(request: Request) -> JSONResponse:
-    ctx, event_id, fan_id, hold_id = await _own_live_hold(request)
+    ctx, event_id, fan_id, hold_id = await _own_live_hold(request, Action.RELEASE)
     await run_in_threadpool(
         ctx.queue.enqueue, "purchase.jobs.release_job", event_id, fan_id, hold_id
     )

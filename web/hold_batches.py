@@ -15,6 +15,7 @@ id, so "is this request still pending?" is one lookup of the batch's job.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -30,6 +31,13 @@ MAX_BATCH = 500
 LINGER_S = 0.004
 HOLD_RETRY = Retry(max=3, interval=1)
 _WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+# What _Batch.add issues: the batch's hex id, then the request's place in hex.
+REQUEST_ID = re.compile(f"[0-9a-f]{{{BATCH_ID_CHARS + INDEX_CHARS}}}")
+
+
+def is_request_id(text: str) -> bool:
+    """True when ``text`` has the shape of a request id this module issues."""
+    return REQUEST_ID.fullmatch(text) is not None
 
 
 def batch_job_id(request_id: str) -> str:
@@ -43,6 +51,9 @@ def still_pending(rq_client: redis.Redis, request_id: str) -> bool:
     A finished batch has stored an answer for every request in it, so a
     request with no answer and no waiting batch was never issued.
     """
+    if not is_request_id(request_id):
+        # Never issued, and RQ raises ValueError for a job id outside [A-Za-z0-9_-].
+        return False
     try:
         status = Job(batch_job_id(request_id), connection=rq_client).get_status()
     except InvalidJobOperation:

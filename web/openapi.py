@@ -6,17 +6,71 @@ described path exists, so the two cannot drift apart silently.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fairdrop.errors import ErrorCode
-from fairdrop.identity import ACCESS_POLICIES, ANON, EMAIL, MEMBER, OIDC
+from fairdrop.identity import ACCESS_POLICIES, ANON, EMAIL, EMAIL_ADDRESS, MAX_EMAIL, MEMBER, OIDC
+from fairdrop.settings import POW_MAX
+from web import organiser
+from web.blocklist import MAX_ENTRIES as MAX_BLOCKLIST_ENTRIES
+from web.client_address import MAX_NETWORK_CHARS
+from web.door import MAX_DOOR_NAME
+from web.email_sign_in import CHALLENGE_ID, LOCAL_PATH, MAX_NEXT, SIX_DIGITS
+from web.fans import MAX_ITEMS, MAX_QUANTITY
+from web.hold_batches import REQUEST_ID
+from web.presales import MAX_LINK_TICKETS
+from web.proof_of_work import MAX_SOLUTION_CHARS
+from web.tickets import TICKET_CODE
+from web.validation import CURRENCY, SLUG
 
+# Limits are stated from the constants the server checks them with, so they cannot drift.
+
+
+def _whole(regex: re.Pattern[str]) -> str:
+    """A server regex (matched with fullmatch) as a JSON Schema pattern (which searches)."""
+    return f"^{regex.pattern}$"
+
+
+# web/validation.py text_field's rule for free text: no control character, and
+# not blank. "Blank" is Python's str.isspace spelled out, since ECMA-262's \s
+# differs from it at U+0085 and U+FEFF (tests/web/test_openapi.py checks both).
+_NO_CONTROL = r"[^\u0000-\u001f\u007f]*"
+_NOT_SPACE = r"[^\u0000-\u0020\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+TEXT_PATTERN = f"^{_NO_CONTROL}{_NOT_SPACE}{_NO_CONTROL}$"
+
+
+def _text(max_length: int, **more: Any) -> dict[str, Any]:
+    """A field read with text_field and no pattern of its own."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": TEXT_PATTERN,
+        **more,
+    }
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional field the server reads as absent when it is null."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+_SLUG = {"type": "string", "pattern": _whole(SLUG)}
+_EMAIL = {"type": "string", "maxLength": MAX_EMAIL, "pattern": _whole(EMAIL_ADDRESS)}
 _ERROR = {"$ref": "#/components/responses/Error"}
-_EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-_TOKEN_ID = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# A fan action past a rate limit of its address or of the fan (web/rate_limits.py).
+_TOO_MANY = {"$ref": "#/components/responses/TooManyRequests"}
+_EVENT_ID = _path_param("event_id", _SLUG)
+_HOLD_ID = _path_param("hold_id")
+_ORDER_ID = _path_param("order_id")
+_CODE = _path_param("code", {"type": "string", "pattern": _whole(TICKET_CODE)})
+_TOKEN_ID = _path_param("token_id")
+_REQUEST_ID = _path_param("request_id", {"type": "string", "pattern": _whole(REQUEST_ID)})
 _ORGANISER: list[dict[str, list[str]]] = [{"organiser": []}]
 # Either token: one event's door token, or the organiser's (every event).
 _DOOR: list[dict[str, list[str]]] = [{"door": []}, {"organiser": []}]
@@ -33,7 +87,36 @@ _ACCESS = {
 }
 
 
-_LINK_ID = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_POW_DIFFICULTY = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": POW_MAX,
+    "description": "proof of work asked of each new entrant's browser: the ALTCHA maxnumber "
+    "(SHA-256 hashes it may try, half on average); 0 asks none. Default: "
+    "FAIRDROP_POW_DEFAULT for open sales, 0 for the others",
+}
+_LINK_ID = _path_param("link_id")
+# A time the server takes: ISO 8601 with an offset, years 2000 to 9000
+# (web/validation.py datetime_field; dates at the calendar's ends overflow in UTC).
+_WHEN = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(?:[2-8][0-9]{3}|9000)-",
+}
+# What a fan asks for, over HTTP, on the socket and through a presale link (web/fans.py).
+_ITEMS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_ITEMS,
+    "items": {
+        "type": "object",
+        "required": ["type", "quantity"],
+        "properties": {
+            "type": _text(100, description="a ticket type id of the event"),
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+        },
+    },
+}
 _LIST_MODE = {
     "name": "mode",
     "in": "query",
@@ -56,12 +139,15 @@ def _op(
     params: list[dict[str, Any]] | None = None,
     body: str | None = None,
     organiser: bool = False,
+    limited: bool = False,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": params or [],
         "responses": {ok: {"description": "OK", **_json(schema)}, "4XX": _ERROR},
     }
+    if limited:
+        op["responses"]["429"] = _TOO_MANY
     if body:
         op["requestBody"] = {"required": True, **_json(body)}
     if organiser:
@@ -101,12 +187,16 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["name", "price_cents", "currency", "stock", "per_person_limit"],
         "properties": {
-            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$"},
-            "name": {"type": "string", "maxLength": 200},
-            "price_cents": {"type": "integer", "minimum": 0},
-            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-            "stock": {"type": "integer", "minimum": 1},
-            "per_person_limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            "id": _SLUG,
+            "name": _text(organiser.MAX_NAME),
+            "price_cents": {"type": "integer", "minimum": 0, "maximum": organiser.MAX_PRICE_CENTS},
+            "currency": {"type": "string", "pattern": _whole(CURRENCY)},
+            "stock": {"type": "integer", "minimum": 1, "maximum": organiser.MAX_STOCK},
+            "per_person_limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": organiser.MAX_PER_PERSON,
+            },
         },
     },
     "EventIn": {
@@ -121,34 +211,42 @@ _SCHEMAS: dict[str, Any] = {
             "ticket_types",
         ],
         "properties": {
-            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$"},
-            "name": {"type": "string"},
-            "opens_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "the buffer window opens",
-            },
-            "drop_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "the window closes and the draw runs",
-            },
+            "id": {**_SLUG, "description": "8 random hex digits when absent"},
+            "name": _text(organiser.MAX_NAME),
+            "opens_at": {**_WHEN, "description": "the buffer window opens"},
+            "drop_at": {**_WHEN, "description": "the window closes and the draw runs"},
             "rate_per_min": {
                 "type": "integer",
                 "minimum": 1,
+                "maximum": organiser.MAX_RATE_PER_MIN,
                 "description": "fans admitted per minute",
             },
-            "cap": {"type": "integer", "minimum": 1, "description": "most fans shopping at once"},
-            "hold_seconds": {"type": "integer", "minimum": 5, "maximum": 3600},
+            "cap": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": organiser.MAX_CAP,
+                "description": "most fans shopping at once",
+            },
+            "hold_seconds": {
+                "type": "integer",
+                "minimum": organiser.MIN_HOLD_SECONDS,
+                "maximum": organiser.MAX_HOLD_SECONDS,
+            },
             "access": _ACCESS,
+            "pow_difficulty": _POW_DIFFICULTY,
             "seed": {
                 "type": "string",
-                "pattern": "^[0-9a-f]{64}$",
+                "pattern": _whole(organiser.HEX64),
                 "description": "the organiser's own draw seed; generated when absent",
             },
             "ticket_types": {
                 "type": "array",
+                "minItems": 1,
+                "maxItems": organiser.MAX_TYPES,
                 "items": {"$ref": "#/components/schemas/TicketTypeIn"},
+                "description": "one currency for all; the dearest order one fan could make "
+                "(each type's price_cents times its per_person_limit, or its stock if smaller, "
+                f"summed) may cost at most {organiser.MAX_ORDER_CENTS} cents",
             },
         },
     },
@@ -156,10 +254,10 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["allowance", "expires_at"],
         "properties": {
-            "label": {"type": "string", "maxLength": 200},
-            "allowance": {"type": "integer", "minimum": 1, "maximum": 100000},
-            "expires_at": {"type": "string", "format": "date-time"},
-            "ticket_type": {"type": "string", "description": "one type's id; any type if absent"},
+            "label": _or_null(_text(200)),
+            "allowance": {"type": "integer", "minimum": 1, "maximum": MAX_LINK_TICKETS},
+            "expires_at": {**_WHEN, "description": "in the future"},
+            "ticket_type": _or_null({**_SLUG, "description": "one type's id; any type if absent"}),
         },
     },
     "PresaleLink": {
@@ -184,7 +282,7 @@ _SCHEMAS: dict[str, Any] = {
     "PresaleHoldIn": {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "maxItems": 10, "items": {"type": "object"}}},
+        "properties": {"items": _ITEMS},
     },
     "HoldAnswer": {
         "type": "object",
@@ -207,6 +305,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"},
             "access": _ACCESS,
+            "pow_difficulty": _POW_DIFFICULTY,
             "name": {"type": "string"},
             "opens_at": {"type": "string"},
             "drop_at": {"type": "string"},
@@ -217,6 +316,36 @@ _SCHEMAS: dict[str, Any] = {
             "state": {"type": "string"},
             "paused": {"type": "boolean"},
             "ticket_types": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "JoinIn": {
+        "type": "object",
+        "properties": {
+            "altcha": {
+                "type": "string",
+                "maxLength": MAX_SOLUTION_CHARS,
+                "description": "a solved challenge from GET /api/events/{event_id}/challenge: "
+                "the base64 ALTCHA payload (algorithm, challenge, number, salt, signature); "
+                "needed once per entrant on a sale with a pow_difficulty",
+            }
+        },
+        "additionalProperties": False,
+    },
+    "Challenge": {
+        "type": "object",
+        "required": ["required", "pow_difficulty"],
+        "properties": {
+            "required": {
+                "type": "boolean",
+                "description": "false: join without a solution (no proof asked, or proved already)",
+            },
+            "pow_difficulty": {"type": "integer"},
+            "algorithm": {"type": "string", "enum": ["SHA-256"]},
+            "challenge": {"type": "string", "description": "SHA-256 hex of salt + the number"},
+            "maxnumber": {"type": "integer", "description": "the number is in 0..maxnumber"},
+            "salt": {"type": "string"},
+            "signature": {"type": "string"},
+            "expires_at": {"type": "string", "format": "date-time"},
         },
     },
     "EventList": {
@@ -257,19 +386,12 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["admission_token", "items"],
         "properties": {
-            "admission_token": {"type": "string"},
-            "items": {
-                "type": "array",
-                "maxItems": 10,
-                "items": {
-                    "type": "object",
-                    "required": ["type", "quantity"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "quantity": {"type": "integer", "minimum": 1, "maximum": 100},
-                    },
-                },
+            "admission_token": {
+                "type": "string",
+                "minLength": 1,
+                "description": "from the join answer or the socket, once it is the fan's turn",
             },
+            "items": _ITEMS,
         },
     },
     "PayIn": {
@@ -278,11 +400,7 @@ _SCHEMAS: dict[str, Any] = {
         "(an amount, a currency) is refused: the server prices the tickets",
         "additionalProperties": False,
         "properties": {
-            "email": {
-                "type": "string",
-                "maxLength": 254,
-                "description": "where the order confirmation goes (ASCII, one @)",
-            }
+            "email": _or_null({**_EMAIL, "description": "where the order confirmation goes"})
         },
     },
     "Accepted": {"type": "object", "properties": {"status": {"type": "string"}}},
@@ -329,19 +447,20 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["code"],
         "properties": {
-            "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
-            "door": {
-                "type": "string",
-                "maxLength": 64,
-                "description": "this door's name; required unless the door token names its "
-                "door, which then is recorded instead",
-            },
+            "code": _CODE["schema"],
+            "door": _or_null(
+                _text(
+                    MAX_DOOR_NAME,
+                    description="this door's name; required unless the door token names its "
+                    "door, which then is recorded instead",
+                )
+            ),
         },
     },
     "DoorTokenIn": {
         "type": "object",
         "description": "optional: an empty body makes a token for any door of the event",
-        "properties": {"door": {"type": "string", "maxLength": 64}},
+        "properties": {"door": _or_null(_text(MAX_DOOR_NAME))},
     },
     "DoorToken": {
         "type": "object",
@@ -437,14 +556,31 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["email"],
         "properties": {
-            "email": {"type": "string", "maxLength": 254, "description": "ASCII, one @"},
+            "email": {**_EMAIL, "description": "spaces around it are trimmed"},
             "next": {
-                "type": "string",
-                "maxLength": 512,
-                "pattern": "^/(?!/)",
+                "type": ["string", "null"],
+                "maxLength": MAX_NEXT,
+                "pattern": _whole(LOCAL_PATH),
                 "default": "/",
                 "description": "the path on this site the link leads to once used",
             },
+        },
+    },
+    "Blocklist": {
+        "type": "object",
+        "required": ["entries"],
+        "additionalProperties": False,
+        "properties": {
+            "entries": {
+                "type": "array",
+                "maxItems": MAX_BLOCKLIST_ENTRIES,
+                "items": {
+                    "type": "string",
+                    "maxLength": MAX_NETWORK_CHARS,
+                    "description": "an IPv4 or IPv6 address, or a CIDR block with no bits "
+                    "set past its prefix (198.51.100.7, 203.0.113.0/24, 2001:db8::/32)",
+                },
+            }
         },
     },
     "SignInChallenge": {
@@ -458,8 +594,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["challenge", "code"],
         "properties": {
-            "challenge": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"},
-            "code": {"type": "string", "pattern": "^[0-9]{6}$"},
+            "challenge": {"type": "string", "pattern": _whole(CHALLENGE_ID)},
+            "code": {"type": "string", "pattern": _whole(SIX_DIGITS)},
         },
     },
     "SignedIn": {
@@ -572,6 +708,7 @@ DOCUMENT: dict[str, Any] = {
                 "HoldAnswer",
                 params=[_EVENT_ID, _LINK_ID],
                 body="PresaleHoldIn",
+                limited=True,
             )
         },
         "/api/events/{event_id}/resume": {
@@ -596,10 +733,25 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/api/events/{event_id}/join": {
-            "post": _op(
-                "Join the sale (idempotent; sets the fan cookie)",
+            "post": {
+                **_op(
+                    "Join the sale (idempotent; sets the fan cookie). A new entrant of a sale "
+                    "with a proof of work brings a solved challenge (428 "
+                    "proof_of_work_required without one)",
+                    "200",
+                    "Entry",
+                    params=[_EVENT_ID],
+                    limited=True,
+                ),
+                "requestBody": {"required": False, **_json("JoinIn")},
+            }
+        },
+        "/api/events/{event_id}/challenge": {
+            "get": _op(
+                "A proof-of-work challenge (ALTCHA, SHA-256) for this browser's join, bound "
+                "to the sale and the session, for 10 minutes",
                 "200",
-                "Entry",
+                "Challenge",
                 params=[_EVENT_ID],
             )
         },
@@ -610,6 +762,7 @@ DOCUMENT: dict[str, Any] = {
                 "Accepted",
                 params=[_EVENT_ID],
                 body="PurchaseIn",
+                limited=True,
             )
         },
         "/api/events/{event_id}/purchases/{request_id}": {
@@ -617,25 +770,21 @@ DOCUMENT: dict[str, Any] = {
                 "The answer to a ticket request",
                 "200",
                 "Accepted",
-                params=[
-                    _EVENT_ID,
-                    {
-                        "name": "request_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                ],
+                params=[_EVENT_ID, _REQUEST_ID],
             )
         },
         "/api/events/{event_id}/holds/{hold_id}/pay": {
             "post": {
-                **_op("Pay for a hold", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID]),
+                **_op(
+                    "Pay for a hold", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID], limited=True
+                ),
                 "requestBody": {"required": False, **_json("PayIn")},
             }
         },
         "/api/events/{event_id}/holds/{hold_id}/release": {
-            "post": _op("Let a hold go", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID])
+            "post": _op(
+                "Let a hold go", "202", "Accepted", params=[_EVENT_ID, _HOLD_ID], limited=True
+            )
         },
         "/api/events/{event_id}/draw": {
             "get": _op("The draw's commitment, seed and digest", "200", "Draw", params=[_EVENT_ID])
@@ -741,6 +890,7 @@ DOCUMENT: dict[str, Any] = {
                 "202",
                 "SignInChallenge",
                 body="EmailSignInIn",
+                limited=True,
             )
         },
         "/api/sign-in/email/code": {
@@ -758,10 +908,38 @@ DOCUMENT: dict[str, Any] = {
         "/api/sign-out": {
             "post": _op("Forget this browser's session (clears the cookie)", "200", "SessionInfo"),
         },
+        "/api/blocklist": {
+            "get": _op(
+                "The addresses and blocks whose fans are refused (403 blocked)",
+                "200",
+                "Blocklist",
+                organiser=True,
+            ),
+            "put": _op(
+                "Replace the blocklist; every web process follows within about a second",
+                "200",
+                "Blocklist",
+                body="Blocklist",
+                organiser=True,
+            ),
+        },
     },
     "components": {
         "schemas": _SCHEMAS,
-        "responses": {"Error": {"description": "Refused", **_json("Error")}},
+        "responses": {
+            "Error": {"description": "Refused", **_json("Error")},
+            "TooManyRequests": {
+                "description": "Past a rate limit (too_many_requests); the message says when "
+                "to try again, as does Retry-After",
+                "headers": {
+                    "Retry-After": {
+                        "description": "whole seconds until the limit lets one more through",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
+                **_json("Error"),
+            },
+        },
         "securitySchemes": {
             "organiser": {"type": "http", "scheme": "bearer"},
             "door": {

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from buffer.draw import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import ACCESS_POLICIES
-from fairdrop.settings import Settings
+from fairdrop.settings import POW_MAX, Settings
 from purchase.models import Event, Order, OrderItem, TicketType
 from purchase.orders import cancel_order, recent_orders
 from purchase.restore import sale_spec
@@ -40,6 +40,17 @@ from web.views import event_view, stats_view
 
 MAX_TYPES = 20
 MAX_STOCK = 10_000_000
+MAX_NAME = 200
+MAX_PER_PERSON = 100
+MAX_PRICE_CENTS = 100_000_000
+# The most one order may cost, in cents (10,000,000.00 in the sale's currency).
+# A sale is refused unless its dearest possible order fits: a total must never
+# be refused by the database after the fan has paid. The money columns are
+# BIGINT as well; this keeps every total inside 32 bits for whatever reads it.
+MAX_ORDER_CENTS = 1_000_000_000
+MAX_RATE_PER_MIN = 1_000_000
+MAX_CAP = 1_000_000
+MIN_HOLD_SECONDS, MAX_HOLD_SECONDS = 5, 3_600
 MAX_ORDERS_LISTED = 200
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -63,16 +74,33 @@ def _ticket_types(body: dict[str, Any], event_id: str) -> list[TicketType]:
             TicketType(
                 id=f"{event_id}.{type_id}",
                 event_id=event_id,
-                name=text_field(item, "name", 200),
-                price_cents=int_field(item, "price_cents", 0, 100_000_000),
+                name=text_field(item, "name", MAX_NAME),
+                price_cents=int_field(item, "price_cents", 0, MAX_PRICE_CENTS),
                 currency=text_field(item, "currency", 3, CURRENCY),
                 stock=int_field(item, "stock", 1, MAX_STOCK),
-                per_person_limit=int_field(item, "per_person_limit", 1, 100),
+                per_person_limit=int_field(item, "per_person_limit", 1, MAX_PER_PERSON),
             )
         )
     if len({t.currency for t in types}) != 1:
         raise invalid("all ticket types of an event must share one currency")
+    if (dearest := dearest_order_cents(types)) > MAX_ORDER_CENTS:
+        raise invalid(
+            f"one fan could buy {dearest} cents of tickets in one order (each type's "
+            "price_cents times its per_person_limit, or its stock if smaller); "
+            f"an order may cost at most {MAX_ORDER_CENTS} cents"
+        )
     return types
+
+
+def dearest_order_cents(types: list[TicketType]) -> int:
+    """The most one order of this sale can cost.
+
+    One fan's order is one hold, and a hold never takes a fan past a type's
+    per-person limit (nor past its stock); a list allowance or a presale link
+    only lowers what a fan may hold, never raises it. So this bound holds for
+    queued, listed and presale fans alike.
+    """
+    return sum(t.price_cents * min(t.per_person_limit, t.stock) for t in types)
 
 
 def _access(body: dict[str, Any], settings: Settings) -> str:
@@ -92,6 +120,17 @@ def _access(body: dict[str, Any], settings: Settings) -> str:
     return policy
 
 
+def _pow_difficulty(body: dict[str, Any], access: str, settings: Settings) -> int:
+    """The proof of work each new entrant solves (web/proof_of_work.py), 0 for none.
+
+    Unless named, an open sale gets FAIRDROP_POW_DEFAULT and a sale that asks
+    who fans are gets none: signing in is its cost per entrant.
+    """
+    if "pow_difficulty" in body:
+        return int_field(body, "pow_difficulty", 0, POW_MAX)
+    return settings.pow_default if access == "open" else 0
+
+
 def _event(body: dict[str, Any], settings: Settings) -> Event:
     event_id = text_field(body, "id", 40, SLUG) if "id" in body else secrets.token_hex(4)
     opens_at = datetime_field(body, "opens_at")
@@ -99,18 +138,20 @@ def _event(body: dict[str, Any], settings: Settings) -> Event:
     if drop_at < opens_at:
         raise invalid("drop_at must not be before opens_at")
     seed = text_field(body, "seed", 64, HEX64) if "seed" in body else new_seed()
+    access = _access(body, settings)
     return Event(
         id=event_id,
-        name=text_field(body, "name", 200),
+        name=text_field(body, "name", MAX_NAME),
         opens_at=opens_at,
         drop_at=drop_at,
-        rate_per_min=int_field(body, "rate_per_min", 1, 1_000_000),
-        cap=int_field(body, "cap", 1, 1_000_000),
-        hold_seconds=int_field(body, "hold_seconds", 5, 3_600),
+        rate_per_min=int_field(body, "rate_per_min", 1, MAX_RATE_PER_MIN),
+        cap=int_field(body, "cap", 1, MAX_CAP),
+        hold_seconds=int_field(body, "hold_seconds", MIN_HOLD_SECONDS, MAX_HOLD_SECONDS),
         currency="",
         seed_hash=seed_commitment(seed),
         seed=seed,
-        access=_access(body, settings),
+        access=access,
+        pow_difficulty=_pow_difficulty(body, access, settings),
     )
 
 

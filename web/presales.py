@@ -34,6 +34,7 @@ from web.auth import require_organiser, require_session
 from web.catalog import EventRecord, iso
 from web.context import WebContext, context_of
 from web.fans import requested_items
+from web.rate_limits import Action
 from web.validation import (
     SLUG,
     datetime_field,
@@ -142,11 +143,14 @@ async def hold_with_link(request: Request) -> JSONResponse:
     event_id = record.event.id
     identity = require_session(request, ctx.signer).identity
     fan_id = ctx.signer.entrant_id(event_id, identity)
+    await ctx.limits.spend(request, Action.PRESALE_HOLD, fan_id)
+    link_id = request.path_params["link_id"]
+    # The link first: an unknown one is 404 whatever the body asks for.
+    if not await tickets_left(ctx.client, event_id, [link_id]):
+        raise FairdropError(ErrorCode.UNKNOWN_PRESALE, "no such presale link for this event")
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     items = [(str(t), int(q)) for t, q in requested_items(body, record)]
-    ask = PresaleAsk(
-        fan_id, request.path_params["link_id"], policies_for(identity, event_id), items
-    )
+    ask = PresaleAsk(fan_id, link_id, policies_for(identity, event_id), items)
     answer = await presale_hold(ctx.scripts, event_id, ask)
     if not answer.ok:
         code = _REFUSALS.get(answer.code) or ErrorCode(answer.code)

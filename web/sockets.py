@@ -6,31 +6,41 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
 from fairdrop.identity import policies_for
+from fairdrop.settings import Settings
+from fairdrop.tokens import Session
 from web.auth import session_of
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
+from web.edge import from_this_site, origin_of
 from web.fans import ask_for_tickets, enter_sale
 from web.live import FanSocket
+from web.rate_limits import Action
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
 CLOSE_NO_FAN = 4401
 CLOSE_UNKNOWN_EVENT = 4404
-# A refusal of the join itself closes with 4000 + its HTTP status (4401 sign in, 4403 not listed).
+# A refusal of the join itself closes with 4000 + its HTTP status: 4401 sign in,
+# 4403 not on the list (or a blocked address), 4428 prove the browser first
+# (web/proof_of_work.py), 4429 too many sockets or connects (web/rate_limits.py).
 CLOSE_TOO_LARGE = 1009
 CLOSE_POLICY = 1008
 
 
-def _same_origin(ws: WebSocket) -> bool:
-    """Browsers send Origin; a page on another site must not open a fan's socket."""
+def _same_origin(ws: WebSocket, settings: Settings) -> bool:
+    """Browsers send Origin; a page on another site must not open a fan's socket.
+
+    The same rule as the edge's for state-changing requests (web/edge.py), so a
+    proxy that rewrites Host still lets the site's own pages in.
+    """
     origin = ws.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == ws.headers.get("host")
+    host = ws.headers.get("host", "")
+    return origin is None or from_this_site(origin, host, origin_of(settings.public_base_url))
 
 
 async def _refuse(ws: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
@@ -38,10 +48,14 @@ async def _refuse(ws: WebSocket, code: ErrorCode, message: str, close_code: int)
     await ws.close(code=close_code)
 
 
+async def _refuse_for(ws: WebSocket, refused: FairdropError) -> None:
+    await _refuse(ws, refused.code, refused.message, 4000 + STATUS_FOR[refused.code])
+
+
 async def fan_socket(ws: WebSocket) -> None:
     ctx = context_of(ws)
     event_id = ws.path_params["event_id"]
-    if not _same_origin(ws):
+    if not _same_origin(ws, ctx.settings):
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
@@ -55,12 +69,32 @@ async def fan_socket(ws: WebSocket) -> None:
     if record is None:
         await _refuse(ws, ErrorCode.UNKNOWN_EVENT, f"no event {event_id}", CLOSE_UNKNOWN_EVENT)
         return
+    try:
+        # The blocklist and the connect limits (the fan's, then the address's),
+        # then a place among the address's sockets open in this process.
+        fan_id = ctx.signer.entrant_id(event_id, session.identity)
+        address = await ctx.limits.spend(ws, Action.CONNECT, fan_id)
+        socket_key = ctx.limits.open_socket(address)
+    except FairdropError as refused:
+        await _refuse_for(ws, refused)
+        return
+    try:
+        await _follow_sale(ws, ctx, record, session)
+    finally:
+        ctx.limits.close_socket(socket_key)
+
+
+async def _follow_sale(
+    ws: WebSocket, ctx: WebContext, record: EventRecord, session: Session
+) -> None:
+    """The fan's place, then every change of it, until the socket closes."""
+    event_id = record.event.id
     # Joining is idempotent: the socket learns the same place the page had,
     # through the same policy check as the join call.
     try:
         fan_id, entry = await enter_sale(ctx, record, session)
     except FairdropError as refused:
-        await _refuse(ws, refused.code, refused.message, 4000 + STATUS_FOR[refused.code])
+        await _refuse_for(ws, refused)
         return
     identity = session.identity
     sock = FanSocket(ws, fan_id, entry, (policies_for(identity, event_id), identity.label()))
@@ -72,7 +106,7 @@ async def fan_socket(ws: WebSocket) -> None:
             ws,
             ctx.settings.max_ws_message_bytes,
             ctx.settings.max_ws_messages_per_second,
-            lambda data: _answer(ws, data, ctx, event_id, record, fan_id),
+            lambda data: _answer(ws, data, ctx, record, fan_id),
         )
     except WebSocketDisconnect:
         pass
@@ -124,7 +158,6 @@ async def _answer(
     ws: WebSocket,
     data: str | bytes,
     ctx: WebContext,
-    event_id: str,
     record: EventRecord,
     fan_id: str,
 ) -> None:
@@ -143,7 +176,7 @@ async def _answer(
         await ws.send_text('{"t":"pong"}')
     elif parsed.get("t") == "hold":
         try:
-            request_id = await ask_for_tickets(ctx, event_id, record, fan_id, parsed)
+            request_id = await ask_for_tickets(ctx, ws, record, fan_id, parsed)
         except FairdropError as refused:
             await ws.send_text(_error(refused.code, refused.message))
         else:

@@ -21,6 +21,8 @@ def event_view(record: EventRecord, live: dict[str, Any] | None) -> dict[str, An
         "hold_seconds": event.hold_seconds,
         "currency": event.currency,
         "access": event.access,
+        # The ALTCHA maxnumber a new entrant's browser solves before joining; 0: none.
+        "pow_difficulty": event.pow_difficulty,
         "seed_hash": event.seed_hash,
         "state": (live or {}).get("state"),
         "paused": bool((live or {}).get("paused")),

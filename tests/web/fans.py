@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from fairdrop.errors import STATUS_FOR, ErrorCode
 from fairdrop.tokens import FAN_COOKIE
 from tests.live_stack import DEFAULT_TICKET_TYPE, LiveStack
+from web.proof_of_work import solve
 
 Message = dict[str, Any]
 
@@ -184,8 +185,19 @@ class Fan:
         async with client(self.stack) as http:
             return await http.request(method, path, headers=headers, **kwargs)
 
+    async def solution(self) -> str | None:
+        """A solved proof-of-work challenge for this fan's next join; None when none is needed."""
+        response = await self.request("GET", self.path("/challenge"))
+        assert response.status_code == 200, response.text
+        challenge: Message = response.json()
+        return solve(challenge) if challenge["required"] else None
+
     async def join(self) -> Message:
+        """Joins, solving the sale's proof of work when the server asks for it."""
         response = await self.request("POST", self.path("/join"))
+        if response.status_code == STATUS_FOR[ErrorCode.PROOF_OF_WORK_REQUIRED]:
+            body = {"altcha": await self.solution()}
+            response = await self.request("POST", self.path("/join"), json=body)
         assert response.status_code == 200, response.text
         self.cookie = self.cookie or response.cookies[FAN_COOKIE]
         entry: Message = response.json()

@@ -303,6 +303,8 @@ async def test_a_bad_event_is_refused_and_not_created(world: World, case: str) -
     world.assert_no_new_event(known, str(body.get("id") or event_id))
 
 
+# Raw bodies say they are JSON: a body of another type is refused before it is read (415).
+JSON_BODY = {"Content-Type": "application/json"}
 BROKEN_BODIES = {
     "malformed JSON": (b'{"name": "x",', ErrorCode.MALFORMED_JSON),
     "not UTF-8": (b'{"name": "\xff\xfe"}', ErrorCode.MALFORMED_JSON),
@@ -319,7 +321,7 @@ async def test_a_body_that_is_not_an_event_object_is_refused(world: World, case:
     content, code = BROKEN_BODIES[case]
     known = event_ids(world.stack)
     async with _organiser(world.stack) as http:
-        response = await http.post("/api/events", content=content)
+        response = await http.post("/api/events", content=content, headers=JSON_BODY)
     expect_error(response, code)
     world.assert_no_new_event(known)
 
@@ -371,7 +373,7 @@ async def test_inputs_that_break_the_server(world: World, case: str) -> None:
     known = event_ids(world.stack)
     async with _organiser(world.stack) as http:
         if isinstance(payload, bytes):
-            response = await http.post("/api/events", content=payload)
+            response = await http.post("/api/events", content=payload, headers=JSON_BODY)
         else:
             response = await http.post("/api/events", json=payload)
     assert response.status_code < 500, response.text
@@ -407,6 +409,7 @@ async def _send_sized(
             world.stack, "POST", path, headers=headers, content=_streamed(_oversized())
         )
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines.append("Content-Type: application/json")
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if case == "length says more":  # a small body claiming to be huge
         lines.append(f"Content-Length: {MAX_BODY * 10}")
@@ -512,7 +515,8 @@ async def test_a_purchase_body_that_is_not_an_object_is_refused(world: World, ca
         code = ErrorCode.NOT_ADMITTED  # {} is read; it has no admission token
     fan, _ = await world.shopper()
     before = world.fingerprint(world.shop)
-    expect_error(await fan.request("POST", fan.path("/purchases"), content=content), code)
+    sent = await fan.request("POST", fan.path("/purchases"), content=content, headers=JSON_BODY)
+    expect_error(sent, code)
     await world.assert_unchanged(world.shop, before)
 
 

@@ -217,7 +217,13 @@ async def test_only_the_organiser_manages_tokens_and_bad_input_changes_nothing(
     for body in bad_bodies:
         answer = await _as_organiser(live_stack, "POST", _tokens_path(event_id), json=body)
         expect_error(answer, ErrorCode.INVALID_FIELD)
-    answer = await _as_organiser(live_stack, "POST", _tokens_path(event_id), content=b"{")
+    answer = await _as_organiser(
+        live_stack,
+        "POST",
+        _tokens_path(event_id),
+        content=b"{",
+        headers={"Content-Type": "application/json"},
+    )
     expect_error(answer, ErrorCode.MALFORMED_JSON)
     # An unknown token, and another event's token asked for through this event.
     for token_id in ("0" * 32, foreign["id"]):

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
+import secrets
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
-from fairdrop.errors import ErrorCode
+from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings
 from web.app import create_app
+from web.openapi import TEXT_PATTERN
+from web.validation import text_field
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
@@ -125,3 +131,126 @@ def test_every_error_code_is_in_the_error_schema(document: dict[str, Any]) -> No
         assert refusal is not None, (path, method)
         schema = _resolve(document, refusal["$ref"])["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/Error"}, (path, method)
+
+
+# --- limits the server enforces ----------------------------------------------
+
+# Request fields and bodies the server checks no shape of: they are checked by
+# their signature (and bounded by the body size).
+UNBOUNDED_FIELDS = {"admission_token"}
+SIGNED_BODIES = {"#/components/schemas/StripeEvent"}
+
+
+def _unstated_limits(node: Any, where: str) -> Iterator[str]:
+    """Request-body fields whose limits the schema does not state."""
+    kinds = node.get("type")
+    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    if "integer" in kinds and not {"minimum", "maximum"} <= set(node):
+        yield f"{where}: an integer without minimum and maximum"
+    if "string" in kinds and not {"maxLength", "pattern", "enum", "format"} & set(node):
+        yield f"{where}: a string without maxLength, pattern, enum or format"
+    if "array" in kinds:
+        if "maxItems" not in node:
+            yield f"{where}: an array without maxItems"
+        yield from _unstated_limits(node["items"], f"{where}[]")
+    for name, field in node.get("properties", {}).items():
+        if name not in UNBOUNDED_FIELDS:
+            yield from _unstated_limits(field, f"{where}.{name}")
+
+
+def _request_schemas(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, method, operation in _operations(document):
+        for media, content in operation.get("requestBody", {}).get("content", {}).items():
+            schema = content["schema"]
+            if schema.get("$ref") in SIGNED_BODIES:
+                continue
+            if "$ref" in schema:
+                schema = _resolve(document, schema["$ref"])
+            yield f"{method} {path} ({media})", schema
+
+
+def test_request_bodies_state_the_limits_the_server_enforces(document: dict[str, Any]) -> None:
+    unstated = [
+        problem
+        for where, schema in _request_schemas(document)
+        if schema.get("type") == "object"
+        for problem in _unstated_limits(schema, where)
+    ]
+    assert unstated == []
+
+
+def _path_schema(document: dict[str, Any], path: str, name: str) -> dict[str, Any]:
+    operation = document["paths"][path]["get"]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == name]
+    schema: dict[str, Any] = parameter["schema"]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "issued", "refused"),
+    [
+        ("/api/events/{event_id}", "event_id", [secrets.token_hex(4), "drop-2031"], ["a.b"]),
+        (
+            "/api/events/{event_id}/purchases/{request_id}",
+            "request_id",
+            [uuid.uuid4().hex[:24] + "01f3"],
+            ["r\u00e9", "a.b", "0" * 27],
+        ),
+        ("/api/tickets/{code}", "code", [secrets.token_urlsafe(16)], ["short", "a.b" * 8]),
+    ],
+)
+def test_path_ids_state_the_shape_the_server_checks(
+    document: dict[str, Any], path: str, name: str, issued: list[str], refused: list[str]
+) -> None:
+    pattern = _path_schema(document, path, name)["pattern"]
+    for value in issued:
+        assert re.search(pattern, value), (name, value)
+    for value in refused:
+        assert not re.search(pattern, value), (name, value)
+
+
+def _documented_text(value: str) -> bool:
+    # JSON Schema patterns are ECMA-262, whose "$" is the very end; Python's
+    # would also match before a final newline, so the anchors are applied by fullmatch.
+    return re.fullmatch(TEXT_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+
+
+def _text_field_takes(value: str) -> bool:
+    try:
+        text_field({"f": value}, "f", len(value) + 1)
+    except FairdropError:
+        return False
+    return True
+
+
+def test_the_text_pattern_is_text_fields_rule_for_every_character() -> None:
+    """Blank is str.isspace, not ECMA-262's \\s (they differ at U+0085 and U+FEFF)."""
+    characters = (chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    for one in characters:
+        for value in (one, f"a{one}"):
+            assert _documented_text(value) == _text_field_takes(value), repr(value)
+
+
+@given(st.text(max_size=12))
+def test_the_text_pattern_is_text_fields_rule(value: str) -> None:
+    assert _documented_text(value) == _text_field_takes(value)
+
+
+# --- methods -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "PATCH"])
+async def test_a_405_allows_every_method_of_its_path(
+    app: Starlette, document: dict[str, Any], method: str
+) -> None:
+    """Starlette's Allow named one route's methods: OPTIONS /api/events left out GET."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fairdrop.test") as http:
+        for path, item in document["paths"].items():
+            documented = {m.upper() for m in item if m in HTTP_METHODS}
+            if method.lower() in item:
+                continue
+            response = await http.request(method, PATH_PARAM.sub("x", path))
+            assert response.status_code == 405, (path, response.text)
+            allowed = {m.strip() for m in response.headers["allow"].split(",")}
+            assert allowed - {"HEAD"} == documented, path

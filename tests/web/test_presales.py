@@ -134,7 +134,10 @@ async def test_bad_links_and_asks_are_refused_and_change_nothing(
     expect_error(await _hold(fan, "no-such-link"), ErrorCode.UNKNOWN_PRESALE)
     expect_error(await _hold(fan, vip_only["id"]), ErrorCode.INVALID_FIELD)
     expect_error(await _hold(fan, vip_only["id"], json={"items": "all"}), ErrorCode.INVALID_FIELD)
-    expect_error(await _hold(fan, vip_only["id"], content=b"{nope"), ErrorCode.MALFORMED_JSON)
+    broken = await _hold(
+        fan, vip_only["id"], content=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    expect_error(broken, ErrorCode.MALFORMED_JSON)
     await asyncio.sleep(2)
     expect_error(await _hold(fan, short["id"]), ErrorCode.PRESALE_EXPIRED)
     expect_error(

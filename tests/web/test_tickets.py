@@ -221,7 +221,9 @@ async def test_bad_check_in_bodies_change_nothing(live_stack: LiveStack, crowd: 
     event_id = (await ticket(live_stack, code))["event_id"]
     async with client(live_stack, door_headers(live_stack, event_id)) as http:
         for raw in (b"{", b"\xff", b"[" * 10_000):
-            response = await http.post(CHECK_IN, content=raw)
+            response = await http.post(
+                CHECK_IN, content=raw, headers={"Content-Type": "application/json"}
+            )
             expect_error(response, ErrorCode.MALFORMED_JSON)
         huge = {"code": code, "door": "north", "padding": "x" * 20_000}
         expect_error(await http.post(CHECK_IN, json=huge), ErrorCode.BODY_TOO_LARGE)
