@@ -38,3 +38,21 @@ def test_each_identity_is_one_entrant_with_one_place(
     assert summary["sold"] == 10 and summary["oversold"] == 0, summary
     assert summary["admitted_in_order"] is True and summary["draw_verified"] is True, summary
     assert summary["tickets_in_db"] == summary["sold"], summary
+
+
+def test_each_demo_fan_speaks_from_its_own_address(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    # Two new fans a minute per address: were the fans one client, all but two
+    # would be refused. Spread over their own loopback addresses, none is.
+    settings = Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        data_dir=tmp_path,
+        limit_join_per_address="2/minute",
+    )
+    summary = run_demo(settings, DemoPlan(fans=40, tickets=10, seed=3))
+
+    assert summary["fan_errors"] == 0 and summary["fans_unfinished"] == 0, summary
+    assert summary["entrants"] == summary["identities"] == 40, summary
+    assert summary["sold"] == 10 and summary["oversold"] == 0, summary
