@@ -7,6 +7,7 @@ import { $, callJson, clearError, el, showError } from "/static/common.js";
 const doors = {
   token: () => "",
   eventId: () => "",
+  shownFor: "", // the sale the card shows
 };
 
 const eventPath = (tail) => `/api/events/${encodeURIComponent(doors.eventId())}${tail}`;
@@ -15,10 +16,15 @@ function bearer() {
   return { Authorization: `Bearer ${doors.token()}` };
 }
 
-/** Shows the card for the selected sale (or hides it when none is selected). */
+/**
+ * Shows the card for the selected sale (or hides it when none is selected).
+ * A token just made stays on show until another sale is picked: it is shown
+ * only once, and a background reload of the page must not take it away.
+ */
 export function showDoors(eventId) {
   $("doors-card").hidden = !eventId;
-  $("door-token-made").hidden = true;
+  if (eventId !== doors.shownFor) $("door-token-made").hidden = true;
+  doors.shownFor = eventId;
   if (eventId && doors.token()) loadDoorTokens();
 }
 
