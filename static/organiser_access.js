@@ -33,16 +33,24 @@ function bearer() {
 
 /** Shows the selected sale's policy; ``event`` is its public view. */
 export function showAccess(event) {
+  const another = (event && event.id) !== (access.event && access.event.id);
   access.event = event;
   $("access-card").hidden = !event;
   if (!event) return;
   $("access-now").textContent = POLICY_WORDS[event.access] || event.access;
-  $("access-select").value = event.access;
   const open = Date.parse(event.opens_at) <= Date.now();
   $("access-change").disabled = open;
   $("access-select").disabled = open;
   $("access-fixed").hidden = !open;
   $("list-tools").hidden = event.access !== "list";
+  // The forms start afresh for another sale only: the page reloads its sales
+  // in the background, and that must not undo what the organiser is typing.
+  if (another) resetForms(event);
+  loadLinks();
+}
+
+function resetForms(event) {
+  $("access-select").value = event.access;
   $("import-result").hidden = true;
   const types = $("presale-type");
   types.replaceChildren(el("option", { value: "" }, "Any type"));
@@ -50,7 +58,6 @@ export function showAccess(event) {
     types.append(el("option", { value: type.id.slice(event.id.length + 1) }, type.name));
   }
   $("presale-expires").value = localInput(new Date(Date.now() + PRESALE_DEFAULT_MS));
-  loadLinks();
 }
 
 function localInput(date) {
