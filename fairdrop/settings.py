@@ -85,6 +85,7 @@ def _pow_difficulty(env: Mapping[str, str], name: str, default: int) -> int:
 # FAIRDROP_<FIELD IN CAPITALS>. Their defaults, and why, are in the README
 # ("How the rate limits' defaults were chosen").
 RATE_LIMITS = (
+    "limit_entrants_per_address",
     "limit_join_per_address",
     "limit_join_per_fan",
     "limit_sign_in_per_address",
@@ -248,6 +249,9 @@ class Settings:
     # fan behind one network address (a campus, a carrier's NAT) shares it.
     # Per fan: one entrant of one sale. A join counts per address only when it
     # makes a new session (a new fan), per fan otherwise (a reload).
+    # New anonymous entrants one address may place in a sale (join.lua): the
+    # draw's share of an address, so a script on a few addresses cannot fill it.
+    limit_entrants_per_address: str = "1 per 6 seconds"
     limit_join_per_address: str = "300/minute"
     limit_join_per_fan: str = "30/minute"
     limit_sign_in_per_address: str = "600/minute"

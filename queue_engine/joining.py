@@ -14,17 +14,25 @@ from queue_engine.scripts import AsyncScripts, SyncScripts
 class Entry:
     """What join.lua answers: the same for every join of one fan."""
 
-    # unknown_event | sign_in_required | not_on_list | not_open | buffered | queued | sold_out
+    # unknown_event | sign_in_required | not_on_list | not_open | buffered | queued
+    # | sold_out | address_busy (the address placed its share: see AddressShare)
     status: str
     number: int  # 0 while buffered, before the draw
     serving: int
-    deadline_ms: int  # admission deadline once admitted, else 0
+    # admission deadline once admitted; with address_busy, when the address may
+    # place its next new entrant; else 0
+    deadline_ms: int
     hold_id: str
     tickets: int  # bought (paid) by this fan, all types together; not the live hold
 
     @property
     def admitted(self) -> bool:
         return self.number > 0 and self.number <= self.serving and self.deadline_ms > 0
+
+    @property
+    def address_free_at_ms(self) -> int:
+        """When this address may place a new entrant again; 0 unless address_busy."""
+        return self.deadline_ms if self.status == ADDRESS_BUSY else 0
 
 
 def parse_entry(raw: list[object]) -> Entry:
@@ -37,24 +45,69 @@ def parse_entry(raw: list[object]) -> Entry:
 
 # What an anonymous browser satisfies (fairdrop/identity.py policies_for).
 OPEN_ONLY = "open"
+ADDRESS_BUSY = "address_busy"
+
+
+@dataclass(frozen=True)
+class AddressShare:
+    """How many new anonymous entrants one client address may place in a sale:
+    ``burst`` at once, then one every ``interval_ms`` (join.lua). Signed-in
+    fans are people and are not counted against their address."""
+
+    interval_ms: int
+    burst: int
+
+    @classmethod
+    def of(cls, amount: int, seconds: int) -> AddressShare:
+        """``amount`` per ``seconds``: that many at once, refilled evenly over the period."""
+        return cls(max(1, seconds * 1000 // amount), amount)
+
+
+NO_SHARE = AddressShare(0, 0)
+
+
+@dataclass(frozen=True)
+class Joiner:
+    """Who joins, as join.lua needs it: the policies their identity satisfies,
+    who signed in (for the export; '' when anonymous), and the address a new
+    anonymous entrant is counted against ('' when signed in)."""
+
+    fan_id: str
+    policies: str = OPEN_ONLY
+    who: str = ""
+    address: str = ""
 
 
 async def join(
-    scripts: AsyncScripts, event_id: str, fan_id: str, policies: str = OPEN_ONLY, who: str = ""
+    scripts: AsyncScripts, event_id: str, joiner: Joiner, share: AddressShare = NO_SHARE
 ) -> Entry:
-    """Places the entrant; ``policies`` are those its identity satisfies, ``who`` its label."""
-    return parse_entry(await scripts.run("join", event_id, 0, fan_id, policies, who))
+    """Places the entrant, once; the same place on every later join."""
+    return parse_entry(await scripts.run("join", event_id, 0, *_join_args(joiner, share)))
+
+
+def _join_args(joiner: Joiner, share: AddressShare) -> list[str | int]:
+    """join.lua's ARGV after the time."""
+    return [
+        joiner.fan_id,
+        joiner.policies,
+        joiner.who,
+        joiner.address,
+        share.interval_ms,
+        share.burst,
+    ]
 
 
 def join_sync(
     scripts: SyncScripts,
     event_id: str,
-    fan_id: str,
+    joiner: Joiner | str,
     now_ms: int = 0,
-    policies: str = OPEN_ONLY,
-    who: str = "",
+    share: AddressShare = NO_SHARE,
 ) -> Entry:
-    return parse_entry(scripts.run("join", event_id, now_ms, fan_id, policies, who))
+    """As :func:`join`, at a time of the caller's (tests, benches); a bare id is an open fan."""
+    if isinstance(joiner, str):
+        joiner = Joiner(joiner)
+    return parse_entry(scripts.run("join", event_id, now_ms, *_join_args(joiner, share)))
 
 
 # ZMSCORE takes every member in one command; chunks keep each call short.

@@ -48,6 +48,8 @@ class EventKeys:
             self._key("identities"),  # hash: entrant -> who signed in (email:, oidc:, member:)
             self._key("allowance"),  # hash: entrant on the organiser's list -> tickets allowed
             self._key("presales"),  # hash: presale link id -> link (JSON: left, expiry, type)
+            # hash: client address -> when it may place its next new anonymous entrant (ms)
+            self._key("addresses"),
             self.channel,  # pub/sub channel (not a key; tagged all the same)
         ]
 
@@ -98,6 +100,10 @@ class EventKeys:
     @property
     def presales(self) -> str:
         return self.script_keys[17]
+
+    @property
+    def addresses(self) -> str:
+        return self.script_keys[18]
 
     @cached_property
     def channel(self) -> str:

@@ -52,6 +52,7 @@ from web.openapi import DOCUMENT
 from web.rate_limits import RateLimits
 from web.sockets import CLOSE_UNKNOWN_EVENT
 from web.validation import CONTROL
+from web.views import error_response
 
 log = logging.getLogger("fairdrop.web")
 
@@ -62,8 +63,7 @@ _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 async def _fairdrop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FairdropError)
-    headers = {} if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
-    return JSONResponse(exc.as_body(), status_code=exc.status, headers=headers)
+    return error_response(exc)
 
 
 def _methods_at(request: Request) -> set[str]:
@@ -171,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
         client = async_redis(settings)
         scripts = AsyncScripts(client)
         signer = Signer(secret)
+        limits = RateLimits(settings, client)
         rq_client = sync_redis(settings)
         queue = Queue(settings.rq_queue, connection=rq_client)
         app.state.fairdrop = WebContext(
@@ -183,8 +184,8 @@ def create_app(settings: Settings) -> Starlette:
             holds=HoldBatcher(queue),
             engine=engine,
             catalog=Catalog(engine),
-            hub=LiveHub(client, scripts, signer),
-            limits=RateLimits(settings, client),
+            hub=LiveHub(client, scripts, signer, limits.entrant_share),
+            limits=limits,
         )
         try:
             yield

@@ -6,6 +6,7 @@ purchase worker -> Lua -> pub/sub -> this process's Room -> the fan's socket.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rq import Retry
@@ -18,7 +19,7 @@ from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, allowed, policies_for
 from fairdrop.tokens import Admission, Session, anonymous_identity
 from purchase.holds import read_hold_async, request_result
-from queue_engine.joining import Entry, join
+from queue_engine.joining import Entry, Joiner, join
 from queue_engine.sales import snapshot
 from web.auth import entrant_of, session_of, set_session_cookie
 from web.catalog import EventRecord
@@ -34,7 +35,7 @@ from web.validation import (
     read_json_object,
     text_field,
 )
-from web.views import entry_view, event_view
+from web.views import entry_view, error_response, event_view
 
 MAX_ITEMS = 10
 MAX_QUANTITY = 100
@@ -82,39 +83,44 @@ async def enter_sale(
     ctx: WebContext,
     record: EventRecord,
     session: Session,
+    conn: HTTPConnection,
     solution: str | None = None,
-    new_from: HTTPConnection | None = None,
-) -> tuple[str, Entry]:
-    """The session's entrant id and place in the sale, if its policy lets them in.
+    new_session: bool = False,
+) -> tuple[Joiner, Entry]:
+    """Who joins and their place in the sale, if its policy lets them in.
 
     The one way in, for the join call and the socket alike: join.lua checks
-    the policy (and the list) in the same step that places the entrant. On a
-    sale with a proof of work, a new entrant brings a solved challenge first
-    (``solution``; the socket brings none, so it only finds places).
-    ``new_from``: the request of a browser without a session, which this join
-    gives one.
+    the policy (and the list) in the same step that places the entrant, and
+    counts a new anonymous entrant against the client's address
+    (``address_busy`` then: the caller says so). On a sale with a proof of
+    work, a new entrant brings a solved challenge first (``solution``; the
+    socket brings none, so it only finds places). ``new_session``: this join
+    gives the browser (``conn``) its session.
     """
     event_id = record.event.id
     identity = session.identity
     entrant_id = ctx.signer.entrant_id(event_id, identity)
     let_in = allowed(record.event.access, identity, event_id)
+    # A person signed in is counted as one; only anonymous entrants share
+    # their address's place in the draw (web/rate_limits.py).
+    address = "" if identity.signed_in else ctx.limits.entrant_address(conn)
+    joiner = Joiner(entrant_id, policies_for(identity, event_id), identity.label(), address)
     # A new session the sale lets in is a new fan, counted against the address
     # (web/rate_limits.py): checked before the proof (a fan refused keeps its
     # solution), counted after it (only joins that make a fan count).
-    new_fan = new_from if new_from is not None and let_in else None
+    new_fan = conn if new_session and let_in else None
     if new_fan is not None:
         await ctx.limits.check(new_fan, Action.NEW_FAN)
+        await ctx.limits.check_entrant_share(new_fan, event_id)
     if record.event.pow_difficulty and not let_in:
         # Turned away whatever the proof: say so before asking for work. Only a
         # refusal rests on the cached record; join.lua decides every entry.
         raise _sign_in_required(record)
-    asker = NO_SESSION if new_from is not None else entrant_id
+    asker = NO_SESSION if new_session else entrant_id
     await require_proof(ctx, record.event, entrant_id, solution, asker)
     if new_fan is not None:
         await ctx.limits.spend(new_fan, Action.NEW_FAN)
-    entry = await join(
-        ctx.scripts, event_id, entrant_id, policies_for(identity, event_id), identity.label()
-    )
+    entry = await join(ctx.scripts, event_id, joiner, ctx.limits.entrant_share)
     if entry.status == "unknown_event":
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
     if entry.status == "sign_in_required":
@@ -123,7 +129,7 @@ async def enter_sale(
         raise FairdropError(
             ErrorCode.NOT_ON_LIST, "You are not on this sale's list: sign in as someone who is"
         )
-    return entrant_id, entry
+    return joiner, entry
 
 
 async def join_event(request: Request) -> JSONResponse:
@@ -137,25 +143,31 @@ async def join_event(request: Request) -> JSONResponse:
     record = await _record(ctx, event_id)
     solution = solution_in(await read_json_object(request, ctx.settings.max_body_bytes))
     session = session_of(request, ctx.signer)
-    new_from = None
+    new_session = session is None
     if session is None:
         # An open sale lets a browser in as it is; the session is made here,
         # and the join is counted as a new fan of the address (enter_sale).
         await ctx.limits.admit(request)
         session = ctx.signer.new_session(anonymous_identity(), ctx.settings.session_hours * 3600)
-        new_from = request
     else:
         # A reload or another tab: the fan's own joins, not the address's.
         fan_id = ctx.signer.entrant_id(event_id, session.identity)
         await ctx.limits.spend(request, Action.JOIN, fan_id)
-    entrant_id, entry = await enter_sale(ctx, record, session, solution, new_from)
-    token = None
-    if entry.admitted:
-        token = ctx.signer.sign_admission(
-            Admission(event_id, entrant_id, entry.number, entry.deadline_ms)
-        )
-    response = JSONResponse(entry_view(event_id, entrant_id, entry, token))
-    if new_from is not None:
+    joiner, entry = await enter_sale(ctx, record, session, request, solution, new_session)
+    entrant_id = joiner.fan_id
+    if entry.address_free_at_ms:
+        # No place yet. A new browser keeps the session its proof paid for, so
+        # its retry is a fan's own join and needs no second proof.
+        busy = ctx.limits.address_busy(entry.address_free_at_ms, int(time.time() * 1000))
+        response = error_response(busy)
+    else:
+        token = None
+        if entry.admitted:
+            token = ctx.signer.sign_admission(
+                Admission(event_id, entrant_id, entry.number, entry.deadline_ms)
+            )
+        response = JSONResponse(entry_view(event_id, entrant_id, entry, token))
+    if new_session:
         set_session_cookie(response, ctx.signer, ctx.settings, session)
     return response
 

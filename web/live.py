@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -26,7 +27,15 @@ import redis.asyncio
 from starlette.websockets import WebSocket, WebSocketState
 
 from fairdrop.tokens import Admission, Signer
-from queue_engine.joining import Entry, join, queue_numbers
+from queue_engine.joining import (
+    ADDRESS_BUSY,
+    NO_SHARE,
+    AddressShare,
+    Entry,
+    Joiner,
+    join,
+    queue_numbers,
+)
 from queue_engine.keys import EventKeys
 from queue_engine.sales import snapshot
 from queue_engine.scripts import AsyncScripts
@@ -48,11 +57,12 @@ class FanSocket:
     """One open page of one fan, and what the server knows of that fan's place."""
 
     __slots__ = (
+        "address_free_at_ms",
         "admission_token",
         "deadline_ms",
-        "entry_args",
         "fan_id",
         "hold_id",
+        "joiner",
         "number",
         "seen_serving",
         "status",
@@ -61,19 +71,13 @@ class FanSocket:
         "ws",
     )
 
-    def __init__(
-        self, ws: WebSocket, fan_id: str, entry: Entry, entry_args: tuple[str, str] = ("open", "")
-    ) -> None:
+    def __init__(self, ws: WebSocket, entry: Entry, joiner: Joiner) -> None:
         self.ws = ws
-        self.fan_id = fan_id
-        # What join.lua needs to place this fan again: the policies its identity
-        # satisfies and who signed in (queue_engine/joining.py join).
-        self.entry_args = entry_args
-        self.status = entry.status
-        self.number = entry.number
-        self.deadline_ms = entry.deadline_ms
-        self.hold_id = entry.hold_id
-        self.tickets = entry.tickets
+        self.fan_id = joiner.fan_id
+        # What join.lua needs to place this fan again (queue_engine/joining.py).
+        self.joiner = joiner
+        self.deadline_ms = 0
+        self.apply_entry(entry)
         # The serving counter this socket last knew: the step that moves it past
         # the fan's number is the fan's admission.
         self.seen_serving = entry.serving
@@ -84,7 +88,10 @@ class FanSocket:
     def apply_entry(self, entry: Entry) -> None:
         self.status = entry.status
         self.number = entry.number
-        self.deadline_ms = max(self.deadline_ms, entry.deadline_ms)
+        # While address_busy, when the room tries again; not an admission deadline.
+        self.address_free_at_ms = entry.address_free_at_ms
+        if not self.address_free_at_ms:
+            self.deadline_ms = max(self.deadline_ms, entry.deadline_ms)
         self.hold_id = entry.hold_id
         self.tickets = entry.tickets
 
@@ -128,6 +135,8 @@ def fan_state(sock: FanSocket, progress: dict[str, Any], now_ms: int) -> str:
     serving = int(progress.get("serving") or 0)
     if sock.status == "not_open" or phase == "scheduled":
         return "not_open"
+    if sock.status == ADDRESS_BUSY:
+        return ADDRESS_BUSY
     if sock.number == 0:
         return "sold_out" if phase == "sold_out" else "waiting_room"
     if sock.number > serving:
@@ -319,11 +328,13 @@ class Room:
         return moved
 
     async def _join_early_arrivals(self) -> None:
-        """Pages opened before the window now join it, as if they had just arrived."""
-        for sock in [s for s in self.sockets if s.status == "not_open"]:
-            sock.apply_entry(
-                await join(self.hub.scripts, self.event_id, sock.fan_id, *sock.entry_args)
-            )
+        """Pages opened before the window now join it, as if they had just arrived;
+        and pages that waited for their address's share try again once it is due."""
+        now_ms = int(time.time() * 1000)
+        for sock in self.sockets.copy():
+            if sock.status == "not_open" or 0 < sock.address_free_at_ms <= now_ms:
+                entry = await join(self.hub.scripts, self.event_id, sock.joiner, self.hub.share)
+                sock.apply_entry(entry)
 
     async def _learn_drawn_numbers(self) -> None:
         waiting = [s for s in self.sockets if s.number == 0 and s.status == "buffered"]
@@ -343,6 +354,9 @@ class Room:
         wait_s = None
         if state == "queued" and rate > 0 and not self.progress.get("paused"):
             wait_s = wait_seconds(ahead or 0, rate)
+        elif state == ADDRESS_BUSY:
+            # Until this page's next try for a place (its address's share).
+            wait_s = max(1, math.ceil((sock.address_free_at_ms - now_ms) / 1000))
         admission = None
         if state == "admitted":
             if sock.admission_token is None:
@@ -430,10 +444,18 @@ async def _finish_send(sending: Coroutine[Any, Any, None], waiting_on: Any) -> N
 class LiveHub:
     """This process's rooms, created on the first socket of an event."""
 
-    def __init__(self, client: redis.asyncio.Redis, scripts: AsyncScripts, signer: Signer) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        scripts: AsyncScripts,
+        signer: Signer,
+        share: AddressShare = NO_SHARE,
+    ) -> None:
         self.client = client
         self.scripts = scripts
         self.signer = signer
+        # Each address's share of new anonymous entrants (web/rate_limits.py).
+        self.share = share
         self.rooms: dict[str, Room] = {}
         self._lock = asyncio.Lock()
 

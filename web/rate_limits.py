@@ -41,6 +41,8 @@ from starlette.requests import HTTPConnection
 
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings, parse_rate_limit
+from queue_engine.joining import NO_SHARE, AddressShare
+from queue_engine.keys import EventKeys
 from web.client_address import (
     IPAddress,
     Networks,
@@ -177,6 +179,14 @@ class RateLimits:
         self.trusted = Networks(parse_network(p) for p in settings.trusted_proxies)
         self.per_address = _parsed(settings, _PER_ADDRESS)
         self.per_fan = _parsed(settings, _PER_FAN)
+        entrants = parse_rate_limit(
+            "FAIRDROP_LIMIT_ENTRANTS_PER_ADDRESS", settings.limit_entrants_per_address
+        )
+        self.entrants_item = entrants
+        self.entrant_share = NO_SHARE
+        if entrants is not None:
+            self.entrant_share = AddressShare.of(entrants.amount, entrants.get_expiry())
+        self.client = client
         self.open_sockets_cap = settings.limit_open_sockets_per_address
         # The sale's Redis, through the web process's own connection pool.
         # limits types its options as scalars, but passes connection_pool on
@@ -243,6 +253,42 @@ class RateLimits:
         return FairdropError(
             ErrorCode.TOO_MANY_REQUESTS,
             f"too many {_SAID[action]} from {whose}: at most {_rate(item)}; try again in {wait} s",
+            retry_after_s=wait,
+        )
+
+    def entrant_address(self, conn: HTTPConnection) -> str:
+        """What a new anonymous entrant of this client is counted as in join.lua."""
+        return limit_key(self.address_of(conn))
+
+    async def check_entrant_share(self, conn: HTTPConnection, event_id: str) -> None:
+        """Refuses now a new anonymous entrant join.lua would refuse for its address.
+
+        Before the proof of work is checked, so a fan refused keeps its
+        solution. join.lua's answer is the one that counts: this is the same
+        arithmetic on a read, at Redis's time.
+        """
+        share = self.entrant_share
+        if not share.burst:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hget(EventKeys(event_id).addresses, self.entrant_address(conn))
+            pipe.time()
+            due_raw, (seconds, micros) = await pipe.execute()
+        now_ms = seconds * 1000 + micros // 1000
+        free_at = max(int(due_raw or 0), now_ms) + share.interval_ms * (1 - share.burst)
+        if free_at > now_ms:
+            raise self.address_busy(free_at, now_ms)
+
+    def address_busy(self, free_at_ms: int, now_ms: int) -> FairdropError:
+        """The 429 for a new entrant past its address's share (join.lua's address_busy)."""
+        assert self.entrants_item is not None  # no share, no refusal
+        wait = max(1, math.ceil((free_at_ms - now_ms) / 1000))
+        return FairdropError(
+            ErrorCode.TOO_MANY_REQUESTS,
+            f"too many new fans from your network address: at most "
+            f"{_rate(self.entrants_item)} join this sale from one address; "
+            f"try again in {wait} s (joining any time before the window closes "
+            "gives the same chance in the draw)",
             retry_after_s=wait,
         )
 

@@ -11,7 +11,6 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
-from fairdrop.identity import policies_for
 from fairdrop.settings import Settings
 from fairdrop.tokens import Session
 from web.auth import session_of
@@ -92,12 +91,14 @@ async def _follow_sale(
     # Joining is idempotent: the socket learns the same place the page had,
     # through the same policy check as the join call.
     try:
-        fan_id, entry = await enter_sale(ctx, record, session)
+        joiner, entry = await enter_sale(ctx, record, session, ws)
     except FairdropError as refused:
         await _refuse_for(ws, refused)
         return
-    identity = session.identity
-    sock = FanSocket(ws, fan_id, entry, (policies_for(identity, event_id), identity.label()))
+    fan_id = joiner.fan_id
+    # Past its address's share (address_busy), the socket waits: its room
+    # places it once the address may place one more (web/live.py).
+    sock = FanSocket(ws, entry, joiner)
     room = await ctx.hub.room_for(event_id)
     room.add(sock)
     try:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import JSONResponse
+
+from fairdrop.errors import FairdropError
 from queue_engine.joining import Entry
 from web.catalog import EventRecord, iso
+
+
+def error_response(exc: FairdropError) -> JSONResponse:
+    """The JSON error answer, with Retry-After when the error says when to try again."""
+    headers = {} if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(exc.as_body(), status_code=exc.status, headers=headers)
 
 
 def event_view(record: EventRecord, live: dict[str, Any] | None) -> dict[str, Any]:

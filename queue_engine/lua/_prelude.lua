@@ -6,13 +6,13 @@
 --   1 meta  2 buffer  3 queue  4 shopping  5 stock  6 available  7 held
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
 --   14 requests  15 seed  16 identities  17 allowance  18 presales
---   19 channel (pub/sub, not a key)
+--   19 addresses  20 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
   limits = KEYS[9], bought = KEYS[10], holds = KEYS[11], hold_expiry = KEYS[12],
   fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
-  allowance = KEYS[17], presales = KEYS[18], channel = KEYS[19],
+  allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], channel = KEYS[20],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees

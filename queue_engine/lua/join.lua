@@ -9,12 +9,34 @@
 -- ARGV[3] the access policies this fan's identity satisfies, space-separated
 --         (fairdrop/identity.py policies_for), e.g. "open email list"
 -- ARGV[4] who signed in, for the organiser's export ('' when anonymous)
+-- ARGV[5] the client address a new anonymous entrant is counted against
+--         ('' for a signed-in fan: a person, not an address)
+-- ARGV[6] ms between two new entrants of one address, ARGV[7] how many at once
+--         (0 0: no limit)
 -- Returns {status, number, serving, admission deadline ms, live hold id, tickets bought}
 --   status: unknown_event | sign_in_required | not_on_list | not_open | buffered
---           | queued | sold_out
+--           | queued | sold_out | address_busy
 --   number 0 while the fan waits in the buffer for the draw.
+--   address_busy: the address placed its share; the deadline field is when it
+--   may place the next (ms), and nothing was changed.
 local now = now_ms(ARGV[1])
 local fan = ARGV[2]
+local address, interval, burst = ARGV[5] or '', tonumber(ARGV[6] or '0'), tonumber(ARGV[7] or '0')
+
+-- Whether a new entrant of this address may be placed now; if so, counts it.
+-- Counted here, in the step that places, and not when a session is made: a
+-- script's sessions made before the window (or at any other time) are no
+-- entries until placed, and a burst of joins cannot all slip past a check.
+-- A generic cell rate (GCRA): one hash field per address, the moment the
+-- address's next entrant would be due; it may run ahead of now by burst places.
+local function address_refusal()
+  if address == '' or interval <= 0 then return nil end
+  local due = math.max(tonumber(redis.call('HGET', K.addresses, address) or '0'), now) + interval
+  local free_at = due - burst * interval
+  if free_at > now then return free_at end
+  redis.call('HSET', K.addresses, address, due)
+  return nil
+end
 local state = current_phase(now)
 if not state then return {'unknown_event', 0, 0, 0, '', 0} end
 local serving = meta_num('serving')
@@ -23,7 +45,11 @@ if refusal then return {refusal, 0, serving, 0, '', 0} end
 if state == 'scheduled' then return {'not_open', 0, serving, 0, '', 0} end
 if ARGV[4] ~= '' then redis.call('HSETNX', K.identities, fan, ARGV[4]) end
 if state == 'buffering' then
-  redis.call('SADD', K.buffer, fan)
+  if redis.call('SISMEMBER', K.buffer, fan) == 0 then
+    local free_at = address_refusal()
+    if free_at then return {'address_busy', 0, serving, free_at, '', 0} end
+    redis.call('SADD', K.buffer, fan)
+  end
   return {'buffered', 0, serving, 0, '', 0}
 end
 local number = redis.call('ZSCORE', K.queue, fan)
@@ -33,6 +59,8 @@ if not number then
     return {'buffered', 0, serving, 0, '', 0}
   end
   if state == 'sold_out' then return {'sold_out', 0, serving, 0, '', 0} end
+  local free_at = address_refusal()
+  if free_at then return {'address_busy', 0, serving, free_at, '', 0} end
   -- Contiguous numbers after the drawn ones keep "how many are ahead" exact.
   number = meta_num('frozen') + redis.call('HINCRBY', K.meta, 'late', 1)
   redis.call('ZADD', K.queue, number, fan)

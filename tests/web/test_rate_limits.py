@@ -21,6 +21,7 @@ import redis.asyncio
 from fairdrop.errors import ErrorCode
 from fairdrop.settings import RATE_LIMITS, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE
+from queue_engine.joining import NO_SHARE, AddressShare
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.addressed_fans import (
@@ -344,7 +345,9 @@ def test_limit_settings_reach_a_child_process_unchanged(tmp_path: Path) -> None:
 
 def test_every_limit_setting_limits_an_action() -> None:
     limits = RateLimits(Settings(), redis.asyncio.Redis())
-    assert len(limits.per_address) + len(limits.per_fan) == len(RATE_LIMITS)
+    # All but the share of new entrants, which join.lua counts.
+    assert len(limits.per_address) + len(limits.per_fan) == len(RATE_LIMITS) - 1
+    assert limits.entrant_share == AddressShare(6_000, 1)
 
 
 def test_off_turns_a_limit_off() -> None:
@@ -356,6 +359,7 @@ def test_off_turns_a_limit_off() -> None:
     assert len({limits.open_socket(None) for _ in range(10_000)}) == 1
     quiet = RateLimits(Settings().without_rate_limits(), redis.asyncio.Redis())
     assert quiet.per_address == {} == quiet.per_fan
+    assert quiet.entrant_share == NO_SHARE
 
 
 def test_limited_operations_document_their_429() -> None:
