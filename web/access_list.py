@@ -26,6 +26,7 @@ from web.auth import require_organiser
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
 from web.csv_cells import csv_cell
+from web.rate_limits import Action
 from web.session_routes import sign_in_as
 from web.validation import invalid, read_body
 
@@ -127,6 +128,7 @@ async def download_list(request: Request) -> Response:
 async def open_personal_link(request: Request) -> Response:
     """Signs the browser in as the id the link names, then opens the event's page."""
     ctx = context_of(request)
+    await ctx.limits.spend(request, Action.SIGN_IN)
     event_id, member_id = ctx.signer.check_pass(request.path_params["token"])
     try:
         identity = member_identity(event_id, member_id)

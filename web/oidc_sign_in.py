@@ -46,6 +46,7 @@ from fairdrop.identity import OIDC, Identity
 from fairdrop.settings import Settings
 from web.auth import set_session_cookie
 from web.context import context_of
+from web.rate_limits import Action
 from web.validation import invalid
 
 log = logging.getLogger("fairdrop.oidc")
@@ -144,7 +145,9 @@ class OidcSignIn:
 
     async def start(self, request: Request) -> Response:
         next_path = local_path(request.query_params.get("next", "/"))
-        _, scope = await self._issuer_and_scope()
+        _, scope = await self._issuer_and_scope()  # once per process, then cached
+        # A login begun is a sign-in asked for, as an email is (web/rate_limits.py).
+        await context_of(request).limits.spend(request, Action.SIGN_IN)
         # authorize_redirect without the redirect: ``next`` rides in Authlib's
         # state data, so it is tied to this one flow and signed with it.
         authorization = await self.client.create_authorization_url(self.redirect_uri, scope=scope)
@@ -154,6 +157,8 @@ class OidcSignIn:
         return RedirectResponse(authorization["url"], status_code=302)
 
     async def finish(self, request: Request) -> Response:
+        # Before the token exchange, which costs a call to the provider.
+        await context_of(request).limits.admit(request)
         params = request.query_params
         if not params.get("error") and not params.get("code"):
             raise _failed("the provider's answer has no code")

@@ -161,6 +161,8 @@ async def test_every_fan_action_of_a_blocked_address_is_refused_but_not_the_page
         ("POST", fan.path("/holds/h1/release"), None),
         ("POST", fan.path("/presale/p1/holds"), {"items": []}),
         ("POST", "/api/sign-in/email/code", {"challenge": "c", "code": "123456"}),
+        # A personal link, whatever it carries (logins: tests/web/test_oidc_sign_in.py).
+        ("GET", "/sign-in/pass/not-a-pass", None),
     ]
     for method, path, body in calls:
         expect_error(await fan.request(method, path, json=body), ErrorCode.BLOCKED)

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +43,7 @@ from tests.servers import PostgresServer
 from tests.web.fans import TLS, WAIT_S, expect_error
 from web.app import create_app
 from web.oidc_sign_in import CALLBACK_PATH, FLOW_COOKIE, FLOW_SECONDS, SIGN_IN_PATH
+from web.rate_limits import BLOCKLIST_REFRESH_S
 
 CLIENT_ID = "fairdrop-tests"
 CLIENT_SECRET = "a-secret-the-provider-accepts"
@@ -250,6 +252,29 @@ def test_a_callback_without_a_code_is_refused(
         http.get(with_query(callback, code=None)), http, login_sale, ErrorCode.SIGN_IN_FAILED
     )
     assert "no code" in message
+
+
+def _block(stack: LiveStack, http: httpx.Client, entries: list[str]) -> None:
+    """Puts the blocklist, and waits until every web process follows it."""
+    put = http.put("/api/blocklist", json={"entries": entries}, headers=stack.organiser_headers)
+    assert put.status_code == 200, put.text
+    time.sleep(BLOCKLIST_REFRESH_S + 0.3)
+
+
+def test_a_blocked_address_can_neither_begin_nor_finish_a_login(
+    live_stack: LiveStack, login_sale: str, browsers: Browsers
+) -> None:
+    http = browsers(live_stack)
+    callback = approve(http, start_sign_in(http), "alice")
+    _block(live_stack, http, ["127.0.0.1"])
+    try:
+        expect_error(browsers(live_stack).get(SIGN_IN_PATH), ErrorCode.BLOCKED)
+        expect_error(http.get(callback), ErrorCode.BLOCKED)
+    finally:
+        _block(live_stack, http, [])
+    # Refused before the flow was read: once let in again, the login finishes.
+    assert http.get(callback).status_code == 303
+    assert join(http, login_sale).status_code == 200
 
 
 def test_a_code_signs_in_once(live_stack: LiveStack, login_sale: str, browsers: Browsers) -> None:
