@@ -70,6 +70,8 @@ class ErrorCode(StrEnum):
     PROOF_OF_WORK_REQUIRED = "proof_of_work_required"
     INVALID_PROOF_OF_WORK = "invalid_proof_of_work"
     TOO_MANY_REQUESTS = "too_many_requests"
+    # A new anonymous entrant past its address's share of a sale (join.lua).
+    ADDRESS_BUSY = "address_busy"
     BLOCKED = "blocked"
 
 
@@ -150,6 +152,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     # Past a rate limit of the client's address or of the fan (web/rate_limits.py);
     # the answer's Retry-After says when the next one goes through.
     ErrorCode.TOO_MANY_REQUESTS: 429,
+    ErrorCode.ADDRESS_BUSY: 429,
     # The client's address is on the organiser's blocklist (web/blocklist.py).
     ErrorCode.BLOCKED: 403,
 }

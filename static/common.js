@@ -1,6 +1,6 @@
 // What the fan page and the organiser dashboard share: building elements,
 // the #error banner, and JSON calls that turn the API's error body into an
-// exception carrying its message and code.
+// exception carrying its message, code and Retry-After.
 
 /** Builds an element; children may be strings or nodes. */
 export function el(tag, attrs = {}, ...children) {
@@ -27,11 +27,22 @@ export function clearError() {
 }
 
 export class ApiError extends Error {
-  constructor(message, code, httpStatus) {
+  constructor(message, code, httpStatus, retryAfterS = null) {
     super(message);
     this.code = code; // the API's error code, "network" or "http_error"
     this.httpStatus = httpStatus; // 0 when the server was not reached
+    // Seconds until asking again can work (the answer's Retry-After), or null.
+    this.retryAfterS = retryAfterS;
   }
+}
+
+/** A Retry-After header in seconds (a number of seconds or an HTTP date); null if none. */
+export function retryAfterSeconds(header, nowMs = Date.now()) {
+  if (!header) return null;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return parseInt(text, 10);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - nowMs) / 1000));
 }
 
 /**
@@ -59,6 +70,7 @@ export async function callJson(method, path, { body, headers = {}, onResponse } 
       error.message || `The server answered ${response.status}.`,
       error.code || "http_error",
       response.status,
+      retryAfterSeconds(response.headers.get("Retry-After")),
     );
   }
   return data;

@@ -28,6 +28,13 @@ const CLOSE_UNKNOWN_EVENT = 4404;
 const CLOSE_NO_PROOF = 4428; // this fan has not proved its work on this sale yet
 // Join answers a fresh solution mends (web/proof_of_work.py).
 const PROOF_CODES = new Set(["proof_of_work_required", "invalid_proof_of_work"]);
+// A new fan whose network address has placed its share of new fans for now
+// (web/rate_limits.py, join.lua): the socket's state while the server waits to
+// place it, and what the page shows while it waits to join again itself.
+const ADDRESS_BUSY = "address_busy";
+// Up to this much is added at random to a join's Retry-After, so the pages of
+// one campus do not all ask again in the same instant.
+const JOIN_RETRY_JITTER_MS = 1_000;
 const CHECKING_TEXT = "Checking your browser… (a few seconds at most)";
 
 // An intent in these states has the money (or soon will): wait for the order.
@@ -38,6 +45,7 @@ const STATUS_TEXT = {
   waiting_room: "You're in the waiting room",
   queued: "You're in the queue",
   admitted: "It's your turn to buy",
+  [ADDRESS_BUSY]: "Many fans are joining from your network",
   turn_over: "Your turn has ended",
   done: "You have your tickets",
   sold_out: "Sold out",
@@ -70,6 +78,12 @@ const page = {
   // The proof of work for the next join, begun when the page opened: a
   // promise of the solution (null: none needed), or null once used.
   proof: null,
+  // The proof is a solution kept from a join refused for its address: unused,
+  // or spent on the session that answer gave this browser (joinWithProof).
+  proofKept: false,
+  // While the fan waits for its address's share: when (this device's clock)
+  // the next try for a place is due, by the page or by the server.
+  addressBusyUntil: 0,
   reconnectAttempt: 0,
   clockOffsetMs: 0, // server clock minus this device's clock
   buyRows: new Map(), // type id -> {input, fewer, more, limit}
@@ -102,6 +116,12 @@ function formatCountdown(ms) {
   if (days > 0) return `${days} d ${hours} h ${pad(minutes)} min`;
   if (hours > 0) return `${hours}:${pad(minutes)}:${pad(seconds)}`;
   return `${minutes}:${pad(seconds)}`;
+}
+
+/** A short wait: "5 s", or a countdown when it is a minute or more; "a few seconds" once due. */
+function formatSeconds(ms) {
+  if (ms <= 0) return "a few seconds";
+  return ms < 60_000 ? `${Math.ceil(ms / 1000)} s` : formatCountdown(ms);
 }
 
 function formatWait(seconds) {
@@ -652,6 +672,7 @@ function render() {
   $("paused-banner").hidden = !status.paused;
   $("panel-not-open").hidden = state !== "not_open";
   $("panel-waiting-room").hidden = state !== "waiting_room";
+  $("panel-address-busy").hidden = state !== ADDRESS_BUSY;
   $("state-note").hidden = !STATE_NOTES[state] || (state === "done" && !!page.order);
   $("state-note").textContent = STATE_NOTES[state] || "";
   renderPlace(status);
@@ -680,6 +701,10 @@ function tickCountdowns() {
   } else if (status.state === "waiting_room") {
     $("drop-countdown").textContent =
       status.drop_at > now ? formatCountdown(status.drop_at - now) : "Drawing the queue…";
+  } else if (status.state === ADDRESS_BUSY) {
+    $("address-countdown").textContent = formatSeconds(page.addressBusyUntil - Date.now());
+    // After the drop a late fan joins the back of the queue: waiting is no longer free.
+    $("address-same-chance").hidden = !(status.drop_at > now);
   }
   if (status.admission) {
     $("turn-countdown").textContent = formatCountdown(status.admission.deadline_ms - now);
@@ -695,6 +720,9 @@ function tickCountdowns() {
 
 function handleStatus(status) {
   page.status = status;
+  // The wait counts from when it was said; progress messages do not repeat it.
+  page.addressBusyUntil =
+    status.state === ADDRESS_BUSY ? Date.now() + (status.wait_s || 0) * 1000 : 0;
   const holdId = status.hold_id;
   if (holdId) {
     // A hold made on another tab, or before a reload: the deadline is the hold's.
@@ -877,7 +905,10 @@ async function onSocketClosed(code) {
     // its work here (Redis lost the sale): joining again sets it right, and
     // joining is idempotent when the place is still there.
     try {
-      await joinWithProof();
+      const joined = await joinWhenPlaced();
+      if (page.status && page.status.state === ADDRESS_BUSY) {
+        handleStatus(statusFromJoin(joined, page.event));
+      }
     } catch (error) {
       showError(error.message);
     }
@@ -900,7 +931,12 @@ function pingSocket() {
 /** A first picture from the join answer, replaced by the socket's first status. */
 function statusFromJoin(joined, event) {
   const remaining = Object.fromEntries(event.ticket_types.map((t) => [t.id, t.remaining]));
-  let state = { buffered: "waiting_room", not_open: "not_open", sold_out: "sold_out" }[joined.status];
+  let state = {
+    buffered: "waiting_room",
+    not_open: "not_open",
+    sold_out: "sold_out",
+    [ADDRESS_BUSY]: ADDRESS_BUSY,
+  }[joined.status];
   if (!state) {
     if (joined.admission) state = "admitted";
     else if (joined.number > joined.serving) state = "queued";
@@ -945,25 +981,108 @@ function startProof() {
   page.proof = proofForJoin(API, showChecking).catch(() => null);
 }
 
+// A join refused for now: its address placed its share of new fans, or this
+// browser joined too often (a reload loop). Either way: wait, then again.
+const JOIN_LATER_CODES = new Set([ADDRESS_BUSY, "too_many_requests"]);
+
+/** A join refused for now by the rate limits. */
+function isJoinBusy(error) {
+  return error.httpStatus === 429 && JOIN_LATER_CODES.has(error.code);
+}
+
+/**
+ * One join, with a solution or none. A join refused for its address keeps its
+ * solution for the retry: the server refuses before it checks the proof, so
+ * the solution is still unused (or, refused after, it bought the session the
+ * answer set, and the retry needs none: joinWithProof).
+ */
+async function postJoin(solution) {
+  try {
+    return await callApi("POST", `${API}/join`, solution ? { altcha: solution } : undefined);
+  } catch (error) {
+    if (solution && isJoinBusy(error)) {
+      page.proof = Promise.resolve(solution);
+      page.proofKept = true;
+    }
+    throw error;
+  }
+}
+
 /**
  * Joins with the solution begun when the page opened (a solution works once,
  * so it is dropped here); when the server asks for a proof, or refuses this
- * one (expired, say), solves a fresh challenge and joins once more.
+ * one (expired, say), solves a fresh challenge and joins once more. A solution
+ * kept from a join refused for its address that the server now refuses was
+ * spent on this browser's session: a plain join needs no new one.
  */
 async function joinWithProof() {
   const pending = page.proof;
+  const kept = page.proofKept;
   page.proof = null;
+  page.proofKept = false;
   try {
     const solution = pending ? await pending : null;
     try {
-      return await callApi("POST", `${API}/join`, solution ? { altcha: solution } : undefined);
+      return await postJoin(solution);
     } catch (error) {
       if (!PROOF_CODES.has(error.code)) throw error;
+      if (kept && error.code === "invalid_proof_of_work") {
+        try {
+          return await postJoin(null);
+        } catch (plain) {
+          if (plain.code !== "proof_of_work_required") throw plain;
+        }
+      }
       const fresh = await proofForJoin(API, showChecking);
-      return await callApi("POST", `${API}/join`, fresh ? { altcha: fresh } : undefined);
+      return await postJoin(fresh);
     }
   } finally {
     showChecking(false);
+  }
+}
+
+/** The status to show while this page waits to join again after a join refused for now. */
+function addressBusyStatus(waitS) {
+  const base =
+    page.status || statusFromJoin({ status: ADDRESS_BUSY, number: 0, serving: 0 }, page.event);
+  return {
+    ...base,
+    state: ADDRESS_BUSY,
+    number: 0,
+    ahead: null,
+    wait_s: waitS,
+    admission: null,
+    hold_id: "",
+  };
+}
+
+/**
+ * Waits out a join refused for now (its Retry-After, at least a second, plus
+ * a little at random), saying so calmly (the place card for its address's
+ * share), not as an error.
+ */
+async function waitToJoinAgain(error) {
+  const waitMs =
+    Math.max(1, error.retryAfterS || 0) * 1000 + Math.random() * JOIN_RETRY_JITTER_MS;
+  if (error.code === ADDRESS_BUSY) {
+    handleStatus(addressBusyStatus(waitMs / 1000));
+    setConnection("Waiting for a place");
+  } else {
+    setConnection(`Too many tries: joining again in ${Math.ceil(waitMs / 1000)} s`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  setConnection("Joining…");
+}
+
+/** Joins, waiting and asking again by itself for as long as the rate limits say "not yet". */
+async function joinWhenPlaced() {
+  for (;;) {
+    try {
+      return await joinWithProof();
+    } catch (error) {
+      if (!isJoinBusy(error)) throw error;
+      await waitToJoinAgain(error);
+    }
   }
 }
 
@@ -971,7 +1090,7 @@ async function joinWithProof() {
 async function joinSale() {
   for (;;) {
     try {
-      return await joinWithProof();
+      return await joinWhenPlaced();
     } catch (error) {
       if (!SIGN_IN_CODES.has(error.code)) throw error;
       setConnection("Not signed in");
@@ -1007,6 +1126,8 @@ async function start() {
   page.typesById = new Map(page.event.ticket_types.map((t) => [t.id, t]));
   renderEvent(page.event);
   await renderAccess(page.event);
+  // From here: a join refused for now counts down while the page waits.
+  setInterval(tickCountdowns, COUNTDOWN_EVERY_MS);
   try {
     const joined = await joinSale();
     handleStatus(statusFromJoin(joined, page.event));
@@ -1018,7 +1139,6 @@ async function start() {
   render();
   connectSocket();
   setInterval(pingSocket, PING_EVERY_MS);
-  setInterval(tickCountdowns, COUNTDOWN_EVERY_MS);
 }
 
 start();

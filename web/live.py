@@ -158,8 +158,10 @@ def wait_seconds(ahead: int, rate_per_min: int) -> int:
 
 
 def place_of(sock: FanSocket, state: str) -> tuple[str, int, int, str]:
-    """What a full status tells a page that a ``progress`` message cannot."""
-    return (state, sock.number, sock.deadline_ms if state == "admitted" else 0, sock.hold_id)
+    """What a full status tells a page that a ``progress`` message cannot: with
+    address_busy, when the room tries to place it again."""
+    when = {"admitted": sock.deadline_ms, ADDRESS_BUSY: sock.address_free_at_ms}.get(state, 0)
+    return (state, sock.number, when, sock.hold_id)
 
 
 def shared_fields(progress: dict[str, Any]) -> str:

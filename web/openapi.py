@@ -929,8 +929,9 @@ DOCUMENT: dict[str, Any] = {
         "responses": {
             "Error": {"description": "Refused", **_json("Error")},
             "TooManyRequests": {
-                "description": "Past a rate limit (too_many_requests); the message says when "
-                "to try again, as does Retry-After",
+                "description": "Past a rate limit (too_many_requests), or, on a join, past "
+                "the address's share of the sale's new entrants (address_busy); the "
+                "message says when to try again, as does Retry-After",
                 "headers": {
                     "Retry-After": {
                         "description": "whole seconds until the limit lets one more through",

@@ -284,7 +284,7 @@ class RateLimits:
         assert self.entrants_item is not None  # no share, no refusal
         wait = max(1, math.ceil((free_at_ms - now_ms) / 1000))
         return FairdropError(
-            ErrorCode.TOO_MANY_REQUESTS,
+            ErrorCode.ADDRESS_BUSY,
             f"too many new fans from your network address: at most "
             f"{_rate(self.entrants_item)} join this sale from one address; "
             f"try again in {wait} s (joining any time before the window closes "

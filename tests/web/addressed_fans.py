@@ -56,9 +56,9 @@ async def refused_socket(socket: Socket, code: ErrorCode) -> str:
     return message
 
 
-def expect_too_many(response: httpx.Response) -> int:
-    """A 429 ``too_many_requests`` whose Retry-After and message agree; the seconds."""
-    error = expect_error(response, ErrorCode.TOO_MANY_REQUESTS)
+def expect_too_many(response: httpx.Response, code: ErrorCode = ErrorCode.TOO_MANY_REQUESTS) -> int:
+    """A 429 ``code`` whose Retry-After and message agree; the seconds."""
+    error = expect_error(response, code)
     seconds = int(response.headers["retry-after"])
     assert 1 <= seconds <= 60, response.headers
     assert f"try again in {seconds} s" in error["message"], error
