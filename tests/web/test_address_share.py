@@ -22,7 +22,7 @@ from fairdrop.tokens import Signer
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.addressed_fans import TRUSTED_PROXIES, FanAt, expect_too_many
-from tests.web.fans import WAIT_S, expect_error, is_status, stats
+from tests.web.fans import expect_error, is_status, stats
 
 AT_ONCE = 3
 EVERY_S = 2
