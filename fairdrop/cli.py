@@ -3,7 +3,7 @@
 fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
 fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payers SHARE]]
-              [--access open|email|login|list]
+              [--access open|email|login|list] [--bots N [--bot-addresses K]]
 fairdrop verify-draw URL
 fairdrop db upgrade | current     the database's Alembic revision
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
@@ -138,6 +138,10 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     if not 0 <= late_payers <= 1:
         print("--late-payers is a share, from 0 to 1", file=sys.stderr)
         return 2
+    refused = _bots_refused(args)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     plan = DemoPlan(
         fans=args.fans,
         tickets=args.tickets,
@@ -148,11 +152,37 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         late_payers=late_payers,
         hold_seconds=LOCALSTRIPE_HOLD_SECONDS if stripe else DemoPlan.hold_seconds,
         access=args.access,
+        bots=args.bots,
+        bot_addresses=args.bot_addresses,
     )
     summary = run_demo(settings, plan)
     print(json.dumps(summary), flush=True)
     ok = summary["oversold"] == 0 and summary["admitted_in_order"] and summary["draw_verified"]
-    return 0 if ok and one_place_each(summary) and summary.get("payments_consistent", True) else 1
+    ok = ok and one_place_each(summary) and summary.get("payments_consistent", True)
+    return 0 if ok and _bots_held_back(summary) else 1
+
+
+def _bots_refused(args: argparse.Namespace) -> str | None:
+    """Why these --bots options cannot run, if they cannot."""
+    from fairdrop.demo_bots import MAX_ADDRESSES
+
+    if args.bots < 0:
+        return "--bots is a number of scripts, 0 or more"
+    if not 1 <= args.bot_addresses <= MAX_ADDRESSES:
+        return f"--bot-addresses is from 1 to {MAX_ADDRESSES}"
+    if args.bots and (args.access != "open" or args.payments != "local"):
+        # A scalper mints anonymous entrants: only an open sale has them.
+        return "--bots goes for an open sale with local payments (--access open --payments local)"
+    return None
+
+
+def _bots_held_back(summary: dict[str, object]) -> bool:
+    """The sale's defences held: no address got more places than its share allows, and
+    no join without a proof (or with a used one) got in. Whether the bots' tickets
+    stayed under the target is a draw's luck, reported as ``bots_within_target``."""
+    if "bots" not in summary:
+        return True
+    return summary["bot_entries_within_limit"] is True and summary["bot_proof_bypassed"] == 0
 
 
 def _verify(url: str) -> int:
@@ -222,6 +252,19 @@ def _parser() -> argparse.ArgumentParser:
         "--late-payers",
         type=float,
         help="with localstripe: share of paying fans who pay after their hold ended (default 0.15)",
+    )
+    demo.add_argument(
+        "--bots",
+        type=int,
+        default=0,
+        help="scripted scalpers beside the fans, minting identities as fast as the sale "
+        "lets them (an open sale; it then asks the default proof of work of everyone)",
+    )
+    demo.add_argument(
+        "--bot-addresses",
+        type=int,
+        default=4,
+        help="loopback addresses the bots speak from: 127.0.0.2 and up (default 4)",
     )
     verify = sub.add_parser("verify-draw", help="recompute a published draw from its URL")
     verify.add_argument("url", help="e.g. http://127.0.0.1:8000/api/events/<id>/draw")

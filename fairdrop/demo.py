@@ -13,6 +13,12 @@ those must end with tickets (still free) or with a refund.
 With ``access`` other than "open" every fan signs in first, the way the
 sale asks (fairdrop/demo_access.py), and the summary says whether each
 identity was one entrant with one place, whatever device it came back on.
+
+With ``bots`` a scripted scalper goes for the sale beside the fans
+(fairdrop/demo_bots.py). The sale then asks the server's default proof of
+work of every new entrant, so each fan's browser solves one too: on its own
+device on the night, here in processes beside this event loop, while the
+sale's page is open before the window (``POW_LEAD_SECONDS``).
 """
 
 from __future__ import annotations
@@ -20,16 +26,18 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import secrets
 import ssl
 import tempfile
 import time
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import stripe
@@ -53,16 +61,21 @@ from fairdrop.localstripe_server import (
     running_localstripe,
     stripe_client,
 )
-from fairdrop.settings import Settings
+from fairdrop.settings import Settings, parse_rate_limit
 from fairdrop.stack import Stack
 from fairdrop.tokens import FAN_COOKIE
 from purchase.db import make_engine, open_session
 from purchase.models import Order, StrayPayment, Ticket
+from queue_engine.joining import NO_SHARE, AddressShare
+from web.proof_of_work import challenge_path, solve
+
+if TYPE_CHECKING:
+    from fairdrop.demo_bots import BotFarm
 
 DONE_STATES = {"sold_out", "turn_over", "done"}
 # Every fan's client is its own; made once, the TLS context would otherwise
 # cost each of them about 35 ms of CPU (every URL here is http).
-_TLS = ssl.create_default_context()
+CLIENT_TLS = ssl.create_default_context()
 # Short holds, so the late payers' holds end within the demo (5 s is the least allowed).
 LOCALSTRIPE_HOLD_SECONDS = 8
 LOCALSTRIPE_LATE_PAYERS = 0.15
@@ -71,6 +84,14 @@ CARD = "pm_card_visa"
 # A list sale's window opens this long after it is made: the organiser imports
 # the list and fans open their personal links (about 1 ms each) meanwhile.
 LIST_LEAD_SECONDS = 2.0
+# A sale the bots go for opens this long after it is made, and longer by the
+# fans' proofs of work: their pages fetch and solve them meanwhile (each on its
+# own device on the night; here, in PROOF_WORKERS processes, each fetch and
+# solve costs about FAN_PROOF_CPU_S of a core at the default difficulty), and
+# the bots start.
+POW_LEAD_SECONDS = 2.0
+FAN_PROOF_CPU_S = 0.035
+PROOF_WORKERS = os.cpu_count() or 2
 # How long after its hold's end a late payer confirms.
 LATE_BY_S = 0.5
 
@@ -98,6 +119,9 @@ class DemoPlan:
     second_devices: float = 0.1
     # Browsers nobody signed in that try to join a sale asking who they are.
     outsiders: int = 5
+    # Scalper scripts beside the fans (fairdrop/demo_bots.py), and their addresses.
+    bots: int = 0
+    bot_addresses: int = 4
 
 
 @dataclass
@@ -113,6 +137,27 @@ class FanOutcome:
     refunded: bool = False
     # The entrant id the join answered (one per identity).
     entrant_id: str = ""
+    # How long the fan, arrived, still waited for its proof of work to be solved.
+    proof_wait_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FanProof:
+    """A fan's solved proof of work (None: the sale asked none), and its CPU."""
+
+    altcha: str | None
+    cpu_s: float
+
+
+def fan_proof(base_url: str, event_id: str, address: str) -> FanProof:
+    """What a fan's page does as it opens: fetch a challenge, solve it (in a process
+    of its own here, as a browser's Web Worker would on the fan's device)."""
+    started = time.process_time()
+    transport = httpx.HTTPTransport(local_address=address, verify=CLIENT_TLS)
+    with httpx.Client(base_url=base_url, timeout=30, transport=transport) as http:
+        challenge = http.get(challenge_path(event_id)).raise_for_status().json()
+    altcha = solve(challenge) if challenge.get("required") else None
+    return FanProof(altcha, time.process_time() - started)
 
 
 def _iso(moment: datetime) -> str:
@@ -215,10 +260,12 @@ class SimulatedFan:
         # The session this fan's browser has: signed in already, or made by the join.
         self.cookie = cookie
         self.headers = {"Cookie": f"{FAN_COOKIE}={cookie}" if cookie else ""}
+        # The proof of work this fan's page is solving, when the sale asks one.
+        self.proof: Future[FanProof] | None = None
 
     async def run(self, arrive_at: float) -> FanOutcome:
         await asyncio.sleep(max(0.0, arrive_at - time.monotonic()))
-        transport = httpx.AsyncHTTPTransport(local_address=self.address, verify=_TLS)
+        transport = httpx.AsyncHTTPTransport(local_address=self.address, verify=CLIENT_TLS)
         async with httpx.AsyncClient(
             base_url=self.base_url, timeout=30, transport=transport
         ) as self.http:
@@ -226,7 +273,7 @@ class SimulatedFan:
 
     async def _follow_the_sale(self) -> FanOutcome:
         try:
-            joined = await self._post(f"/api/events/{self.event_id}/join")
+            joined = await self._post(f"/api/events/{self.event_id}/join", await self._proof())
             self.outcome.entrant_id = str(joined.json()["entrant_id"])
             self.cookie = self.cookie or joined.cookies[FAN_COOKIE]
             self.headers = {"Cookie": f"{FAN_COOKIE}={self.cookie}"}
@@ -243,6 +290,15 @@ class SimulatedFan:
             if self._paying is not None:
                 self._paying.cancel()
         return self.outcome
+
+    async def _proof(self) -> dict[str, Any] | None:
+        """The join's body: the solved proof of work, waited for if not ready yet."""
+        if self.proof is None:
+            return None
+        waiting = time.monotonic()
+        altcha = (await asyncio.wrap_future(self.proof)).altcha
+        self.outcome.proof_wait_s = time.monotonic() - waiting
+        return {"altcha": altcha} if altcha else None
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         response = await self.http.post(path, json=body, headers=self.headers)
@@ -340,6 +396,14 @@ async def _access_figures(
     }
 
 
+def entrant_share(settings: Settings) -> AddressShare:
+    """Each address's share of new anonymous entrants, read as the web process reads it."""
+    item = parse_rate_limit(
+        "FAIRDROP_LIMIT_ENTRANTS_PER_ADDRESS", settings.limit_entrants_per_address
+    )
+    return NO_SHARE if item is None else AddressShare.of(item.amount, item.get_expiry())
+
+
 def fan_address(who: int) -> str:
     """Fan ``who``'s own loopback address: 127.1.0.1, 127.1.0.2, ... (Linux routes all of
     127.0.0.0/8 to the loopback interface), 250 to a /24, room for 64,000 fans."""
@@ -372,18 +436,50 @@ async def simulate_drop(
     plan: DemoPlan,
     payer: StripePayer | None = None,
     doorway: Doorway | None = None,
+    share: AddressShare = NO_SHARE,
 ) -> dict[str, Any]:
     """Runs one drop against a running fairdrop and returns its figures.
 
     ``payer``: the fans pay through Stripe with it (the stack must take Stripe
     payments); without it the stack's payments must complete by themselves.
     ``doorway``: how fans sign in for the plan's access policy (its servers
-    running); none for an open sale.
+    running); none for an open sale. ``share``: each address's share of new
+    entrants, as the server's settings make it; the bots' places are checked
+    against it.
     """
+    if not plan.bots:
+        return await _drop(base_url, token, plan, payer, doorway)
+    # Imported only when asked for: the bots build on this module's fans.
+    from fairdrop.demo_bots import BotFarm
+
+    with BotFarm(plan.bots, plan.bot_addresses, share) as farm:
+        await asyncio.to_thread(farm.warm_up)
+        return await _drop(base_url, token, plan, payer, doorway, farm)
+
+
+def _lead_seconds(plan: DemoPlan) -> float:
+    """How long after it is made the sale's window opens."""
+    if plan.access == "list":
+        return LIST_LEAD_SECONDS
+    if plan.bots:
+        # Fans who arrive in the window come with their proof solved, as they would.
+        return POW_LEAD_SECONDS + plan.fans * FAN_PROOF_CPU_S / PROOF_WORKERS
+    return 0.0
+
+
+async def _drop(
+    base_url: str,
+    token: str,
+    plan: DemoPlan,
+    payer: StripePayer | None,
+    doorway: Doorway | None,
+    farm: BotFarm | None = None,
+) -> dict[str, Any]:
     doorway = doorway or Doorway("open")
     doorway.base_url = base_url
     rng = random.Random(plan.seed)
     late = round(plan.fans * plan.late_share)
+    lead = _lead_seconds(plan)
     # Fans sign in before the window opens, as they would on the night: with an
     # email or a login before the sale even exists, with a personal link once
     # the organiser has imported the list.
@@ -399,14 +495,17 @@ async def simulate_drop(
         hold_seconds=plan.hold_seconds,
         per_person_limit=plan.per_person_limit,
         access=plan.access,
-        opens_in_seconds=LIST_LEAD_SECONDS if plan.access == "list" else 0.0,
+        opens_in_seconds=lead,
         # The simulated fans are measured on the queue, not on the proof of work
         # (loadtests/pow_bench.py measures that): no proof. A person's browser
-        # on the demo's own sale (`fairdrop demo` without --fans) solves the default.
-        pow_difficulty=0,
+        # on the demo's own sale (`fairdrop demo` without --fans) solves the
+        # default, and so does everyone on a sale the bots go for.
+        pow_difficulty=None if farm else 0,
     )
     doorway.event_id = str(event["id"])
-    started = time.monotonic() + (LIST_LEAD_SECONDS if plan.access == "list" else 0.0)
+    if farm is not None:
+        farm.start(base_url, event, deadline=time.time() + plan.deadline_seconds)
+    started = time.monotonic() + lead
     arrivals = [
         started + rng.uniform(0.1, plan.window_seconds - 0.4) for _ in range(plan.fans - late)
     ]
@@ -428,16 +527,23 @@ async def simulate_drop(
             )
             for who in range(len(arrivals))
         ]
+        if farm is not None:
+            # Solved in the order the fans arrive, so the first to come are ready first.
+            for fan, _ in sorted(zip(fans, arrivals, strict=True), key=lambda pair: pair[1]):
+                fan.proof = farm.solve_for(base_url, doorway.event_id, fan.address)
         tasks = [asyncio.create_task(fan.run(at)) for fan, at in zip(fans, arrivals, strict=True)]
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in pending:
             task.cancel()
+        # The bots stop by the same deadline; their tickets are in the stats below.
+        bot_reports = await farm.reports(plan.deadline_seconds) if farm is not None else []
         access = await _access_figures(doorway, http, plan, fans)
         if plan.access != "open":
             access["sign_in_seconds"] = round(sign_in_seconds, 2)
         headers = {"Authorization": f"Bearer {token}"}
         stats = (await http.get(f"/api/events/{event['id']}/stats", headers=headers)).json()
     outcomes = [fan.outcome for fan in fans]
+    bot_outcomes = [o for report in bot_reports for o in report.outcomes]
     verdict = await asyncio.to_thread(verify_draw, f"{base_url}/api/events/{event['id']}/draw")
     stock = stats["stock_by_type"]
     oversold = sum(
@@ -448,7 +554,7 @@ async def simulate_drop(
         "tickets": plan.tickets,
         "sold": stats["sold"],
         "oversold": oversold,
-        "admitted_in_order": admitted_in_order(outcomes, int(stats["serving"])),
+        "admitted_in_order": admitted_in_order(outcomes + bot_outcomes, int(stats["serving"])),
         "draw_verified": verdict.ok,
         "event_id": event["id"],
         "entrants_drawn": stats["entrants"],
@@ -464,15 +570,33 @@ async def simulate_drop(
         "fan_errors": sum(len(o.errors) for o in outcomes),
         **access,
     }
-    # One place per identity, on the server's side too: no more queue places than people.
-    summary["places_within_identities"] = stats["last_number"] <= summary["identities"]
+    # One place per identity, on the server's side too: no more queue places than
+    # people (and the bots' identities, each of which had to be placed).
+    bot_entries = sum(len(report.entry_times) for report in bot_reports)
+    summary["places_within_identities"] = (
+        stats["last_number"] <= summary["identities"] + bot_entries
+    )
     if payer is not None:
         paid_late = [o for o in outcomes if o.pays_late]
         summary["late_payers"] = len(paid_late)
         # Their orders must say late: they paid after the hold ended.
         summary["late_paid"] = sum(1 for o in paid_late if o.tickets and o.late_order)
         summary["late_refunded"] = sum(1 for o in paid_late if o.refunded)
+    if farm is not None:
+        summary.update(_proof_figures(fans))
+        summary.update(farm.figures(bot_reports, event, stats, summary["tickets_received"]))
     return summary
+
+
+def _proof_figures(fans: list[SimulatedFan]) -> dict[str, Any]:
+    """What the fans' proofs of work cost them: CPU each, and any wait once arrived."""
+    futures = [f.proof for f in fans if f.proof is not None]
+    proofs = [p.result() for p in futures if p.done() and not p.cancelled() and not p.exception()]
+    solved = [p for p in proofs if p.altcha]
+    return {
+        "fan_pow_cpu_s_per_fan": round(sum(p.cpu_s for p in solved) / max(1, len(solved)), 4),
+        "fan_proof_wait_s_max": round(max((f.outcome.proof_wait_s for f in fans), default=0), 2),
+    }
 
 
 def count_orders(settings: Settings, event_id: str) -> dict[str, int]:
@@ -572,8 +696,11 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             s = stack.settings
             register_webhook(s.stripe_api_base, stack.base_url, s.stripe_webhook_secret)
             payer = StripePayer(client, plan.late_payers)
+        share = entrant_share(stack.settings)
         summary = asyncio.run(
-            simulate_drop(stack.base_url, stack.settings.organiser_token, plan, payer, doorway)
+            simulate_drop(
+                stack.base_url, stack.settings.organiser_token, plan, payer, doorway, share
+            )
         )
         summary.update(count_orders(stack.settings, summary["event_id"]))
         if client is not None:

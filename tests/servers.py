@@ -30,6 +30,7 @@ import redis
 from psycopg import sql
 
 from fairdrop.redis_server import RedisServer, start_redis_server
+from fairdrop.settings import Settings
 
 POSTGRES_START_ATTEMPTS = 3
 POSTGRES_READY_TIMEOUT_SECONDS = 30
@@ -116,6 +117,12 @@ def fresh_database(server: PostgresServer) -> Iterator[str]:
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     with fresh_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture
+def demo_settings(redis_url: str, database_url: str, tmp_path: Path) -> Settings:
+    """Settings for a demo run (fairdrop.demo.run_demo) on this test's servers."""
+    return Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,6 @@ entrant with one place, and nobody unsigned gets in."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fairdrop.demo import DemoPlan, run_demo
@@ -19,12 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("access", ACCESS_POLICIES)
-def test_each_identity_is_one_entrant_with_one_place(
-    redis_url: str, database_url: str, tmp_path: Path, access: str
-) -> None:
-    settings = Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path)
+def test_each_identity_is_one_entrant_with_one_place(demo_settings: Settings, access: str) -> None:
     plan = DemoPlan(fans=30, tickets=10, access=access, second_devices=0.2, seed=7)
-    summary = run_demo(settings, plan)
+    summary = run_demo(demo_settings, plan)
 
     assert summary["access"] == access
     assert summary["fans_unfinished"] == 0 and summary["fan_errors"] == 0, summary
@@ -40,17 +35,10 @@ def test_each_identity_is_one_entrant_with_one_place(
     assert summary["tickets_in_db"] == summary["sold"], summary
 
 
-def test_each_demo_fan_speaks_from_its_own_address(
-    redis_url: str, database_url: str, tmp_path: Path
-) -> None:
+def test_each_demo_fan_speaks_from_its_own_address(demo_settings: Settings) -> None:
     # Two new fans a minute per address: were the fans one client, all but two
     # would be refused. Spread over their own loopback addresses, none is.
-    settings = Settings(
-        redis_url=redis_url,
-        database_url=database_url,
-        data_dir=tmp_path,
-        limit_join_per_address="2/minute",
-    )
+    settings = demo_settings.with_overrides(limit_join_per_address="2/minute")
     summary = run_demo(settings, DemoPlan(fans=40, tickets=10, seed=3))
 
     assert summary["fan_errors"] == 0 and summary["fans_unfinished"] == 0, summary

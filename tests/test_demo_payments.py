@@ -4,7 +4,6 @@ and what the database and Stripe hold must add up."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,8 @@ from fairdrop.settings import Settings
 pytestmark = pytest.mark.e2e
 
 
-def stripe_demo(redis_url: str, database_url: str, tmp_path: Path, **plan: Any) -> dict[str, Any]:
+def stripe_demo(settings: Settings, **plan: Any) -> dict[str, Any]:
     """The localstripe demo on the test's Redis and PostgreSQL; its summary, checked."""
-    settings = Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path)
     summary = run_demo(
         settings,
         DemoPlan(
@@ -43,23 +41,15 @@ def stripe_demo(redis_url: str, database_url: str, tmp_path: Path, **plan: Any) 
     return summary
 
 
-def test_late_payers_whose_tickets_went_to_others_are_refunded(
-    redis_url: str, database_url: str, tmp_path: Path
-) -> None:
-    summary = stripe_demo(
-        redis_url, database_url, tmp_path, fans=40, tickets=12, late_payers=0.3, seed=4321
-    )
+def test_late_payers_whose_tickets_went_to_others_are_refunded(demo_settings: Settings) -> None:
+    summary = stripe_demo(demo_settings, fans=40, tickets=12, late_payers=0.3, seed=4321)
 
     assert summary["sold"] == 12, summary
     assert summary["late_refunded"] >= 1, summary
 
 
-def test_late_payers_get_tickets_still_free(
-    redis_url: str, database_url: str, tmp_path: Path
-) -> None:
-    summary = stripe_demo(
-        redis_url, database_url, tmp_path, fans=8, tickets=30, late_payers=0.5, seed=4321
-    )
+def test_late_payers_get_tickets_still_free(demo_settings: Settings) -> None:
+    summary = stripe_demo(demo_settings, fans=8, tickets=30, late_payers=0.5, seed=4321)
 
     assert summary["late_paid"] == summary["late_payers"], summary
     assert summary["refunded"] == 0, summary
