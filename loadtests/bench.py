@@ -9,9 +9,11 @@ oversold, admission went out of order, or the holds did not sell exactly the sto
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from fairdrop.redis_server import start_redis_server
+from launch.redis_server import start_redis_server
 from loadtests.bench_sale import drop_sale
 from loadtests.draw_bench import DrawFigure, admission_out_of_order, measure_draw
 from loadtests.e2e_holds import EndToEndFigure, measure_end_to_end_holds
@@ -339,3 +341,25 @@ def run_bench(plan: BenchPlan) -> int:
     }
     print(json.dumps(summary), flush=True)
     return 0 if oversold == 0 and out_of_order == 0 and exact else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m loadtests.bench`` (and ``fairdrop bench``, which runs it)."""
+    parser = argparse.ArgumentParser(
+        prog="fairdrop bench", description="the drop's figures on private local servers"
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, within two minutes")
+    parser.add_argument("--draw-size", type=int, help="draw this many entrants instead")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats of each figure (medians)")
+    parser.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
+    parser.add_argument("--ws-fans", type=int, help="live websocket fans on one web process")
+    parser.add_argument("--e2e-fans", type=int, help="fans holding over sockets end to end")
+    args = parser.parse_args(argv)
+    plan = BenchPlan.for_mode(
+        args.quick, args.draw_size, args.rounds, args.fans, args.ws_fans, args.e2e_fans
+    )
+    return run_bench(plan)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from fairdrop.settings import Settings
-from fairdrop.stack import Stack
+from launch.stack import Stack
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES_PREFIX = "FAIRDROP_FIGURES "

@@ -1,6 +1,6 @@
 """Holds per second end to end: fan socket -> web -> RQ -> hold.lua -> pub/sub -> fan socket.
 
-A whole fairdrop runs through ``fairdrop.stack.Stack`` (web, clock and RQ
+A whole fairdrop runs through ``launch.stack.Stack`` (web, clock and RQ
 workers as real processes, a private Redis, SQLite) in a temporary directory.
 Client processes let ``fans`` fans in through the real join and clock, open
 their sockets, and then, at one agreed moment, every fan asks for one ticket
@@ -31,7 +31,7 @@ import httpx
 import redis
 
 from fairdrop.settings import Settings
-from fairdrop.stack import Stack
+from launch.stack import Stack
 from loadtests.burst import redis_cpu_seconds
 from loadtests.client_processes import shares, start_clients
 from loadtests.hold_bench import stock_errors

@@ -6,7 +6,7 @@ the other fans instead of stalling them. Every step is reported to locust's
 request events (HTTP steps through locust's own client, socket steps by hand)
 so its charts show joins, admission waits, holds and confirms.
 
-The protocol is the fan page's (``static/``) and ``fairdrop/demo.py``'s:
+The protocol is the fan page's (``static/``) and ``launch/demo.py``'s:
 ``status`` messages carry the fan's ``state``, ``number`` and, once admitted,
 an ``admission`` token; the worker's answers arrive as ``hold_result`` and
 ``order`` messages on the same socket.

@@ -35,7 +35,7 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from fairdrop.settings import Settings
-from fairdrop.stack import Stack
+from launch.stack import Stack
 from loadtests.chromium import CHROMIUM, CHROMIUM_ARGS
 from web.proof_of_work import solve
 

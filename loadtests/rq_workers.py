@@ -25,8 +25,8 @@ from pathlib import Path
 import redis
 from rq import Queue
 
-from fairdrop.redis_server import start_redis_server
 from fairdrop.settings import Settings
+from launch.redis_server import start_redis_server
 from loadtests.crowds import admitted_crowd
 from purchase.db import upgrade_database
 from queue_engine.scripts import SyncScripts
@@ -35,7 +35,7 @@ from queue_engine.scripts import SyncScripts
 def _timed_burst(env: dict[str, str], worker_class: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "fairdrop.cli", "worker", "--burst", "--worker-class", worker_class],
+        [sys.executable, "-m", "launch.cli", "worker", "--burst", "--worker-class", worker_class],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,

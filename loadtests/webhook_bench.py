@@ -28,9 +28,9 @@ import redis
 import stripe
 from rq import Queue
 
-from fairdrop.localstripe_server import register_webhook, running_localstripe, stripe_client
 from fairdrop.settings import Settings
-from fairdrop.stack import Stack
+from launch.localstripe_server import register_webhook, running_localstripe, stripe_client
+from launch.stack import Stack
 from web.stripe_webhook import WEBHOOK_PATH
 
 

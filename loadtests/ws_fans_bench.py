@@ -1,7 +1,7 @@
 """Live fans: how many websockets the web processes hold, their memory, delay.
 
 Real web processes (``web_processes`` uvicorn workers sharing one port, with
-the clock and a worker) are started through ``fairdrop.stack.Stack`` on a
+the clock and a worker) are started through ``launch.stack.Stack`` on a
 private Redis and SQLite in a temporary directory. Client processes (separate
 from the web process and from each other) join a sale in its buffer window
 over HTTP and open one socket per fan. Then the organiser pauses and resumes
@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from fairdrop.settings import Settings
-from fairdrop.stack import Stack
+from launch.stack import Stack
 from loadtests.client_processes import shares, start_clients
 from loadtests.procfs import (
     tree_cpu_seconds,

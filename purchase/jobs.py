@@ -35,7 +35,8 @@ from purchase.orders import (
     return_sold_tickets,
     tickets_for_order,
 )
-from purchase.payments import PaymentProvider, PaymentRequest, PaymentStart, provider_named
+from purchase.payments import PaymentProvider, PaymentRequest, PaymentStart
+from purchase.providers import provider_named
 from purchase.stray_payments import Stray, refund_stray_payment
 from queue_engine.notify import publish_to_fan
 from queue_engine.scripts import SyncScripts

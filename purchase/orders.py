@@ -20,7 +20,7 @@ from fairdrop.settings import Settings
 from purchase.db import open_session
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
-from purchase.payments import provider_named
+from purchase.providers import provider_named
 from queue_engine.notify import publish_to_fan
 from queue_engine.scripts import SyncScripts
 

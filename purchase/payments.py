@@ -9,10 +9,7 @@ confirms at once (the embedded default and most tests); Stripe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from fairdrop.settings import Settings
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -88,14 +85,3 @@ class LocalInstantProvider:
     ) -> str:
         # Instant and moves no money; one reference per key, like a real refund.
         return f"local_refund_{idempotency_key}"
-
-
-def provider_named(name: str, settings: Settings) -> PaymentProvider:
-    """The provider an order was paid with (``Order.payment_provider``), or the configured one."""
-    if name == "local":
-        return LocalInstantProvider()
-    if name == "stripe":
-        from purchase.stripe_payments import StripeProvider
-
-        return StripeProvider.from_settings(settings)
-    raise ValueError(f"unknown payment provider {name!r}")

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from fairdrop.redis_server import start_redis_server
 from fairdrop.settings import RATE_LIMITS, Settings
-from fairdrop.stack import Stack
+from launch.redis_server import start_redis_server
+from launch.stack import Stack
 from tests.servers import PostgresServer, fresh_database
 
 DEFAULT_TICKET_TYPE: dict[str, Any] = {

@@ -29,8 +29,8 @@ import pytest
 import redis
 from psycopg import sql
 
-from fairdrop.redis_server import RedisServer, start_redis_server
 from fairdrop.settings import Settings
+from launch.redis_server import RedisServer, start_redis_server
 
 POSTGRES_START_ATTEMPTS = 3
 POSTGRES_READY_TIMEOUT_SECONDS = 30
@@ -121,7 +121,7 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture
 def demo_settings(redis_url: str, database_url: str, tmp_path: Path) -> Settings:
-    """Settings for a demo run (fairdrop.demo.run_demo) on this test's servers."""
+    """Settings for a demo run (launch.demo.run_demo) on this test's servers."""
     return Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path)
 
 

@@ -1,4 +1,4 @@
-"""A real SMTP server on loopback for the email tests: fairdrop/mail_sink.py's mailbox.
+"""A real SMTP server on loopback for the email tests: launch/mail_sink.py's mailbox.
 
 It can be stopped and started again on the same port (an SMTP server that is
 down for a while), speak STARTTLS or implicit TLS with a self-signed
@@ -19,8 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from fairdrop.mail_sink import WAIT_S, Delivered, Mailbox
-from fairdrop.stack import free_port
+from launch.mail_sink import WAIT_S, Delivered, Mailbox
+from launch.stack import free_port
 
 __all__ = ["Delivered", "Mailbox", "SmtpServer"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from fairdrop.demo import DemoPlan, run_demo
-from fairdrop.demo_access import one_place_each
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import Settings
+from launch.demo import DemoPlan, run_demo
+from launch.demo_access import one_place_each
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from fairdrop.demo import DemoPlan, run_demo
-from fairdrop.demo_bots import allowed_entries
 from fairdrop.errors import STATUS_FOR
 from fairdrop.settings import Settings
+from launch.demo import DemoPlan, run_demo
+from launch.demo_bots import allowed_entries
 from queue_engine.joining import NO_SHARE, AddressShare
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from fairdrop.demo import LOCALSTRIPE_HOLD_SECONDS, DemoPlan, run_demo
 from fairdrop.settings import Settings
+from launch.demo import LOCALSTRIPE_HOLD_SECONDS, DemoPlan, run_demo
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
 
-from fairdrop.demo import DemoPlan, simulate_drop
 from fairdrop.settings import Settings
-from fairdrop.stack import Stack
+from launch.demo import DemoPlan, simulate_drop
+from launch.stack import Stack
 from purchase.models import Order, Ticket
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""The servers the suite starts for itself (tests/servers.py, fairdrop/redis_server.py)."""
+"""The servers the suite starts for itself (tests/servers.py, launch/redis_server.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from fairdrop.redis_server import RedisServer, RedisServerError, start_redis_server
+from launch.redis_server import RedisServer, RedisServerError, start_redis_server
 from tests.servers import PostgresServer
 
 STANDARD_REDIS_PORTS = {6379, 6380}

@@ -8,7 +8,7 @@ the right-most address in it that is not itself a trusted proxy: whatever a
 client wrote into the header sits to the left of what the proxies appended.
 A header that cannot be read is ignored, never a 500.
 
-uvicorn's own reading of these headers is off (fairdrop/cli.py), so this is
+uvicorn's own reading of these headers is off (launch/cli.py), so this is
 the one place that decides, for rate limits and the blocklist alike.
 """
 

@@ -19,7 +19,7 @@ from tests.reads import zset_scores
 
 def _verify(url: str) -> tuple[int, dict[str, object]]:
     done = subprocess.run(
-        [sys.executable, "-m", "fairdrop.cli", "verify-draw", url],
+        [sys.executable, "-m", "launch.cli", "verify-draw", url],
         capture_output=True,
         text=True,
         timeout=60,

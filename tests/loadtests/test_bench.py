@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _bench_command() -> list[str]:
     installed = shutil.which("fairdrop", path=str(Path(sys.executable).parent))
-    return [installed] if installed else [sys.executable, "-m", "fairdrop.cli"]
+    return [installed] if installed else [sys.executable, "-m", "launch.cli"]
 
 
 def _run_bench() -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Route, expect
 
 from fairdrop.identity import OIDC, Identity
-from fairdrop.oidc_provider import OidcProvider
 from fairdrop.tokens import Signer
+from launch.oidc_provider import OidcProvider
 from tests.live_stack import LiveStack
 from tests.pages.browser import PHONE, screenshot_path
 from tests.web import test_oidc_sign_in as oidc_stack

@@ -30,7 +30,7 @@ FANS, STOCK, MAX_BATCH = 20, 15, 8
 
 def _run_worker(settings: Settings) -> None:
     subprocess.run(
-        [sys.executable, "-m", "fairdrop.cli", "worker", "--burst"],
+        [sys.executable, "-m", "launch.cli", "worker", "--burst"],
         env={**os.environ, **settings.as_env()},
         check=True,
         timeout=120,

@@ -179,7 +179,7 @@ def run_fairdrop(settings: Settings, *args: str) -> subprocess.CompletedProcess[
     inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env = {**inherited, **settings.as_env()}
     return subprocess.run(
-        [sys.executable, "-m", "fairdrop.cli", *args],
+        [sys.executable, "-m", "launch.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -212,7 +212,7 @@ def test_an_upgrade_waits_for_one_already_running_on_postgresql(
             # Stand in for an upgrade in progress: hold the lock every upgrade takes.
             running.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
             waiting = subprocess.Popen(
-                [sys.executable, "-m", "fairdrop.cli", "db", "upgrade"],
+                [sys.executable, "-m", "launch.cli", "db", "upgrade"],
                 env={**os.environ, **settings.as_env()},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """web/oidc_sign_in.py: "login" sign-in against a real OpenID Connect provider on loopback.
 
-The provider is oidc-provider-mock in its own process (fairdrop/oidc_provider.py),
+The provider is oidc-provider-mock in its own process (launch/oidc_provider.py),
 fairdrop is web, worker and clock as real processes, and each test drives
 them with httpx as a browser would: fairdrop's redirect to the provider, the
 provider's form, the redirect back to the callback. Crafted requests to the
@@ -28,16 +28,16 @@ import pytest
 
 from fairdrop.errors import ErrorCode
 from fairdrop.identity import OIDC, Identity
-from fairdrop.oidc_provider import (
+from fairdrop.settings import Settings
+from fairdrop.tokens import FAN_COOKIE, Signer
+from launch.oidc_provider import (
     DISCOVERY_PATH,
     OidcProvider,
     approve,
     deny,
     running_oidc_provider,
 )
-from fairdrop.settings import Settings
-from fairdrop.stack import free_port
-from fairdrop.tokens import FAN_COOKIE, Signer
+from launch.stack import free_port
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.fans import TLS, WAIT_S, expect_error

@@ -23,9 +23,9 @@ import pytest
 import stripe
 from sqlmodel import select
 
-from fairdrop import localstripe_server as localstripe
 from fairdrop.errors import ErrorCode
-from fairdrop.localstripe_server import register_webhook, running_localstripe
+from launch import localstripe_server as localstripe
+from launch.localstripe_server import register_webhook, running_localstripe
 from purchase.db import make_engine, open_session
 from purchase.models import Order, StrayPayment, Ticket
 from tests.live_stack import LiveStack, running_stack

@@ -54,7 +54,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fairdrop.demo import (
+from fairdrop.tokens import FAN_COOKIE
+from launch.demo_fans import (
     CLIENT_TLS,
     PROOF_WORKERS,
     FanOutcome,
@@ -62,7 +63,6 @@ from fairdrop.demo import (
     SimulatedFan,
     fan_proof,
 )
-from fairdrop.tokens import FAN_COOKIE
 from queue_engine.joining import AddressShare
 from web.proof_of_work import challenge_path, solve
 

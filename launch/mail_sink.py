@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from fairdrop.stack import free_port
+from launch.stack import free_port
 
 WAIT_S = 10.0
 

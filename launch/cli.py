@@ -16,14 +16,15 @@ import asyncio
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
 
-from fairdrop.db_command import add_db_parser, run_db
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import Settings
+from launch.db_command import add_db_parser, run_db
 
 
 def _serve_web(settings: Settings) -> None:
@@ -72,7 +73,7 @@ def _serve_web(settings: Settings) -> None:
 
 
 def _run_clock(settings: Settings) -> None:
-    from queue_engine.clock import run_clock
+    from launch.clock import run_clock
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -91,8 +92,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _run_stack(settings: Settings, with_demo_event: bool) -> int:
-    from fairdrop.demo import create_demo_event
-    from fairdrop.stack import Stack
+    from launch.demo import create_demo_event
+    from launch.stack import Stack
 
     # A SIGTERM (e.g. from a process manager) stops the children as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -118,13 +119,13 @@ def _run_stack(settings: Settings, with_demo_event: bool) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     if args.fans is None:
         return _run_stack(settings, with_demo_event=True)
-    from fairdrop.demo import (
+    from launch.demo import (
         LOCALSTRIPE_HOLD_SECONDS,
         LOCALSTRIPE_LATE_PAYERS,
         DemoPlan,
         run_demo,
     )
-    from fairdrop.demo_access import one_place_each
+    from launch.demo_access import one_place_each
 
     stripe = args.payments == "localstripe"
     if stripe:
@@ -164,7 +165,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def _bots_refused(args: argparse.Namespace) -> str | None:
     """Why these --bots options cannot run, if they cannot."""
-    from fairdrop.demo_bots import MAX_ADDRESSES
+    from launch.demo_bots import MAX_ADDRESSES
 
     if args.bots < 0:
         return "--bots is a number of scripts, 0 or more"
@@ -195,14 +196,10 @@ def _verify(url: str) -> int:
     return 0 if verdict.ok else 1
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from loadtests.bench import BenchPlan, run_bench
-
-    return run_bench(
-        BenchPlan.for_mode(
-            args.quick, args.draw_size, args.rounds, args.fans, args.ws_fans, args.e2e_fans
-        )
-    )
+def _bench(options: list[str]) -> int:
+    """``python -m loadtests.bench`` with the options: the benches are a source
+    checkout's, not the product's, so the product imports none of them."""
+    return subprocess.call([sys.executable, "-m", "loadtests.bench", *options])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -268,25 +265,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify = sub.add_parser("verify-draw", help="recompute a published draw from its URL")
     verify.add_argument("url", help="e.g. http://127.0.0.1:8000/api/events/<id>/draw")
-    bench = sub.add_parser("bench", help="measure the drop's figures on private local servers")
-    bench.add_argument("--quick", action="store_true", help="smaller sizes, within two minutes")
-    bench.add_argument("--draw-size", type=int, help="draw this many entrants instead")
-    bench.add_argument("--rounds", type=int, default=3, help="repeats of each figure (medians)")
-    bench.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
-    bench.add_argument("--ws-fans", type=int, help="live websocket fans on one web process")
-    bench.add_argument("--e2e-fans", type=int, help="fans holding over sockets end to end")
+    # Listed for --help; main() hands "bench ..." to the bench before parsing.
+    sub.add_parser(
+        "bench",
+        help="measure the drop's figures on private local servers (--help: its options)",
+        add_help=False,
+    )
     add_db_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["bench"]:
+        return _bench(given[1:])  # its options, --help included, are the bench's own
+    args = _parser().parse_args(given)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "verify-draw":
         return _verify(args.url)
-    if args.command == "bench":
-        return _bench(args)
     if args.command == "db":
         return run_db(args)
     settings = Settings.from_env()

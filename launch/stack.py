@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from fairdrop.redis_server import RedisServer
+    from launch.redis_server import RedisServer
 from fairdrop.settings import Settings
 from purchase.db import upgrade_database
 
@@ -108,7 +108,7 @@ class Stack:
         upgrade_database(self.settings)
         changes: dict[str, object] = {}
         if not self.settings.redis_url:
-            from fairdrop.redis_server import start_redis_server
+            from launch.redis_server import start_redis_server
 
             self.redis = start_redis_server(data_dir / "redis", persist=self.persist_redis)
             changes["redis_url"] = self.redis.url
@@ -128,7 +128,7 @@ class Stack:
             # The child keeps its own copy of the file descriptor.
             with (log_dir / f"{name}.log").open("ab") as log:
                 self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "fairdrop.cli", command],
+                    [sys.executable, "-m", "launch.cli", command],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -3,7 +3,7 @@
 No Stripe server can be reached from our machines, so the tests and
 ``fairdrop demo --payments localstripe`` run the real ``stripe`` library
 against localstripe (PyPI, GPL-3.0; a test dependency, never shipped). Run
-here as ``python -m fairdrop.localstripe_server --port N`` it:
+here as ``python -m launch.localstripe_server --port N`` it:
 
 - binds 127.0.0.1 only (its own command line binds every interface);
 - keeps its store in memory (it would pickle it to /tmp on every change);
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import stripe
 
-from fairdrop.stack import free_port, running_server
+from launch.stack import free_port, running_server
 from web.stripe_webhook import WEBHOOK_PATH
 
 
@@ -58,7 +58,7 @@ def running_localstripe(log_path: Path | None = None) -> Iterator[str]:
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "fairdrop.localstripe_server", "--port", str(port)]
+    argv = [sys.executable, "-m", "launch.localstripe_server", "--port", str(port)]
     # The Stripe.js stand-in is served without a key: the readiness probe.
     with running_server("localstripe", argv, f"{base}/js.stripe.com/v3/", log_path):
         yield base

@@ -5,9 +5,9 @@ person would in a browser, against servers the demo starts on loopback:
 
 - ``open``: nothing to sign in; the join makes the browser's session.
 - ``email``: the fan asks for a sign-in email, reads it from the demo's own
-  SMTP server (fairdrop/mail_sink.py) and opens the link, or types the code.
+  SMTP server (launch/mail_sink.py) and opens the link, or types the code.
 - ``login``: the fan signs in at an OpenID Connect provider on loopback
-  (fairdrop/oidc_provider.py), through fairdrop's real Authlib client.
+  (launch/oidc_provider.py), through fairdrop's real Authlib client.
 - ``list``: the organiser imports a list of ids, downloads it with each
   id's personal link, and each fan opens theirs.
 
@@ -32,12 +32,12 @@ from pathlib import Path
 import httpx
 
 from fairdrop.identity import ACCESS_POLICIES
-from fairdrop.mail_sink import MailSink, running_mail_sink
-from fairdrop.oidc_provider import OidcProvider, approve, running_oidc_provider
 from fairdrop.settings import Settings
 from fairdrop.tokens import FAN_COOKIE
+from launch.mail_sink import MailSink, running_mail_sink
+from launch.oidc_provider import OidcProvider, approve, running_oidc_provider
 
-MAIL_FROM = "tickets@fairdrop.demo"
+MAIL_FROM = "tickets@launch.demo"
 _LINK = re.compile(r"(https?://\S+/sign-in/email/\S+)")
 _CODE = re.compile(r"\b(\d{6})\b")
 MAIL_WAIT_S = 60.0

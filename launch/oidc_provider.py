@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from fairdrop.stack import free_port, running_server
+from launch.stack import free_port, running_server
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
