@@ -1,4 +1,4 @@
-"""web/openapi.py: the served document describes exactly the app's HTTP API."""
+"""web/openapi/: the served document describes exactly the app's HTTP API."""
 
 from __future__ import annotations
 

@@ -1,0 +1,211 @@
+"""The fan's part of the OpenAPI document: from joining a sale to paying.
+
+The public event, the proof of work and the join, asking for tickets, paying
+for or letting go of a hold, the published draw, and the payment provider's
+webhook that settles what a fan pays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.hold_batches import REQUEST_ID
+from web.openapi.parts import (
+    EMAIL,
+    ERROR,
+    EVENT_ID,
+    ITEMS,
+    op,
+    or_null,
+    path_param,
+    whole,
+)
+from web.proof_of_work import MAX_SOLUTION_CHARS
+
+_HOLD_ID = path_param("hold_id")
+_REQUEST_ID = path_param("request_id", {"type": "string", "pattern": whole(REQUEST_ID)})
+
+SCHEMAS: dict[str, Any] = {
+    "JoinIn": {
+        "type": "object",
+        "properties": {
+            "altcha": {
+                "type": "string",
+                "maxLength": MAX_SOLUTION_CHARS,
+                "description": "a solved challenge from GET /api/events/{event_id}/challenge: "
+                "the base64 ALTCHA payload (algorithm, challenge, number, salt, signature); "
+                "needed once per entrant on a sale with a pow_difficulty",
+            }
+        },
+        "additionalProperties": False,
+    },
+    "Challenge": {
+        "type": "object",
+        "required": ["required", "pow_difficulty"],
+        "properties": {
+            "required": {
+                "type": "boolean",
+                "description": "false: join without a solution (no proof asked, or proved already)",
+            },
+            "pow_difficulty": {"type": "integer"},
+            "algorithm": {"type": "string", "enum": ["SHA-256"]},
+            "challenge": {"type": "string", "description": "SHA-256 hex of salt + the number"},
+            "maxnumber": {"type": "integer", "description": "the number is in 0..maxnumber"},
+            "salt": {"type": "string"},
+            "signature": {"type": "string"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Entry": {
+        "type": "object",
+        "properties": {
+            "entrant_id": {
+                "type": "string",
+                "description": "this fan's id in the published draw (one per identity)",
+            },
+            "status": {"type": "string"},
+            "number": {"type": "integer"},
+            "ahead": {"type": ["integer", "null"]},
+            "admission": {"type": ["object", "null"]},
+        },
+    },
+    "PurchaseIn": {
+        "type": "object",
+        "required": ["admission_token", "items"],
+        "properties": {
+            "admission_token": {
+                "type": "string",
+                "minLength": 1,
+                "description": "from the join answer or the socket, once it is the fan's turn",
+            },
+            "items": ITEMS,
+        },
+    },
+    "PayIn": {
+        "type": "object",
+        "description": "optional: an empty body pays all the same; any other field "
+        "(an amount, a currency) is refused: the server prices the tickets",
+        "additionalProperties": False,
+        "properties": {
+            "email": or_null({**EMAIL, "description": "where the order confirmation goes"})
+        },
+    },
+    "Accepted": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "Draw": {
+        "type": "object",
+        "properties": {
+            "algorithm": {"type": "string"},
+            "seed_hash": {"type": "string"},
+            "seed": {"type": ["string", "null"]},
+            "entrants_digest": {"type": ["string", "null"]},
+            "entrants": {"type": ["integer", "null"]},
+            "entrants_url": {"type": ["string", "null"]},
+        },
+    },
+    "StripeEvent": {
+        "description": "A Stripe event, verified against the Stripe-Signature header",
+        "type": "object",
+        "required": ["id", "type", "data"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string"},
+            "data": {"type": "object"},
+        },
+    },
+    "WebhookReceived": {
+        "type": "object",
+        "required": ["received"],
+        "properties": {
+            "received": {"type": "boolean"},
+            "duplicate": {"type": "boolean"},
+            "ignored": {"type": "string"},
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/events/{event_id}": {"get": op("Public event", "200", "Event", params=[EVENT_ID])},
+    "/api/events/{event_id}/join": {
+        "post": op(
+            "Join the sale (idempotent; sets the fan cookie). A new entrant of a sale "
+            "with a proof of work brings a solved challenge (428 "
+            "proof_of_work_required without one)",
+            "200",
+            "Entry",
+            params=[EVENT_ID],
+            body="JoinIn",
+            body_required=False,
+            limited=True,
+        )
+    },
+    "/api/events/{event_id}/challenge": {
+        "get": op(
+            "A proof-of-work challenge (ALTCHA, SHA-256) for this browser's join, bound "
+            "to the sale and the session, for 10 minutes",
+            "200",
+            "Challenge",
+            params=[EVENT_ID],
+        )
+    },
+    "/api/events/{event_id}/purchases": {
+        "post": op(
+            "Ask for tickets once admitted (answer on the websocket)",
+            "202",
+            "Accepted",
+            params=[EVENT_ID],
+            body="PurchaseIn",
+            limited=True,
+        )
+    },
+    "/api/events/{event_id}/purchases/{request_id}": {
+        "get": op(
+            "The answer to a ticket request",
+            "200",
+            "Accepted",
+            params=[EVENT_ID, _REQUEST_ID],
+        )
+    },
+    "/api/events/{event_id}/holds/{hold_id}/pay": {
+        "post": op(
+            "Pay for a hold",
+            "202",
+            "Accepted",
+            params=[EVENT_ID, _HOLD_ID],
+            body="PayIn",
+            body_required=False,
+            limited=True,
+        )
+    },
+    "/api/events/{event_id}/holds/{hold_id}/release": {
+        "post": op("Let a hold go", "202", "Accepted", params=[EVENT_ID, _HOLD_ID], limited=True)
+    },
+    "/api/events/{event_id}/draw": {
+        "get": op("The draw's commitment, seed and digest", "200", "Draw", params=[EVENT_ID])
+    },
+    "/api/events/{event_id}/draw/entrants": {
+        "get": {
+            "summary": "Every drawn entrant, one '<number> <fan id>' line each",
+            "parameters": [EVENT_ID],
+            "responses": {
+                "200": {"description": "OK", "content": {"text/plain": {}}},
+                "4XX": ERROR,
+            },
+        }
+    },
+    "/api/payments/stripe/webhook": {
+        "post": op(
+            "Stripe's payment_intent events (signed; each event id handled once)",
+            "200",
+            "WebhookReceived",
+            params=[
+                {
+                    "name": "Stripe-Signature",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            body="StripeEvent",
+        )
+    },
+}
