@@ -1,0 +1,249 @@
+// The organiser dashboard's sales: the list of them, the one being watched
+// (picked by the address's #<event id>: its figures every second, pause and
+// resume) and its orders, each of which can be cancelled (refunded).
+import { $, clearError, el, showError } from "/static/common.js";
+import { absoluteUrl, callApi, isAuthError, organiserToken } from "/static/organiser_api.js";
+import { showAccess } from "/static/organiser_access.js";
+import { showDoors } from "/static/organiser_doors.js";
+
+const STATS_EVERY_MS = 1_000;
+const page = {
+  events: new Map(), // id -> event object (from the list or the create answer)
+  selectedId: "",
+  stats: null,
+  selection: 0, // bumps on every new selection: answers for the sale picked before are dropped
+  statsGeneration: 0, // bumps on every new selection or poll restart: stale polls stop themselves
+  ordersGeneration: 0, // bumps on every new selection and orders request: only the latest renders
+};
+
+/** The sale being watched ("" when none is). */
+export const selectedId = () => page.selectedId;
+
+/** A sale just made: known before the list is reloaded. */
+export function rememberEvent(event) {
+  page.events.set(event.id, event);
+}
+
+// ---------- the list of sales ----------
+
+export async function reloadEvents() {
+  if (!organiserToken()) {
+    renderEvents([]);
+    $("events-empty").textContent = "Enter your organiser token to see your sales.";
+    return;
+  }
+  try {
+    const answer = await callApi("GET", "/api/events");
+    for (const event of answer.events) page.events.set(event.id, event);
+    renderEvents(answer.events);
+    if (page.selectedId) {
+      showAccess(page.events.get(page.selectedId) || null);
+      showDoors(page.selectedId);
+    }
+    clearError();
+  } catch (error) {
+    renderEvents([]);
+    $("events-empty").textContent = "Your sales appear here once the token is right.";
+    showError(error.message);
+  }
+}
+
+function renderEvents(events) {
+  const list = $("events");
+  list.replaceChildren();
+  $("events-empty").hidden = events.length > 0;
+  if (events.length === 0) $("events-empty").textContent = "No sales yet: create one.";
+  // Newest drop first: the sale an organiser is running is usually the latest.
+  const sorted = [...events].sort((a, b) => Date.parse(b.drop_at) - Date.parse(a.drop_at));
+  for (const event of sorted) {
+    const button = el(
+      "button",
+      { type: "button", "data-event-id": event.id, "aria-current": String(event.id === page.selectedId) },
+      el("span", {}, event.name, el("br"),
+        el("span", { class: "muted small" }, `drop ${new Date(event.drop_at).toLocaleString()}`)),
+      el("span", { class: "pill" }, event.paused ? "paused" : event.state || "—"),
+    );
+    button.addEventListener("click", () => (location.hash = event.id));
+    list.append(el("li", {}, button));
+  }
+}
+
+function markSelectedInList() {
+  for (const button of $("events").querySelectorAll("button[data-event-id]")) {
+    button.setAttribute("aria-current", String(button.dataset.eventId === page.selectedId));
+  }
+}
+
+// ---------- watching one sale ----------
+
+export function selectFromHash() {
+  const eventId = decodeURIComponent(location.hash.slice(1));
+  if (eventId === page.selectedId) return;
+  page.selectedId = eventId;
+  page.stats = null;
+  page.selection += 1;
+  page.statsGeneration += 1;
+  page.ordersGeneration += 1;
+  markSelectedInList();
+  $("stats").hidden = !eventId;
+  const event = page.events.get(eventId);
+  showAccess(eventId ? event || null : null);
+  showDoors(eventId);
+  if (!eventId) return;
+  $("stats-title").textContent = event ? event.name : eventId;
+  const fanUrl = `/e/${encodeURIComponent(eventId)}`;
+  $("stats-fan-link").href = fanUrl;
+  $("stats-fan-link").textContent = absoluteUrl(fanUrl);
+  $("draw-link").href = `/api/events/${encodeURIComponent(eventId)}/draw`;
+  $("orders").replaceChildren();
+  renderStats(null);
+  pollStats(page.statsGeneration);
+}
+
+/** A poll loop stopped by a wrong token starts again with the new one. */
+export function restartStatsPolling() {
+  if (!page.selectedId) return;
+  page.statsGeneration += 1;
+  pollStats(page.statsGeneration);
+}
+
+/** One poll at a time, one second apart; a new selection ends the old loop. */
+async function pollStats(generation) {
+  if (generation !== page.statsGeneration) return;
+  const eventId = page.selectedId;
+  let again = true;
+  try {
+    const stats = await callApi("GET", `/api/events/${encodeURIComponent(eventId)}/stats`);
+    if (generation !== page.statsGeneration) return;
+    renderStats(stats);
+  } catch (error) {
+    if (generation !== page.statsGeneration) return;
+    showError(error.message);
+    // A wrong token or an unknown sale will not fix itself; a blip will.
+    again = !isAuthError(error) && error.httpStatus !== 404;
+    if (!again) $("stats-updated").textContent = "stopped: fix the token or pick another sale";
+  }
+  if (again) setTimeout(() => pollStats(generation), STATS_EVERY_MS);
+}
+
+function renderStats(stats) {
+  page.stats = stats;
+  // The tiles in the page name their figures (data-stat): the HTML is the list.
+  for (const cell of $("stats").querySelectorAll(".tiles [data-stat]")) {
+    const value = stats ? stats[cell.dataset.stat] : undefined;
+    cell.textContent = value === undefined || value === null ? "—" : String(value);
+  }
+  const event = page.events.get(page.selectedId);
+  if (event) $("stats-title").textContent = event.name;
+  $("paused-pill").hidden = !(stats && stats.paused);
+  $("pause-button").disabled = !stats || stats.paused;
+  $("resume-button").disabled = !stats || !stats.paused;
+  $("stats-updated").textContent = stats
+    ? `updated ${new Date().toLocaleTimeString()}`
+    : "waiting for figures…";
+  renderTypeStats(stats, event);
+  renderDraw(stats);
+}
+
+function renderTypeStats(stats, event) {
+  const body = $("type-stats");
+  body.replaceChildren();
+  if (!stats) return;
+  const types = (event && event.ticket_types) || [];
+  const names = new Map(types.map((t) => [t.id, t.name]));
+  // The organiser's order of types first, then any the list does not know yet.
+  const typeIds = [
+    ...new Set([...types.map((t) => t.id), ...Object.keys(stats.stock_by_type || stats.remaining || {})]),
+  ];
+  for (const typeId of typeIds) {
+    const figure = (byType) => String((byType || {})[typeId] ?? 0);
+    body.append(
+      el(
+        "tr",
+        { "data-type": typeId },
+        el("th", { scope: "row" }, names.get(typeId) || typeId),
+        el("td", {}, figure(stats.stock_by_type)),
+        el("td", {}, figure(stats.held_by_type)),
+        el("td", {}, figure(stats.sold_by_type)),
+        el("td", {}, figure(stats.remaining)),
+      ),
+    );
+  }
+}
+
+function renderDraw(stats) {
+  const cell = (name) => document.querySelector(`[data-stat="${name}"]`);
+  cell("seed_hash").textContent = (stats && stats.seed_hash) || "—";
+  cell("seed").textContent = (stats && stats.seed) || "revealed at the drop";
+  cell("entrants_digest").textContent = (stats && stats.entrants_digest) || "published at the drop";
+  $("draw-verify").hidden = !(stats && stats.seed);
+}
+
+export async function setPaused(paused) {
+  clearError();
+  const eventId = page.selectedId;
+  const selection = page.selection;
+  $("pause-button").disabled = true;
+  $("resume-button").disabled = true;
+  try {
+    const stats = await callApi("POST", `/api/events/${encodeURIComponent(eventId)}/${paused ? "pause" : "resume"}`);
+    if (selection === page.selection) renderStats(stats);
+  } catch (error) {
+    showError(error.message);
+    if (selection === page.selection) renderStats(page.stats);
+  }
+}
+
+// ---------- orders ----------
+
+const eventPath = (tail) => `/api/events/${encodeURIComponent(page.selectedId)}${tail}`;
+
+export async function loadOrders() {
+  clearError();
+  // Not the stats generation: a poll restart (the token's debounced reload)
+  // must not drop the orders of the sale still selected.
+  const generation = ++page.ordersGeneration;
+  try {
+    const answer = await callApi("GET", eventPath("/orders"));
+    if (generation === page.ordersGeneration) renderOrders(answer.orders);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function renderOrders(orders) {
+  const body = $("orders");
+  body.replaceChildren();
+  for (const order of orders) {
+    const tickets = order.items.reduce((sum, item) => sum + item.quantity, 0);
+    const total = `${(order.total_cents / 100).toFixed(2)} ${order.currency}`;
+    // "refunding" is a cancel that stopped half-way: cancelling again finishes it.
+    const cancellable = order.status === "paid" || order.status === "refunding";
+    const button = el("button", { type: "button", title: "Cancel and refund" }, "Cancel");
+    button.addEventListener("click", () => cancelOrder(order.id, button));
+    body.append(
+      el(
+        "tr",
+        { "data-order": order.id },
+        el("td", {}, el("code", { title: order.id }, order.id.slice(0, 8))),
+        el("td", {}, String(tickets)),
+        el("td", {}, total),
+        el("td", {}, order.status),
+        el("td", {}, cancellable ? button : ""),
+      ),
+    );
+  }
+  if (!orders.length) body.append(el("tr", {}, el("td", { colspan: "5" }, "No orders yet.")));
+}
+
+async function cancelOrder(orderId, button) {
+  if (!window.confirm(`Refund order ${orderId} and put its tickets back on sale?`)) return;
+  clearError();
+  button.disabled = true;
+  try {
+    await callApi("POST", eventPath(`/orders/${encodeURIComponent(orderId)}/cancel`));
+  } catch (error) {
+    showError(error.message);
+  }
+  await loadOrders();
+}

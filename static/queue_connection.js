@@ -1,0 +1,208 @@
+// The fan page's link to the server: joining the sale (with this browser's
+// proof of work, signing in when the sale asks, and waiting by itself while
+// the rate limits say "not yet"), and the live socket with its pings and
+// reconnects.
+import { $, clearError, showError } from "/static/common.js";
+import { proofForJoin } from "/static/pow.js";
+import { handleSocketMessage, handleStatus } from "/static/queue_messages.js";
+import { setConnection, showChecking } from "/static/queue_render.js";
+import {
+  ADDRESS_BUSY,
+  API,
+  EVENT_ID,
+  addressBusyStatus,
+  callApi,
+  page,
+  statusFromJoin,
+} from "/static/queue_state.js";
+import { signIn } from "/static/sign_in.js";
+
+const PING_EVERY_MS = 20_000;
+const RECONNECT_DELAYS_MS = [1_000, 2_000, 5_000, 10_000]; // then 10 s for ever
+// Close codes after which reconnecting cannot help (web/sockets.py).
+const CLOSE_NO_FAN = 4401;
+const CLOSE_UNKNOWN_EVENT = 4404;
+const CLOSE_NO_PROOF = 4428; // this fan has not proved its work on this sale yet
+// Join answers a fresh solution mends (web/proof_of_work.py).
+const PROOF_CODES = new Set(["proof_of_work_required", "invalid_proof_of_work"]);
+// Up to this much is added at random to a join's Retry-After, so the pages of
+// one campus do not all ask again in the same instant.
+const JOIN_RETRY_JITTER_MS = 1_000;
+
+// ---------- joining ----------
+
+// The join answers that signing in (as someone else) can mend.
+const SIGN_IN_CODES = new Set(["sign_in_required", "not_on_list"]);
+
+/** Starts this browser's proof of work for its join, if the sale asks for one. */
+export function startProof() {
+  // Any failure here is the join's to explain: it says what it needs.
+  page.proof = proofForJoin(API, showChecking).catch(() => null);
+}
+
+// A join refused for now: its address placed its share of new fans, or this
+// browser joined too often (a reload loop). Either way: wait, then again.
+const JOIN_LATER_CODES = new Set([ADDRESS_BUSY, "too_many_requests"]);
+
+/** A join refused for now by the rate limits. */
+function isJoinBusy(error) {
+  return error.httpStatus === 429 && JOIN_LATER_CODES.has(error.code);
+}
+
+/**
+ * One join, with a solution or none. A join refused for its address keeps its
+ * solution for the retry: the server refuses before it checks the proof, so
+ * the solution is still unused (or, refused after, it bought the session the
+ * answer set, and the retry needs none: joinWithProof).
+ */
+async function postJoin(solution) {
+  try {
+    return await callApi("POST", `${API}/join`, solution ? { altcha: solution } : undefined);
+  } catch (error) {
+    if (solution && isJoinBusy(error)) {
+      page.proof = Promise.resolve(solution);
+      page.proofKept = true;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Joins with the solution begun when the page opened (a solution works once,
+ * so it is dropped here); when the server asks for a proof, or refuses this
+ * one (expired, say), solves a fresh challenge and joins once more. A solution
+ * kept from a join refused for its address that the server now refuses was
+ * spent on this browser's session: a plain join needs no new one.
+ */
+async function joinWithProof() {
+  const pending = page.proof;
+  const kept = page.proofKept;
+  page.proof = null;
+  page.proofKept = false;
+  try {
+    const solution = pending ? await pending : null;
+    try {
+      return await postJoin(solution);
+    } catch (error) {
+      if (!PROOF_CODES.has(error.code)) throw error;
+      if (kept && error.code === "invalid_proof_of_work") {
+        try {
+          return await postJoin(null);
+        } catch (plain) {
+          if (plain.code !== "proof_of_work_required") throw plain;
+        }
+      }
+      const fresh = await proofForJoin(API, showChecking);
+      return await postJoin(fresh);
+    }
+  } finally {
+    showChecking(false);
+  }
+}
+
+/**
+ * Waits out a join refused for now (its Retry-After, at least a second, plus
+ * a little at random), saying so calmly (the place card for its address's
+ * share), not as an error.
+ */
+async function waitToJoinAgain(error) {
+  const waitMs =
+    Math.max(1, error.retryAfterS || 0) * 1000 + Math.random() * JOIN_RETRY_JITTER_MS;
+  if (error.code === ADDRESS_BUSY) {
+    handleStatus(addressBusyStatus(waitMs / 1000));
+    setConnection("Waiting for a place");
+  } else {
+    setConnection(`Too many tries: joining again in ${Math.ceil(waitMs / 1000)} s`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  setConnection("Joining…");
+}
+
+/** Joins, waiting and asking again by itself for as long as the rate limits say "not yet". */
+async function joinWhenPlaced() {
+  for (;;) {
+    try {
+      return await joinWithProof();
+    } catch (error) {
+      if (!isJoinBusy(error)) throw error;
+      await waitToJoinAgain(error);
+    }
+  }
+}
+
+/** Joins, signing in first when the sale's policy asks; the join answer. */
+export async function joinSale() {
+  for (;;) {
+    try {
+      return await joinWhenPlaced();
+    } catch (error) {
+      if (!SIGN_IN_CODES.has(error.code)) throw error;
+      setConnection("Not signed in");
+      $("status").textContent = "Sign in to join";
+      await signIn(page.event, error);
+      clearError();
+    }
+  }
+}
+
+// ---------- the socket ----------
+
+function socketUrl() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}/ws/events/${encodeURIComponent(EVENT_ID)}`;
+}
+
+function connectSocket() {
+  const socket = new WebSocket(socketUrl());
+  page.socket = socket;
+  socket.addEventListener("open", () => setConnection("Live"));
+  socket.addEventListener("message", (event) => {
+    page.reconnectAttempt = 0;
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handleSocketMessage(message);
+  });
+  socket.addEventListener("close", (event) => onSocketClosed(event.code));
+}
+
+async function onSocketClosed(code) {
+  page.socket = null;
+  if (code === CLOSE_UNKNOWN_EVENT) {
+    setConnection("Offline");
+    return;
+  }
+  if (code === CLOSE_NO_FAN || code === CLOSE_NO_PROOF) {
+    // The fan cookie is gone (cleared, or expired), or this fan has not proved
+    // its work here (Redis lost the sale): joining again sets it right, and
+    // joining is idempotent when the place is still there.
+    try {
+      const joined = await joinWhenPlaced();
+      if (page.status && page.status.state === ADDRESS_BUSY) {
+        handleStatus(statusFromJoin(joined, page.event));
+      }
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+  const delays = RECONNECT_DELAYS_MS;
+  const delay = delays[Math.min(page.reconnectAttempt, delays.length - 1)];
+  page.reconnectAttempt += 1;
+  setConnection(`Reconnecting in ${Math.round(delay / 1000)} s…`);
+  setTimeout(connectSocket, delay);
+}
+
+function pingSocket() {
+  if (page.socket && page.socket.readyState === WebSocket.OPEN) {
+    page.socket.send('{"t":"ping"}');
+  }
+}
+
+/** Opens the live socket (it reconnects by itself) and keeps it alive with pings. */
+export function startSocket() {
+  connectSocket();
+  setInterval(pingSocket, PING_EVERY_MS);
+}

@@ -1,0 +1,143 @@
+// What the fan page does with each socket message: a "status" replaces the
+// fan's place, a "progress" updates the figures every fan shares, and the
+// answers about holds, payments and orders update the hold and the order.
+import { $, clearError, showError } from "/static/common.js";
+import { render, renderOrder, setBuyPending, setPaying } from "/static/queue_render.js";
+import { ADDRESS_BUSY, page, placeFigures, stripeBusy } from "/static/queue_state.js";
+import { dropStripeForm, showStripeForm } from "/static/queue_stripe.js";
+
+export function handleStatus(status) {
+  page.status = status;
+  // The wait counts from when it was said; progress messages do not repeat it.
+  page.addressBusyUntil =
+    status.state === ADDRESS_BUSY ? Date.now() + (status.wait_s || 0) * 1000 : 0;
+  const holdId = status.hold_id;
+  if (holdId) {
+    // A hold made on another tab, or before a reload: the deadline is the hold's.
+    if (!page.hold || page.hold.id !== holdId) {
+      page.hold = {
+        id: holdId,
+        items: null,
+        expires_at: status.admission ? status.admission.deadline_ms : 0,
+      };
+    }
+  } else if (page.hold && !page.paying && !stripeBusy()) {
+    page.hold = null; // expired or let go
+  }
+  if (page.stripePay && (!page.hold || page.stripePay.holdId !== page.hold.id)) {
+    dropStripeForm();
+  }
+  if (status.state !== "admitted" && !page.presale) {
+    page.pendingRequestId = null;
+    setBuyPending(false);
+    setPaying(false);
+    dropStripeForm();
+  }
+  render();
+}
+
+/** The shared progress, applied to the fan's last status (its own place is unchanged). */
+function handleProgress(progress) {
+  const status = page.status;
+  if (!status) return;
+  const { t: _kind, ...shared } = progress;
+  page.status = { ...status, ...shared, ...placeFigures(status.state, status.number, progress) };
+  render();
+}
+
+export function handleHoldResult(result) {
+  const ours = result.request_id && result.request_id === page.pendingRequestId;
+  if (ours) {
+    page.pendingRequestId = null;
+    setBuyPending(false);
+  }
+  if (result.ok) {
+    // Another tab of the same fan may have held: the hold is the fan's either way.
+    page.hold = {
+      id: result.hold.id,
+      items: result.hold.items,
+      expires_at: result.hold.expires_at,
+    };
+    clearError();
+  } else if (ours) {
+    showError(result.message);
+  }
+  render();
+}
+
+/** The hold ended (paid for, refunded, let go): drop it and its payment form. */
+function endHold(holdId) {
+  if (page.hold && (!holdId || page.hold.id === holdId)) page.hold = null;
+  if (page.stripePay && (!holdId || page.stripePay.holdId === holdId)) dropStripeForm();
+}
+
+function handleOrder(order) {
+  setPaying(false);
+  if (order.ok) {
+    page.order = order;
+    page.hold = null;
+    endHold(order.hold_id);
+    renderOrder(order);
+    clearError();
+  } else {
+    // A payment that came too late to buy tickets: the money went back, the hold is gone.
+    if (order.code === "refunded") endHold(order.hold_id);
+    showError(order.message);
+  }
+  render();
+}
+
+function handlePayment(payment) {
+  if (payment.ok === false) {
+    setPaying(false);
+    // A failed or cancelled payment let the tickets go.
+    if (payment.released) endHold(payment.hold_id);
+    showError(payment.message);
+  } else if (payment.pending && payment.provider === "stripe" && payment.stripe) {
+    setPaying(false);
+    showStripeForm(payment);
+    return;
+  } else if (payment.pending) {
+    setPaying(true);
+  }
+  render();
+}
+
+/** The organiser cancelled this order: the money went back and its tickets are void. */
+function handleOrderRefunded(refund) {
+  if (!page.order || page.order.order_id !== refund.order_id) return;
+  const notice = $("order-refunded");
+  notice.textContent =
+    `This order was cancelled and refunded (refund ${refund.refund_ref}). ` +
+    "Its tickets no longer let you in.";
+  notice.hidden = false;
+}
+
+function handleReleased(released) {
+  endHold(released.hold_id);
+  page.hold = null;
+  render();
+}
+
+export function handleSocketMessage(message) {
+  switch (message.t) {
+    case "status":
+      return handleStatus(message);
+    case "progress":
+      return handleProgress(message);
+    case "hold_result":
+      return handleHoldResult(message);
+    case "order":
+      return handleOrder(message);
+    case "payment":
+      return handlePayment(message);
+    case "released":
+      return handleReleased(message);
+    case "order_refunded":
+      return handleOrderRefunded(message);
+    case "error":
+      return showError(message.message);
+    default:
+      return undefined; // "pong" and anything newer than this page
+  }
+}
