@@ -1,9 +1,12 @@
 """The verifiable draw: buffered fans become queue numbers at the drop.
 
 The algorithm (``fairdrop-draw-v1``) is written down exactly in
-``docs/fairness.md``; :func:`draw_order` computes it, and the verifier
-(``buffer/verify.py``) calls the same function on published data. The tests
-hold it to the page's plain reference implementation, ties and all.
+``docs/fairness.md`` and computed by ``buffer/order.py`` (standard library
+only), which the verifier (``buffer/verify.py``) uses on published data. This
+module is the server's side: it reads the buffer out of Redis, runs that
+algorithm with a faster last step (:func:`fast_order_by_keys`, a sort in
+numpy) and writes the numbers back. The tests hold both sorts to the page's
+plain reference implementation, ties and all.
 
 The order is computed here, in Python, and written back in small chunks:
 one Lua call over a million members would block Redis for seconds. A draw is
@@ -16,11 +19,9 @@ can (the sort runs in numpy).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -30,10 +31,10 @@ import numpy as np
 import redis
 from redis.connection import AbstractConnection
 
+from buffer.order import KEY_BYTES, draw_ranking, key_count, whole_key
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
 
-ALGORITHM = "fairdrop-draw-v1"
 # Redis spends about 0.6 us per member on SSCAN and 0.9 us on ZADD on our
 # 2-core machines, so these keep each command near a millisecond of Redis
 # time: no other client waits long behind the draw (see `fairdrop bench`).
@@ -46,75 +47,20 @@ LEASE_MS = 30_000
 # hiredis's C packer (its stub types the argument as a 1-tuple).
 _pack_command = cast(Callable[[tuple[str | int | bytes, ...]], bytes], hiredis.pack_command)
 
-_BLOCK = 64  # SHA-256 block size, the HMAC key length (RFC 2104)
-_KEY_BYTES = 32  # SHA-256 output: every sort key is this long
 
+def fast_order_by_keys(keys: bytes | bytearray) -> list[int]:
+    """``buffer.order.order_by_keys`` (indexes of the keys sorted by key bytes,
+    equal keys by index), without a Python object per step.
 
-def new_seed() -> str:
-    """A fresh 32-byte seed as 64 hex characters."""
-    return secrets.token_hex(32)
-
-
-def seed_commitment(seed_hex: str) -> str:
-    """SHA-256 of the raw seed bytes: published before the window opens."""
-    return hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest()
-
-
-def _digest_of_ordered(ordered: list[bytes]) -> str:
-    """SHA-256 of each id followed by a newline, in the given order."""
-    digest = hashlib.sha256(b"\n".join(ordered))
-    if ordered:
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
-def entrants_digest(entrants: Iterable[str]) -> str:
-    """SHA-256 over the entrant ids sorted by their UTF-8 bytes, each followed by a newline."""
-    return _digest_of_ordered(sorted({f.encode("utf-8") for f in entrants}))
-
-
-def _sort_keys(seed: bytes, digest: str, ids: list[bytes]) -> bytearray:
-    """HMAC-SHA256(seed, digest + ":" + id) for every id, end to end (32 bytes each).
-
-    HMAC written out (RFC 2104) so the hash states after the padded key and
-    after the digest, the same for every id, are computed once and copied:
-    about twice as fast as ``hmac.digest`` per id. The tests check it against
-    ``hmac`` itself. One bytearray rather than a bytes object per key saves
-    memory and lets numpy read the keys without a copy.
+    Sorts on each key's first 8 bytes as a number (numpy), then settles the
+    rare runs whose first 8 bytes tie by the whole key and then the index.
     """
-    if len(seed) > _BLOCK:
-        seed = hashlib.sha256(seed).digest()
-    padded = seed.ljust(_BLOCK, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
-    inner.update(digest.encode("ascii") + b":")
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
-    inner_copy, outer_copy = inner.copy, outer.copy
-    keys = bytearray()
-    for fan_id in ids:
-        step = inner_copy()
-        step.update(fan_id)
-        final = outer_copy()
-        final.update(step.digest())
-        keys += final.digest()
-    return keys
+    key_count(keys)  # whole keys only
 
+    def by_whole_key(i: int) -> tuple[bytes | bytearray, int]:
+        return whole_key(keys, i), i
 
-def order_by_keys(keys: bytes | bytearray) -> list[int]:
-    """Indexes of the 32-byte keys laid end to end in ``keys``, sorted by key
-    bytes, equal keys by index.
-
-    Sorts on each key's first 8 bytes as a number (numpy, no Python object per
-    step), then settles the rare runs whose first 8 bytes tie by the whole key.
-    The caller passes keys in the ids' byte order, so "equal keys by index" is
-    the specification's "equal keys by id".
-    """
-    if len(keys) % _KEY_BYTES:
-        raise ValueError(f"sort keys must be {_KEY_BYTES} bytes each")
-
-    def whole_key(i: int) -> tuple[bytes | bytearray, int]:
-        return keys[i * _KEY_BYTES : (i + 1) * _KEY_BYTES], i
-
-    leading = np.frombuffer(keys, dtype=">u8")[:: _KEY_BYTES // 8]
+    leading = np.frombuffer(keys, dtype=">u8")[:: KEY_BYTES // 8]
     order = np.argsort(leading)
     in_order = leading[order]
     ranked: list[int] = order.tolist()
@@ -123,28 +69,8 @@ def order_by_keys(keys: bytes | bytearray) -> list[int]:
     tied = np.flatnonzero(in_order[1:] == in_order[:-1])
     for run in np.split(tied, np.flatnonzero(np.diff(tied) != 1) + 1) if tied.size else []:
         low, high = int(run[0]), int(run[-1]) + 2
-        ranked[low:high] = sorted(ranked[low:high], key=whole_key)
+        ranked[low:high] = sorted(ranked[low:high], key=by_whole_key)
     return ranked
-
-
-def draw_ranking(seed_hex: str, by_bytes: list[bytes]) -> tuple[list[int], str]:
-    """The draw on distinct UTF-8 ids already in byte order (as :func:`read_buffer`
-    returns them): the index into ``by_bytes`` of queue number 1, 2, ..., and the digest."""
-    digest = _digest_of_ordered(by_bytes)
-    return order_by_keys(_sort_keys(bytes.fromhex(seed_hex), digest, by_bytes)), digest
-
-
-def draw_order(seed_hex: str, entrants: Iterable[str]) -> tuple[list[str], str]:
-    """The entrants in queue order (first is number 1), and their digest.
-
-    Each entrant's sort key is HMAC-SHA256(seed, digest + ":" + id). The digest
-    mixes in the whole entrant list, so nobody can aim a single id at a place,
-    and the seed was committed before anyone could join.
-    """
-    # bytes sort in plain byte order, the order the specification names.
-    by_bytes = sorted({f.encode("utf-8") for f in entrants})
-    ranking, digest = draw_ranking(seed_hex, by_bytes)
-    return [by_bytes[i].decode("utf-8") for i in ranking], digest
 
 
 @dataclass(frozen=True)
@@ -253,7 +179,7 @@ def run_draw(scripts: SyncScripts, event_id: str) -> DrawResult | None:
         raise RuntimeError(f"event {event_id} has no seed")
     seed_hex = seed.decode() if isinstance(seed, bytes) else str(seed)
     by_bytes = read_buffer(client, keys)
-    ranking, digest = draw_ranking(seed_hex, by_bytes)
+    ranking, digest = draw_ranking(seed_hex, by_bytes, fast_order_by_keys)
     write_numbers(client, keys, by_bytes, ranking)
     state = scripts.run("finish_draw", event_id, 0, len(ranking), digest)
     state_text = state.decode() if isinstance(state, bytes) else str(state)

@@ -1,18 +1,18 @@
 """Recomputes a published draw from public data alone (``fairdrop verify-draw``).
 
 Only HTTP GETs of what the server publishes, then the algorithm of
-docs/fairness.md (``buffer.draw.draw_order``); nothing from Redis.
+docs/fairness.md (``buffer.order.draw_order``): the standard library and
+httpx, nothing from Redis and no numpy, so it runs anywhere.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import httpx
 
-from buffer.draw import ALGORITHM, draw_order
+from buffer.order import ALGORITHM, draw_order, seed_commitment
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def check_published_draw(
     seed_hex: str, seed_hash: str, digest: str, published: list[tuple[int, str]]
 ) -> Verdict:
     """Whether the published numbers are the ones the committed seed gives."""
-    if hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest() != seed_hash:
+    if seed_commitment(seed_hex) != seed_hash:
         return Verdict(False, len(published), "the revealed seed does not match its commitment")
     fans = [fan_id for _, fan_id in published]
     if len(set(fans)) != len(fans):

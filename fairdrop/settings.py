@@ -210,8 +210,6 @@ class Settings:
     session_hours: int = 720
     # How long an email sign-in link and its six-digit code work.
     sign_in_minutes: int = 10
-    # Hold jobs one worker takes from the queue in one Lua round trip.
-    hold_batch_size: int = 50
     # "local" (instant, no money moves) or "stripe"; stripe is the default
     # once STRIPE_SECRET_KEY is set.
     payment_provider: str = "local"
@@ -308,7 +306,6 @@ class Settings:
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
             session_hours=_int(e, "FAIRDROP_SESSION_HOURS", 720, minimum=1),
             sign_in_minutes=_int(e, "FAIRDROP_SIGN_IN_MINUTES", 10, minimum=1),
-            hold_batch_size=_int(e, "FAIRDROP_HOLD_BATCH_SIZE", 50, minimum=1),
             payment_provider=_payment_provider(e),
             stripe_secret_key=e.get("STRIPE_SECRET_KEY", ""),
             stripe_webhook_secret=e.get("STRIPE_WEBHOOK_SECRET", ""),
@@ -370,7 +367,6 @@ class Settings:
             "FAIRDROP_COOKIE_SECURE": "1" if self.cookie_secure else "0",
             "FAIRDROP_SESSION_HOURS": str(self.session_hours),
             "FAIRDROP_SIGN_IN_MINUTES": str(self.sign_in_minutes),
-            "FAIRDROP_HOLD_BATCH_SIZE": str(self.hold_batch_size),
             "FAIRDROP_PAYMENT_PROVIDER": self.payment_provider,
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,

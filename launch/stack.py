@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 from fairdrop.settings import Settings
 from purchase.db import upgrade_database
 
-PROCESSES = ("web", "worker", "clock")
-
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -6,9 +6,10 @@ import uuid
 
 import redis
 
-from buffer.draw import new_seed, seed_commitment
+from buffer.order import new_seed, seed_commitment
+from loadtests.sync_sale import create_sale_sync
 from queue_engine.keys import EVENTS_INDEX, EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 
 # Admission as fast as the clock's step bound allows: the figures measure the
@@ -44,5 +45,5 @@ def create_bench_sale(
 def drop_sale(client: redis.Redis, event_id: str) -> None:
     """Frees a finished benchmark sale's memory (UNLINK frees it off the main thread)."""
     keys = EventKeys(event_id)
-    client.unlink(*keys.script_keys[:-1], keys.draw_lease)  # the last one is the channel
+    client.unlink(*keys.stored_keys, keys.draw_lease)
     client.srem(EVENTS_INDEX, event_id)

@@ -11,11 +11,12 @@ from typing import cast
 
 import redis
 
-from buffer.draw import new_seed, run_draw, seed_commitment
+from buffer.draw import run_draw
+from buffer.order import new_seed, seed_commitment
+from loadtests.sync_sale import create_sale_sync, join_sync
 from queue_engine.admission import admit_next_batch
-from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 
 

@@ -149,8 +149,7 @@ def admission_out_of_order(scripts: SyncScripts, event_id: str, admit: int) -> t
         if result.admitted == 0 or serving >= admit:
             break
         now += 1
-    # script_keys[3] is the shopping zset (queue_engine/keys.py): admitted fan -> deadline.
-    members = scripts.client.zrange(EventKeys(event_id).script_keys[3], 0, -1)
+    members = scripts.client.zrange(EventKeys(event_id).shopping, 0, -1)  # admitted fans
     admitted = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
     numbers = scripts.client.zmscore(EventKeys(event_id).queue, admitted) if admitted else []
     seen = {int(n) for n in numbers if n is not None}

@@ -101,8 +101,11 @@ def stock_errors(client: redis.Redis, event_id: str, type_id: str, stock: int) -
 
     Invariant 1: available + held + sold = stock, none of them negative.
     """
-    # stock, available, held, sold: positions 4..7 in queue_engine/keys.py's list.
-    counts = [int(client.hget(key, type_id) or 0) for key in EventKeys(event_id).script_keys[4:8]]
+    keys = EventKeys(event_id)
+    counts = [
+        int(client.hget(key, type_id) or 0)
+        for key in (keys.stock, keys.available, keys.held, keys.sold)
+    ]
     total, available, held, sold = counts
     over = max(0, held + sold - stock, -available)
     return over if available + held + sold == total == stock else max(over, 1)

@@ -24,8 +24,8 @@ from sqlmodel import select
 
 from fairdrop.settings import Settings
 from purchase.db import open_session
+from purchase.keys import order_email_key
 from purchase.models import Event, Order, Ticket, TicketType
-from queue_engine.keys import EventKeys
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,6 @@ def send_message(
         smtp.send_message(message)
 
 
-def sent_marker_key(event_id: str, order_id: str) -> str:
-    """The order's email marker: "sending" while a worker sends it, "sent" once it went out."""
-    return f"{EventKeys(event_id).tag}:order_email:{order_id}"
-
-
 def send_order_confirmation(
     settings: Settings,
     client: redis.Redis,
@@ -190,7 +185,7 @@ def send_order_confirmation(
     if not confirmation.email:
         return EmailOutcome.NO_EMAIL
     message = build_confirmation(settings, confirmation)
-    key = sent_marker_key(confirmation.event_id, order_id)
+    key = order_email_key(confirmation.event_id, order_id)
     # One atomic claim: of two jobs for the same order, one sends.
     if not client.set(key, "sending", nx=True, ex=SENDING_LEASE_S):
         if client.get(key) == b"sent":

@@ -66,20 +66,6 @@ def answer_of(raw: str | bytes) -> ScriptAnswer:
     )
 
 
-def hold_tickets(
-    scripts: SyncScripts,
-    event_id: str,
-    fan_id: str,
-    request_id: str,
-    items: list[tuple[str, int]],
-    now_ms: int = 0,
-    hold_id: str | None = None,
-) -> ScriptAnswer:
-    """Holds all the items or none; the same request id always gets the same answer."""
-    args = _hold_args(HoldAsk(fan_id, request_id, items), now_ms, hold_id or uuid.uuid4().hex)
-    return answer_of(scripts.run("hold", event_id, *args))
-
-
 @dataclass(frozen=True)
 class HoldAsk:
     fan_id: str
@@ -90,7 +76,10 @@ class HoldAsk:
 def hold_many(
     scripts: SyncScripts, event_id: str, asks: list[HoldAsk], now_ms: int = 0
 ) -> list[ScriptAnswer]:
-    """:func:`hold_tickets` for many fans in one round trip; answers in the same order.
+    """hold.lua for many fans in one round trip; answers in the same order.
+
+    Each fan gets all the items asked for or none, and the same request id
+    always gets the same answer.
 
     Each hold is still its own atomic script call: a batch is not a
     transaction, so one fan's refusal never touches another's hold.
@@ -99,11 +88,12 @@ def hold_many(
         return []
     pipe = scripts.client.pipeline(transaction=False)
     for ask in asks:
-        scripts.run("hold", event_id, *_hold_args(ask, now_ms, uuid.uuid4().hex), pipeline=pipe)
+        scripts.run("hold", event_id, *hold_args(ask, now_ms, uuid.uuid4().hex), pipeline=pipe)
     return [answer_of(raw) for raw in pipe.execute()]
 
 
-def _hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
+def hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
+    """hold.lua's ARGV."""
     items_json = json.dumps([[t, q] for t, q in ask.items])
     return [now_ms, ask.fan_id, ask.request_id, hold_id, items_json]
 

@@ -13,11 +13,6 @@ from rq import Queue, SimpleWorker, Worker
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 
-
-def purchase_queue(settings: Settings) -> Queue:
-    return Queue(settings.rq_queue, connection=sync_redis(settings))
-
-
 # Measured by loadtests/rq_workers.py; the figures are in the README.
 WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
     "simple": SimpleWorker,

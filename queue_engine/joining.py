@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio
 
 from queue_engine.keys import EventKeys
-from queue_engine.scripts import AsyncScripts, SyncScripts
+from queue_engine.scripts import AsyncScripts
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,10 @@ async def join(
     scripts: AsyncScripts, event_id: str, joiner: Joiner, share: AddressShare = NO_SHARE
 ) -> Entry:
     """Places the entrant, once; the same place on every later join."""
-    return parse_entry(await scripts.run("join", event_id, 0, *_join_args(joiner, share)))
+    return parse_entry(await scripts.run("join", event_id, 0, *join_args(joiner, share)))
 
 
-def _join_args(joiner: Joiner, share: AddressShare) -> list[str | int]:
+def join_args(joiner: Joiner, share: AddressShare) -> list[str | int]:
     """join.lua's ARGV after the time."""
     return [
         joiner.fan_id,
@@ -95,19 +95,6 @@ def _join_args(joiner: Joiner, share: AddressShare) -> list[str | int]:
         share.interval_ms,
         share.burst,
     ]
-
-
-def join_sync(
-    scripts: SyncScripts,
-    event_id: str,
-    joiner: Joiner | str,
-    now_ms: int = 0,
-    share: AddressShare = NO_SHARE,
-) -> Entry:
-    """As :func:`join`, at a time of the caller's (tests, benches); a bare id is an open fan."""
-    if isinstance(joiner, str):
-        joiner = Joiner(joiner)
-    return parse_entry(scripts.run("join", event_id, now_ms, *_join_args(joiner, share)))
 
 
 # ZMSCORE takes every member in one command; chunks keep each call short.

@@ -28,85 +28,135 @@ class EventKeys:
 
     @cached_property
     def script_keys(self) -> list[str]:
-        """KEYS for every event script, in the order ``_prelude.lua`` names them."""
+        """KEYS for every event script, in the order ``_prelude.lua`` names them:
+        :attr:`stored_keys`, then the channel."""
+        return [*self.stored_keys, self.channel]
+
+    @cached_property
+    def stored_keys(self) -> list[str]:
+        """Every key the scripts get (:attr:`script_keys` without the channel):
+        all of a sale's script state, e.g. to delete or to check it is gone.
+        Each is also a property of its own, named as ``_prelude.lua`` names it."""
         return [
-            self._key("meta"),  # hash: schedule, rate, cap, phase, serving counter
-            self._key("buffer"),  # set: fans who joined while the window was open
-            self._key("queue"),  # zset: fan -> queue number
-            self._key("shopping"),  # zset: admitted fan -> deadline (ms)
-            self._key("stock"),  # hash: ticket type -> total stock
-            self._key("available"),  # hash: ticket type -> neither held nor sold
-            self._key("held"),  # hash: ticket type -> in live holds
-            self._key("sold"),  # hash: ticket type -> sold
-            self._key("limits"),  # hash: ticket type -> per-person limit
-            self._key("bought"),  # hash: "fan|type" -> held + sold for that fan
-            self._key("holds"),  # hash: hold id -> hold (JSON)
-            self._key("hold_expiry"),  # zset: live hold id -> expiry (ms)
-            self._key("fan_hold"),  # hash: fan -> live hold id
-            self._key("requests"),  # hash: purchase request id -> result (JSON)
-            self._key("seed"),  # string: the draw seed, secret until the drop
-            self._key("identities"),  # hash: entrant -> who signed in (email:, oidc:, member:)
-            self._key("allowance"),  # hash: entrant on the organiser's list -> tickets allowed
-            self._key("presales"),  # hash: presale link id -> link (JSON: left, expiry, type)
-            # hash: client address -> when it may place its next new anonymous entrant (ms)
-            self._key("addresses"),
-            self.channel,  # pub/sub channel (not a key; tagged all the same)
+            self.meta,
+            self.buffer,
+            self.queue,
+            self.shopping,
+            self.stock,
+            self.available,
+            self.held,
+            self.sold,
+            self.limits,
+            self.bought,
+            self.holds,
+            self.hold_expiry,
+            self.fan_hold,
+            self.requests,
+            self.seed,
+            self.identities,
+            self.allowance,
+            self.presales,
+            self.addresses,
         ]
 
-    @property
+    @cached_property
     def meta(self) -> str:
-        return self.script_keys[0]
+        """Hash: schedule, rate, cap, phase, serving counter."""
+        return self._key("meta")
 
-    @property
+    @cached_property
     def buffer(self) -> str:
-        return self.script_keys[1]
+        """Set: fans who joined while the window was open."""
+        return self._key("buffer")
 
-    @property
+    @cached_property
     def queue(self) -> str:
-        return self.script_keys[2]
+        """Zset: fan -> queue number."""
+        return self._key("queue")
 
-    @property
+    @cached_property
     def shopping(self) -> str:
-        return self.script_keys[3]
+        """Zset: admitted fan -> deadline (ms)."""
+        return self._key("shopping")
 
-    @property
+    @cached_property
+    def stock(self) -> str:
+        """Hash: ticket type -> total stock."""
+        return self._key("stock")
+
+    @cached_property
     def available(self) -> str:
-        return self.script_keys[5]
+        """Hash: ticket type -> neither held nor sold."""
+        return self._key("available")
 
-    @property
+    @cached_property
     def held(self) -> str:
-        return self.script_keys[6]
+        """Hash: ticket type -> in live holds."""
+        return self._key("held")
 
-    @property
+    @cached_property
+    def sold(self) -> str:
+        """Hash: ticket type -> sold."""
+        return self._key("sold")
+
+    @cached_property
+    def limits(self) -> str:
+        """Hash: ticket type -> per-person limit."""
+        return self._key("limits")
+
+    @cached_property
+    def bought(self) -> str:
+        """Hash: "fan|type" -> held + sold for that fan."""
+        return self._key("bought")
+
+    @cached_property
     def holds(self) -> str:
-        return self.script_keys[10]
+        """Hash: hold id -> hold (JSON)."""
+        return self._key("holds")
 
-    @property
+    @cached_property
+    def hold_expiry(self) -> str:
+        """Zset: live hold id -> expiry (ms)."""
+        return self._key("hold_expiry")
+
+    @cached_property
+    def fan_hold(self) -> str:
+        """Hash: fan -> live hold id."""
+        return self._key("fan_hold")
+
+    @cached_property
     def requests(self) -> str:
-        return self.script_keys[13]
+        """Hash: purchase request id -> result (JSON)."""
+        return self._key("requests")
 
-    @property
+    @cached_property
     def seed(self) -> str:
-        return self.script_keys[14]
+        """String: the draw seed, secret until the drop."""
+        return self._key("seed")
 
-    @property
+    @cached_property
     def identities(self) -> str:
-        return self.script_keys[15]
+        """Hash: entrant -> who signed in (email:, oidc:, member:)."""
+        return self._key("identities")
 
-    @property
+    @cached_property
     def allowance(self) -> str:
-        return self.script_keys[16]
+        """Hash: entrant on the organiser's list -> tickets allowed."""
+        return self._key("allowance")
 
-    @property
+    @cached_property
     def presales(self) -> str:
-        return self.script_keys[17]
+        """Hash: presale link id -> link (JSON: left, expiry, type)."""
+        return self._key("presales")
 
-    @property
+    @cached_property
     def addresses(self) -> str:
-        return self.script_keys[18]
+        """Hash: client address -> when it may place its next new anonymous entrant (ms)."""
+        return self._key("addresses")
 
     @cached_property
     def channel(self) -> str:
+        """Pub/sub channel of the sale's updates (not a key; tagged all the same)."""
         return self._key("updates")
 
     def payment_event(self, provider_event_id: str) -> str:

@@ -54,13 +54,6 @@ class SaleSpec:
         )
 
 
-def create_sale_sync(scripts: SyncScripts, spec: SaleSpec) -> bool:
-    created = bool(scripts.run("create", spec.event_id, spec.script_arg()))
-    if created:
-        scripts.client.sadd(EVENTS_INDEX, spec.event_id)
-    return created
-
-
 async def create_sale(scripts: AsyncScripts, spec: SaleSpec) -> bool:
     created = bool(await scripts.run("create", spec.event_id, spec.script_arg()))
     if created:
@@ -102,7 +95,3 @@ def parse_snapshot(raw: str | bytes | None) -> dict[str, Any] | None:
 async def snapshot(scripts: AsyncScripts, event_id: str) -> dict[str, Any] | None:
     """Live figures of a sale, or None for an unknown event."""
     return parse_snapshot(await scripts.run("snapshot", event_id, 0))
-
-
-def snapshot_sync(scripts: SyncScripts, event_id: str) -> dict[str, Any] | None:
-    return parse_snapshot(scripts.run("snapshot", event_id, 0))

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from buffer.draw import ALGORITHM
+from buffer.order import ALGORITHM
 from buffer.published import drawn_entrants
 from fairdrop.errors import ErrorCode, FairdropError
 from queue_engine.sales import snapshot

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from buffer.draw import new_seed, seed_commitment
+from buffer.order import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import POW_MAX, Settings

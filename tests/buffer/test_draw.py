@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 
 import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buffer.draw import (
-    SCAN_COUNT,
-    WRITE_CHUNK,
+from buffer.draw import SCAN_COUNT, WRITE_CHUNK, fast_order_by_keys, read_buffer, run_draw
+from buffer.order import (
+    Ranker,
     draw_order,
+    draw_ranking,
     entrants_digest,
     order_by_keys,
-    read_buffer,
-    run_draw,
     seed_commitment,
 )
 from buffer.verify import check_published_draw
+from loadtests.sync_sale import create_sale_sync, join_sync, snapshot_sync
 from queue_engine.admission import admit_next_batch
-from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync, snapshot_sync
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 from tests.reads import set_members, zset_scores
 
 SEED = "0f" * 32
+# The verifier's sort (standard library) and the server's (numpy): the same order.
+RANKERS = pytest.mark.parametrize(
+    "rank", [order_by_keys, fast_order_by_keys], ids=["standard_library", "numpy"]
+)
 
 
 def spec_draw(seed_hex: str, entrants: list[str]) -> list[str]:
@@ -67,12 +71,28 @@ fan_ids = st.one_of(
 seeds = st.binary(min_size=0, max_size=100).map(bytes.hex)
 
 
+@RANKERS
 @settings(max_examples=300, deadline=None)
 @given(seed_hex=seeds, entrants=st.lists(fan_ids, max_size=60))
-def test_fast_draw_is_exactly_the_reference_draw(seed_hex: str, entrants: list[str]) -> None:
-    ordered, digest = draw_order(seed_hex, entrants)
+def test_fast_draw_is_exactly_the_reference_draw(
+    rank: Ranker, seed_hex: str, entrants: list[str]
+) -> None:
+    ordered, digest = draw_order(seed_hex, entrants, rank)
     assert ordered == spec_draw(seed_hex, entrants)
     assert digest == entrants_digest(entrants) == spec_digest(entrants)
+
+
+def test_the_server_and_the_verifier_draw_a_large_random_crowd_alike() -> None:
+    """The server's numpy sort and the verifier's plain one, on what run_draw ranks."""
+    chance = random.Random(20_240_601)
+    seed_hex = chance.randbytes(32).hex()
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    entrants = {"".join(chance.choices(alphabet, k=chance.randint(1, 22))) for _ in range(20_000)}
+    by_bytes = sorted(f.encode() for f in entrants)
+    server = draw_ranking(seed_hex, by_bytes, fast_order_by_keys)
+    assert server == draw_ranking(seed_hex, by_bytes)
+    ordered, digest = draw_order(seed_hex, entrants)
+    assert ([by_bytes[i].decode() for i in server[0]], server[1]) == (ordered, digest)
 
 
 # Few distinct parts, so keys often share their first 8 bytes or are equal
@@ -84,21 +104,26 @@ tying_keys = st.builds(
 )
 
 
+@RANKERS
 @settings(max_examples=300, deadline=None)
 @given(keys=st.lists(st.one_of(tying_keys, st.binary(min_size=32, max_size=32)), max_size=40))
-def test_order_by_keys_breaks_ties_by_whole_key_then_position(keys: list[bytes]) -> None:
-    assert order_by_keys(b"".join(keys)) == sorted(range(len(keys)), key=lambda i: (keys[i], i))
+def test_order_by_keys_breaks_ties_by_whole_key_then_position(
+    rank: Ranker, keys: list[bytes]
+) -> None:
+    assert rank(b"".join(keys)) == sorted(range(len(keys)), key=lambda i: (keys[i], i))
 
 
-def test_order_by_keys_wants_sha256_sized_keys() -> None:
+@RANKERS
+def test_order_by_keys_wants_sha256_sized_keys(rank: Ranker) -> None:
     with pytest.raises(ValueError):
-        order_by_keys(bytes(48))
+        rank(bytes(48))
 
 
-def test_equal_keys_go_in_id_byte_order() -> None:
+@RANKERS
+def test_equal_keys_go_in_id_byte_order(rank: Ranker) -> None:
     """The specification's last tie-break, which real HMAC keys never reach."""
     ids = sorted(["b", "a", "é", "z"], key=str.encode)
-    assert [ids[i] for i in order_by_keys(bytes(32 * len(ids)))] == ["a", "b", "z", "é"]
+    assert [ids[i] for i in rank(bytes(32 * len(ids)))] == ["a", "b", "z", "é"]
 
 
 def test_order_depends_on_seed_and_on_every_entrant() -> None:

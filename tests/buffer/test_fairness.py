@@ -12,11 +12,12 @@ import uuid
 
 import redis
 
-from buffer.draw import draw_order, run_draw, seed_commitment
+from buffer.draw import run_draw
+from buffer.order import draw_order, seed_commitment
+from loadtests.sync_sale import create_sale_sync, join_sync
 from queue_engine.admission import admit_next_batch
-from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 
 ENTRANTS = 10

@@ -29,6 +29,19 @@ def _verify(url: str) -> tuple[int, dict[str, object]]:
     return done.returncode, verdict
 
 
+def test_the_verifier_needs_neither_redis_nor_numpy() -> None:
+    """Anyone can check a draw with the standard library and httpx: importing
+    the verifier, in a fresh interpreter, brings in no Redis client and no numpy."""
+    check = (
+        "import sys, buffer.verify; "
+        "print(sorted(m for m in ('redis', 'hiredis', 'numpy') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
 def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> None:
     now = datetime.now(UTC)
     event = live_stack.create_event(drop_at=(now + timedelta(seconds=2)).isoformat())

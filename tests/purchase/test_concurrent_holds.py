@@ -7,13 +7,13 @@ import uuid
 
 import redis
 
-from buffer.draw import new_seed, run_draw, seed_commitment
+from buffer.draw import run_draw
+from buffer.order import new_seed, seed_commitment
 from loadtests.crowds import admitted_crowd
-from purchase.holds import hold_tickets
+from loadtests.sync_sale import create_sale_sync, hold_tickets, join_sync, snapshot_sync
 from queue_engine.admission import admit_next_batch
-from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync, snapshot_sync
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 from tests.reads import zset_members, zset_scores
 
@@ -50,7 +50,7 @@ def test_simultaneous_holds_take_exactly_the_stock(redis_url: str) -> None:
     assert live is not None
     assert live["held_by_type"]["ga"] == STOCK
     assert live["remaining"]["ga"] == 0
-    assert client.zcard(EventKeys(event_id).script_keys[11]) == STOCK
+    assert client.zcard(EventKeys(event_id).hold_expiry) == STOCK
 
 
 def test_two_clocks_at_once_admit_what_one_would(redis_url: str) -> None:
@@ -101,7 +101,7 @@ def test_two_clocks_at_once_admit_what_one_would(redis_url: str) -> None:
     expected = burst + rate * (steps[-1] - steps[0]) // 60_000
     serving = int(client.hget(EventKeys(event_id).meta, "serving") or 0)
     assert sum(admitted) == serving == expected
-    shopping = zset_members(client, EventKeys(event_id).script_keys[3])
+    shopping = zset_members(client, EventKeys(event_id).shopping)
     queue = zset_scores(client, EventKeys(event_id).queue)
     numbers = sorted(queue[f] for f in shopping)
     assert numbers == list(range(1, serving + 1))

@@ -18,8 +18,8 @@ from purchase.emails import (
     EmailOutcome,
     format_total,
     send_order_confirmation,
-    sent_marker_key,
 )
+from purchase.keys import order_email_key
 from purchase.models import Event, Order, Ticket, TicketType
 from tests.purchase.test_migrations import add_event
 from tests.smtp_server import Logins, SmtpServer, self_signed_certificate
@@ -167,14 +167,14 @@ def test_a_second_send_of_the_same_order_sends_nothing(
     assert again == [EmailOutcome.ALREADY_SENT] * 3
     smtp.mailbox.wait_for("twice@example.test")
     assert len(smtp.mailbox.to("twice@example.test")) == 1
-    assert client.get(sent_marker_key(order.event_id, order.id)) == b"sent"
+    assert client.get(order_email_key(order.event_id, order.id)) == b"sent"
 
 
 def test_a_send_in_progress_elsewhere_is_not_repeated(
     engine: Engine, client: redis.Redis, smtp: SmtpServer
 ) -> None:
     order = paid_order(engine, email="busy@example.test")
-    client.set(sent_marker_key(order.event_id, order.id), "sending", ex=60)
+    client.set(order_email_key(order.event_id, order.id), "sending", ex=60)
 
     outcome = send_order_confirmation(mail_settings(smtp), client, engine, order.id)
 
@@ -191,7 +191,7 @@ def test_a_failed_send_raises_and_the_next_try_sends(
     with pytest.raises(OSError):
         send_order_confirmation(settings, client, engine, order.id)
     # The failed try let go of its claim, so the retry is free to send.
-    assert client.get(sent_marker_key(order.event_id, order.id)) is None
+    assert client.get(order_email_key(order.event_id, order.id)) is None
 
     smtp.start()
     assert send_order_confirmation(settings, client, engine, order.id) == EmailOutcome.SENT

@@ -12,9 +12,10 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buffer.draw import seed_commitment
-from queue_engine.joining import ADDRESS_BUSY, AddressShare, Joiner, join_sync
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
+from buffer.order import seed_commitment
+from loadtests.sync_sale import create_sale_sync, join_sync
+from queue_engine.joining import ADDRESS_BUSY, AddressShare, Joiner
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 
 OPENS, DROP = 1_000, 20_000

@@ -24,13 +24,14 @@ from hypothesis.stateful import (
     rule,
 )
 
-from buffer.draw import run_draw, seed_commitment
-from purchase.holds import answer_of, confirm_hold, hold_tickets, release_hold
+from buffer.draw import run_draw
+from buffer.order import seed_commitment
+from loadtests.sync_sale import create_sale_sync, hold_tickets, join_sync
+from purchase.holds import answer_of, confirm_hold, release_hold
 from purchase.orders import return_sold_tickets
 from queue_engine.admission import admit_next_batch
-from queue_engine.joining import join_sync
 from queue_engine.keys import EventKeys
-from queue_engine.sales import SaleSpec, TicketTypeSpec, create_sale_sync
+from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 from tests.reads import text as _text
 from tests.reads import zset_members, zset_scores
@@ -155,19 +156,19 @@ class SaleMachine(RuleBasedStateMachine):
         self.admitted_total += result.admitted
         assert result.serving >= self.serving  # the counter never goes back
         self.serving = result.serving
-        shopping = set(zset_members(self.client, self.keys.script_keys[3]))
+        shopping = set(zset_members(self.client, self.keys.shopping))
         self.admitted_ever |= shopping - set(PRESALE_FANS)
         if result.admitted:
             # Admission never lets in more fans still choosing than tickets left.
-            undecided = len(shopping) - self.client.hlen(self.keys.script_keys[12])
-            assert 0 <= undecided <= sum(self._hash(5).values())
+            undecided = len(shopping) - self.client.hlen(self.keys.fan_hold)
+            assert 0 <= undecided <= sum(self._hash(self.keys.available).values())
 
     def _ask(self, fan: str, ga: int, vip: int) -> Any:
         items = [(t, q) for t, q in (("ga", ga), ("vip", vip)) if q] or [("ga", 1)]
         # Ids from a counter, not uuid4: Redis orders equal expiries by id, and a
         # replayed example must see the same order.
         request_id = f"r{len(self.requests)}"
-        had_live_hold = self.client.hexists(self.keys.script_keys[12], fan)
+        had_live_hold = self.client.hexists(self.keys.fan_hold, fan)
         answer = hold_tickets(
             self.scripts, self.event_id, fan, request_id, items, self.now, hold_id=f"h-{request_id}"
         )
@@ -217,13 +218,13 @@ class SaleMachine(RuleBasedStateMachine):
 
     @rule(target=holds)
     def pick_live_hold(self) -> Any:
-        live = zset_members(self.client, self.keys.script_keys[11])
+        live = zset_members(self.client, self.keys.hold_expiry)
         return multiple(*live)
 
     @rule(hold_id=st.one_of(holds, ended), payment=st.sampled_from(["pay-a", "pay-b"]))
     def confirm(self, hold_id: str, payment: str) -> None:
         before = self._hold(hold_id)
-        available, mine = self._hash(5), self._hash(9)
+        available, mine = self._hash(self.keys.available), self._hash(self.keys.bought)
         link_left = json.loads(self.client.hget(self.keys.presales, LINK) or b"{}")["left"]
         answer = confirm_hold(self.scripts, self.event_id, hold_id, payment, self.now)
         status = before["status"]
@@ -307,8 +308,8 @@ class SaleMachine(RuleBasedStateMachine):
             assert score is not None
             self.numbers[fan] = int(score)
 
-    def _hash(self, index: int) -> dict[str, int]:
-        raw = self.client.hgetall(self.keys.script_keys[index])
+    def _hash(self, key: str) -> dict[str, int]:
+        raw = self.client.hgetall(key)
         return {_text(k): int(v) for k, v in raw.items()}
 
     @invariant()
@@ -316,8 +317,9 @@ class SaleMachine(RuleBasedStateMachine):
         """Invariants 1 and 6: every unit is available, held or sold, exactly once."""
         if not hasattr(self, "keys"):
             return
-        stock, available = self._hash(4), self._hash(5)
-        held, sold, bought = self._hash(6), self._hash(7), self._hash(9)
+        stock, available = self._hash(self.keys.stock), self._hash(self.keys.available)
+        held, sold = self._hash(self.keys.held), self._hash(self.keys.sold)
+        bought = self._hash(self.keys.bought)
         holds = {_text(k): json.loads(v) for k, v in self.client.hgetall(self.keys.holds).items()}
         want_held = dict.fromkeys(TYPES, 0)
         want_sold = dict.fromkeys(TYPES, 0)
@@ -350,7 +352,7 @@ class SaleMachine(RuleBasedStateMachine):
         assert {k: v for k, v in bought.items() if v} == want_bought
         assert all(v <= TYPES[k.split("|")[1]][1] for k, v in want_bought.items())
         assert all(n == 1 for n in live_by_fan.values())
-        live = set(zset_members(self.client, self.keys.script_keys[11]))
+        live = set(zset_members(self.client, self.keys.hold_expiry))
         assert live == {h for h, hold in holds.items() if hold["status"] == "held"}
         # Sold out means nothing left: refunded tickets reopen the sale.
         if _text(self.client.hget(self.keys.meta, "state") or b"") == "sold_out":
@@ -393,7 +395,7 @@ class SaleMachine(RuleBasedStateMachine):
         if not hasattr(self, "keys"):
             return
         # The cap is on the fans admission lets in; presale buyers shop beside them.
-        shopping = set(zset_members(self.client, self.keys.script_keys[3]))
+        shopping = set(zset_members(self.client, self.keys.shopping))
         assert len(shopping - set(PRESALE_FANS)) <= CAP
         assert self.admitted_ever == {f for f, n in self.numbers.items() if n <= self.serving}
         if self.queueing_since is not None:

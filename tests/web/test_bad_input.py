@@ -82,8 +82,7 @@ class World:
         """No event was added, neither in the catalogue nor, for ``event_id``, in Redis."""
         assert event_ids(self.stack) == known
         if event_id:
-            keys = EventKeys(event_id).script_keys[:-1]  # the last is the channel
-            assert self.client.exists(*keys) == 0
+            assert self.client.exists(*EventKeys(event_id).stored_keys) == 0
             assert not self.client.sismember(EVENTS_INDEX, event_id)
 
     async def shopper(self) -> tuple[Fan, str]:
