@@ -52,8 +52,8 @@ function start() {
   $("pause-button").addEventListener("click", () => setPaused(true));
   $("resume-button").addEventListener("click", () => setPaused(false));
   $("orders-button").addEventListener("click", loadOrders);
-  wireAccess(organiserToken, selectedId);
-  wireDoors(organiserToken, selectedId);
+  wireAccess(selectedId);
+  wireDoors(selectedId);
   window.addEventListener("hashchange", selectFromHash);
   selectFromHash();
   reloadEvents();

@@ -1,7 +1,8 @@
 // The organiser dashboard's "Who may enter" card: the sale's access policy
 // (changeable until the window opens), importing its list from a CSV file,
 // and the downloads (the list with personal links, the orders and tickets).
-import { $, callJson, clearError, el, showError } from "/static/common.js";
+import { $, clearError, el, showError } from "/static/common.js";
+import { bearer, callApi, eventPath, toLocalInputValue } from "/static/organiser_api.js";
 
 // A new presale link works for a week unless the organiser says otherwise.
 const PRESALE_DEFAULT_MS = 7 * 24 * 3600 * 1000;
@@ -14,21 +15,14 @@ const POLICY_WORDS = {
 };
 
 const access = {
-  token: () => "",
   eventId: () => "",
   event: null,
 };
-
-const eventPath = (tail) => `/api/events/${encodeURIComponent(access.eventId())}${tail}`;
 
 /** The message of an API refusal (its JSON error body), whatever the body holds. */
 async function refusal(response) {
   const data = await response.json().catch(() => ({}));
   return (data.error && data.error.message) || `The server answered ${response.status}.`;
-}
-
-function bearer() {
-  return { Authorization: `Bearer ${access.token()}` };
 }
 
 /** Shows the selected sale's policy; ``event`` is its public view. */
@@ -57,18 +51,13 @@ function resetForms(event) {
   for (const type of event.ticket_types) {
     types.append(el("option", { value: type.id.slice(event.id.length + 1) }, type.name));
   }
-  $("presale-expires").value = localInput(new Date(Date.now() + PRESALE_DEFAULT_MS));
-}
-
-function localInput(date) {
-  const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
-  return shifted.toISOString().slice(0, 19);
+  $("presale-expires").value = toLocalInputValue(new Date(Date.now() + PRESALE_DEFAULT_MS));
 }
 
 async function loadLinks() {
   const eventId = access.eventId();
   try {
-    const answer = await callJson("GET", eventPath("/presale-links"), { headers: bearer() });
+    const answer = await callApi("GET", eventPath(eventId, "/presale-links"));
     if (eventId === access.eventId()) renderLinks(answer.links);
   } catch (error) {
     showError(error.message);
@@ -103,7 +92,7 @@ async function createLink(submitted) {
   };
   if ($("presale-type").value) body.ticket_type = $("presale-type").value;
   try {
-    await callJson("POST", eventPath("/presale-links"), { body, headers: bearer() });
+    await callApi("POST", eventPath(access.eventId(), "/presale-links"), body);
   } catch (error) {
     return showError(error.message);
   }
@@ -113,9 +102,8 @@ async function createLink(submitted) {
 async function changeAccess() {
   clearError();
   try {
-    const event = await callJson("POST", eventPath("/access"), {
-      body: { access: $("access-select").value },
-      headers: bearer(),
+    const event = await callApi("POST", eventPath(access.eventId(), "/access"), {
+      access: $("access-select").value,
     });
     showAccess(event);
   } catch (error) {
@@ -131,7 +119,7 @@ async function importList() {
   const mode = $("list-add").checked ? "add" : "replace";
   let response;
   try {
-    response = await fetch(eventPath(`/access-list?mode=${mode}`), {
+    response = await fetch(eventPath(access.eventId(), `/access-list?mode=${mode}`), {
       method: "POST",
       headers: { ...bearer(), "Content-Type": "text/csv" },
       body: file,
@@ -153,7 +141,7 @@ async function download(tail, filename) {
   clearError();
   let response;
   try {
-    response = await fetch(eventPath(tail), { headers: bearer() });
+    response = await fetch(eventPath(access.eventId(), tail), { headers: bearer() });
   } catch {
     return showError("Cannot reach the server. Check your connection and try again.");
   }
@@ -166,9 +154,8 @@ async function download(tail, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** Wires the card once; ``token`` and ``eventId`` read the page's current values. */
-export function wireAccess(token, eventId) {
-  access.token = token;
+/** Wires the card once; ``eventId`` reads the page's selected sale. */
+export function wireAccess(eventId) {
   access.eventId = eventId;
   $("access-change").addEventListener("click", changeAccess);
   $("list-import").addEventListener("click", importList);

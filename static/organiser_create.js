@@ -2,7 +2,7 @@
 // sale window (untouched fields mean "now" and "in 60 s" when clicked), and
 // the answer's fan link and seed hash once the sale is made.
 import { $, clearError, el, showError } from "/static/common.js";
-import { absoluteUrl, callApi } from "/static/organiser_api.js";
+import { absoluteUrl, callApi, isoWithOffset, toLocalInputValue } from "/static/organiser_api.js";
 import { reloadEvents, rememberEvent } from "/static/organiser_sales.js";
 
 const DEFAULT_DROP_AFTER_MS = 60_000;
@@ -12,26 +12,6 @@ const DEFAULT_TYPE = {
   stock: 100,
   per_person_limit: 4,
 };
-
-// ---------- times for the form ----------
-
-const pad = (n, width = 2) => String(n).padStart(width, "0");
-
-/** The value a datetime-local input wants: local time, to the second. */
-function toLocalInputValue(date) {
-  return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
-    `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
-  );
-}
-
-/** ISO 8601 with this browser's UTC offset, as the API requires an offset. */
-function isoWithOffset(date) {
-  const offsetMinutes = -date.getTimezoneOffset();
-  const sign = offsetMinutes >= 0 ? "+" : "-";
-  const abs = Math.abs(offsetMinutes);
-  return `${toLocalInputValue(date)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
-}
 
 // ---------- the form ----------
 

@@ -2,19 +2,13 @@
 // sale (per door if wanted). A token is shown once, when made: the server
 // keeps only its record, and staff type it into /door. Revoking stops it at
 // its next scan.
-import { $, callJson, clearError, el, showError } from "/static/common.js";
+import { $, clearError, el, showError } from "/static/common.js";
+import { callApi, eventPath, organiserToken } from "/static/organiser_api.js";
 
 const doors = {
-  token: () => "",
   eventId: () => "",
   shownFor: "", // the sale the card shows
 };
-
-const eventPath = (tail) => `/api/events/${encodeURIComponent(doors.eventId())}${tail}`;
-
-function bearer() {
-  return { Authorization: `Bearer ${doors.token()}` };
-}
 
 /**
  * Shows the card for the selected sale (or hides it when none is selected).
@@ -25,13 +19,13 @@ export function showDoors(eventId) {
   $("doors-card").hidden = !eventId;
   if (eventId !== doors.shownFor) $("door-token-made").hidden = true;
   doors.shownFor = eventId;
-  if (eventId && doors.token()) loadDoorTokens();
+  if (eventId && organiserToken()) loadDoorTokens();
 }
 
 async function loadDoorTokens() {
   const eventId = doors.eventId();
   try {
-    const answer = await callJson("GET", eventPath("/door-tokens"), { headers: bearer() });
+    const answer = await callApi("GET", eventPath(eventId, "/door-tokens"));
     if (eventId === doors.eventId()) renderDoorTokens(answer.door_tokens);
   } catch (error) {
     showError(error.message);
@@ -60,10 +54,7 @@ async function makeDoorToken(submitted) {
   clearError();
   const door = $("door-name").value.trim();
   try {
-    const made = await callJson("POST", eventPath("/door-tokens"), {
-      body: door ? { door } : {},
-      headers: bearer(),
-    });
+    const made = await callApi("POST", eventPath(doors.eventId(), "/door-tokens"), door ? { door } : {});
     $("door-token-value").textContent = made.token;
     $("door-token-made").hidden = false;
   } catch (error) {
@@ -77,9 +68,7 @@ async function revokeDoorToken(tokenId, button) {
   clearError();
   button.disabled = true;
   try {
-    await callJson("POST", eventPath(`/door-tokens/${encodeURIComponent(tokenId)}/revoke`), {
-      headers: bearer(),
-    });
+    await callApi("POST", eventPath(doors.eventId(), `/door-tokens/${encodeURIComponent(tokenId)}/revoke`));
   } catch (error) {
     button.disabled = false;
     return showError(error.message);
@@ -87,9 +76,8 @@ async function revokeDoorToken(tokenId, button) {
   loadDoorTokens();
 }
 
-/** Wires the card once; ``token`` and ``eventId`` read the page's current values. */
-export function wireDoors(token, eventId) {
-  doors.token = token;
+/** Wires the card once; ``eventId`` reads the page's selected sale. */
+export function wireDoors(eventId) {
   doors.eventId = eventId;
   $("door-form").addEventListener("submit", makeDoorToken);
 }

@@ -2,7 +2,7 @@
 // (picked by the address's #<event id>: its figures every second, pause and
 // resume) and its orders, each of which can be cancelled (refunded).
 import { $, clearError, el, showError } from "/static/common.js";
-import { absoluteUrl, callApi, isAuthError, organiserToken } from "/static/organiser_api.js";
+import { absoluteUrl, callApi, eventPath, isAuthError, organiserToken } from "/static/organiser_api.js";
 import { showAccess } from "/static/organiser_access.js";
 import { showDoors } from "/static/organiser_doors.js";
 
@@ -94,7 +94,7 @@ export function selectFromHash() {
   const fanUrl = `/e/${encodeURIComponent(eventId)}`;
   $("stats-fan-link").href = fanUrl;
   $("stats-fan-link").textContent = absoluteUrl(fanUrl);
-  $("draw-link").href = `/api/events/${encodeURIComponent(eventId)}/draw`;
+  $("draw-link").href = eventPath(eventId, "/draw");
   $("orders").replaceChildren();
   renderStats(null);
   pollStats(page.statsGeneration);
@@ -113,7 +113,7 @@ async function pollStats(generation) {
   const eventId = page.selectedId;
   let again = true;
   try {
-    const stats = await callApi("GET", `/api/events/${encodeURIComponent(eventId)}/stats`);
+    const stats = await callApi("GET", eventPath(eventId, "/stats"));
     if (generation !== page.statsGeneration) return;
     renderStats(stats);
   } catch (error) {
@@ -186,7 +186,7 @@ export async function setPaused(paused) {
   $("pause-button").disabled = true;
   $("resume-button").disabled = true;
   try {
-    const stats = await callApi("POST", `/api/events/${encodeURIComponent(eventId)}/${paused ? "pause" : "resume"}`);
+    const stats = await callApi("POST", eventPath(eventId, paused ? "/pause" : "/resume"));
     if (selection === page.selection) renderStats(stats);
   } catch (error) {
     showError(error.message);
@@ -196,15 +196,13 @@ export async function setPaused(paused) {
 
 // ---------- orders ----------
 
-const eventPath = (tail) => `/api/events/${encodeURIComponent(page.selectedId)}${tail}`;
-
 export async function loadOrders() {
   clearError();
   // Not the stats generation: a poll restart (the token's debounced reload)
   // must not drop the orders of the sale still selected.
   const generation = ++page.ordersGeneration;
   try {
-    const answer = await callApi("GET", eventPath("/orders"));
+    const answer = await callApi("GET", eventPath(page.selectedId, "/orders"));
     if (generation === page.ordersGeneration) renderOrders(answer.orders);
   } catch (error) {
     showError(error.message);
@@ -241,7 +239,7 @@ async function cancelOrder(orderId, button) {
   clearError();
   button.disabled = true;
   try {
-    await callApi("POST", eventPath(`/orders/${encodeURIComponent(orderId)}/cancel`));
+    await callApi("POST", eventPath(page.selectedId, `/orders/${encodeURIComponent(orderId)}/cancel`));
   } catch (error) {
     showError(error.message);
   }
