@@ -1,7 +1,11 @@
 """Error codes fans and organisers can see, and the exception that carries them.
 
 Every 4xx answer is ``{"error": {"code": ..., "message": ...}}`` with a code
-from this module, so clients and tests can rely on the codes.
+from this module, so clients and tests can rely on the codes. So is every
+code on a fan's socket (fairdrop/protocol.py): an ``error`` message's, and a
+refused hold's, payment's or order's. A few codes only ever travel there,
+from the purchase worker's scripts and jobs, never as an HTTP answer: they
+are :data:`WORKER_ONLY`, and have no HTTP status.
 """
 
 from __future__ import annotations
@@ -73,6 +77,41 @@ class ErrorCode(StrEnum):
     # A new anonymous entrant past its address's share of a sale (join.lua).
     ADDRESS_BUSY = "address_busy"
     BLOCKED = "blocked"
+    # The worker's own, on a fan's socket only (WORKER_ONLY below).
+    # A payment after its hold ended, whose tickets are gone by now (confirm.lua).
+    NO_STOCK = "no_stock"
+    # A payment for a hold that ended otherwise (an organiser's refund: confirm.lua).
+    HOLD_ENDED = "hold_ended"
+    # A second payment for a hold another payment bought (purchase/jobs.py confirm_job).
+    PAID_TWICE = "paid_twice"
+    # The ``order`` answer of a payment that bought nothing: it went back in full;
+    # the answer's ``reason`` is one of the codes here.
+    REFUNDED = "refunded"
+    # The provider refused or cancelled the payment; the hold was let go
+    # (purchase/payment_events.py).
+    PAYMENT_FAILED = "payment_failed"
+    # Refund reasons: a paid amount other than the hold's price; an order the
+    # database refused to record (purchase/jobs.py undo_unrecordable_sale).
+    AMOUNT_MISMATCH = "amount_mismatch"
+    ORDER_NOT_RECORDED = "order_not_recorded"
+    # Only sold holds go back on sale (return_sold.lua, an organiser's cancel).
+    HOLD_NOT_SOLD = "hold_not_sold"
+
+
+# Codes the purchase worker sends on a fan's socket (or logs), never an HTTP
+# answer: no status, and not in the OpenAPI document's HTTP errors.
+WORKER_ONLY = frozenset(
+    {
+        ErrorCode.NO_STOCK,
+        ErrorCode.HOLD_ENDED,
+        ErrorCode.PAID_TWICE,
+        ErrorCode.REFUNDED,
+        ErrorCode.PAYMENT_FAILED,
+        ErrorCode.AMOUNT_MISMATCH,
+        ErrorCode.ORDER_NOT_RECORDED,
+        ErrorCode.HOLD_NOT_SOLD,
+    }
+)
 
 
 STATUS_FOR: dict[ErrorCode, int] = {
@@ -156,6 +195,10 @@ STATUS_FOR: dict[ErrorCode, int] = {
     # The client's address is on the organiser's blocklist (web/blocklist.py).
     ErrorCode.BLOCKED: 403,
 }
+
+
+# Every code but the worker's own has its HTTP status (tests/web/test_openapi.py checks).
+HTTP_CODES = tuple(code for code in ErrorCode if code not in WORKER_ONLY)
 
 
 class FairdropError(Exception):

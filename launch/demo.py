@@ -36,7 +36,9 @@ from typing import Any
 import httpx
 
 from buffer.verify import verify_draw
+from fairdrop.protocol import FanState
 from fairdrop.settings import Settings, parse_rate_limit
+from launch.bot_farm import BotFarm
 from launch.demo_access import (
     Doorway,
     Entry,
@@ -45,7 +47,6 @@ from launch.demo_access import (
     outsiders_refused,
     second_devices,
 )
-from launch.demo_bots import BotFarm
 from launch.demo_fans import (
     PROOF_WORKERS,
     FanOutcome,
@@ -329,7 +330,7 @@ async def _drop(
         "late_joiners": stats["last_number"] - stats["entrants"],
         # Fans who arrived once everything was sold get no number, only "sold out".
         "joined_after_sold_out": sum(
-            1 for o in outcomes if o.number == 0 and o.final_state == "sold_out"
+            1 for o in outcomes if o.number == 0 and o.final_state == FanState.SOLD_OUT
         ),
         "admitted": stats["serving"],
         "fans_with_tickets": sum(1 for o in outcomes if o.tickets),

@@ -9,7 +9,7 @@ the real server and its default limits, from a handful of loopback addresses
    ``proof_of_work_required``);
 2. a join replaying a solution already used (403 ``invalid_proof_of_work``);
 3. then brute force: fetch a challenge, solve it in Python (altcha's solver,
-   ``web.proof_of_work.solve``), join without a cookie; on a 429 wait its
+   ``launch.fan_client.solve``), join without a cookie; on a 429 wait its
    ``Retry-After`` and try again. From before the window opens (a join then
    only makes a session) until a little after it closed. Each identity that
    gets a place opens its socket and, once admitted, holds the per-person
@@ -22,12 +22,13 @@ solution a refusal left unspent (the address's share is checked before the
 proof), so each place costs about one solve. ``fresh``: a new challenge solved
 for every try, as a script that keeps nothing would.
 
-Processes: each address is one OS process, forked from a forkserver that
-imported this module once, running that address's scripts as asyncio tasks.
-A farm's scripts behind one address share its machine; the solves (CPU-bound,
-synchronous) stay off the fans' event loop; each process's CPU is its own and
-measured exactly (``time.process_time``); and K processes rather than N leave
-the machine's cores to the server and the fans. A solve holds up its
+Processes (launch/bot_farm.py, with the figures): each address is one OS
+process, forked from a forkserver that imported this module once, running
+that address's scripts as asyncio tasks. A farm's scripts behind one address
+share its machine; the solves (CPU-bound, synchronous) stay off the fans'
+event loop; each process's CPU is its own and measured exactly
+(``time.process_time``); and K processes rather than N leave the machine's
+cores to the server and the fans. A solve holds up its
 process's other scripts for its 10-30 ms, which costs them nothing: the
 address's share of places (one every 6 s by default), not the CPU (one core
 solves about 40 a second), is what paces them.
@@ -41,11 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import math
-import multiprocessing
 import time
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.synchronize import Event as EventType
@@ -54,17 +52,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from fairdrop.errors import ErrorCode
+from fairdrop.protocol import PLACED, EntryStatus
 from fairdrop.tokens import FAN_COOKIE
-from launch.demo_fans import (
-    CLIENT_TLS,
-    PROOF_WORKERS,
-    FanOutcome,
-    FanProof,
-    SimulatedFan,
-    fan_proof,
-)
-from queue_engine.joining import AddressShare
-from web.proof_of_work import challenge_path, solve
+from launch.demo_fans import FanOutcome, SimulatedFan
+from launch.fan_client import FanClient, http_client, solve
 
 # The bots keep minting this long after the window closed: a late entrant
 # still gets a place, after everyone drawn, as the demo's late fans do.
@@ -75,8 +67,6 @@ PAUSE_SECONDS = 1.0
 # How a script tries again after a 429 (the module docstring).
 KEEP = "keep"
 FRESH = "fresh"
-# A join's status when it gave the entrant a place (join.lua).
-PLACED = {"buffered", "queued"}
 # 127.0.0.2 .. 127.0.0.251: the fans are on 127.1.x.y, the server on 127.0.0.1.
 MAX_ADDRESSES = 250
 # How often a bot process looks whether the demo told it to stop.
@@ -88,19 +78,6 @@ def bot_address(index: int) -> str:
     if not 0 <= index < MAX_ADDRESSES:
         raise ValueError(f"bot addresses are 127.0.0.2 to 127.0.0.{MAX_ADDRESSES + 1}")
     return f"127.0.0.{index + 2}"
-
-
-def allowed_entries(share: AddressShare, opens_at: float, entry_times: list[float]) -> int | None:
-    """The most places one address can have had by its last one; None without a share.
-
-    No place is had before the window opens; then ``burst`` at once and one
-    more each ``interval``. The times are when the bot read each answer, after
-    the server placed it, so the bound can only be generous, never wrong.
-    """
-    if not share.burst:
-        return None
-    last = max(entry_times, default=opens_at)
-    return share.burst + math.floor(max(0.0, last - opens_at) * 1000 / share.interval_ms)
 
 
 def epoch_of(iso: str) -> float:
@@ -170,7 +147,6 @@ class BotScript:
         self.plan = plan
         self.report = report
         self.followers = followers
-        self.join_path = f"/api/events/{plan.event['id']}/join"
         self.want = int(plan.event["ticket_types"][0]["per_person_limit"])
         # A session whose proof is paid but that has no place yet; a solution not spent.
         self.cookie: str | None = None
@@ -179,10 +155,7 @@ class BotScript:
         self._spent: str | None = None
 
     async def run(self) -> None:
-        transport = httpx.AsyncHTTPTransport(local_address=self.plan.address, verify=CLIENT_TLS)
-        async with httpx.AsyncClient(
-            base_url=self.plan.base_url, timeout=30, transport=transport
-        ) as self.http:
+        async with http_client(self.plan.base_url, self.plan.address) as self.http:
             await self._probe(None)  # no proof at all
             answer = await self._try_for_a_place()
             if answer.new_cookie:
@@ -195,8 +168,8 @@ class BotScript:
             self.report.proof_bypassed += 1
 
     async def _mint(self, answer: Answer) -> None:
-        while answer.status != "sold_out" and self.report.sessions < self._max_sessions:
-            if answer.status == "not_open":
+        while answer.status != EntryStatus.SOLD_OUT and self.report.sessions < self._max_sessions:
+            if answer.status == EntryStatus.NOT_OPEN:
                 pause = self.plan.opens_at - time.time()
             elif answer.status in PLACED:
                 pause = 0.0
@@ -221,17 +194,18 @@ class BotScript:
             self.altcha = await self._solve()
         return await self._join(None, self.altcha)
 
+    def _as(self, cookie: str | None) -> FanClient:
+        """The calls of a browser with this session (None: a browser without one)."""
+        event_id = str(self.plan.event["id"])
+        return FanClient(self.plan.base_url, event_id, cookie or "", http=self.http)
+
     async def _solve(self) -> str:
-        challenge = (await self.http.get(challenge_path(str(self.plan.event["id"])))).json()
+        challenge = await self._as(None).challenge()
         self.report.solves += 1
         return solve(challenge)  # in this process's loop: its CPU is the bot's bill
 
     async def _join(self, cookie: str | None, altcha: str | None) -> Answer:
-        headers = {"Cookie": f"{FAN_COOKIE}={cookie}"} if cookie else {}
-        response = await self.http.post(
-            self.join_path, json={"altcha": altcha} if altcha else None, headers=headers
-        )
-        self.http.cookies.clear()  # the Cookie header says who this is
+        response = await self._as(cookie).post_join(altcha)
         answer = Answer(
             response.status_code,
             _status_of(response),
@@ -244,10 +218,10 @@ class BotScript:
             # A new session: its proof is spent, and it waits for a place.
             self.report.sessions += 1
             self._spent, self.altcha, self.cookie = altcha, None, answer.new_cookie
-        elif answer.status == "invalid_proof_of_work":
+        elif answer.status == ErrorCode.INVALID_PROOF_OF_WORK:
             self.altcha = None
         if answer.accepted and answer.status in PLACED:
-            self._placed(answer.new_cookie or cookie, drawn=answer.status == "buffered")
+            self._placed(answer.new_cookie or cookie, drawn=answer.status == EntryStatus.BUFFERED)
         return answer
 
     def _placed(self, cookie: str | None, drawn: bool) -> None:
@@ -321,11 +295,11 @@ async def _until(tasks: list[asyncio.Task[Any]], deadline: float, report: Addres
             report.errors.append(f"{type(task.exception()).__name__}: {task.exception()}")
 
 
-# Set in each bot process (BotFarm): the demo stopped early, so must its bots.
+# Set in each bot process (launch/bot_farm.py): the demo stopped early, so must its bots.
 _STOP: EventType | None = None
 
 
-def _listen_for_stop(stop: EventType) -> None:
+def listen_for_stop(stop: EventType) -> None:
     global _STOP
     _STOP = stop
 
@@ -333,156 +307,3 @@ def _listen_for_stop(stop: EventType) -> None:
 async def _told_to_stop() -> None:
     while _STOP is None or not _STOP.is_set():
         await asyncio.sleep(STOP_POLL_SECONDS)
-
-
-def _ready() -> bool:
-    return True
-
-
-def process_pool(workers: int, stop: EventType | None = None) -> ProcessPoolExecutor:
-    """Processes forked from a server that imported this module (and with it the
-    demo and the web's proof of work) once: a fork costs milliseconds, a fresh
-    interpreter's imports about 1.5 s of CPU, which 6 processes would take from
-    the fans on a 2-core machine."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    if stop is None:
-        return ProcessPoolExecutor(workers, mp_context=context)
-    return ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_listen_for_stop, initargs=(stop,)
-    )
-
-
-class BotFarm:
-    """The processes beside the demo's event loop: the bots', one per address (bot j
-    on address j mod K), and the pool in which the fans' browsers solve their
-    proofs of work (a sale the bots go for asks one of everyone)."""
-
-    def __init__(self, bots: int, addresses: int, share: AddressShare) -> None:
-        used = max(1, min(bots, addresses))
-        self.addresses = [bot_address(i) for i in range(used)]
-        self.scripts = [len(range(i, bots, used)) for i in range(used)]
-        self.share = share
-        self.stop = multiprocessing.get_context("forkserver").Event()
-        self.bots_pool = process_pool(used, self.stop)
-        # A fan's browser solves on its own device: here, on all of this machine's cores.
-        self.fans_pool = process_pool(PROOF_WORKERS)
-        self.running: list[Future[AddressReport]] = []
-
-    def __enter__(self) -> BotFarm:
-        return self
-
-    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
-        if failed is not None:
-            # The demo stopped early: its bots must not run on to their deadline.
-            self.stop.set()
-        for pool in (self.bots_pool, self.fans_pool):
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def warm_up(self) -> None:
-        """Starts the forkserver, and its imports, now: before the sale is made."""
-        self.fans_pool.submit(_ready).result()
-
-    def start(self, base_url: str, event: dict[str, Any], deadline: float) -> None:
-        """The bots go for the sale, from now (before its window opens) to ``deadline``."""
-        opens_at = epoch_of(event["opens_at"])
-        mint_until = epoch_of(event["drop_at"]) + MINT_AFTER_WINDOW_SECONDS
-        for i, (address, scripts) in enumerate(zip(self.addresses, self.scripts, strict=True)):
-            strategy = (KEEP, FRESH)[i % 2]
-            plan = AddressPlan(
-                base_url, event, address, scripts, strategy, opens_at, mint_until, deadline
-            )
-            self.running.append(self.bots_pool.submit(run_address, plan))
-
-    def solve_for(self, base_url: str, event_id: str, address: str) -> Future[FanProof]:
-        """A fan's proof of work, fetched from its address and solved in the pool."""
-        return self.fans_pool.submit(fan_proof, base_url, event_id, address)
-
-    async def reports(self, timeout: float) -> list[AddressReport]:
-        """What each address did, once its process has finished (by its deadline)."""
-        waiting = asyncio.gather(*(asyncio.wrap_future(f) for f in self.running))
-        return list(await asyncio.wait_for(waiting, timeout))
-
-    def figures(
-        self,
-        reports: list[AddressReport],
-        event: dict[str, Any],
-        stats: dict[str, Any],
-        fan_tickets: int,
-    ) -> dict[str, Any]:
-        return bot_figures(reports, self.share, event, stats, fan_tickets)
-
-
-# The target: the bots end with at most this share of the sale's tickets.
-TARGET_SHARE = 0.05
-
-
-def _per_entry(cpu_s: float, entries: int) -> float | None:
-    return round(cpu_s / entries, 3) if entries else None
-
-
-def _strategies(reports: list[AddressReport]) -> dict[str, dict[str, Any]]:
-    """The two ways of trying again, side by side: what each cost per place."""
-    figures: dict[str, dict[str, Any]] = {}
-    for strategy in (KEEP, FRESH):
-        mine = [r for r in reports if r.strategy == strategy]
-        if mine:
-            entries = sum(len(r.entry_times) for r in mine)
-            figures[strategy] = {
-                "addresses": len(mine),
-                "bots": sum(r.scripts for r in mine),
-                "solves": sum(r.solves for r in mine),
-                "sessions": sum(r.sessions for r in mine),
-                "entries": entries,
-                "cpu_s_per_entry": _per_entry(sum(r.cpu_s for r in mine), entries),
-            }
-    return figures
-
-
-def bot_figures(
-    reports: list[AddressReport],
-    share: AddressShare,
-    event: dict[str, Any],
-    stats: dict[str, Any],
-    fan_tickets: int,
-) -> dict[str, Any]:
-    """The summary's bot figures: what the bots got, within their addresses' share or not.
-
-    ``event`` as the organiser API made it, ``stats`` as it tells them at the end.
-    """
-    opens_at = epoch_of(event["opens_at"])
-    tickets = sum(int(t["stock"]) for t in event["ticket_types"])
-    entries = {r.address: len(r.entry_times) for r in reports}
-    allowed = {r.address: allowed_entries(share, opens_at, r.entry_times) for r in reports}
-    bot_entries = sum(entries.values())
-    in_draw = sum(r.drawn_entries for r in reports)
-    bot_tickets = sum(o.tickets for r in reports for o in r.outcomes)
-    cpu_s = sum(r.cpu_s for r in reports)
-    sold = int(stats["sold"])
-    return {
-        "bots": sum(r.scripts for r in reports),
-        "bot_addresses": len(reports),
-        "bot_sessions": sum(r.sessions for r in reports),
-        "bot_solves": sum(r.solves for r in reports),
-        "bot_entries": bot_entries,
-        "bot_entries_by_address": entries,
-        "bot_entries_allowed_by_address": allowed,
-        "bot_entries_within_limit": all(
-            limit is None or entries[address] <= limit for address, limit in allowed.items()
-        ),
-        # The bots' places among those drawn: the ticket share the defaults control.
-        "bot_entries_in_draw": in_draw,
-        "bot_draw_share": round(in_draw / max(1, int(stats["entrants"])), 4),
-        "bot_refusals": dict(sorted(sum((r.refusals for r in reports), Counter()).items())),
-        "bot_proof_bypassed": sum(r.proof_bypassed for r in reports),
-        "bot_tickets": bot_tickets,
-        "fan_tickets": fan_tickets,
-        "bot_ticket_share": round(bot_tickets / sold, 4) if sold else 0.0,
-        "bots_within_target": bot_tickets <= TARGET_SHARE * tickets,
-        "tickets_accounted": bot_tickets + fan_tickets == sold,
-        "bot_cpu_s": round(cpu_s, 3),
-        "bot_cpu_s_per_entry": _per_entry(cpu_s, bot_entries),
-        "bot_strategies": _strategies(reports),
-        "bots_unfinished": sum(r.unfinished for r in reports),
-        "bot_errors": sum(len(r.errors) + sum(len(o.errors) for o in r.outcomes) for r in reports),
-    }

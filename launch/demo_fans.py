@@ -8,10 +8,8 @@ scripted scalper (launch/demo_bots.py).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
-import ssl
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -19,17 +17,22 @@ from typing import Any
 
 import httpx
 import stripe
-import websockets
-from websockets.asyncio.client import ClientConnection
 
-from fairdrop.tokens import FAN_COOKIE
+from fairdrop.errors import ErrorCode
+from fairdrop.protocol import MessageType
+from launch.fan_client import (
+    TLS,
+    FanClient,
+    FanPage,
+    Socket,
+    Step,
+    event_path,
+    http_client,
+    items_of,
+    solution_for,
+)
 from launch.localstripe_server import pay_with_card
-from web.proof_of_work import challenge_path, solve
 
-DONE_STATES = {"sold_out", "turn_over", "done"}
-# Every fan's client is its own; made once, the TLS context would otherwise
-# cost each of them about 35 ms of CPU (every URL here is http).
-CLIENT_TLS = ssl.create_default_context()
 # A test card that always succeeds.
 CARD = "pm_card_visa"
 # How long after its hold's end a late payer confirms.
@@ -67,11 +70,10 @@ def fan_proof(base_url: str, event_id: str, address: str) -> FanProof:
     """What a fan's page does as it opens: fetch a challenge, solve it (in a process
     of its own here, as a browser's Web Worker would on the fan's device)."""
     started = time.process_time()
-    transport = httpx.HTTPTransport(local_address=address, verify=CLIENT_TLS)
+    transport = httpx.HTTPTransport(local_address=address, verify=TLS)
     with httpx.Client(base_url=base_url, timeout=30, transport=transport) as http:
-        challenge = http.get(challenge_path(event_id)).raise_for_status().json()
-    altcha = solve(challenge) if challenge.get("required") else None
-    return FanProof(altcha, time.process_time() - started)
+        challenge = http.get(event_path(event_id, "/challenge")).raise_for_status().json()
+    return FanProof(solution_for(challenge), time.process_time() - started)
 
 
 class StripePayer:
@@ -98,7 +100,11 @@ class StripePayer:
 
 
 class SimulatedFan:
-    """One fan: joins over HTTP, follows the socket, buys when admitted, pays."""
+    """One fan: joins over HTTP, follows the socket, buys when admitted, pays.
+
+    What it does on each message is launch/fan_client.py's ``FanPage``; this
+    makes the calls (from the fan's own address) and keeps the demo's figures.
+    """
 
     def __init__(
         self,
@@ -117,37 +123,30 @@ class SimulatedFan:
         self.address = address
         self.event_id = str(event["id"])
         self.type_id = str(event["ticket_types"][0]["id"])
-        self.want = want
+        self.page = FanPage(want)
         self.outcome = FanOutcome()
-        self._asked = False
-        self._hold_expires_ms = 0
         self._paying: asyncio.Task[None] | None = None
         # The session this fan's browser has: signed in already, or made by the join.
-        self.cookie = cookie
-        self.headers = {"Cookie": f"{FAN_COOKIE}={cookie}" if cookie else ""}
+        self.client = FanClient(self.base_url, self.event_id, cookie or "", local_address=address)
         # The proof of work this fan's page is solving, when the sale asks one.
         self.proof: Future[FanProof] | None = None
 
+    @property
+    def cookie(self) -> str | None:
+        return self.client.cookie or None
+
     async def run(self, arrive_at: float) -> FanOutcome:
         await asyncio.sleep(max(0.0, arrive_at - time.monotonic()))
-        transport = httpx.AsyncHTTPTransport(local_address=self.address, verify=CLIENT_TLS)
-        async with httpx.AsyncClient(
-            base_url=self.base_url, timeout=30, transport=transport
-        ) as self.http:
+        async with http_client(self.base_url, self.address) as self.client.http:
             return await self._follow_the_sale()
 
     async def _follow_the_sale(self) -> FanOutcome:
         try:
-            joined = await self._post(f"/api/events/{self.event_id}/join", await self._proof())
+            joined = (await self.client.post_join(await self._proof())).raise_for_status()
             self.outcome.entrant_id = str(joined.json()["entrant_id"])
-            self.cookie = self.cookie or joined.cookies[FAN_COOKIE]
-            self.headers = {"Cookie": f"{FAN_COOKIE}={self.cookie}"}
-            ws_url = self.base_url.replace("http", "ws", 1) + f"/ws/events/{self.event_id}"
-            async with websockets.connect(
-                ws_url, additional_headers=self.headers, local_addr=(self.address, 0)
-            ) as ws:
-                async for raw in ws:
-                    if await self._on_message(json.loads(raw), ws):
+            async with await self.client.open_socket() as socket:
+                async for message in socket:
+                    if await self._on_message(message, socket):
                         break
         except Exception as exc:  # a fan's failure is a figure, not a crash
             self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
@@ -156,92 +155,53 @@ class SimulatedFan:
                 self._paying.cancel()
         return self.outcome
 
-    async def _proof(self) -> dict[str, Any] | None:
-        """The join's body: the solved proof of work, waited for if not ready yet."""
+    async def _proof(self) -> str | None:
+        """The join's proof of work, waited for if not solved yet; None if the sale asks none."""
         if self.proof is None:
             return None
         waiting = time.monotonic()
         altcha = (await asyncio.wrap_future(self.proof)).altcha
         self.outcome.proof_wait_s = time.monotonic() - waiting
-        return {"altcha": altcha} if altcha else None
+        return altcha
 
-    async def _post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        response = await self.http.post(path, json=body, headers=self.headers)
-        self.http.cookies.clear()  # the Cookie header says who this fan is
-        return response.raise_for_status()
-
-    async def _on_message(self, message: dict[str, Any], ws: ClientConnection) -> bool:
+    async def _on_message(self, message: dict[str, Any], socket: Socket) -> bool:
         """True when this fan is finished."""
-        kind = message.get("t")
-        if kind == "status":
-            return await self._on_status(message)
-        if kind == "payment":
-            return self._on_payment(message, ws)
-        if kind == "hold_result":
-            if message.get("ok"):
-                hold_id = message["hold"]["id"]
-                self._hold_expires_ms = int(message["hold"]["expires_at"])
-                await self._post(f"/api/events/{self.event_id}/holds/{hold_id}/pay")
-                return False
-            if message.get("code") == "not_enough_stock" and self.want > 1:
-                self.want = 1  # take what is left rather than nothing
-                self._asked = False
-                return False
-            self.outcome.final_state = str(message.get("code"))
-            return True
-        if kind == "order":
-            if message.get("ok"):
-                self.outcome.tickets = len(message.get("tickets", []))
-                self.outcome.late_order = bool(message.get("late"))
-                self.outcome.final_state = "done"
-            else:
-                self.outcome.final_state = str(message.get("code"))
-                self.outcome.refunded = self.outcome.final_state == "refunded"
-            return True
-        if kind == "error":
-            self.outcome.errors.append(str(message.get("message")))
-            return True
-        return False
-
-    def _on_payment(self, message: dict[str, Any], ws: ClientConnection) -> bool:
-        """Stripe's pending payment: pay it, in the background so the socket is read on."""
-        if not message.get("ok"):
-            self.outcome.final_state = str(message.get("code"))
-            return True
-        if message.get("pending") and self.payer is not None and self._paying is None:
+        page = self.page
+        step = page.read(message)
+        self.outcome.number = page.number
+        if step is Step.ASK:
+            assert page.admission is not None
+            self.outcome.admitted_deadline_ms = page.admission["deadline_ms"]
+            items = items_of(self.type_id, page.want)
+            (await self.client.ask_for(page.admission["token"], items)).raise_for_status()
+        elif step is Step.PAY:
+            (await self.client.pay(page.hold_id)).raise_for_status()
+        elif step is Step.CONFIRM and self.payer is not None:
+            # Stripe's pending payment: paid in the background, so the socket is read on.
             self.outcome.pays_late = self.payer.next_pays_late()
-            self._paying = asyncio.create_task(self._pay(str(message["client_secret"]), ws))
+            self._paying = asyncio.create_task(self._pay(str(message["client_secret"]), socket))
+        elif step is Step.FINISHED:
+            if message.get("t") == MessageType.ERROR:
+                self.outcome.errors.append(str(message.get("message")))
+                return True
+            self.outcome.final_state = page.final
+            self.outcome.tickets = page.tickets
+            self.outcome.late_order = page.late
+            self.outcome.refunded = page.final == ErrorCode.REFUNDED
+            return True
         return False
 
-    async def _pay(self, client_secret: str, ws: ClientConnection) -> None:
+    async def _pay(self, client_secret: str, socket: Socket) -> None:
         assert self.payer is not None
         if self.outcome.pays_late:
             # Past the hold's end, so the payment finds the hold expired.
-            await asyncio.sleep(max(0.0, self._hold_expires_ms / 1000 - time.time()) + LATE_BY_S)
+            expires_s = self.page.hold_expires_ms / 1000
+            await asyncio.sleep(max(0.0, expires_s - time.time()) + LATE_BY_S)
         try:
             await self.payer.pay(client_secret)
         except Exception as exc:  # no order will come: this fan is finished
             self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
-            await ws.close()
-
-    async def _on_status(self, status: dict[str, Any]) -> bool:
-        self.outcome.number = int(status.get("number") or 0)
-        state = status.get("state")
-        admission = status.get("admission")
-        if state == "admitted" and admission and not self._asked:
-            self._asked = True
-            self.outcome.admitted_deadline_ms = int(admission["deadline_ms"])
-            await self._post(
-                f"/api/events/{self.event_id}/purchases",
-                {
-                    "admission_token": admission["token"],
-                    "items": [{"type": self.type_id, "quantity": self.want}],
-                },
-            )
-        if state in DONE_STATES and not self._asked:
-            self.outcome.final_state = str(state)
-            return True
-        return False
+            await socket.close()
 
 
 def fan_address(who: int) -> str:

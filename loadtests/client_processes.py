@@ -1,4 +1,4 @@
-"""Load-generating client processes driven over pipes, and the fan's first join.
+"""Load-generating client processes driven over pipes.
 
 The benchmarks keep their fans in processes of their own, apart from the web
 process and from each other, so a figure is never the benchmark measuring
@@ -15,10 +15,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
-
-import httpx
-
-from fairdrop.tokens import FAN_COOKIE
 
 
 def shares(count: int, parts: int) -> list[int]:
@@ -68,18 +64,3 @@ def start_clients(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) 
     for process in processes:
         process.start()
     return ClientProcesses(processes, [parent for parent, _ in pipes])
-
-
-async def join_as_new_fan(
-    http: httpx.AsyncClient, join_path: str
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """Joins without a cookie: the new fan's cookie header and the join's answer.
-
-    The client is shared by many fans, so its cookie jar is emptied at once:
-    each fan sends only its own cookie, explicitly.
-    """
-    response = await http.post(join_path, headers={"Cookie": ""})
-    http.cookies.clear()
-    response.raise_for_status()
-    entry: dict[str, Any] = response.json()
-    return {"Cookie": f"{FAN_COOKIE}={response.cookies[FAN_COOKIE]}"}, entry

@@ -1,8 +1,8 @@
 """What a locust drop run saw, fan by fan, and the figures made from it.
 
-Plain Python on purpose: no locust, no fairdrop imports, so the figures can
-be tested in the pytest process (which must never import locust) and the
-locustfile stays free of anything that pulls in redis.
+Plain Python on purpose: no locust, and of fairdrop only its error codes, so
+the figures can be tested in the pytest process (which must never import
+locust) and the locustfile stays free of anything that pulls in redis.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from fairdrop.errors import ErrorCode
+
 # Answers to a hold request that mean "no stock for you", not "something broke".
-STOCK_REFUSALS = frozenset({"sold_out", "not_enough_stock"})
+STOCK_REFUSALS = frozenset({ErrorCode.SOLD_OUT, ErrorCode.NOT_ENOUGH_STOCK})
 MAX_TIMELINE = 20_000  # polls kept: over two hours at two a second
 TIMELINE_FIELDS = ("buffered", "queued", "admitted", "shopping", "held", "sold")
 

@@ -6,10 +6,9 @@ the other fans instead of stalling them. Every step is reported to locust's
 request events (HTTP steps through locust's own client, socket steps by hand)
 so its charts show joins, admission waits, holds and confirms.
 
-The protocol is the fan page's (``static/``) and ``launch/demo.py``'s:
-``status`` messages carry the fan's ``state``, ``number`` and, once admitted,
-an ``admission`` token; the worker's answers arrive as ``hold_result`` and
-``order`` messages on the same socket.
+The protocol is fairdrop/protocol.py's, and what the fan does on each message
+is launch/fan_client.py's ``FanPage``, the same as the demo's fans: this
+module makes the calls with locust's client and reports each step.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-
-# altcha (the proof of work's solver) opens no socket.
-from altcha import v1 as altcha_v1
 
 # locust before anything that opens sockets: importing it monkey-patches them for gevent.
 from locust import HttpUser, constant, task
@@ -31,14 +27,25 @@ from websocket import (
     create_connection,
 )
 
+# After locust: the fan client pulls in httpx and websockets (no Redis).
+from fairdrop.protocol import FanState, MessageType
+from fairdrop.tokens import FAN_COOKIE
+from launch.fan_client import (
+    FanPage,
+    Step,
+    event_path,
+    items_of,
+    join_body,
+    pay_path,
+    purchase_body,
+    socket_url,
+    solution_for,
+)
 from loadtests.drop_figures import STOCK_REFUSALS, DropRun, FanRecord
 
-FAN_COOKIE = "fairdrop_fan"
 READ_TIMEOUT_S = 1.0  # how long one recv may wait before the loop looks at the clock
 CONNECT_TIMEOUT_S = 10.0
 IDLE_CONNECTION_S = 4.0  # under uvicorn's keep-alive timeout (5 s)
-# Fan-page states that end a fan's turn without it asking for tickets.
-LEFT_QUEUE_STATES = frozenset({"sold_out", "turn_over", "done"})
 
 # Filled in at test start by the locustfile; one per locust process.
 RUN = DropRun()
@@ -81,10 +88,9 @@ class FanJourney:
         self.user = user
         self.record = record
         self.timeout_s = timeout_s
-        self.event_path = f"/api/events/{RUN.event_id}"
+        self.page = FanPage(want=1)
         self.step_started = 0.0
         self.last_http_at = time.monotonic()  # a new user has no pooled connection yet
-        self.asked = False
 
     def post(self, name: str, path: str, expected: int, body: Any = None) -> bool:
         """One HTTP step through locust's client; False (and a failure) unless ``expected``."""
@@ -93,9 +99,7 @@ class FanJourney:
             # that close dies with RemoteDisconnected and requests never retries
             # a POST (a browser does, on a stale connection). Start afresh instead.
             self.user.client.close()
-        with self.user.client.post(
-            self.event_path + path, json=body, name=name, catch_response=True
-        ) as answer:
+        with self.user.client.post(path, json=body, name=name, catch_response=True) as answer:
             self.last_http_at = time.monotonic()
             if answer.status_code != expected:
                 answer.failure(why_refused(name, answer))
@@ -107,10 +111,10 @@ class FanJourney:
 
         Solved as a bot would, in Python with altcha's own solver (the page does
         it in a Web Worker); its time is reported as ``POW solve``. Raises
-        FanStepFailed when the challenge cannot be had.
+        FanStepFailed when the challenge cannot be had or solved.
         """
         with self.user.client.get(
-            self.event_path + "/challenge", name="challenge", catch_response=True
+            event_path(RUN.event_id, "/challenge"), name="challenge", catch_response=True
         ) as answer:
             if answer.status_code != 200:
                 answer.failure(why_refused("challenge", answer))
@@ -119,22 +123,12 @@ class FanJourney:
         if not challenge["required"]:
             return None
         started = time.monotonic()
-        # altcha itself, not web/proof_of_work.py's solve: the locust processes
-        # import nothing of fairdrop's (it would pull in redis; see locustfile.py).
-        found = altcha_v1.solve_challenge(
-            challenge["challenge"], challenge["salt"], altcha_v1.SHA256, challenge["maxnumber"]
-        )
+        try:
+            solution = solution_for(challenge)
+        except ValueError as exc:
+            raise FanStepFailed(str(exc)) from exc
         report(self.user.environment, "POW", "solve", started)
-        if found is None:
-            raise FanStepFailed("no number solves the challenge")
-        payload = altcha_v1.Payload(
-            altcha_v1.SHA256,
-            challenge["challenge"],
-            found.number,
-            challenge["salt"],
-            challenge["signature"],
-        )
-        return payload.to_base64()
+        return solution
 
     def run(self) -> None:
         started = time.monotonic()
@@ -143,17 +137,15 @@ class FanJourney:
         except FanStepFailed:
             self.finish("join_failed")
             return
-        body = {"altcha": solution} if solution else None
-        if not self.post("join", "/join", 200, body):
+        if not self.post("join", event_path(RUN.event_id, "/join"), 200, join_body(solution)):
             self.finish("join_failed")
             return
         self.record.joined_at = self.step_started = time.monotonic()
         self.record.outcome = "joined"
         cookie = self.user.client.cookies.get(FAN_COOKIE)
-        ws_url = (self.user.host or "").replace("http", "ws", 1) + f"/ws/events/{RUN.event_id}"
         try:
             ws = create_connection(
-                ws_url,
+                socket_url(self.user.host or "", RUN.event_id),
                 header=[f"Cookie: {FAN_COOKIE}={cookie}"],
                 timeout=CONNECT_TIMEOUT_S,
                 suppress_origin=True,
@@ -198,63 +190,55 @@ class FanJourney:
 
     def on_message(self, message: dict[str, Any], length: int) -> bool:
         """True when this fan is finished."""
-        kind = message.get("t")
-        if kind == "status":
-            return self.on_status(message, length)
-        if kind == "hold_result":
-            return self.on_hold_result(message, length)
-        if kind == "order":
-            if not message.get("ok"):
-                return self.fail("confirm", f"order refused: {message.get('code')}", "not_sold")
-            report(self.user.environment, "WS", "confirm", self.step_started, length)
-            return self.finish("confirmed")
-        if kind == "payment" and not message.get("ok"):
-            return self.fail("confirm", f"payment refused: {message.get('code')}", "not_paid")
-        if kind == "error":
-            return self.fail("socket", f"error message: {message.get('code')}", "error")
-        return False
-
-    def on_status(self, status: dict[str, Any], length: int) -> bool:
-        self.record.number = int(status.get("number") or 0) or self.record.number
-        state = status.get("state")
-        admission = status.get("admission")
-        if self.asked:
-            return False
-        if state == "queued":
-            self.record.outcome = "queued"
-        elif state == "admitted" and isinstance(admission, dict):
+        page = self.page
+        step = page.read(message)
+        self.record.number = page.number
+        if step is Step.ASK:
+            assert page.admission is not None
             self.record.admitted_at = time.monotonic()
-            self.record.admitted_deadline_ms = int(admission["deadline_ms"])
+            self.record.admitted_deadline_ms = int(page.admission["deadline_ms"])
             self.record.outcome = "admitted"
             report(self.user.environment, "WS", "admission wait", self.record.joined_at, length)
-            return self.ask_for_ticket(str(admission["token"]))
-        elif state in LEFT_QUEUE_STATES:
-            report(self.user.environment, "WS", f"left queue: {state}", self.record.joined_at)
-            return self.finish(str(state))
+            return self.ask_for_ticket(page.admission["token"])
+        if step is Step.PAY:
+            report(self.user.environment, "WS", "hold", self.step_started, length)
+            self.record.outcome = "held"
+            self.step_started = time.monotonic()
+            if not self.post("pay", pay_path(RUN.event_id, page.hold_id), 202):
+                return self.finish("pay_failed")
+            return False
+        if step is Step.FINISHED:
+            return self.finished_by(message, length)
+        if step is Step.WAIT and not page.asked and message.get("state") == FanState.QUEUED:
+            self.record.outcome = "queued"  # a status: only those carry a state
         return False
+
+    def finished_by(self, message: dict[str, Any], length: int) -> bool:
+        """The message after which this fan has nothing left to do, reported by its kind."""
+        kind, why = message.get("t"), self.page.final
+        if kind == MessageType.STATUS:
+            report(self.user.environment, "WS", f"left queue: {why}", self.record.joined_at)
+            return self.finish(why)
+        if kind == MessageType.HOLD_RESULT:
+            if why in STOCK_REFUSALS:
+                # The right answer in a drop with more fans than tickets: not a failure.
+                report(self.user.environment, "WS", f"hold refused: {why}", self.step_started)
+                return self.finish(f"refused:{why}")
+            return self.fail("hold", f"hold refused: {why}", f"refused:{why}")
+        if kind == MessageType.ORDER:
+            if not message.get("ok"):
+                return self.fail("confirm", f"order refused: {why}", "not_sold")
+            report(self.user.environment, "WS", "confirm", self.step_started, length)
+            return self.finish("confirmed")
+        if kind == MessageType.PAYMENT:
+            return self.fail("confirm", f"payment refused: {why}", "not_paid")
+        return self.fail("socket", f"error message: {why}", "error")
 
     def ask_for_ticket(self, token: str) -> bool:
-        self.asked = True
         self.step_started = time.monotonic()
-        body = {"admission_token": token, "items": [{"type": RUN.ticket_type_id, "quantity": 1}]}
-        if not self.post("ask for ticket", "/purchases", 202, body):
+        body = purchase_body(token, items_of(RUN.ticket_type_id))
+        if not self.post("ask for ticket", event_path(RUN.event_id, "/purchases"), 202, body):
             return self.finish("ask_failed")
-        return False
-
-    def on_hold_result(self, result: dict[str, Any], length: int) -> bool:
-        if not result.get("ok"):
-            code = str(result.get("code"))
-            if code in STOCK_REFUSALS:
-                # The right answer in a drop with more fans than tickets: not a failure.
-                report(self.user.environment, "WS", f"hold refused: {code}", self.step_started)
-                return self.finish(f"refused:{code}")
-            return self.fail("hold", f"hold refused: {code}", f"refused:{code}")
-        report(self.user.environment, "WS", "hold", self.step_started, length)
-        self.record.outcome = "held"
-        hold_id = result["hold"]["id"]
-        self.step_started = time.monotonic()
-        if not self.post("pay", f"/holds/{hold_id}/pay", 202):
-            return self.finish("pay_failed")
         return False
 
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import httpx
-import websockets
+from websockets.exceptions import ConnectionClosed
 
-from loadtests.client_processes import join_as_new_fan
+from fairdrop.protocol import MessageType
+from launch.fan_client import FanClient, NoMatchingMessage, Socket, hold_text, items_of
 from loadtests.ws_clients import raise_file_limit
 
 CONCURRENT_OPENS = 40
@@ -32,83 +32,68 @@ POLL_S = 0.2
 
 @dataclass
 class HoldingFan:
-    ws: websockets.ClientConnection | None = None
+    socket: Socket | None = None
     token: str = ""
     sent_at: float = 0.0
     answered_at: float = 0.0
     outcome: str = ""
 
 
-async def _let_in(
-    fan: HoldingFan,
-    http: httpx.AsyncClient,
-    ws_url: str,
-    join_path: str,
-    opening: asyncio.Semaphore,
-) -> None:
+async def _let_in(fan: HoldingFan, client: FanClient, opening: asyncio.Semaphore) -> None:
     try:
         async with opening:
-            cookie, entry = await join_as_new_fan(http, join_path)
+            entry = (await client.post_join()).raise_for_status().json()
         deadline = time.monotonic() + ADMIT_TIMEOUT_S
         while not entry.get("admission") and time.monotonic() < deadline:
             await asyncio.sleep(POLL_S)
             async with opening:
-                again = await http.post(join_path, headers=cookie)
-            again.raise_for_status()
-            entry = again.json()
+                entry = (await client.post_join()).raise_for_status().json()
         if not entry.get("admission"):
             fan.outcome = "not_admitted"
             return
         fan.token = entry["admission"]["token"]
         async with opening:
-            fan.ws = await websockets.connect(
-                ws_url, additional_headers=cookie, ping_interval=None, max_queue=None
-            )
+            fan.socket = await client.open_socket(ping_interval=None, max_queue=None)
     except Exception as exc:  # a fan's failure is a figure, not a crash
         fan.outcome = f"open_error:{type(exc).__name__}"
 
 
-async def _hold(fan: HoldingFan, body: str) -> None:
-    assert fan.ws is not None
+def _answers_the_hold(message: dict[str, object]) -> bool:
+    return message.get("t") in (MessageType.HOLD_RESULT, MessageType.ERROR)
+
+
+async def _hold(fan: HoldingFan, text: str) -> None:
+    assert fan.socket is not None
     fan.sent_at = time.time()
-    await fan.ws.send(body)
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(ANSWER_TIMEOUT_S):
-            async for raw in fan.ws:
-                message = json.loads(raw)
-                kind = message.get("t")
-                if kind == "hold_result":
-                    fan.answered_at = time.time()
-                    fan.outcome = "held" if message.get("ok") else str(message.get("code"))
-                    return
-                if kind == "error":
-                    fan.answered_at = time.time()
-                    fan.outcome = f"error:{message.get('code')}"
-                    return
-    fan.outcome = fan.outcome or "no_answer"
+    await fan.socket.send(text)
+    try:
+        message = await fan.socket.next(_answers_the_hold, ANSWER_TIMEOUT_S)
+    except (NoMatchingMessage, ConnectionClosed):
+        fan.outcome = fan.outcome or "no_answer"
+        return
+    fan.answered_at = time.time()
+    if message["t"] == MessageType.ERROR:
+        fan.outcome = f"error:{message.get('code')}"
+    else:
+        fan.outcome = "held" if message.get("ok") else str(message.get("code"))
 
 
 async def _run(conn: Connection, base_url: str, event_id: str, type_id: str, count: int) -> None:
     fans = [HoldingFan() for _ in range(count)]
     opening = asyncio.Semaphore(CONCURRENT_OPENS)
     limits = httpx.Limits(max_connections=CONCURRENT_OPENS, max_keepalive_connections=50)
-    ws_url = base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}"
-    join_path = f"/api/events/{event_id}/join"
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
         started = time.monotonic()
-        await asyncio.gather(*(_let_in(f, http, ws_url, join_path, opening) for f in fans))
-    ready = [f for f in fans if f.ws is not None]
+        await asyncio.gather(
+            *(_let_in(f, FanClient(base_url, event_id, http=http), opening) for f in fans)
+        )
+    ready = [f for f in fans if f.socket is not None]
     conn.send({"ready": len(ready), "seconds": time.monotonic() - started})
     command = await asyncio.to_thread(conn.recv)
     if command[0] == "go":
         await asyncio.sleep(max(0.0, command[1] - time.time()))
-        items = [{"type": type_id, "quantity": 1}]
-        await asyncio.gather(
-            *(
-                _hold(f, json.dumps({"t": "hold", "admission_token": f.token, "items": items}))
-                for f in ready
-            )
-        )
+        items = items_of(type_id)
+        await asyncio.gather(*(_hold(f, hold_text(f.token, items)) for f in ready))
     conn.send(
         {
             "sent": [f.sent_at for f in ready],
@@ -117,9 +102,9 @@ async def _run(conn: Connection, base_url: str, event_id: str, type_id: str, cou
         }
     )
     for fan in ready:
-        assert fan.ws is not None
+        assert fan.socket is not None
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(fan.ws.close(), 5)
+            await asyncio.wait_for(fan.socket.close(), 5)
 
 
 def client_main(conn: Connection, base_url: str, event_id: str, type_id: str, count: int) -> None:

@@ -20,8 +20,9 @@ are this process's: in a distributed run each worker reports its own fans.
 which ``python -m loadtests.plots`` draws.
 
 locust is imported first on purpose: it monkey-patches the standard library
-for gevent, which must happen before anything else opens sockets. Nothing
-from fairdrop itself is imported (it would pull in redis): this is HTTP only.
+for gevent, which must happen before anything else opens sockets. Of
+fairdrop's own code only what pulls in no Redis is imported after it: the
+protocol's names and launch/fan_client.py (through loadtests/fan_user.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ what the fan page does (``static/pow.js`` ``proofForJoin``): fetches a
 challenge as a browser without a cookie, solves it in the page's Web Worker
 (``static/pow_worker.js``, WebCrypto SHA-256), and joins with the solution,
 which must be accepted. Then Python solves the same challenges again with
-altcha's solver (``web/proof_of_work.py`` ``solve``: the bot's side) and with
+altcha's solver (``launch/fan_client.py`` ``solve``: the bot's side) and with
 a tighter loop a bot would write, and must find the same numbers. A solve's
 time is proportional to the secret number (uniform in 0..maxnumber), so each
 line also gives the time per hash, which does not depend on luck.
@@ -35,9 +35,9 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from fairdrop.settings import Settings
+from launch.fan_client import solve
 from launch.stack import Stack
 from loadtests.chromium import CHROMIUM, CHROMIUM_ARGS
-from web.proof_of_work import solve
 
 # Runs in a page of the app: the fan page's own module and worker, cookie-less
 # (credentials "omit"), so each challenge is a new browser's and each join

@@ -1,10 +1,11 @@
 """A client process holding many fan websockets, for the live-fans benchmark.
 
 Each fan joins over HTTP (one shared client per process, the fan's cookie
-passed explicitly), opens its socket, and records when every ``status`` or
-shared ``progress`` message arrived (``time.time()``, the same clock on the
-same machine as the parent's change timestamps) and whether it said
-``paused``. A process's sockets leave from their own loopback address
+passed explicitly: launch/fan_client.py's ``FanClient``), opens its socket
+(its ``Socket``, read as messages come), and records when every ``status``
+or shared ``progress`` message arrived (``time.time()`` once parsed, the same
+clock on the same machine as the parent's change timestamps) and whether it
+said ``paused``. A process's sockets leave from their own loopback address
 (127.0.0.2, 127.0.0.3, ...), so each process has the whole ephemeral port
 range to itself. The parent drives
 the process over a pipe: ``open`` (answered with how many opened), then
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import resource
 import time
 from collections import Counter, deque
@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
-import websockets
 
-from loadtests.client_processes import join_as_new_fan
+from fairdrop.protocol import MessageType
+from launch.fan_client import FanClient, Socket
 
 # Joins and handshakes in flight per process. The web process's Redis pool holds
 # 200 connections and answers 500 beyond that, so 4 processes stay well under it.
@@ -39,6 +39,8 @@ OPEN_TIMEOUT_S = 30.0
 # 160 a second were seen on a busy 2-core box (joins and handshakes together).
 MIN_OPENS_PER_S = 25
 REPORT_TIMEOUT_S = 600.0
+# The messages that can show a change of the sale: a fan's own status, or the shared progress.
+SHOWING_CHANGES = frozenset({MessageType.STATUS, MessageType.PROGRESS})
 
 
 @dataclass
@@ -60,24 +62,18 @@ def raise_file_limit(wanted: int) -> int:
 
 async def _follow(
     fan: Fan,
-    http: httpx.AsyncClient,
-    ws_url: str,
-    join_path: str,
+    client: FanClient,
     opening: asyncio.Semaphore,
     opened: asyncio.Event,
     stop: asyncio.Event,
-    source_host: str,
 ) -> None:
     try:
         async with opening:
-            cookie, _ = await join_as_new_fan(http, join_path)
-            ws = await websockets.connect(
-                ws_url,
-                additional_headers=cookie,
+            (await client.post_join()).raise_for_status()
+            socket = await client.open_socket(
                 open_timeout=OPEN_TIMEOUT_S,
                 ping_interval=None,  # the server heartbeats; pings would be extra load
                 max_queue=None,
-                local_addr=(source_host, 0),
             )
         fan.open = True
     except httpx.HTTPStatusError as exc:
@@ -89,20 +85,19 @@ async def _follow(
         opened.set()
         return
     opened.set()
-    reader = asyncio.create_task(_read(fan, ws))
+    reader = asyncio.create_task(_read(fan, socket))
     await stop.wait()
     reader.cancel()
     with contextlib.suppress(Exception):  # closing at the end; nothing left to record
-        await asyncio.wait_for(ws.close(), 5)
+        await asyncio.wait_for(socket.close(), 5)
     fan.open = fan.open and not reader.done()
 
 
-async def _read(fan: Fan, ws: websockets.ClientConnection) -> None:
+async def _read(fan: Fan, socket: Socket) -> None:
     try:
-        async for raw in ws:
+        async for message in socket:
             now = time.time()
-            message = json.loads(raw)
-            if message.get("t") in {"status", "progress"}:
+            if message.get("t") in SHOWING_CHANGES:
                 fan.arrivals.append((now, bool(message.get("paused"))))
     except asyncio.CancelledError:
         raise
@@ -155,17 +150,23 @@ async def _run(
     stop = asyncio.Event()
     opening = asyncio.Semaphore(CONCURRENT_OPENS)
     limits = httpx.Limits(max_connections=CONCURRENT_OPENS, max_keepalive_connections=50)
-    ws_url = base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}"
-    join_path = f"/api/events/{event_id}/join"
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
         command = await asyncio.to_thread(conn.recv)
         if command != ("open",):
             return
         started = time.monotonic()
         events = [asyncio.Event() for _ in fans]
+        # Each fan joins through the process's one HTTP client (with its own
+        # cookie) and opens its socket from the process's own address.
         tasks = [
             asyncio.create_task(
-                _follow(fan, http, ws_url, join_path, opening, done, stop, source_host)
+                _follow(
+                    fan,
+                    FanClient(base_url, event_id, http=http, local_address=source_host),
+                    opening,
+                    done,
+                    stop,
+                )
             )
             for fan, done in zip(fans, events, strict=True)
         ]

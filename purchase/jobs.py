@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from fairdrop.connections import sync_redis
+from fairdrop.errors import ErrorCode
+from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import make_engine
 from purchase.emails import SignInMail, send_order_confirmation, send_sign_in
@@ -88,7 +90,7 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> list[dict[str, A
     answers = hold_many(ctx.scripts, event_id, asks)
     pipe = ctx.client.pipeline(transaction=False)
     for ask, answer in zip(asks, answers, strict=True):
-        publish_to_fan(pipe, event_id, ask.fan_id, {"t": "hold_result", **answer.body})
+        publish_to_fan(pipe, event_id, ask.fan_id, {"t": MessageType.HOLD_RESULT, **answer.body})
     pipe.execute()
     return [answer.body for answer in answers]
 
@@ -103,18 +105,20 @@ def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) 
     ctx = worker_context()
     hold = read_hold(ctx.scripts, event_id, hold_id)
     if hold is None or hold.fan_id != fan_id:
-        return _tell_payment(ctx, event_id, fan_id, "unknown_hold", "no such hold")
+        return _tell_payment(ctx, event_id, fan_id, ErrorCode.UNKNOWN_HOLD, "no such hold")
     if hold.payment is not None:
         start = ctx.payments.resume_payment(hold.payment)
     elif hold.status != "held":
-        return _tell_payment(ctx, event_id, fan_id, "hold_expired", f"this hold is {hold.status}")
+        return _tell_payment(
+            ctx, event_id, fan_id, ErrorCode.HOLD_EXPIRED, f"this hold is {hold.status}"
+        )
     else:
         amount, currency, _ = price_hold(ctx.engine, event_id, hold)
         request = PaymentRequest(event_id, hold_id, fan_id, amount, currency, email)
         started = ctx.payments.start_payment(request)
         attached = started if started.confirmed else _attach(ctx, event_id, hold_id, started)
         if attached is None:
-            return _tell_payment(ctx, event_id, fan_id, "hold_expired", "this hold ended")
+            return _tell_payment(ctx, event_id, fan_id, ErrorCode.HOLD_EXPIRED, "this hold ended")
         start = attached
     if start.confirmed:
         return confirm_job(event_id, hold_id, start.reference, email)
@@ -130,7 +134,7 @@ def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) 
             "publishable_key": ctx.settings.stripe_publishable_key,
             "js_url": ctx.settings.stripe_js_url,
         }
-    publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
+    publish_to_fan(ctx.client, event_id, fan_id, {"t": MessageType.PAYMENT, **result})
     return result
 
 
@@ -149,10 +153,10 @@ def _attach(
 
 
 def _tell_payment(
-    ctx: WorkerContext, event_id: str, fan_id: str, code: str, message: str
+    ctx: WorkerContext, event_id: str, fan_id: str, code: ErrorCode, message: str
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"ok": False, "code": code, "message": message}
-    publish_to_fan(ctx.client, event_id, fan_id, {"t": "payment", **result})
+    publish_to_fan(ctx.client, event_id, fan_id, {"t": MessageType.PAYMENT, **result})
     return result
 
 
@@ -169,7 +173,7 @@ def confirm_job(
     answer = confirm_hold(ctx.scripts, event_id, hold_id, payment_ref)
     if not answer.ok or answer.hold is None or answer.hold.payment != payment_ref:
         # The hold ended and its tickets are gone, or another payment bought it.
-        reason = answer.code or "paid_twice"
+        reason = answer.code or ErrorCode.PAID_TWICE
         why = answer.message or "another payment already bought these tickets"
         return refund_unplaced(ctx, event_id, hold_id, payment_ref, reason, why)
     # Written after the Lua confirm: if the database is down the job fails,
@@ -190,7 +194,7 @@ def confirm_job(
         "late": bool(answer.body.get("late")),
         "tickets": [{"type": t.ticket_type_id, "code": t.code} for t in tickets],
     }
-    publish_to_fan(ctx.client, event_id, answer.hold.fan_id, {"t": "order", **result})
+    publish_to_fan(ctx.client, event_id, answer.hold.fan_id, {"t": MessageType.ORDER, **result})
     # The order's own email (a retried confirm finds the first one's). No
     # fixed job id: RQ would overwrite a job still waiting for its retry. The
     # email job's marker sends it once however often it is enqueued.
@@ -210,14 +214,14 @@ def refund_unplaced(
     )
     result: dict[str, Any] = {
         "ok": False,
-        "code": "refunded",
+        "code": ErrorCode.REFUNDED,
         "reason": reason,
         "hold_id": hold_id,
         "refund_ref": refund_ref,
         "message": f"{why}; this payment was refunded in full",
     }
     if fan_id:
-        publish_to_fan(ctx.client, event_id, fan_id, {"t": "order", **result})
+        publish_to_fan(ctx.client, event_id, fan_id, {"t": MessageType.ORDER, **result})
     return result
 
 
@@ -238,7 +242,12 @@ def undo_unrecordable_sale(
     """
     log.error("the order of hold %s cannot be written (%s): refunding it", hold.id, error)
     result = refund_unplaced(
-        ctx, event_id, hold.id, payment_ref, "order_not_recorded", "the order could not be recorded"
+        ctx,
+        event_id,
+        hold.id,
+        payment_ref,
+        ErrorCode.ORDER_NOT_RECORDED,
+        "the order could not be recorded",
     )
     returned = return_sold_tickets(ctx.scripts, event_id, hold.id, "")
     if not returned["ok"]:
@@ -270,6 +279,6 @@ def release_job(event_id: str, fan_id: str, hold_id: str) -> dict[str, Any]:
     ctx = worker_context()
     answer = release_hold(ctx.scripts, event_id, hold_id, fan_id)
     publish_to_fan(
-        ctx.client, event_id, fan_id, {"t": "released", **answer.body, "hold_id": hold_id}
+        ctx.client, event_id, fan_id, {"t": MessageType.RELEASED, **answer.body, "hold_id": hold_id}
     )
     return answer.body

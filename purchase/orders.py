@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import open_session
 from purchase.holds import Hold
@@ -194,7 +195,11 @@ def cancel_order(
         scripts.client,
         event_id,
         refunded.fan_id,
-        {"t": "order_refunded", "order_id": refunded.id, "refund_ref": refunded.refund_ref},
+        {
+            "t": MessageType.ORDER_REFUNDED,
+            "order_id": refunded.id,
+            "refund_ref": refunded.refund_ref,
+        },
     )
     return refunded
 

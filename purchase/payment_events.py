@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairdrop.errors import ErrorCode
+from fairdrop.protocol import MessageType
 from purchase.holds import read_hold, release_hold
 from purchase.jobs import WorkerContext, confirm_job, refund_unplaced, worker_context
 from purchase.orders import price_hold
@@ -46,7 +48,7 @@ def _succeeded(ctx: WorkerContext, facts: IntentFacts) -> dict[str, Any]:
             release_hold(ctx.scripts, facts.event_id, facts.hold_id)
             why = f"paid {facts.amount} {facts.currency}, but the tickets cost {amount} {currency}"
             return refund_unplaced(
-                ctx, facts.event_id, facts.hold_id, facts.id, "amount_mismatch", why
+                ctx, facts.event_id, facts.hold_id, facts.id, ErrorCode.AMOUNT_MISMATCH, why
             )
     return confirm_job(facts.event_id, facts.hold_id, facts.id, facts.email)
 
@@ -61,9 +63,9 @@ def _failed(ctx: WorkerContext, facts: IntentFacts, event_type: str) -> dict[str
     answer = release_hold(ctx.scripts, facts.event_id, facts.hold_id)
     what = "was cancelled" if event_type.endswith("canceled") else "failed"
     message = {
-        "t": "payment",
+        "t": MessageType.PAYMENT,
         "ok": False,
-        "code": "payment_failed",
+        "code": ErrorCode.PAYMENT_FAILED,
         "released": bool(answer.body.get("released")),
         "hold_id": facts.hold_id,
         "message": f"the payment {what}, so your tickets were let go",

@@ -91,7 +91,7 @@ export function stripeBusy() {
 
 // ---------- the fan's place ----------
 
-/** Fans ahead and the wait, as web/live.py's status_message works them out. */
+/** Fans ahead and the wait, as web/rooms.py's Room.status_message works them out. */
 export function placeFigures(state, number, progress) {
   const ahead = number ? Math.max(0, number - progress.serving - 1) : null;
   const rate = progress.rate_per_min || 0;

@@ -10,8 +10,8 @@ import pytest
 
 from fairdrop.errors import STATUS_FOR
 from fairdrop.settings import Settings
+from launch.bot_farm import allowed_entries
 from launch.demo import DemoPlan, run_demo
-from launch.demo_bots import allowed_entries
 from queue_engine.joining import NO_SHARE, AddressShare
 
 pytestmark = pytest.mark.e2e

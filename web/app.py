@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 
 from fairdrop.connections import async_redis, sync_redis
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from purchase.db import make_engine
@@ -122,7 +123,7 @@ class RefuseControlCharacters:
         ws = WebSocket(scope, receive, send)
         await ws.accept()
         # The fan socket's own refusal: an error message, then the close frame.
-        await ws.send_text(json.dumps({"t": "error", **refusal.as_body()["error"]}))
+        await ws.send_text(json.dumps({"t": MessageType.ERROR, **refusal.as_body()["error"]}))
         await ws.close(code=CLOSE_UNKNOWN_EVENT)
 
 

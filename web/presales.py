@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import policies_for
+from fairdrop.protocol import MessageType
 from purchase.models import PresaleLink
 from purchase.presales import (
     PresaleAsk,
@@ -155,7 +156,9 @@ async def hold_with_link(request: Request) -> JSONResponse:
     if not answer.ok:
         code = _REFUSALS.get(answer.code) or ErrorCode(answer.code)
         raise FairdropError(code, answer.message)
-    await publish_to_fan_async(ctx.client, event_id, fan_id, {"t": "hold_result", **answer.body})
+    await publish_to_fan_async(
+        ctx.client, event_id, fan_id, {"t": MessageType.HOLD_RESULT, **answer.body}
+    )
     return JSONResponse({k: v for k, v in answer.body.items() if k != "fan"})
 
 

@@ -27,7 +27,6 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -157,27 +156,6 @@ def check_solution(
     if _param(payload, "fan") != asker:
         raise _refused("this challenge was given to another session", event_id)
     return Proof(payload["challenge"], int(expires))
-
-
-def solve(challenge: Mapping[str, Any]) -> str:
-    """What a client in Python sends as ``altcha`` for a challenge this server gave.
-
-    The bot's side of the bill (and the tests', the demo's and the locust
-    fan's): altcha's own solver, one SHA-256 per number tried.
-    """
-    solution = altcha_v1.solve_challenge(
-        challenge["challenge"], challenge["salt"], ALGORITHM, challenge["maxnumber"]
-    )
-    if solution is None:
-        raise ValueError("no number in 0..maxnumber solves this challenge")
-    payload = altcha_v1.Payload(
-        ALGORITHM,
-        challenge["challenge"],
-        solution.number,
-        challenge["salt"],
-        challenge["signature"],
-    )
-    return payload.to_base64()
 
 
 async def take_proof(

@@ -11,6 +11,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
+from fairdrop.protocol import ErrorMessage, HoldQueuedMessage, MessageType
 from fairdrop.settings import Settings
 from fairdrop.tokens import Session
 from web.auth import session_of
@@ -18,7 +19,7 @@ from web.catalog import EventRecord
 from web.context import WebContext, context_of
 from web.edge import from_this_site, origin_of
 from web.fans import ask_for_tickets, enter_sale
-from web.live import FanSocket
+from web.places import FanSocket
 from web.rate_limits import Action
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
@@ -97,7 +98,7 @@ async def _follow_sale(
         return
     fan_id = joiner.fan_id
     # Past its address's share (address_busy), the socket waits: its room
-    # places it once the address may place one more (web/live.py).
+    # places it once the address may place one more (web/rooms.py).
     sock = FanSocket(ws, entry, joiner)
     room = await ctx.hub.room_for(event_id)
     room.add(sock)
@@ -152,7 +153,11 @@ async def _read_until_closed(
 
 
 def _error(code: ErrorCode, message: str) -> str:
-    return json.dumps({"t": "error", "code": code.value, "message": message})
+    error: ErrorMessage = {"t": MessageType.ERROR, "code": code, "message": message}
+    return json.dumps(error)
+
+
+_PONG = json.dumps({"t": MessageType.PONG}, separators=(",", ":"))
 
 
 async def _answer(
@@ -173,15 +178,16 @@ async def _answer(
         parsed = None
     if not isinstance(parsed, dict):
         await ws.send_text(_error(ErrorCode.MALFORMED_JSON, "messages must be JSON objects"))
-    elif parsed.get("t") == "ping":
-        await ws.send_text('{"t":"pong"}')
-    elif parsed.get("t") == "hold":
+    elif parsed.get("t") == MessageType.PING:
+        await ws.send_text(_PONG)
+    elif parsed.get("t") == MessageType.HOLD:
         try:
             request_id = await ask_for_tickets(ctx, ws, record, fan_id, parsed)
         except FairdropError as refused:
             await ws.send_text(_error(refused.code, refused.message))
         else:
-            await ws.send_text(json.dumps({"t": "hold_queued", "request_id": request_id}))
+            queued: HoldQueuedMessage = {"t": MessageType.HOLD_QUEUED, "request_id": request_id}
+            await ws.send_text(json.dumps(queued))
     else:
         await ws.send_text(
             _error(

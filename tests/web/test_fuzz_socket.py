@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
 from tests.live_stack import LiveStack
-from tests.web.fans import Crowd, Fan, Socket, is_message, open_sale, stats
+from tests.web.fans import Crowd, Fan, Socket, in_protocol, is_message, open_sale, stats
 
 EXAMPLES = 30
 # web/sockets.py: a flood (1008), a frame over the size limit (1009).
@@ -62,11 +62,11 @@ async def _abuse(fan: Fan, frames: list[str | bytes]) -> None:
             await socket.connection.send(frame)
             # Under the flood guard's rate: the frames' content is what is tested.
             await asyncio.sleep(0.12)
-        # Anything the server said is JSON with a kind; a close is a clean one.
+        # Anything the server said is a message of the protocol; a close is a clean one.
         while True:
             raw = await asyncio.wait_for(socket.connection.recv(), timeout=0.3)
             message: Any = json.loads(raw)
-            assert isinstance(message, dict) and isinstance(message.get("t"), str), raw
+            assert isinstance(message, dict) and in_protocol(message), raw
     except TimeoutError:
         pass
     except ConnectionClosed as closed:

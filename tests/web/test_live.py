@@ -1,4 +1,5 @@
-"""web/live.py: one Redis subscription per event per web process, whatever the fans."""
+"""web/live.py and web/rooms.py: one Redis subscription per event per web process,
+whatever the fans."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any, cast
 
 import httpx
 import redis
-import websockets
 
-from fairdrop.tokens import FAN_COOKIE
+from fairdrop.protocol import MessageType, SaleProgress
+from launch.fan_client import FanClient
 from queue_engine.keys import EventKeys
 from tests.live_stack import LiveStack
 
@@ -21,15 +22,13 @@ async def _open_sockets(base_url: str, event_id: str, count: int = FANS) -> list
     sockets = []
     async with httpx.AsyncClient(base_url=base_url) as http:
         for _ in range(count):
-            joined = await http.post(f"/api/events/{event_id}/join", headers={"Cookie": ""})
-            http.cookies.clear()
-            ws = await websockets.connect(
-                base_url.replace("http", "ws", 1) + f"/ws/events/{event_id}",
-                additional_headers={"Cookie": f"{FAN_COOKIE}={joined.cookies[FAN_COOKIE]}"},
-            )
-            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            assert first["t"] == "status"
-            sockets.append(ws)
+            fan = FanClient(base_url, event_id, http=http)
+            (await fan.post_join()).raise_for_status()
+            socket = await fan.open_socket()
+            first = await socket.next(timeout=5)
+            assert first["t"] == MessageType.STATUS
+            # The raw texts from here on: the tests compare them byte for byte.
+            sockets.append(socket.connection)
     return sockets
 
 
@@ -80,7 +79,9 @@ def _a_real_progress(client: redis.Redis, channel: str) -> dict[str, Any]:
             message = pubsub.get_message(timeout=0.1)
             if message is not None:
                 progress: dict[str, Any] = json.loads(message["data"])
-                if progress.get("t") == "progress":
+                if progress.get("t") == MessageType.PROGRESS:
+                    # The clock's progress is the protocol's, field for field.
+                    assert set(progress) == SaleProgress.__required_keys__, progress
                     return progress
     finally:
         pubsub.close()
@@ -90,7 +91,7 @@ def _a_real_progress(client: redis.Redis, channel: str) -> dict[str, Any]:
 def test_a_burst_of_changes_reaches_fans_as_its_latest_and_a_pause_at_once(
     live_stack: LiveStack,
 ) -> None:
-    """Stock moving every tick is coalesced (web/live.py MIN_BROADCAST_GAP_S); a pause is not."""
+    """Stock moving every tick is coalesced (web/rooms.py MIN_BROADCAST_GAP_S); a pause is not."""
     event = live_stack.create_event()
     channel = EventKeys(event["id"]).channel
     client = redis.Redis.from_url(live_stack.settings.redis_url or "")

@@ -1,4 +1,5 @@
-"""web/sockets.py and web/live.py: the fan's websocket, from handshake to sold out."""
+"""web/sockets.py and the live fan-out (web/live.py, rooms.py, places.py): the
+fan's websocket, from handshake to sold out."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from fairdrop.errors import ErrorCode
+from fairdrop.protocol import ProgressMessage, StatusMessage
 from fairdrop.tokens import Session, Signer, anonymous_identity
 from tests.live_stack import LiveStack
 from tests.web.fans import (
-    STATUS_FIELDS,
     WAIT_S,
     Crowd,
     Fan,
@@ -21,6 +22,7 @@ from tests.web.fans import (
     Socket,
     expect_error,
     ga,
+    in_protocol,
     is_admitted,
     is_message,
     is_status,
@@ -35,7 +37,7 @@ class PageView:
 
     A ``status`` replaces the picture; a ``progress`` (the same for every fan)
     updates the shared figures and the page works out "ahead" and the wait
-    from its own number, as ``placeFigures`` in queue.js does.
+    from its own number, as ``placeFigures`` in static/queue_state.js does.
     """
 
     def __init__(self, socket: Socket) -> None:
@@ -79,7 +81,7 @@ async def test_first_message_is_a_full_status(live_stack: LiveStack, crowd: Crow
     socket = await fan.open_socket()
     first = await socket.next(timeout=2)
     assert first["t"] == "status"
-    assert set(first) >= STATUS_FIELDS, STATUS_FIELDS - set(first)
+    assert set(first) == StatusMessage.__required_keys__, first
     assert first["number"] == entry["number"] > 0
     assert first["remaining"] == {ga(event_id): 10}
     assert first["remaining_total"] == 10
@@ -104,7 +106,10 @@ async def test_a_quiet_socket_hears_the_heartbeat(live_stack: LiveStack, crowd: 
     loop = asyncio.get_running_loop()
     started = loop.time()
     for _ in range(3):
-        await socket.next(is_message("progress", event_state="scheduled"), timeout=2 * heartbeat)
+        beat = await socket.next(
+            is_message("progress", event_state="scheduled"), timeout=2 * heartbeat
+        )
+        assert set(beat) == ProgressMessage.__required_keys__, beat
     assert loop.time() - started <= 4 * heartbeat
     # Nothing changed for this fan: the heartbeats were shared progress, no status.
     assert [m["t"] for m in socket.seen].count("status") == 1
@@ -250,7 +255,7 @@ async def test_another_sites_page_cannot_open_a_fans_socket(
 
 
 async def _paid(socket: Socket, fan: Fan, hold_id: str) -> Message:
-    paid = await fan.request("POST", fan.path(f"/holds/{hold_id}/pay"))
+    paid = await fan.pay(hold_id)
     assert paid.status_code == 202, paid.text
     order = await socket.next(is_message("order"))
     assert order["ok"] is True, order
@@ -281,6 +286,8 @@ async def test_a_fan_is_let_in_holds_pays_and_gets_tickets(
     await socket.next(is_status(state="done"))
     figures = stats(live_stack, event_id)
     assert (figures["sold"], figures["held"], figures["remaining_total"]) == (2, 0, 8)
+    # Every message on the way, as fairdrop/protocol.py describes it.
+    assert [m for m in socket.seen if not in_protocol(m)] == []
 
 
 async def test_the_last_ticket_goes_round_until_it_is_sold(
@@ -295,9 +302,10 @@ async def test_the_last_ticket_goes_round_until_it_is_sold(
         waiting = await socket.next(is_status(remaining_total=0))
         assert (waiting["state"], waiting["tickets_may_return"]) == ("queued", True)
 
-    released = await first.request("POST", first.path(f"/holds/{hold_id}/release"))
+    released = await first.release(hold_id)
     assert released.status_code == 202, released.text
-    await sockets[0].socket.next(is_message("released", ok=True))
+    let_go = await sockets[0].socket.next(is_message("released", ok=True))
+    assert in_protocol(let_go), let_go
     await sockets[0].next(is_status(state="turn_over"))
     # The ticket is back, and it is the second fan's turn, not the third's.
     back = await sockets[2].next(is_status(remaining_total=1))

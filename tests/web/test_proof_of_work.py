@@ -18,10 +18,11 @@ import pytest
 from fairdrop.errors import ErrorCode
 from fairdrop.settings import POW_MAX, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE, Signer
+from launch.fan_client import solve
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.fans import Crowd, Fan, expect_error, is_status, open_sale, stats
-from web.proof_of_work import CHALLENGE_SECONDS, NO_SESSION, new_challenge, solve
+from web.proof_of_work import CHALLENGE_SECONDS, NO_SESSION, new_challenge
 
 # Small enough that Python solves it in milliseconds; the page test uses a real one.
 DIFFICULTY = 2_000

@@ -21,6 +21,7 @@ import redis.asyncio
 from fairdrop.errors import ErrorCode
 from fairdrop.settings import RATE_LIMITS, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE
+from launch.fan_client import solve
 from queue_engine.joining import NO_SHARE, AddressShare
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
@@ -34,7 +35,6 @@ from tests.web.addressed_fans import (
 )
 from tests.web.fans import WAIT_S, expect_error, ga, is_message, is_status, stats
 from web.openapi import DOCUMENT
-from web.proof_of_work import solve
 from web.rate_limits import Action, RateLimits
 
 NEW_FANS_PER_ADDRESS = 5

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairdrop.errors import ErrorCode
+from fairdrop.errors import HTTP_CODES
 from web.openapi import door_api, fan_api, organiser_api, presale_api, sign_in_api
 from web.openapi.parts import TEXT_PATTERN, json_content
 
@@ -39,7 +39,7 @@ _ERROR_SCHEMA = {
             "type": "object",
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+                "code": {"type": "string", "enum": [c.value for c in HTTP_CODES]},
                 "message": {"type": "string"},
             },
         }

@@ -1,0 +1,295 @@
+"""A room: all of one web process's sockets for one event, fed by one subscription.
+
+The clock publishes one progress per change (and a heartbeat) on the event's
+channel; the room encodes the shared part once and sends the same
+``progress`` text to every socket. A socket gets its own full ``status`` only
+when its place changes (web/places.py), and the worker's answers to a fan go
+to that fan's sockets only, each followed by its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio
+
+from fairdrop.protocol import (
+    BEFORE_NUMBERS,
+    FAN_FIELD,
+    FanPlace,
+    MessageType,
+    SaleState,
+    SignedAdmission,
+)
+from fairdrop.tokens import Admission, Signer
+from queue_engine.joining import AddressShare, join, queue_numbers
+from queue_engine.keys import EventKeys
+from queue_engine.sales import snapshot
+from queue_engine.scripts import AsyncScripts
+from web.places import (
+    ADMITTED,
+    BUSY,
+    JOIN_BUFFERED,
+    JOIN_NOT_OPEN,
+    JOIN_QUEUED,
+    QUEUED,
+    WAITING_ROOM,
+    FanSocket,
+    fan_state,
+    place_of,
+    shared_fields,
+    wait_seconds,
+)
+from web.sending import send_all
+
+log = logging.getLogger("fairdrop.live")
+
+# A room sends the shared progress at most this often, unless the sale's state
+# or pause changes. During a burst of holds stock moves every clock tick, and
+# each broadcast costs ~25 us of CPU per socket; the latest progress is what
+# goes out, so nothing is lost, and heartbeats still arrive within their period
+# (a broadcast waits only when the previous one was less than this ago).
+MIN_BROADCAST_GAP_S = 0.5
+# How every progress message starts: the shared figures follow.
+_PROGRESS_START = '{"t":"' + MessageType.PROGRESS + '",'
+# Phases in which a queued fan's place moves only with the shared counter.
+_UNSTEADY = frozenset({SaleState.SOLD_OUT, SaleState.SCHEDULED})
+
+
+@dataclass(frozen=True)
+class RoomServices:
+    """What a room needs from its process: Redis, the scripts, the signer, the share."""
+
+    client: redis.asyncio.Redis
+    scripts: AsyncScripts
+    signer: Signer
+    # Each address's share of new anonymous entrants (web/rate_limits.py).
+    share: AddressShare
+
+
+def _to_sockets(pairs: Iterable[tuple[FanSocket, str]]) -> None:
+    send_all((sock.ws, text) for sock, text in pairs)
+
+
+class Room:
+    """All of this process's sockets for one event, fed by one subscription."""
+
+    def __init__(self, services: RoomServices, event_id: str) -> None:
+        self.services = services
+        self.event_id = event_id
+        self.sockets: set[FanSocket] = set()
+        self.by_fan: dict[str, set[FanSocket]] = {}
+        self.progress: dict[str, Any] = {}
+        self._shared = ""
+        self._subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._broadcast_at = 0.0  # loop time of the last shared progress
+        self._broadcast_key: tuple[Any, bool] = (None, False)  # its _sale_key()
+        self._deferred: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name=f"room-{self.event_id}")
+        # Subscribe before the first snapshot, so no change falls between them.
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        first = await snapshot(self.services.scripts, self.event_id)
+        if first is not None and not self.progress:
+            self._set_progress(first)
+
+    async def stop(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, sock: FanSocket) -> None:
+        self.sockets.add(sock)
+        self.by_fan.setdefault(sock.fan_id, set()).add(sock)
+
+    def remove(self, sock: FanSocket) -> None:
+        self.sockets.discard(sock)
+        peers = self.by_fan.get(sock.fan_id)
+        if peers is not None:
+            peers.discard(sock)
+            if not peers:
+                del self.by_fan[sock.fan_id]
+
+    def _set_progress(self, progress: dict[str, Any]) -> None:
+        self.progress = progress
+        self._shared = shared_fields(progress)
+
+    def progress_message(self, now_ms: int) -> str:
+        """The one message every socket without a change of place gets (ProgressMessage)."""
+        return _PROGRESS_START + self._shared + f',"now_ms":{now_ms}}}'
+
+    async def _listen(self) -> None:
+        channel = EventKeys(self.event_id).channel
+        while True:
+            pubsub = self.services.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                self._subscribed.set()
+                async for message in pubsub.listen():
+                    await self._on_message(message["data"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except Exception:  # keep the room alive across Redis hiccups
+                log.exception("subscription to %s failed; resubscribing", channel)
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(1)
+
+    async def _on_message(self, data: bytes | str) -> None:
+        try:
+            message: dict[str, Any] = json.loads(data)
+        except ValueError:
+            return
+        fan_id = message.get(FAN_FIELD)
+        if isinstance(fan_id, str):
+            await self._to_fan(fan_id, message)
+        elif message.get("t") == MessageType.PROGRESS:
+            await self._on_progress(message)
+
+    async def _to_fan(self, fan_id: str, message: dict[str, Any]) -> None:
+        socks = list(self.by_fan.get(fan_id, ()))
+        if not socks:
+            return
+        for sock in socks:
+            sock.apply_fan_message(message)
+        encoded = json.dumps({k: v for k, v in message.items() if k != FAN_FIELD})
+        _to_sockets((s, encoded) for s in socks)
+        # The place changed too (holding, done): say so in the same breath.
+        await self._send_status(socks)
+
+    async def _on_progress(self, progress: dict[str, Any]) -> None:
+        self._set_progress(progress)
+        phase = progress.get("state")
+        if phase != SaleState.SCHEDULED:
+            await self._join_early_arrivals()
+        if phase not in BEFORE_NUMBERS:
+            await self._learn_drawn_numbers()
+        now_ms = int(time.time() * 1000)
+        moved = self._places_changed_by(progress, now_ms)
+        # Their own status first: it carries the admission this step made.
+        self._tell(moved, now_ms)
+        self._broadcast_soon()
+
+    def _broadcast_soon(self) -> None:
+        """The shared progress to every socket now, or the latest one once the gap is over."""
+        loop = asyncio.get_running_loop()
+        wait = self._broadcast_at + MIN_BROADCAST_GAP_S - loop.time()
+        if self._sale_key() != self._broadcast_key or wait <= 0:
+            self._broadcast()
+        elif self._deferred is None:
+            self._deferred = loop.call_later(wait, self._broadcast)
+
+    def _sale_key(self) -> tuple[Any, bool]:
+        """What must reach fans at once, never held back by the broadcast gap."""
+        return self.progress.get("state"), bool(self.progress.get("paused"))
+
+    def _broadcast(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        self._broadcast_at = asyncio.get_running_loop().time()
+        self._broadcast_key = self._sale_key()
+        shared = self.progress_message(int(time.time() * 1000))
+        send_all((s.ws, shared) for s in self.sockets if s.told is not None)
+
+    def _places_changed_by(self, progress: dict[str, Any], now_ms: int) -> list[FanSocket]:
+        """The sockets whose place this progress changes; each is marked to skip its broadcast."""
+        serving = int(progress.get("serving") or 0)
+        # Queued behind the counter (or waiting for the draw) in a sale still
+        # selling: nothing to tell but the shared progress. The bulk of the fans
+        # take this branch, so it stays a few comparisons.
+        steady = progress.get("state") not in _UNSTEADY
+        moved = []
+        for sock in self.sockets:
+            told = sock.told
+            if steady and told is not None:
+                if told[0] == QUEUED and sock.number > serving:
+                    continue
+                if told[0] == WAITING_ROOM and sock.number == 0:
+                    continue
+            sock.see_progress(progress)
+            if told is None or place_of(sock, fan_state(sock, progress, now_ms)) != told:
+                moved.append(sock)
+                sock.told = None  # told below, after its own status
+        return moved
+
+    async def _join_early_arrivals(self) -> None:
+        """Pages opened before the window now join it, as if they had just arrived;
+        and pages that waited for their address's share try again once it is due."""
+        now_ms = int(time.time() * 1000)
+        services = self.services
+        for sock in self.sockets.copy():
+            if sock.status == JOIN_NOT_OPEN or 0 < sock.address_free_at_ms <= now_ms:
+                entry = await join(services.scripts, self.event_id, sock.joiner, services.share)
+                sock.apply_entry(entry)
+
+    async def _learn_drawn_numbers(self) -> None:
+        waiting = [s for s in self.sockets if s.number == 0 and s.status == JOIN_BUFFERED]
+        if not waiting:
+            return
+        numbers = await queue_numbers(
+            self.services.client, self.event_id, [s.fan_id for s in waiting]
+        )
+        for sock, number in zip(waiting, numbers, strict=True):
+            if number:
+                sock.number = number
+                sock.status = JOIN_QUEUED
+
+    def status_message(self, sock: FanSocket, now_ms: int) -> str:
+        """The socket's StatusMessage: its own place, then the shared figures encoded once."""
+        state = fan_state(sock, self.progress, now_ms)
+        serving = int(self.progress.get("serving") or 0)
+        ahead = max(0, sock.number - serving - 1) if sock.number else None
+        rate = int(self.progress.get("rate_per_min") or 0)
+        wait_s = None
+        if state == QUEUED and rate > 0 and not self.progress.get("paused"):
+            wait_s = wait_seconds(ahead or 0, rate)
+        elif state == BUSY:
+            # Until this page's next try for a place (its address's share).
+            wait_s = max(1, math.ceil((sock.address_free_at_ms - now_ms) / 1000))
+        admission: SignedAdmission | None = None
+        if state == ADMITTED:
+            if sock.admission_token is None:
+                sock.admission_token = self.services.signer.sign_admission(
+                    Admission(self.event_id, sock.fan_id, sock.number, sock.deadline_ms)
+                )
+            admission = {"token": sock.admission_token, "deadline_ms": sock.deadline_ms}
+        own: FanPlace = {
+            "t": MessageType.STATUS,
+            "state": state,
+            "number": sock.number,
+            "ahead": ahead,
+            "wait_s": wait_s,
+            "admission": admission,
+            "hold_id": sock.hold_id,
+            "now_ms": now_ms,
+        }
+        return json.dumps(own, separators=(",", ":"))[:-1] + "," + self._shared + "}"
+
+    async def _send_status(self, socks: list[FanSocket]) -> None:
+        if not self.progress:
+            return
+        self._tell(socks, int(time.time() * 1000))
+
+    def _tell(self, socks: list[FanSocket], now_ms: int) -> None:
+        """Each socket's full status, and what it now knows of its place."""
+        _to_sockets((s, self.status_message(s, now_ms)) for s in socks)
+        for sock in socks:
+            sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))
+
+    async def send_status(self, sock: FanSocket) -> None:
+        """The socket's full status: the first message on connect, complete on its own."""
+        await self._send_status([sock])
