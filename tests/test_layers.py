@@ -13,8 +13,10 @@ from tests.import_graph import (
     LAYERS,
     NOT_PRODUCT,
     ROOT,
+    drawn,
     graph,
     imported,
+    mermaid,
     product_modules,
     strongly_connected,
 )
@@ -44,3 +46,22 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
     assert "fairdrop.settings" in edges["web.app"] and "purchase.holds" in edges["purchase.jobs"]
     circles = [c for c in strongly_connected(edges) if len(c) > 1]
     assert circles == []
+
+
+def test_the_architecture_map_draws_todays_layers() -> None:
+    assert "web --> fairdrop" in mermaid()
+    # Stale? python -m tests.import_graph --write
+    assert drawn() == mermaid()
+
+
+MAX_LINES = 400
+
+
+def test_no_module_of_the_product_or_its_pages_is_over_400_lines() -> None:
+    pages = [p for p in (ROOT / "static").rglob("*") if p.suffix in {".js", ".html", ".css"}]
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for path in [*product_modules().values(), *pages]
+    }
+    assert len(sizes) > 100  # every module and page was read
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
