@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.synchronize import Event as EventType
 from typing import Any
 
+from buffer.arrivals import AddressShare
 from launch.demo_bots import (
     FRESH,
     KEEP,
@@ -30,7 +31,6 @@ from launch.demo_bots import (
     run_address,
 )
 from launch.demo_fans import PROOF_WORKERS, FanProof, fan_proof
-from queue_engine.joining import AddressShare
 
 
 def allowed_entries(share: AddressShare, opens_at: float, entry_times: list[float]) -> int | None:

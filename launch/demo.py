@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from buffer.arrivals import NO_SHARE, AddressShare
 from buffer.verify import verify_draw
 from fairdrop.protocol import FanState
 from fairdrop.settings import Settings, parse_rate_limit
@@ -61,7 +62,6 @@ from launch.localstripe_server import (
     stripe_client,
 )
 from launch.stack import Stack
-from queue_engine.joining import NO_SHARE, AddressShare
 
 # Short holds, so the late payers' holds end within the demo (5 s is the least allowed).
 LOCALSTRIPE_HOLD_SECONDS = 8

@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from buffer.arrivals import NO_SHARE, AddressShare, Entry, Joiner, join_args, parse_entry
 from purchase.holds import HoldAsk, ScriptAnswer, answer_of, hold_args
-from queue_engine.joining import NO_SHARE, AddressShare, Entry, Joiner, join_args, parse_entry
 from queue_engine.keys import EVENTS_INDEX
 from queue_engine.sales import SaleSpec, parse_snapshot
 from queue_engine.scripts import SyncScripts
@@ -34,7 +34,7 @@ def join_sync(
     now_ms: int = 0,
     share: AddressShare = NO_SHARE,
 ) -> Entry:
-    """As ``queue_engine.joining.join``, at a time of the caller's; a bare id is an open fan."""
+    """As ``buffer.arrivals.join``, at a time of the caller's; a bare id is an open fan."""
     if isinstance(joiner, str):
         joiner = Joiner(joiner)
     return parse_entry(scripts.run("join", event_id, now_ms, *join_args(joiner, share)))

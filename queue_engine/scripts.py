@@ -39,10 +39,10 @@ ScriptName = Literal[
 # Which package owns each script: each package keeps its Lua beside its code.
 _OWNER: dict[ScriptName, str] = {
     "create": "queue_engine",
-    "join": "queue_engine",
+    "join": "buffer",
     "tick": "queue_engine",
     "snapshot": "queue_engine",
-    "finish_draw": "queue_engine",
+    "finish_draw": "buffer",
     "set_paused": "queue_engine",
     "set_access": "queue_engine",
     "set_allowances": "queue_engine",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from buffer.arrivals import NO_SHARE, AddressShare
 from fairdrop.errors import STATUS_FOR
 from fairdrop.settings import Settings
 from launch.bot_farm import allowed_entries
 from launch.demo import DemoPlan, run_demo
-from queue_engine.joining import NO_SHARE, AddressShare
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,9 @@ def test_every_code_has_an_http_status_or_is_the_workers_own() -> None:
 
 
 def test_every_code_the_scripts_send_is_an_error_code() -> None:
-    scripts = [p for d in ("queue_engine", "purchase", "web") for p in (ROOT / d).rglob("*.lua")]
+    scripts = [
+        p for d in ("queue_engine", "buffer", "purchase", "web") for p in (ROOT / d).rglob("*.lua")
+    ]
     codes = {code for path in scripts for code in LUA_CODE.findall(path.read_text())}
     assert {"no_stock", "hold_ended", "not_enough_stock", "hold_not_sold"} <= codes
     assert codes - {c.value for c in ErrorCode} == set()

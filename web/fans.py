@@ -15,11 +15,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from buffer.arrivals import Entry, Joiner, join
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, allowed, policies_for
 from fairdrop.tokens import Admission, Session, anonymous_identity
 from purchase.holds import read_hold_async, request_result
-from queue_engine.joining import Entry, Joiner, join
 from queue_engine.sales import snapshot
 from web.auth import entrant_of, session_of, set_session_cookie
 from web.catalog import EventRecord

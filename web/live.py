@@ -24,8 +24,8 @@ import asyncio
 
 import redis.asyncio
 
+from buffer.arrivals import NO_SHARE, AddressShare
 from fairdrop.tokens import Signer
-from queue_engine.joining import NO_SHARE, AddressShare
 from queue_engine.scripts import AsyncScripts
 from web.rooms import Room, RoomServices
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from buffer.arrivals import Entry, Joiner
 from fairdrop.errors import ErrorCode
 from fairdrop.protocol import EntryStatus, FanState, MessageType, SaleState
-from queue_engine.joining import Entry, Joiner
 
 # What a page last heard of its place: (state, number, deadline or retry time, hold id).
 Place = tuple[FanState, int, int, str]
@@ -54,7 +54,7 @@ class FanSocket:
     def __init__(self, ws: WebSocket, entry: Entry, joiner: Joiner) -> None:
         self.ws = ws
         self.fan_id = joiner.fan_id
-        # What join.lua needs to place this fan again (queue_engine/joining.py).
+        # What join.lua needs to place this fan again (buffer/arrivals.py).
         self.joiner = joiner
         self.deadline_ms = 0
         self.apply_entry(entry)

@@ -39,9 +39,9 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
+from buffer.arrivals import NO_SHARE, AddressShare
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings, parse_rate_limit
-from queue_engine.joining import NO_SHARE, AddressShare
 from queue_engine.keys import EventKeys
 from web.client_address import (
     IPAddress,

@@ -21,6 +21,7 @@ from typing import Any
 
 import redis.asyncio
 
+from buffer.arrivals import AddressShare, join, queue_numbers
 from fairdrop.protocol import (
     BEFORE_NUMBERS,
     FAN_FIELD,
@@ -30,7 +31,6 @@ from fairdrop.protocol import (
     SignedAdmission,
 )
 from fairdrop.tokens import Admission, Signer
-from queue_engine.joining import AddressShare, join, queue_numbers
 from queue_engine.keys import EventKeys
 from queue_engine.sales import snapshot
 from queue_engine.scripts import AsyncScripts

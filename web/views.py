@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from buffer.arrivals import Entry
 from fairdrop.errors import FairdropError
-from queue_engine.joining import Entry
 from web.catalog import EventRecord, iso
 
 

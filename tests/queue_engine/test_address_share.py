@@ -12,9 +12,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from buffer.arrivals import ADDRESS_BUSY, AddressShare, Joiner
 from buffer.order import seed_commitment
 from loadtests.sync_sale import create_sale_sync, join_sync
-from queue_engine.joining import ADDRESS_BUSY, AddressShare, Joiner
 from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 

@@ -18,11 +18,11 @@ import httpx
 import pytest
 import redis.asyncio
 
+from buffer.arrivals import NO_SHARE, AddressShare
 from fairdrop.errors import ErrorCode
 from fairdrop.settings import RATE_LIMITS, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE
 from launch.fan_client import solve
-from queue_engine.joining import NO_SHARE, AddressShare
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.addressed_fans import (

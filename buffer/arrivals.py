@@ -1,4 +1,6 @@
-"""A fan's place in a sale: joining (idempotent) and reading it back."""
+"""Arrivals: a fan's place in a sale, joining (idempotent, buffer/lua/join.lua:
+into the buffer while the window is open, at the back of the queue after it)
+and reading the drawn numbers back."""
 
 from __future__ import annotations
 
