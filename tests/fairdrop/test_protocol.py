@@ -12,7 +12,7 @@ from fairdrop.errors import HTTP_CODES, STATUS_FOR, WORKER_ONLY, ErrorCode
 from fairdrop.protocol import PAGE_MESSAGES, SERVER_MESSAGES, FanState, MessageType
 from launch.fan_client import FanPage, Step
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # A Lua script's refusal: refuse('code', ...), return nil, 'code', ... or code = 'code'.
 LUA_CODE = re.compile(r"(?:refuse\(|return nil, |code = )'([a-z_]+)'")
 
