@@ -82,7 +82,7 @@ def _run_clock(settings: Settings) -> None:
 
 
 def _run_worker(settings: Settings, args: argparse.Namespace) -> None:
-    from purchase.worker import run_worker
+    from launch.worker import run_worker
 
     run_worker(settings, burst=args.burst, worker_class=args.worker_class)
 
