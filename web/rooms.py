@@ -231,10 +231,17 @@ class Room:
         and pages that waited for their address's share try again once it is due."""
         now_ms = int(time.time() * 1000)
         services = self.services
-        for sock in self.sockets.copy():
-            if sock.status == JOIN_NOT_OPEN or 0 < sock.address_free_at_ms <= now_ms:
-                entry = await join(services.scripts, self.event_id, sock.joiner, services.share)
-                sock.apply_entry(entry)
+        # Picked first (the set may change while a join is awaited), and only
+        # these: every progress passes here, so no copy of every socket.
+        due = [
+            sock
+            for sock in self.sockets
+            if sock.status == JOIN_NOT_OPEN or 0 < sock.address_free_at_ms <= now_ms
+        ]
+        for sock in due:
+            sock.apply_entry(
+                await join(services.scripts, self.event_id, sock.joiner, services.share)
+            )
 
     async def _learn_drawn_numbers(self) -> None:
         waiting = [s for s in self.sockets if s.number == 0 and s.status == JOIN_BUFFERED]
