@@ -113,7 +113,8 @@ class Stack:
         if not self.settings.secret_key:
             changes["secret_key"] = secrets.token_urlsafe(32)
         if not self.settings.organiser_token:
-            changes["organiser_token"] = secrets.token_urlsafe(24)
+            # Hex: a token pasted into a command line never starts with "-".
+            changes["organiser_token"] = secrets.token_hex(24)
         if self.settings.port == 0:
             changes["port"] = free_port()
         self.settings = self.settings.with_overrides(**changes)

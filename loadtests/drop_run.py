@@ -36,7 +36,7 @@ def locust_command(base_url: str, token: str, args: argparse.Namespace, out: Pat
         "--headless",
         "--only-summary",
         *("--host", base_url),
-        *("--organiser-token", token),
+        f"--organiser-token={token}",  # a token may start with "-"
         *("--drop-fans", str(args.fans)),
         *("--drop-tickets", str(args.tickets)),
         *("--drop-cap", str(args.cap)),

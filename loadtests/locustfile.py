@@ -3,7 +3,7 @@
 Run from the repository root (locust puts the working directory on the path)::
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 \
-        --organiser-token "$FAIRDROP_ORGANISER_TOKEN" [--event-id ID] \
+        --organiser-token="$FAIRDROP_ORGANISER_TOKEN" [--event-id ID] \
         [--drop-fans 500] [--headless] [--figures-file figures.json] \
         [--series-file series.json]
 

@@ -64,8 +64,8 @@ def _run_locust(live_stack: LiveStack, event_id: str, workdir: Path) -> str:
         live_stack.base_url,
         "--event-id",
         event_id,
-        "--organiser-token",
-        live_stack.settings.organiser_token,
+        # One argument with "=": a token may start with "-" (an option to argparse).
+        f"--organiser-token={live_stack.settings.organiser_token}",
         "--drop-fans",
         "60",
         "--drop-burst-seconds",
