@@ -1,6 +1,6 @@
 """The verifiable draw: buffered fans become queue numbers at the drop.
 
-The algorithm (``fairdrop-draw-v1``) is written down exactly in
+The algorithm (``fairdrop-draw-v2``; v1 for older sales) is written down exactly in
 ``docs/fairness.md`` and computed by ``buffer/order.py`` (standard library
 only), which the verifier (``buffer/verify.py``) uses on published data. This
 module is the server's side: it reads the buffer out of Redis, runs that
@@ -19,6 +19,7 @@ can (the sort runs in numpy).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +32,18 @@ import numpy as np
 import redis
 from redis.connection import AbstractConnection
 
-from buffer.order import KEY_BYTES, draw_ranking, key_count, whole_key
+from buffer.beacon import BeaconChain, BeaconError, fetch_round
+from buffer.order import (
+    ALGORITHM_V1,
+    KEY_BYTES,
+    PROMISE_COMMITTED,
+    PROMISE_UNSTEERABLE,
+    digest_of_ordered,
+    draw_key,
+    draw_ranking,
+    key_count,
+    whole_key,
+)
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
 
@@ -43,6 +55,9 @@ WRITE_CHUNK = 1_500
 # ZADDs sent ahead of their replies: Redis executes one while we pack the next.
 WRITES_IN_FLIGHT = 4
 LEASE_MS = 30_000
+BEACON_RETRY_SECONDS = 1.0
+# When this process last asked for each beacon round (by chain URL) it waits for.
+_beacon_tried_at: dict[tuple[str, int], float] = {}
 
 # hiredis's C packer (its stub types the argument as a 1-tuple).
 _pack_command = cast(Callable[[tuple[str | int | bytes, ...]], bytes], hiredis.pack_command)
@@ -161,14 +176,87 @@ def write_numbers(
             connection.read_response()
 
 
-def run_draw(scripts: SyncScripts, event_id: str) -> DrawResult | None:
-    """Draws a sale whose window has closed; None if another clock holds the lease.
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
-    Safe to repeat: the order depends only on the seed and the frozen buffer,
-    so a second run (after a crash, or by a second clock) writes the same numbers.
+
+@dataclass(frozen=True)
+class BeaconOutcome:
+    """What the draw mixes into its key: the beacon JSON to publish (with the
+    value, or why there is none) and the promise the draw keeps."""
+
+    beacon: str
+    randomness: str
+    promise: str
+
+
+def beacon_outcome(beacon_json: str, wait_seconds: float, now: float) -> BeaconOutcome | None:
+    """The beacon value this v2 draw waits for; None while it should wait longer.
+
+    A sale created without a beacon, or whose round stays out of reach
+    ``wait_seconds`` past its time, draws without one and says so: its order
+    is then only as unsteerable as the committed seed (docs/fairness.md).
+    """
+    if not beacon_json:
+        return BeaconOutcome("", "", PROMISE_COMMITTED)
+    published: dict[str, Any] = json.loads(beacon_json)
+    chain = BeaconChain.from_json(published)
+    round_ = int(published["round"])
+    if now < chain.round_time(round_):
+        return None
+    # At most one try a second: a beacon that times out must not hold up
+    # every other sale's clock step while this one waits.
+    tried = (chain.url, round_)
+    if now - _beacon_tried_at.get(tried, -BEACON_RETRY_SECONDS) < BEACON_RETRY_SECONDS:
+        return None
+    _beacon_tried_at[tried] = now
+    reason = f"round {round_} was not out"
+    try:
+        value = fetch_round(chain, round_)
+    except BeaconError as exc:
+        value, reason = None, str(exc)
+    if value is not None:
+        published |= {"status": "verified", "randomness": value.randomness}
+        published["signature"] = value.signature
+        return BeaconOutcome(json.dumps(published), value.randomness, PROMISE_UNSTEERABLE)
+    if now < chain.round_time(round_) + wait_seconds:
+        return None
+    published |= {"status": "unavailable", "reason": reason[:200]}
+    return BeaconOutcome(json.dumps(published), "", PROMISE_COMMITTED)
+
+
+def run_draw(
+    scripts: SyncScripts,
+    event_id: str,
+    beacon_wait_seconds: float = 20.0,
+    now: float | None = None,
+) -> DrawResult | None:
+    """Draws a sale whose window has closed; None when there is nothing to do
+    yet (another clock holds the lease, or the beacon round is not out).
+
+    A v2 draw is two steps: the frozen list's digest is published at once,
+    before the beacon round exists; the order is computed once the round is
+    out. The clock calls this every tick while the sale is drawing. Safe to
+    repeat: the order depends only on the seed, the beacon value and the
+    frozen buffer, so a second run (after a crash, or by a second clock)
+    writes the same numbers.
     """
     client = scripts.client
     keys = EventKeys(event_id)
+    now = time.time() if now is None else now
+    algorithm, beacon_json, digest_on_record = map(
+        _text, client.hmget(keys.meta, ["algorithm", "beacon", "entrants_digest"])
+    )
+    algorithm = algorithm or ALGORITHM_V1  # sales made before v2
+    outcome = BeaconOutcome("", "", "")
+    if algorithm != ALGORITHM_V1:
+        if not digest_on_record:
+            frozen = read_buffer(client, keys)
+            scripts.run("record_digest", event_id, 0, len(frozen), digest_of_ordered(frozen))
+        waited = beacon_outcome(beacon_json, beacon_wait_seconds, now)
+        if waited is None:
+            return None
+        outcome = waited
     # The lease only saves a second clock the work; it is left to expire,
     # since once the draw is finished nobody asks for it again.
     if not client.set(keys.draw_lease, uuid.uuid4().hex, nx=True, px=LEASE_MS):
@@ -177,10 +265,11 @@ def run_draw(scripts: SyncScripts, event_id: str) -> DrawResult | None:
     seed = client.get(keys.seed)
     if seed is None:
         raise RuntimeError(f"event {event_id} has no seed")
-    seed_hex = seed.decode() if isinstance(seed, bytes) else str(seed)
+    key = draw_key(algorithm, _text(seed), outcome.randomness)
     by_bytes = read_buffer(client, keys)
-    ranking, digest = draw_ranking(seed_hex, by_bytes, fast_order_by_keys)
+    ranking, digest = draw_ranking(key, by_bytes, fast_order_by_keys)
     write_numbers(client, keys, by_bytes, ranking)
-    state = scripts.run("finish_draw", event_id, 0, len(ranking), digest)
-    state_text = state.decode() if isinstance(state, bytes) else str(state)
-    return DrawResult(len(ranking), digest, time.perf_counter() - started, state_text)
+    state = scripts.run(
+        "finish_draw", event_id, 0, len(ranking), digest, outcome.beacon, outcome.promise
+    )
+    return DrawResult(len(ranking), digest, time.perf_counter() - started, _text(state))

@@ -1,7 +1,9 @@
-"""The draw's algorithm (``fairdrop-draw-v1``), on the Python standard library alone.
+"""The draw's algorithm (``fairdrop-draw-v2``, and v1 for sales drawn before
+it), on the Python standard library alone.
 
 docs/fairness.md writes the algorithm down exactly; this module computes it
-from the seed and the entrant ids, nothing else: no Redis, no numpy. The
+from the draw key (the seed, mixed in v2 with a public beacon value) and the
+entrant ids, nothing else: no Redis, no numpy. The
 offline verifier (``buffer/verify.py``, ``fairdrop verify-draw URL``) uses it
 as it stands; the server's draw (``buffer/draw.py``) shares its seed, digest
 and sort keys and only swaps in a faster sort (numpy) for the last step. The
@@ -11,10 +13,21 @@ tests hold both to the page's plain reference implementation, ties and all.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Iterable
 
-ALGORITHM = "fairdrop-draw-v1"
+ALGORITHM = "fairdrop-draw-v2"
+ALGORITHM_V1 = "fairdrop-draw-v1"
+ALGORITHMS = (ALGORITHM, ALGORITHM_V1)
+# What a v2 draw promises: mixed with a beacon value that did not exist until
+# the entrant list was frozen and published, or (no beacon value to be had)
+# only that the seed was committed before the window opened.
+PROMISE_UNSTEERABLE = "unsteerable"
+PROMISE_COMMITTED = "committed-seed"
+# What a v2 draw's key mixes with the beacon value, so a key made for
+# anything else can never be a draw key.
+_V2_LABEL = b"fairdrop-draw-v2:"
 
 _BLOCK = 64  # SHA-256 block size, the HMAC key length (RFC 2104)
 KEY_BYTES = 32  # SHA-256 output: every sort key is this long
@@ -33,6 +46,23 @@ def seed_commitment(seed_hex: str) -> str:
     return hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest()
 
 
+def draw_key(algorithm: str, seed_hex: str, randomness_hex: str = "") -> bytes:
+    """The key every entrant's sort key is made with.
+
+    v2: HMAC-SHA256(seed, "fairdrop-draw-v2:" + the beacon's randomness as
+    lowercase hex, or nothing when the draw had to go without a beacon). The
+    beacon value does not exist until after the buffer froze, so whoever
+    knows the seed still cannot know the order while entrants can be added.
+    v1: the seed itself.
+    """
+    seed = bytes.fromhex(seed_hex)
+    if algorithm == ALGORITHM_V1:
+        return seed
+    if algorithm != ALGORITHM:
+        raise ValueError(f"unknown draw algorithm {algorithm!r}")
+    return hmac.digest(seed, _V2_LABEL + randomness_hex.lower().encode("ascii"), "sha256")
+
+
 def digest_of_ordered(ordered: list[bytes]) -> str:
     """SHA-256 of each id followed by a newline, in the given order."""
     digest = hashlib.sha256(b"\n".join(ordered))
@@ -47,7 +77,8 @@ def entrants_digest(entrants: Iterable[str]) -> str:
 
 
 def sort_keys(seed: bytes, digest: str, ids: list[bytes]) -> bytearray:
-    """HMAC-SHA256(seed, digest + ":" + id) for every id, end to end (32 bytes each).
+    """HMAC-SHA256(seed, digest + ":" + id) for every id, end to end (32 bytes
+    each); ``seed`` is the draw key (:func:`draw_key`).
 
     HMAC written out (RFC 2104) so the hash states after the padded key and
     after the digest, the same for every id, are computed once and copied:
@@ -96,25 +127,27 @@ def order_by_keys(keys: bytes | bytearray) -> list[int]:
 
 
 def draw_ranking(
-    seed_hex: str, by_bytes: list[bytes], rank: Ranker = order_by_keys
+    key: bytes, by_bytes: list[bytes], rank: Ranker = order_by_keys
 ) -> tuple[list[int], str]:
     """The draw on distinct UTF-8 ids already in byte order: the index into
-    ``by_bytes`` of queue number 1, 2, ..., and the digest. ``rank`` sorts the
-    keys (the server passes its numpy sort; every ranker gives the same order)."""
+    ``by_bytes`` of queue number 1, 2, ..., and the digest. ``key`` is the
+    :func:`draw_key`; ``rank`` sorts the sort keys (the server passes its
+    numpy sort; every ranker gives the same order)."""
     digest = digest_of_ordered(by_bytes)
-    return rank(sort_keys(bytes.fromhex(seed_hex), digest, by_bytes)), digest
+    return rank(sort_keys(key, digest, by_bytes)), digest
 
 
 def draw_order(
-    seed_hex: str, entrants: Iterable[str], rank: Ranker = order_by_keys
+    key: bytes, entrants: Iterable[str], rank: Ranker = order_by_keys
 ) -> tuple[list[str], str]:
     """The entrants in queue order (first is number 1), and their digest.
 
-    Each entrant's sort key is HMAC-SHA256(seed, digest + ":" + id). The digest
-    mixes in the whole entrant list, so nobody can aim a single id at a place,
-    and the seed was committed before anyone could join.
+    Each entrant's sort key is HMAC-SHA256(key, digest + ":" + id). The digest
+    mixes in the whole entrant list, so nobody can aim a single id at a place;
+    the seed in the key was committed before anyone could join, and (v2) the
+    beacon value in it did not exist until the list was frozen.
     """
     # bytes sort in plain byte order, the order the specification names.
     by_bytes = sorted({f.encode("utf-8") for f in entrants})
-    ranking, digest = draw_ranking(seed_hex, by_bytes, rank)
+    ranking, digest = draw_ranking(key, by_bytes, rank)
     return [by_bytes[i].decode("utf-8") for i in ranking], digest

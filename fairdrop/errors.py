@@ -77,6 +77,8 @@ class ErrorCode(StrEnum):
     # A new anonymous entrant past its address's share of a sale (join.lua).
     ADDRESS_BUSY = "address_busy"
     BLOCKED = "blocked"
+    # No place in the sale for this session, so no receipt (web/receipts.py).
+    NOT_ENTERED = "not_entered"
     # The worker's own, on a fan's socket only (WORKER_ONLY below).
     # A payment after its hold ended, whose tickets are gone by now (confirm.lua).
     NO_STOCK = "no_stock"
@@ -194,6 +196,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.ADDRESS_BUSY: 429,
     # The client's address is on the organiser's blocklist (web/blocklist.py).
     ErrorCode.BLOCKED: 403,
+    ErrorCode.NOT_ENTERED: 404,
 }
 
 

@@ -6,7 +6,6 @@ clock, demo) builds a :class:`Settings` once and passes it down.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,10 +14,13 @@ from typing import TypeVar
 
 import limits
 
-
-class SettingsError(ValueError):
-    """A setting in the environment cannot be used."""
-
+from fairdrop.receipts import receipt_key_from
+from fairdrop.setting_values import SettingsError as SettingsError
+from fairdrop.setting_values import (
+    beacon_url_from,
+    payment_provider_from,
+    trusted_proxies_from,
+)
 
 N = TypeVar("N", int, float)
 
@@ -131,39 +133,11 @@ def _rate_limit(env: Mapping[str, str], field_name: str, default: str) -> str:
     return raw
 
 
-def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
-    """FAIRDROP_TRUSTED_PROXIES: comma-separated addresses and CIDR blocks, normalised."""
-    raw = env.get("FAIRDROP_TRUSTED_PROXIES") or ""
-    proxies = []
-    for entry in filter(None, (part.strip() for part in raw.split(","))):
-        try:
-            proxies.append(str(ipaddress.ip_network(entry)))
-        except ValueError as exc:
-            raise SettingsError(
-                f"FAIRDROP_TRUSTED_PROXIES must list IP addresses or CIDR blocks "
-                f"(like 10.0.0.0/8), got {entry!r}: {exc}"
-            ) from exc
-    return tuple(proxies)
-
-
-PAYMENT_PROVIDERS = ("local", "stripe")
-# What Stripe needs before fairdrop can take a payment and hear that it went through.
-STRIPE_NEEDS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY")
-
-
-def _payment_provider(env: Mapping[str, str]) -> str:
-    default = "stripe" if env.get("STRIPE_SECRET_KEY") else "local"
-    provider = (env.get("FAIRDROP_PAYMENT_PROVIDER") or default).strip().lower()
-    if provider not in PAYMENT_PROVIDERS:
-        raise SettingsError(
-            f"FAIRDROP_PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)}, "
-            f"got {provider!r}"
-        )
-    if provider == "stripe":
-        missing = [name for name in STRIPE_NEEDS if not env.get(name)]
-        if missing:
-            raise SettingsError(f"Stripe payments need {', '.join(missing)} to be set")
-    return provider
+# drand's "quicknet" chain (https://drand.love), the beacon buffer/beacon.py
+# checks by default: its relay URL names the chain by its hash.
+QUICKNET_URL = (
+    "https://api.drand.sh/52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +152,7 @@ class Settings:
     # Signs fan cookies and admission tokens. Empty means the process makes a
     # random one, which only works when one process signs and checks.
     secret_key: str = field(default="", repr=False)
+    receipt_key: str = field(default="", repr=False)  # Ed25519 seed: fairdrop/receipts.py
     organiser_token: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -265,6 +240,14 @@ class Settings:
     limit_release_per_fan: str = "10/minute"
     # Fan sockets open at once from one address, counted in each web process; 0: no cap.
     limit_open_sockets_per_address: int = 500
+    # The drand beacon whose round the draw mixes in (buffer/beacon.py): a base
+    # URL; "local" has launch/stack.py start one on loopback; empty: none.
+    # From the environment: FAIRDROP_BEACON_URL, unset meaning QUICKNET_URL.
+    beacon_url: str = ""
+    # The draw's round is the first after drop_at + margin; past that round's
+    # time the clock keeps asking for wait seconds, then draws without it.
+    beacon_margin_seconds: float = 1.0
+    beacon_wait_seconds: float = 20.0
 
     @property
     def emails_enabled(self) -> bool:
@@ -286,6 +269,7 @@ class Settings:
             database_url=e.get("DATABASE_URL") or None,
             data_dir=Path(e.get("FAIRDROP_DATA_DIR") or ".fairdrop"),
             secret_key=e.get("FAIRDROP_SECRET_KEY", ""),
+            receipt_key=receipt_key_from(e),
             organiser_token=e.get("FAIRDROP_ORGANISER_TOKEN", ""),
             host=e.get("FAIRDROP_HOST") or "127.0.0.1",
             port=_int(e, "FAIRDROP_PORT", 8000, minimum=0),
@@ -306,7 +290,7 @@ class Settings:
             cookie_secure=_bool(e, "FAIRDROP_COOKIE_SECURE", False),
             session_hours=_int(e, "FAIRDROP_SESSION_HOURS", 720, minimum=1),
             sign_in_minutes=_int(e, "FAIRDROP_SIGN_IN_MINUTES", 10, minimum=1),
-            payment_provider=_payment_provider(e),
+            payment_provider=payment_provider_from(e),
             stripe_secret_key=e.get("STRIPE_SECRET_KEY", ""),
             stripe_webhook_secret=e.get("STRIPE_WEBHOOK_SECRET", ""),
             stripe_publishable_key=e.get("STRIPE_PUBLISHABLE_KEY", ""),
@@ -324,10 +308,13 @@ class Settings:
             oidc_client_secret=e.get("FAIRDROP_OIDC_CLIENT_SECRET", ""),
             oidc_name=e.get("FAIRDROP_OIDC_NAME") or "your account",
             pow_default=_pow_difficulty(e, "FAIRDROP_POW_DEFAULT", POW_DEFAULT),
-            trusted_proxies=_trusted_proxies(e),
+            trusted_proxies=trusted_proxies_from(e),
             limit_open_sockets_per_address=_int(
                 e, "FAIRDROP_LIMIT_OPEN_SOCKETS_PER_ADDRESS", 500, minimum=0
             ),
+            beacon_url=beacon_url_from(e, QUICKNET_URL),
+            beacon_margin_seconds=_float(e, "FAIRDROP_BEACON_MARGIN_SECONDS", 1.0),
+            beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
         )
         rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
         return settings.with_overrides(**rate_limits)
@@ -347,6 +334,7 @@ class Settings:
         env = {
             "FAIRDROP_DATA_DIR": str(self.data_dir),
             "FAIRDROP_SECRET_KEY": self.secret_key,
+            "FAIRDROP_RECEIPT_KEY": self.receipt_key,
             "FAIRDROP_ORGANISER_TOKEN": self.organiser_token,
             "FAIRDROP_HOST": self.host,
             "FAIRDROP_PORT": str(self.port),
@@ -387,6 +375,9 @@ class Settings:
             "FAIRDROP_POW_DEFAULT": str(self.pow_default),
             "FAIRDROP_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "FAIRDROP_LIMIT_OPEN_SOCKETS_PER_ADDRESS": str(self.limit_open_sockets_per_address),
+            "FAIRDROP_BEACON_URL": self.beacon_url,
+            "FAIRDROP_BEACON_MARGIN_SECONDS": str(self.beacon_margin_seconds),
+            "FAIRDROP_BEACON_WAIT_SECONDS": str(self.beacon_wait_seconds),
             **{f"FAIRDROP_{name.upper()}": getattr(self, name) for name in RATE_LIMITS},
         }
         if self.redis_url:

@@ -2,87 +2,33 @@
 
 Each part runs as its own process, exactly as the Procfile runs them, so
 `fairdrop run`, `fairdrop demo` and the end-to-end tests exercise the real thing.
+With ``beacon_url="local"`` (the demo) a local drand-speaking beacon runs too.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import httpx
-
 if TYPE_CHECKING:
     from launch.redis_server import RedisServer
+from fairdrop.setting_values import BEACON_LOCAL
 from fairdrop.settings import Settings
+from launch.beacon_server import running_beacon
+
+# Helper servers (localstripe, the OpenID provider) and tests import these from
+# here, where they were before they got a module of their own.
+from launch.processes import free_port as free_port
+from launch.processes import running_server as running_server
+from launch.processes import stop_processes, wait_until_answered
 from purchase.db import upgrade_database
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_until_answered(
-    url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 30.0
-) -> None:
-    """Polls ``url`` until it answers 200; fails as soon as one of ``processes`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for name, proc in processes.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
-def stop_processes(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
-    """Asks each to stop (SIGTERM), then kills what is still running after ``timeout``."""
-    for proc in processes:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in processes:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextmanager
-def running_server(
-    name: str, argv: list[str], ready_url: str, log_path: Path | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A helper server (localstripe, an OpenID provider) as its own process, until the end.
-
-    Ready once ``ready_url`` answers 200; its output goes to ``log_path``, or nowhere.
-    """
-    with log_path.open("ab") if log_path else open(os.devnull, "wb") as log:
-        # The child keeps its own copy of the file descriptor.
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until_answered(ready_url, {name: process})
-        yield process
-    finally:
-        stop_processes([process])
 
 
 @dataclass
@@ -94,12 +40,21 @@ class Stack:
     log_dir: Path | None = None
     redis: RedisServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Helper servers started with the stack (the local beacon), stopped with it.
+    helpers: ExitStack = field(default_factory=ExitStack)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.port}"
 
     def start(self) -> Stack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # nothing started so far outlives a failed start
+            raise
+
+    def _start(self) -> Stack:
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         # Once, before web, worker and clock start, rather than in each of them.
@@ -117,9 +72,12 @@ class Stack:
             changes["organiser_token"] = secrets.token_hex(24)
         if self.settings.port == 0:
             changes["port"] = free_port()
-        self.settings = self.settings.with_overrides(**changes)
         log_dir = self.log_dir or data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.beacon_url == BEACON_LOCAL:
+            beacon = running_beacon(log_dir / "beacon.log")
+            changes["beacon_url"] = self.helpers.enter_context(beacon)
+        self.settings = self.settings.with_overrides(**changes)
         env = {**os.environ, **self.settings.as_env()}
         names = ["web", "clock"] + [f"worker-{i}" for i in range(self.workers)]
         for name in names:
@@ -144,6 +102,7 @@ class Stack:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        self.helpers.close()
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -37,6 +37,10 @@ class SaleSpec:
     seed_hash: str
     ticket_types: tuple[TicketTypeSpec, ...]
     access: str = "open"
+    # The draw's algorithm (buffer/order.py ALGORITHM) and, for v2, the beacon
+    # round fixed at creation as JSON (buffer/beacon.py); "" for none.
+    algorithm: str = "fairdrop-draw-v2"
+    beacon: str = ""
 
     def script_arg(self) -> str:
         return json.dumps(
@@ -49,6 +53,8 @@ class SaleSpec:
                 "seed": self.seed,
                 "seed_hash": self.seed_hash,
                 "access": self.access,
+                "algorithm": self.algorithm,
+                "beacon": self.beacon,
                 "types": [[t.id, t.stock, t.per_person_limit] for t in self.ticket_types],
             }
         )

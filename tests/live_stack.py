@@ -19,7 +19,12 @@ import pytest
 from fairdrop.settings import RATE_LIMITS, Settings
 from launch.redis_server import start_redis_server
 from launch.stack import Stack
-from tests.servers import PostgresServer, fresh_database
+from tests.servers import (
+    TEST_BEACON_MARGIN_SECONDS,
+    PostgresServer,
+    fresh_database,
+    local_beacon_url,
+)
 
 DEFAULT_TICKET_TYPE: dict[str, Any] = {
     "id": "ga",
@@ -93,6 +98,10 @@ def running_stack(
             # No proof of work unless a test names a difficulty for its sale
             # (tests/web/test_proof_of_work.py); Fan.join solves one when asked.
             pow_default=0,
+            beacon_url=local_beacon_url(),
+            # The digest is out within a tick of the drop here, and the tests'
+            # fans wait seconds, not the margin a real sale keeps.
+            beacon_margin_seconds=TEST_BEACON_MARGIN_SECONDS,
         ).with_overrides(**GENEROUS_LIMITS)
         with Stack(settings.with_overrides(**changes), workers=1) as stack:
             yield LiveStack(stack)

@@ -7,6 +7,8 @@ not see, or leave behind, anyone else's data.
 - `postgres_server` (session) / `database_url` (per test, a fresh database)
 - `private_postgres()`: a cluster of a test's own, which it may stop and start
 - `chromium_path` (session): skipped when Chromium is missing, failed under CI
+- `local_beacon_url()` / `beacon_url` (session): one local drand-speaking beacon
+  (launch/beacon_server.py, a round a second) for every stack of the run
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +32,15 @@ import redis
 from psycopg import sql
 
 from fairdrop.settings import Settings
+from launch.beacon_server import running_beacon
 from launch.redis_server import RedisServer, start_redis_server
 
 POSTGRES_START_ATTEMPTS = 3
 POSTGRES_READY_TIMEOUT_SECONDS = 30
+# The tests' beacon: a round a second, so a draw waits about two after the drop.
+BEACON_PERIOD_SECONDS = 1
+# The round a draw waits for: the first out this long after the drop.
+TEST_BEACON_MARGIN_SECONDS = 0.1
 
 
 @pytest.fixture(scope="session")
@@ -119,10 +126,60 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
 
 
+@dataclass
+class SharedBeacon:
+    """The run's one local beacon: started by the first stack that wants it (most
+    tests never draw), stopped when the session ends."""
+
+    log_path: Path | None = None
+    url: str = ""
+    servers: ExitStack | None = None
+
+    def start_once(self) -> str:
+        if self.servers is None:
+            self.servers = ExitStack()
+            beacon = running_beacon(self.log_path, period=BEACON_PERIOD_SECONDS)
+            self.url = self.servers.enter_context(beacon)
+        return self.url
+
+    def stop(self) -> None:
+        if self.servers is not None:
+            self.servers.close()
+            self.servers = None
+
+
+# One per test process: running_stack (tests/live_stack.py) is called directly
+# by tests, not only through fixtures, so it finds the beacon here.
+_shared_beacon = SharedBeacon()
+
+
+def local_beacon_url() -> str:
+    """The URL of the run's local beacon, started on first use."""
+    return _shared_beacon.start_once()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_beacon_stops_at_the_end(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    _shared_beacon.log_path = tmp_path_factory.getbasetemp() / "beacon.log"
+    yield
+    _shared_beacon.stop()
+
+
+@pytest.fixture(scope="session")
+def beacon_url() -> str:
+    return local_beacon_url()
+
+
 @pytest.fixture
-def demo_settings(redis_url: str, database_url: str, tmp_path: Path) -> Settings:
+def demo_settings(redis_url: str, database_url: str, tmp_path: Path, beacon_url: str) -> Settings:
     """Settings for a demo run (launch.demo.run_demo) on this test's servers."""
-    return Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path)
+    return Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        data_dir=tmp_path,
+        beacon_url=beacon_url,
+        beacon_margin_seconds=TEST_BEACON_MARGIN_SECONDS,
+    )
 
 
 @pytest.fixture(scope="session")

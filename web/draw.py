@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from buffer.order import ALGORITHM
+from buffer.order import ALGORITHM, ALGORITHM_V1, PROMISE_COMMITTED, PROMISE_UNSTEERABLE
 from buffer.published import drawn_entrants
 from fairdrop.errors import ErrorCode, FairdropError
 from queue_engine.sales import snapshot
 from web.context import WebContext, context_of
+from web.receipts import receipt_signer
 
 _BEFORE_DRAW = {"scheduled", "buffering", "drawing"}
+# Where the algorithm is written down, for anyone writing their own verifier:
+# a path in fairdrop's source tree.
+SPEC_URL = "docs/fairness.md"
 
 
 async def _live(request: Request) -> tuple[WebContext, str, dict[str, Any]]:
@@ -27,26 +33,61 @@ async def _live(request: Request) -> tuple[WebContext, str, dict[str, Any]]:
     return ctx, event_id, live
 
 
+def _beacon(live: dict[str, Any]) -> dict[str, Any] | None:
+    """The beacon as published: the round fixed at creation; its value once drawn."""
+    text = live.get("beacon") or ""
+    if not text:
+        return None
+    beacon: dict[str, Any] = json.loads(text)
+    beacon.setdefault("status", "pending")
+    beacon.setdefault("randomness", None)
+    beacon.setdefault("signature", None)
+    return beacon
+
+
+def _iso_ms(ms: object) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(int(str(ms)) / 1000, UTC).isoformat(timespec="milliseconds")
+
+
 async def draw_info(request: Request) -> JSONResponse:
-    _, event_id, live = await _live(request)
+    ctx, event_id, live = await _live(request)
     done = live.get("state") not in _BEFORE_DRAW
+    digest = live.get("entrants_digest") or None
+    base = ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    algorithm = live.get("algorithm") or ALGORITHM_V1
+    beacon = _beacon(live)
+    promise = live.get("promise") or None
+    if algorithm == ALGORITHM and not promise:
+        # Before the draw: what it will keep if the beacon round comes.
+        promise = PROMISE_UNSTEERABLE if beacon else PROMISE_COMMITTED
     return JSONResponse(
         {
             "event_id": event_id,
-            "algorithm": ALGORITHM,
-            "spec": "docs/fairness.md",
+            "algorithm": algorithm,
+            "spec": SPEC_URL,
             "seed_hash": live.get("seed_hash"),
+            "beacon": beacon,
+            "promise": promise,
+            # The digest is public from the freeze on, before the beacon round exists.
+            "frozen": digest is not None or done,
+            "frozen_at": _iso_ms(live.get("frozen_at")),
+            "entrants_digest": digest,
+            "digest_at": _iso_ms(live.get("digest_at")),
             "drawn": done,
+            "drawn_at": _iso_ms(live.get("drawn_at")) if done else None,
             "seed": live.get("seed") if done else None,
-            "entrants_digest": live.get("entrants_digest") if done else None,
             "entrants": live.get("entrants") if done else None,
-            "entrants_url": f"/api/events/{event_id}/draw/entrants" if done else None,
+            "entrants_url": f"{base}/api/events/{event_id}/draw/entrants" if done else None,
+            # What every entry receipt is signed with (docs/fairness.md: pin it).
+            "receipt_key": receipt_signer(request).key_document(),
         }
     )
 
 
 async def draw_entrants(request: Request) -> StreamingResponse:
-    """Every drawn entrant as a text line "<queue number> <fan id>", in number order."""
+    """Every drawn entrant as a text line "<queue number> <entry id>", in number order."""
     ctx, event_id, live = await _live(request)
     if live.get("state") in _BEFORE_DRAW:
         raise FairdropError(ErrorCode.DRAW_NOT_DONE, "the draw has not happened yet")
@@ -56,7 +97,13 @@ async def draw_entrants(request: Request) -> StreamingResponse:
         async for number, fan_id in drawn_entrants(ctx.client, event_id, total):
             yield f"{number} {fan_id}\n"
 
-    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
+    # A drawn list never changes: every fan page downloads it to check the
+    # draw, so let a proxy or CDN in front serve the copies.
+    return StreamingResponse(
+        lines(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600, immutable"},
+    )
 
 
 routes = [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+import json
+import logging
 import secrets
 from functools import cache
 from typing import Any
@@ -13,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from buffer.beacon import BeaconError, fetch_chain_async
 from buffer.order import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import POW_MAX, Settings
-from purchase.models import Event, Order, OrderItem, TicketType
+from purchase.models import Event, Order, OrderItem, TicketType, epoch_ms
 from purchase.orders import cancel_order, recent_orders
 from purchase.restore import sale_spec
 from queue_engine.sales import create_sale, set_access, set_paused, snapshot
@@ -38,6 +40,8 @@ from web.validation import (
 )
 from web.views import event_view, stats_view
 
+log = logging.getLogger("fairdrop.organiser")
+
 MAX_TYPES = 20
 MAX_STOCK = 10_000_000
 MAX_NAME = 200
@@ -52,7 +56,6 @@ MAX_RATE_PER_MIN = 1_000_000
 MAX_CAP = 1_000_000
 MIN_HOLD_SECONDS, MAX_HOLD_SECONDS = 5, 3_600
 MAX_ORDERS_LISTED = 200
-HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _organiser(request: Request) -> WebContext:
@@ -137,7 +140,10 @@ def _event(body: dict[str, Any], settings: Settings) -> Event:
     drop_at = datetime_field(body, "drop_at")
     if drop_at < opens_at:
         raise invalid("drop_at must not be before opens_at")
-    seed = text_field(body, "seed", 64, HEX64) if "seed" in body else new_seed()
+    if "seed" in body:
+        # Nobody, the organiser included, picks the draw's seed (docs/fairness.md).
+        raise invalid("seed is drawn by the server and cannot be chosen")
+    seed = new_seed()
     access = _access(body, settings)
     return Event(
         id=event_id,
@@ -155,12 +161,31 @@ def _event(body: dict[str, Any], settings: Settings) -> Event:
     )
 
 
+async def _beacon_round(settings: Settings, event: Event) -> str:
+    """The beacon round the sale's draw will wait for, fixed now and published
+    with the commitment (JSON), or "" when no beacon is configured or reachable:
+    the draw then keeps only the committed seed's promise, and says so."""
+    if settings.beacon_url in ("", "off"):
+        return ""
+    try:
+        chain = await fetch_chain_async(settings.beacon_url)
+    except BeaconError as exc:
+        log.warning("event %s draws without a beacon: %s", event.id, exc)
+        return ""
+    # A round out only after the frozen list's digest is public (docs/fairness.md).
+    round_ = chain.round_after(epoch_ms(event.drop_at) / 1000 + settings.beacon_margin_seconds)
+    return json.dumps({**chain.as_json(), "round": round_, "round_time": chain.round_time(round_)})
+
+
 async def create_event(request: Request) -> JSONResponse:
     ctx = _organiser(request)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     event = _event(body, ctx.settings)
     types = _ticket_types(body, event.id)
     event.currency = types[0].currency
+    # Kept with the event, so a sale Redis lost before its draw still waits
+    # for the round its fans were shown.
+    event.beacon = await _beacon_round(ctx.settings, event) or None
     if not await ctx.catalog.save(event, types):
         raise FairdropError(ErrorCode.EVENT_EXISTS, f"event {event.id} already exists")
     spec = sale_spec(event, types)

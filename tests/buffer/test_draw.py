@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from dataclasses import replace
 
 import pytest
 import redis
@@ -13,14 +14,17 @@ from hypothesis import strategies as st
 
 from buffer.draw import SCAN_COUNT, WRITE_CHUNK, fast_order_by_keys, read_buffer, run_draw
 from buffer.order import (
+    ALGORITHM,
+    ALGORITHM_V1,
     Ranker,
+    draw_key,
     draw_order,
     draw_ranking,
     entrants_digest,
     order_by_keys,
     seed_commitment,
 )
-from buffer.verify import check_published_draw
+from buffer.verify import PublishedDraw, check_published_draw
 from loadtests.sync_sale import create_sale_sync, join_sync, snapshot_sync
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
@@ -29,17 +33,24 @@ from queue_engine.scripts import SyncScripts
 from tests.reads import set_members, zset_scores
 
 SEED = "0f" * 32
+KEY = bytes.fromhex(SEED)  # a v1 draw's key is the seed itself
+RANDOMNESS = "ab" * 32  # a beacon value, for v2
 # The verifier's sort (standard library) and the server's (numpy): the same order.
 RANKERS = pytest.mark.parametrize(
     "rank", [order_by_keys, fast_order_by_keys], ids=["standard_library", "numpy"]
 )
 
 
-def spec_draw(seed_hex: str, entrants: list[str]) -> list[str]:
+def spec_key(seed_hex: str, randomness_hex: str) -> bytes:
+    """docs/fairness.md's v2 draw key, copied from the page itself."""
+    label = b"fairdrop-draw-v2:" + randomness_hex.encode()
+    return hmac.new(bytes.fromhex(seed_hex), label, hashlib.sha256).digest()
+
+
+def spec_draw(key: bytes, entrants: list[str]) -> list[str]:
     """docs/fairness.md's reference implementation, copied from the page itself."""
     ids = sorted(set(entrants), key=lambda f: f.encode())
     digest = hashlib.sha256(b"".join(f.encode() + b"\n" for f in ids)).hexdigest()
-    key = bytes.fromhex(seed_hex)
 
     def sort_key(f: str) -> tuple[bytes, bytes]:
         mac = hmac.new(key, digest.encode() + b":" + f.encode(), hashlib.sha256).digest()
@@ -53,12 +64,28 @@ def spec_digest(entrants: list[str]) -> str:
     return hashlib.sha256(b"".join(f.encode() + b"\n" for f in ids)).hexdigest()
 
 
-def test_draw_matches_the_published_specification() -> None:
+@pytest.mark.parametrize("randomness", [RANDOMNESS, ""], ids=["beacon", "no_beacon"])
+def test_draw_matches_the_published_specification(randomness: str) -> None:
     entrants = [f"fan-{i}" for i in range(500)] + ["é-unicode", "Z", "a"]
-    ordered, digest = draw_order(SEED, entrants)
-    assert ordered == spec_draw(SEED, entrants)
+    key = draw_key(ALGORITHM, SEED, randomness)
+    assert key == spec_key(SEED, randomness)
+    ordered, digest = draw_order(key, entrants)
+    assert ordered == spec_draw(key, entrants)
     assert digest == entrants_digest(entrants)
     assert sorted(ordered) == sorted(entrants)
+
+
+def test_v1_draws_keep_their_key_and_v2_mixes_in_the_beacon() -> None:
+    entrants = [f"fan-{i}" for i in range(200)]
+    assert draw_key(ALGORITHM_V1, SEED) == KEY
+    v1, _ = draw_order(KEY, entrants)
+    with_beacon, _ = draw_order(draw_key(ALGORITHM, SEED, RANDOMNESS), entrants)
+    other_beacon, _ = draw_order(draw_key(ALGORITHM, SEED, "cd" * 32), entrants)
+    assert len({tuple(v1), tuple(with_beacon), tuple(other_beacon)}) == 3
+    # Hex case is not a second beacon value: the key reads it as the same bytes.
+    assert draw_key(ALGORITHM, SEED, RANDOMNESS.upper()) == draw_key(ALGORITHM, SEED, RANDOMNESS)
+    with pytest.raises(ValueError):
+        draw_key("fairdrop-draw-v9", SEED)
 
 
 # Fan ids as the server issues them, and anything else a string can be: unicode,
@@ -67,31 +94,31 @@ fan_ids = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["", "a", "a\x00", "ab", "\x00", "é", "\U0001f600", "fan-1", "fan-10"]),
 )
-# Real seeds are 32 bytes; other lengths exercise HMAC's own key handling.
-seeds = st.binary(min_size=0, max_size=100).map(bytes.hex)
+# Real keys are 32 bytes; other lengths exercise HMAC's own key handling.
+keys_ = st.binary(min_size=0, max_size=100)
 
 
 @RANKERS
 @settings(max_examples=300, deadline=None)
-@given(seed_hex=seeds, entrants=st.lists(fan_ids, max_size=60))
+@given(key=keys_, entrants=st.lists(fan_ids, max_size=60))
 def test_fast_draw_is_exactly_the_reference_draw(
-    rank: Ranker, seed_hex: str, entrants: list[str]
+    rank: Ranker, key: bytes, entrants: list[str]
 ) -> None:
-    ordered, digest = draw_order(seed_hex, entrants, rank)
-    assert ordered == spec_draw(seed_hex, entrants)
+    ordered, digest = draw_order(key, entrants, rank)
+    assert ordered == spec_draw(key, entrants)
     assert digest == entrants_digest(entrants) == spec_digest(entrants)
 
 
 def test_the_server_and_the_verifier_draw_a_large_random_crowd_alike() -> None:
     """The server's numpy sort and the verifier's plain one, on what run_draw ranks."""
     chance = random.Random(20_240_601)
-    seed_hex = chance.randbytes(32).hex()
+    key = chance.randbytes(32)
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
     entrants = {"".join(chance.choices(alphabet, k=chance.randint(1, 22))) for _ in range(20_000)}
     by_bytes = sorted(f.encode() for f in entrants)
-    server = draw_ranking(seed_hex, by_bytes, fast_order_by_keys)
-    assert server == draw_ranking(seed_hex, by_bytes)
-    ordered, digest = draw_order(seed_hex, entrants)
+    server = draw_ranking(key, by_bytes, fast_order_by_keys)
+    assert server == draw_ranking(key, by_bytes)
+    ordered, digest = draw_order(key, entrants)
     assert ([by_bytes[i].decode() for i in server[0]], server[1]) == (ordered, digest)
 
 
@@ -128,10 +155,10 @@ def test_equal_keys_go_in_id_byte_order(rank: Ranker) -> None:
 
 def test_order_depends_on_seed_and_on_every_entrant() -> None:
     entrants = [f"fan-{i}" for i in range(50)]
-    base, _ = draw_order(SEED, entrants)
-    assert draw_order("0e" * 32, entrants)[0] != base
+    base, _ = draw_order(KEY, entrants)
+    assert draw_order(bytes.fromhex("0e" * 32), entrants)[0] != base
     # Adding one entrant changes the digest and so everyone's key.
-    with_one_more, _ = draw_order(SEED, [*entrants, "fan-new"])
+    with_one_more, _ = draw_order(KEY, [*entrants, "fan-new"])
     assert [f for f in with_one_more if f != "fan-new"] != base
 
 
@@ -139,25 +166,33 @@ def test_seed_commitment_is_sha256_of_raw_bytes() -> None:
     assert seed_commitment(SEED) == hashlib.sha256(bytes.fromhex(SEED)).hexdigest()
 
 
-def _published(entrants: list[str]) -> list[tuple[int, str]]:
-    ordered, _ = draw_order(SEED, entrants)
-    return [(i + 1, f) for i, f in enumerate(ordered)]
-
-
-def test_verification_accepts_the_true_draw_and_rejects_tampering() -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "randomness"),
+    [(ALGORITHM, RANDOMNESS), (ALGORITHM, ""), (ALGORITHM_V1, "")],
+    ids=["v2", "v2_no_beacon", "v1"],
+)
+def test_verification_accepts_the_true_draw_and_rejects_tampering(
+    algorithm: str, randomness: str
+) -> None:
     entrants = [f"fan-{i}" for i in range(100)]
-    published = _published(entrants)
-    digest = entrants_digest(entrants)
-    commitment = seed_commitment(SEED)
-    assert check_published_draw(SEED, commitment, digest, published).ok
+    ordered, digest = draw_order(draw_key(algorithm, SEED, randomness), entrants)
+    published = [(i + 1, f) for i, f in enumerate(ordered)]
+    draw = PublishedDraw(algorithm, SEED, seed_commitment(SEED), digest, randomness)
+    assert check_published_draw(draw, published).ok
 
     swapped = list(published)
     swapped[0], swapped[1] = (1, published[1][1]), (2, published[0][1])
-    assert not check_published_draw(SEED, commitment, digest, swapped).ok
-    assert not check_published_draw("0e" * 32, commitment, digest, published).ok
-    assert not check_published_draw(SEED, commitment, digest, published[:-1]).ok
+    assert not check_published_draw(draw, swapped).ok
+    assert not check_published_draw(replace(draw, seed="0e" * 32), published).ok
+    # A re-committed seed: new seed, its own hash, the order recomputed. It checks
+    # on its own; only the hash a fan saw before the drop (their receipt,
+    # --expect-seed-hash) can tell, which tests/buffer/test_verify.py covers.
+    assert not check_published_draw(draw, published[:-1]).ok
     renumbered = [(n + 1, f) for n, f in published]
-    assert not check_published_draw(SEED, commitment, digest, renumbered).ok
+    assert not check_published_draw(draw, renumbered).ok
+    if randomness:
+        assert not check_published_draw(replace(draw, randomness="cd" * 32), published).ok
+        assert not check_published_draw(replace(draw, randomness=""), published).ok
 
 
 def _drawable_sale(scripts: SyncScripts, event_id: str, fans: int) -> None:
@@ -192,7 +227,8 @@ def test_run_draw_writes_every_number_once_and_is_repeatable(redis_url: str, fan
     assert result is not None and result.state == "queueing"
     assert result.entrants == len(entrants) == fans + 1
     numbers = zset_scores(client, keys.queue)
-    ordered, digest = draw_order(SEED, entrants)
+    # No beacon configured: the v2 key without a beacon value.
+    ordered, digest = draw_order(draw_key(ALGORITHM, SEED), entrants)
     assert numbers == {f: i + 1 for i, f in enumerate(ordered)}
     live = snapshot_sync(scripts, "ev")
     assert live is not None

@@ -13,7 +13,7 @@ import uuid
 import redis
 
 from buffer.draw import run_draw
-from buffer.order import draw_order, seed_commitment
+from buffer.order import ALGORITHM, draw_key, draw_order, seed_commitment
 from loadtests.sync_sale import create_sale_sync, join_sync
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
@@ -45,7 +45,7 @@ def test_draw_position_is_independent_of_arrival_order() -> None:
     for trial in range(TRIALS):
         # Fan ids as the server issues them, in order of arrival.
         arrivals = [uuid.UUID(int=trial * 1_000 + i).hex for i in range(ENTRANTS)]
-        ordered, _ = draw_order(_seed(trial), arrivals)
+        ordered, _ = draw_order(draw_key(ALGORITHM, _seed(trial), "ab" * 32), arrivals)
         orders.append([arrivals.index(f) for f in ordered])
     assert chi_square_arrival_vs_position(orders) < CHI2_81_P001
     first_arrival_mean = sum(o.index(0) for o in orders) / TRIALS

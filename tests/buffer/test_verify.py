@@ -8,25 +8,41 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
 
+from buffer.order import draw_key, draw_order, seed_commitment
 from queue_engine.keys import EventKeys
 from tests.live_stack import LiveStack
 from tests.reads import zset_scores
 
 
-def _verify(url: str) -> tuple[int, dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "launch.cli", "verify-draw", url],
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "launch.cli", "verify-draw", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def _verify(url: str, *options: str) -> tuple[int, dict[str, object]]:
+    done = _run(url, *options)
     verdict: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return done.returncode, verdict
+
+
+def _drawn(draw_url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while not (info := httpx.get(draw_url).json())["drawn"]:
+        assert time.monotonic() < deadline, "the clock did not draw in time"
+        time.sleep(0.2)
+    drawn: dict[str, Any] = info
+    return drawn
 
 
 def test_the_verifier_needs_neither_redis_nor_numpy() -> None:
@@ -44,7 +60,7 @@ def test_the_verifier_needs_neither_redis_nor_numpy() -> None:
 
 def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> None:
     now = datetime.now(UTC)
-    event = live_stack.create_event(drop_at=(now + timedelta(seconds=2)).isoformat())
+    event = live_stack.create_event(drop_at=(now + timedelta(seconds=4)).isoformat())
     draw_url = f"{live_stack.base_url}/api/events/{event['id']}/draw"
     for _ in range(25):
         assert httpx.post(f"{live_stack.base_url}/api/events/{event['id']}/join").status_code == 200
@@ -52,12 +68,14 @@ def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> N
     code, verdict = _verify(draw_url)
     assert code == 1 and verdict["verified"] is False  # before the drop there is nothing to check
 
-    deadline = time.monotonic() + 20
-    while not httpx.get(draw_url).json()["drawn"]:
-        assert time.monotonic() < deadline, "the clock did not draw in time"
-        time.sleep(0.2)
-    code, verdict = _verify(draw_url)
+    info = _drawn(draw_url)
+    code, verdict = _verify(draw_url, "--expect-seed-hash", event["seed_hash"])
     assert (code, verdict["verified"], verdict["entrants"]) == (0, True, 25)
+    # The stack's beacon (a local drand-speaking one) was mixed in and checked.
+    assert verdict["algorithm"] == "fairdrop-draw-v2"
+    assert info["promise"] == "unsteerable" and info["beacon"]["status"] == "verified"
+    assert str(verdict["promise"]).startswith("unsteerable")
+    assert info["entrants_url"].startswith(live_stack.base_url)
 
     # Swap two fans' places behind the server's back: the check must notice.
     client = redis.Redis.from_url(live_stack.settings.redis_url or "")
@@ -67,3 +85,92 @@ def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> N
     code, verdict = _verify(draw_url)
     assert code == 1 and verdict["verified"] is False
     assert "wrong fan" in str(verdict["reason"])
+
+
+def test_a_re_committed_seed_fails_against_the_hash_seen_before_the_drop(
+    live_stack: LiveStack, tmp_path: Path
+) -> None:
+    """The operator swaps the seed after the draw, publishes the new hash in the
+    draw and recomputes every number: the order checks on its own, but not
+    against the hash a fan saw before the drop, nor against their receipt."""
+    now = datetime.now(UTC)
+    event = live_stack.create_event(drop_at=(now + timedelta(seconds=4)).isoformat())
+    base = f"{live_stack.base_url}/api/events/{event['id']}"
+    with httpx.Client() as fan:
+        joined = fan.post(f"{base}/join").json()
+    for _ in range(9):
+        assert httpx.post(f"{base}/join").status_code == 200
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(json.dumps(joined["receipt"]))
+    info = _drawn(f"{base}/draw")
+    code, verdict = _verify(f"{base}/draw", "--receipt", str(receipt))
+    assert (code, verdict["verified"]) == (0, True), verdict
+    assert "is number" in str(verdict["receipt"])
+
+    client = redis.Redis.from_url(live_stack.settings.redis_url or "")
+    keys = EventKeys(event["id"])
+    new_seed = "11" * 32
+    randomness = info["beacon"]["randomness"]
+    entrants = list(zset_scores(client, keys.queue))
+    ordered, _ = draw_order(draw_key(info["algorithm"], new_seed, randomness), entrants)
+    client.zadd(keys.queue, {f: i + 1 for i, f in enumerate(ordered)})
+    client.hset(
+        keys.meta, mapping={"seed_hash": seed_commitment(new_seed), "seed_revealed": new_seed}
+    )
+    client.hset(keys.meta, "dirty", 1)
+
+    code, verdict = _verify(f"{base}/draw", "--expect-seed-hash", event["seed_hash"])
+    assert code == 1 and "seed hash" in str(verdict["reason"])
+    code, verdict = _verify(f"{base}/draw", "--receipt", str(receipt))
+    assert code == 1 and "seed hash" in str(verdict["reason"])
+
+
+def test_a_dropped_entrant_proves_it_with_the_receipt(
+    live_stack: LiveStack, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    event = live_stack.create_event(drop_at=(now + timedelta(seconds=4)).isoformat())
+    base = f"{live_stack.base_url}/api/events/{event['id']}"
+    joined = httpx.post(f"{base}/join").json()
+    for _ in range(5):
+        assert httpx.post(f"{base}/join").status_code == 200
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(json.dumps(joined["receipt"]))
+    info = _drawn(f"{base}/draw")
+    # The operator drops that fan and redraws the rest with a fresh digest: a
+    # list, digest and order that check on their own.
+    client = redis.Redis.from_url(live_stack.settings.redis_url or "")
+    keys = EventKeys(event["id"])
+    client.zrem(keys.queue, joined["entrant_id"])
+    rest = list(zset_scores(client, keys.queue))
+    key = draw_key(info["algorithm"], info["seed"], info["beacon"]["randomness"])
+    ordered, digest = draw_order(key, rest)
+    client.zadd(keys.queue, {f: i + 1 for i, f in enumerate(ordered)})
+    client.hset(keys.meta, mapping={"entrants_digest": digest, "frozen": len(rest), "dirty": 1})
+    code, verdict = _verify(f"{base}/draw")
+    assert (code, verdict["verified"]) == (0, True), verdict
+    code, verdict = _verify(f"{base}/draw", "--receipt", str(receipt))
+    assert code == 1 and "missing from the list" in str(verdict["reason"])
+
+    forged = dict(joined["receipt"])
+    forged["receipt"] = {**forged["receipt"], "entry_id": "someone-else"}
+    receipt.write_text(json.dumps(forged))
+    code, verdict = _verify(f"{base}/draw", "--receipt", str(receipt))
+    assert code == 1 and "receipt does not check" in str(verdict["reason"])
+
+
+def test_what_is_not_a_draw_gets_one_clear_line(live_stack: LiveStack, tmp_path: Path) -> None:
+    unknown = _run(f"{live_stack.base_url}/api/events/no-such-event/draw")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.startswith("verify-draw: no such event draw")
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    page = _run(f"{live_stack.base_url}/")
+    assert page.returncode == 2 and "Traceback" not in page.stderr
+    assert len(page.stderr.strip().splitlines()) == 1
+    nowhere = _run("http://127.0.0.1:9/api/events/x/draw")
+    assert nowhere.returncode == 2 and nowhere.stderr.startswith("verify-draw: cannot reach")
+    bad = tmp_path / "receipt.json"
+    bad.write_text("{not json")
+    event = live_stack.create_event()
+    unreadable = _run(f"{live_stack.base_url}/api/events/{event['id']}/draw", "--receipt", str(bad))
+    assert unreadable.returncode == 2 and "cannot read the receipt" in unreadable.stderr

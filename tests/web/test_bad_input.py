@@ -267,6 +267,8 @@ BAD_EVENTS: dict[str, Callable[[dict[str, Any]], None] | dict[str, Any]] = {
     "long event id": {"id": "e" * 41},
     "event id not a string": {"id": 7},
     "bad seed": {"seed": "not-hex"},
+    # Nobody picks the draw's seed, not even with a well-formed one (docs/fairness.md).
+    "chosen seed": {"seed": "0f" * 32},
     "ticket types empty": {"ticket_types": []},
     "ticket types not a list": {"ticket_types": {"id": "ga"}},
     "ticket type not an object": {"ticket_types": ["ga"]},

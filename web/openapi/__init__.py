@@ -4,8 +4,9 @@ tests/web/test_openapi.py checks that every route is described and every
 described path exists, so the two cannot drift apart silently.
 
 Each concern describes its own paths and schemas (organiser_api, presale_api,
-fan_api, door_api, sign_in_api, from the pieces in parts); this module puts
-them together with what all of them share: the error answers and the tokens.
+fan_api, receipt_api, fairness_api, door_api, sign_in_api, from the pieces in
+parts); this module puts them together with what all of them share: the error
+answers and the tokens.
 """
 
 from __future__ import annotations
@@ -13,12 +14,28 @@ from __future__ import annotations
 from typing import Any
 
 from fairdrop.errors import HTTP_CODES
-from web.openapi import door_api, fan_api, organiser_api, presale_api, sign_in_api
+from web.openapi import (
+    door_api,
+    fairness_api,
+    fan_api,
+    organiser_api,
+    presale_api,
+    receipt_api,
+    sign_in_api,
+)
 from web.openapi.parts import TEXT_PATTERN, json_content
 
 __all__ = ["DOCUMENT", "TEXT_PATTERN"]
 
-_CONCERNS = (organiser_api, presale_api, fan_api, door_api, sign_in_api)
+_CONCERNS = (
+    organiser_api,
+    presale_api,
+    fan_api,
+    receipt_api,
+    fairness_api,
+    door_api,
+    sign_in_api,
+)
 
 
 def _merged(parts: list[dict[str, Any]]) -> dict[str, Any]:

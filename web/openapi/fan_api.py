@@ -67,6 +67,8 @@ SCHEMAS: dict[str, Any] = {
             "number": {"type": "integer"},
             "ahead": {"type": ["integer", "null"]},
             "admission": {"type": ["object", "null"]},
+            # A signed receipt while the fan has a place (buffered or queued), else null.
+            "receipt": {"anyOf": [{"$ref": "#/components/schemas/Receipt"}, {"type": "null"}]},
         },
     },
     "PurchaseIn": {
@@ -93,13 +95,55 @@ SCHEMAS: dict[str, Any] = {
     "Accepted": {"type": "object", "properties": {"status": {"type": "string"}}},
     "Draw": {
         "type": "object",
+        "description": "The draw as docs/fairness.md specifies it: the commitment and "
+        "beacon round before the window opens, the entrant digest from the freeze, "
+        "the seed, the beacon value and the full order after the draw",
+        "required": ["event_id", "algorithm", "spec", "seed_hash", "drawn", "frozen"],
         "properties": {
-            "algorithm": {"type": "string"},
-            "seed_hash": {"type": "string"},
-            "seed": {"type": ["string", "null"]},
-            "entrants_digest": {"type": ["string", "null"]},
-            "entrants": {"type": ["integer", "null"]},
-            "entrants_url": {"type": ["string", "null"]},
+            "event_id": {"type": "string"},
+            "algorithm": {"type": "string", "enum": ["fairdrop-draw-v2", "fairdrop-draw-v1"]},
+            "spec": {"type": "string", "description": "where the algorithm is written down"},
+            "seed_hash": {"type": "string", "description": "SHA-256 of the seed, hex"},
+            "beacon": or_null({"$ref": "#/components/schemas/Beacon"}),
+            "promise": or_null(
+                {
+                    "type": "string",
+                    "enum": ["unsteerable", "committed-seed"],
+                    "description": "unsteerable: the key mixes in a beacon value that did not "
+                    "exist until the entrant list was frozen; committed-seed: no beacon value "
+                    "could be had, only the seed committed before the window binds the order",
+                }
+            ),
+            "frozen": {"type": "boolean", "description": "the entrant list is final"},
+            "frozen_at": or_null({"type": "string", "format": "date-time"}),
+            "entrants_digest": or_null({"type": "string", "description": "from the freeze on"}),
+            "digest_at": or_null({"type": "string", "format": "date-time"}),
+            "drawn": {"type": "boolean"},
+            "drawn_at": or_null({"type": "string", "format": "date-time"}),
+            "seed": or_null({"type": "string", "description": "revealed at the draw"}),
+            "entrants": or_null({"type": "integer", "description": "N, numbers 1..N"}),
+            "entrants_url": or_null(
+                {"type": "string", "description": "absolute URL of lines '<number> <entry id>'"}
+            ),
+            "receipt_key": {"$ref": "#/components/schemas/ReceiptKey"},
+        },
+    },
+    "Beacon": {
+        "type": "object",
+        "description": "The drand round the draw waits for, fixed when the event is made",
+        "properties": {
+            "url": {"type": "string"},
+            "chain_hash": {"type": "string"},
+            "public_key": {"type": "string"},
+            "scheme": {"type": "string"},
+            "period": {"type": "integer"},
+            "genesis_time": {"type": "integer"},
+            "round": {"type": "integer"},
+            "round_time": {"type": "integer", "description": "unix seconds"},
+            "status": {"type": "string", "enum": ["pending", "verified", "unavailable"]},
+            "randomness": or_null({"type": "string"}),
+            "signature": or_null({"type": "string"}),
+            "reason": {"type": "string", "description": "why there is no value"},
         },
     },
     "StripeEvent": {

@@ -114,11 +114,6 @@ SCHEMAS: dict[str, Any] = {
             },
             "access": _ACCESS,
             "pow_difficulty": _POW_DIFFICULTY,
-            "seed": {
-                "type": "string",
-                "pattern": whole(organiser.HEX64),
-                "description": "the organiser's own draw seed; generated when absent",
-            },
             "ticket_types": {
                 "type": "array",
                 "minItems": 1,

@@ -41,6 +41,8 @@ def text(max_length: int, **more: Any) -> dict[str, Any]:
 
 def or_null(schema: dict[str, Any]) -> dict[str, Any]:
     """An optional field the server reads as absent when it is null."""
+    if "$ref" in schema:  # a reference has no type of its own to widen
+        return {"anyOf": [schema, {"type": "null"}]}
     return {**schema, "type": [schema["type"], "null"]}
 
 
