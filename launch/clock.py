@@ -2,7 +2,10 @@
 
 Each step is one tick.lua call per sale, atomic and safe to run from several
 clocks at once, so a second clock (for failover) neither double-admits nor
-skips anyone. The draw itself is computed here when a sale's window closes.
+skips anyone. The draw itself is computed here when a sale's window closes,
+and what it publishes (the frozen list, then the numbers) is copied to the
+database (purchase/drawn.py), so a sale Redis loses afterwards comes back
+with the draw its fans were shown.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+
+import redis
+from sqlalchemy import Engine
 
 from buffer.draw import run_draw
 from fairdrop.connections import sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
+from purchase.drawn import save_draw, unsaved_draws
 from purchase.restore import restore_lost_sales
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EVENTS_INDEX
@@ -23,46 +32,123 @@ from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.clock")
 
-# How often the clock asks whether Redis lost a sale (one query, one pipeline).
+# How often the clock asks whether Redis lost a sale (one query, one pipeline),
+# and whether a draw's frozen list or numbers still wait to be saved (one
+# pipeline): a frozen list is saved about a second after its digest is out.
 RESTORE_CHECK_SECONDS = 1.0
 
 
-def step_all_sales(scripts: SyncScripts, heartbeat_ms: int) -> int:
-    """One step for every sale; returns how many fans were admitted."""
+def keep_draw(engine: Engine, client: redis.Redis, event_id: str) -> None:
+    """Saves what a sale's draw has published; a failure is only logged, since
+    the clock tries again every restore check until it is saved."""
+    try:
+        started = time.perf_counter()
+        entrants = save_draw(engine, client, event_id)
+    except Exception as exc:  # the database may be down at the drop
+        log.warning("saving the draw of %s failed (retried): %s", event_id, exc)
+        return
+    log.info(
+        "saved the draw of %s: %d entrants in %.3fs",
+        event_id,
+        entrants,
+        time.perf_counter() - started,
+    )
+
+
+class DrawSaver:
+    """Saves draws on a thread of its own, one at a time, so no step of any
+    sale waits for the database (a draw of 100k entrants takes about a second
+    to save). A sale already waiting to be saved is not queued twice."""
+
+    def __init__(self, engine: Engine, client: redis.Redis) -> None:
+        self._engine = engine
+        self._client = client
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draw-saver")
+        self._waiting: set[str] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, event_id: str) -> None:
+        with self._lock:
+            if event_id in self._waiting:
+                return
+            self._waiting.add(event_id)
+        self._executor.submit(self._save, event_id)
+
+    def _save(self, event_id: str) -> None:
+        try:
+            keep_draw(self._engine, self._client, event_id)
+        finally:
+            with self._lock:
+                self._waiting.discard(event_id)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def step_all_sales(
+    scripts: SyncScripts,
+    heartbeat_ms: int,
+    on_drawn: Callable[[str], None] | None = None,
+    beacon_wait_seconds: float = 20.0,
+) -> int:
+    """One step for every sale; returns how many fans were admitted.
+
+    ``on_drawn`` is called with the id of each sale whose draw finished in this step.
+    """
     admitted = 0
     for raw in scripts.client.smembers(EVENTS_INDEX):
         event_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         result = admit_next_batch(scripts, event_id, heartbeat_ms)
         admitted += result.admitted
         if result.state == "drawing":
-            drawn = run_draw(scripts, event_id)
+            drawn = run_draw(scripts, event_id, beacon_wait_seconds)
             if drawn is not None:
                 log.info("drew %s: %d entrants in %.3fs", event_id, drawn.entrants, drawn.seconds)
+            if drawn is not None and drawn.state != "drawing" and on_drawn is not None:
+                on_drawn(event_id)
     return admitted
+
+
+def check_redis(
+    engine: Engine, scripts: SyncScripts, grace: timedelta, save: Callable[[str], None]
+) -> None:
+    """Once a second: sales Redis lost come back, and each sale with a draw
+    step not saved yet (just frozen, or the database was down at the drop)
+    goes to ``save``."""
+    # A Redis that restarted empty has lost every sale: the database puts
+    # them back before anyone can hold a ticket it already sold. Apart from
+    # the steps: a database outage must not stop admission.
+    try:
+        restore_lost_sales(engine, scripts, grace)
+    except Exception as exc:  # retried next second; no trace per second
+        log.warning("looking for sales Redis lost failed: %s", exc)
+    try:
+        for event_id in unsaved_draws(scripts.client):
+            save(event_id)
+    except Exception as exc:  # retried next second
+        log.warning("looking for draws to save failed: %s", exc)
 
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     scripts = SyncScripts(sync_redis(settings))
     engine = make_engine(settings)
+    saver = DrawSaver(engine, scripts.client)
     # One tick early: a step lands up to a tick after the heartbeat falls due,
     # and every fan must hear from us within heartbeat_seconds.
     heartbeat_ms = int((settings.heartbeat_seconds - settings.clock_tick_seconds) * 1000)
     grace = timedelta(seconds=settings.restore_grace_seconds)
     stop = stop or threading.Event()
-    next_restore = 0.0
-    while not stop.is_set():
-        started = time.monotonic()
-        if started >= next_restore:
-            next_restore = started + RESTORE_CHECK_SECONDS
-            # A Redis that restarted empty has lost every sale: the database
-            # puts them back before anyone can hold a ticket it already sold.
-            # Apart from the steps: a database outage must not stop admission.
+    next_check = 0.0
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            if started >= next_check:
+                next_check = started + RESTORE_CHECK_SECONDS
+                check_redis(engine, scripts, grace, saver.submit)
             try:
-                restore_lost_sales(engine, scripts, grace)
-            except Exception as exc:  # retried next second; no trace per second
-                log.warning("looking for sales Redis lost failed: %s", exc)
-        try:
-            step_all_sales(scripts, heartbeat_ms)
-        except Exception:  # a bad step must not stop every sale's clock
-            log.exception("clock step failed")
-        stop.wait(max(0.0, settings.clock_tick_seconds - (time.monotonic() - started)))
+                step_all_sales(scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds)
+            except Exception:  # a bad step must not stop every sale's clock
+                log.exception("clock step failed")
+            stop.wait(max(0.0, settings.clock_tick_seconds - (time.monotonic() - started)))
+    finally:
+        saver.close()

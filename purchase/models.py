@@ -1,16 +1,19 @@
-"""The durable record: events, ticket types, orders, order items, tickets.
+"""The durable record: events, ticket types, orders, order items, tickets, draws.
 
-Redis runs the sale; PostgreSQL keeps what was sold. Every row has
-``created_at``. Unique constraints make writing a paid order idempotent:
-one order per hold and per payment (invariant 6).
+Redis runs the sale; PostgreSQL keeps what was sold and the draw that was
+published. Every row has ``created_at`` (a drawn entrant's is its draw's).
+Unique constraints make writing a paid order idempotent: one order per hold
+and per payment (invariant 6).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from buffer.order import ALGORITHM, ALGORITHM_V1
 
 
 def utcnow() -> datetime:
@@ -22,8 +25,22 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def epoch_ms(value: datetime) -> int:
-    return int(aware(value).timestamp() * 1000)
+    # Whole numbers, not a float timestamp: a time written back to Redis after
+    # a round trip through the database is the same millisecond (drawn_at).
+    return (aware(value) - _EPOCH) // _MS
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return _EPOCH + ms * _MS
+
+
+# The draw's names (buffer/order.py): the longest is "fairdrop-draw-v2".
+ALGORITHM_LENGTH = 32
 
 
 class Event(SQLModel, table=True):
@@ -44,6 +61,16 @@ class Event(SQLModel, table=True):
     # Proof of work asked of each new entrant (web/proof_of_work.py): the ALTCHA
     # maxnumber, 0 for none. Fixed when the sale is created.
     pow_difficulty: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The draw's algorithm (buffer/order.py); events made before v2 draw with v1.
+    algorithm: str = Field(
+        default=ALGORITHM,
+        max_length=ALGORITHM_LENGTH,
+        sa_column_kwargs={"server_default": ALGORITHM_V1},
+    )
+    # The beacon round the draw waits for, as published with the commitment
+    # (JSON text); None without one. Kept so a sale Redis lost before its draw
+    # still waits for the round its fans were shown.
+    beacon: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -198,3 +225,59 @@ class PresaleLink(SQLModel, table=True):
     ticket_type_id: str | None = Field(default=None, max_length=TYPE_ID_LENGTH)
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class DrawRecord(SQLModel, table=True):
+    """A sale's draw as it was published, kept so a sale Redis lost keeps it.
+
+    Written by purchase/drawn.py ``save_draw`` in two steps, as the draw is
+    published: at the freeze the frozen entrant list and its digest (a v2
+    draw then waits for its beacon round), once drawn the seed, the beacon
+    value and the promise, with the numbers in ``drawn_entrant`` in the same
+    transaction. Read back by purchase/restore.py. Times are the Redis meta's
+    milliseconds, to the millisecond.
+    """
+
+    __tablename__ = "draw_record"
+
+    event_id: str = Field(foreign_key="event.id", primary_key=True, max_length=64)
+    algorithm: str = Field(max_length=ALGORITHM_LENGTH)
+    seed_hash: str = Field(max_length=64)
+    entrants_digest: str = Field(max_length=64)
+    # N, the frozen entrants; queue numbers 1..N are drawn, later numbers are
+    # late joiners, not kept.
+    entrants: int
+    # The frozen entry ids sorted by their UTF-8 bytes, each followed by a
+    # newline: the very bytes whose SHA-256 is entrants_digest.
+    frozen_list: str = Field(sa_type=Text)
+    frozen_at: datetime
+    # When the digest was published (v2, before the beacon round); None for v1.
+    digest_at: datetime | None = Field(default=None)
+    # The beacon object as published (JSON text): the round committed to until
+    # the draw, then with its value or why there is none; None without one.
+    beacon: str | None = Field(default=None, sa_type=Text)
+    # The revealed seed (hex), when drawn and what it promises ("unsteerable"
+    # or "committed-seed"; None for v1): all None while frozen, not drawn.
+    seed: str | None = Field(default=None, max_length=64)
+    drawn_at: datetime | None = Field(default=None)
+    promise: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DrawnEntrant(SQLModel, table=True):
+    """One drawn entrant's queue number (``<number> <entry id>`` of the published list).
+
+    Written only with its draw_record, in the same transaction, so it has no
+    created_at of its own and no foreign key to it: PostgreSQL checks a
+    foreign key row by row, which doubled the time a COPY of 100k rows took.
+    """
+
+    __tablename__ = "drawn_entrant"
+    __table_args__ = (
+        UniqueConstraint("event_id", "entry_id", name="drawn_entrant_event_id_entry_id_key"),
+    )
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    number: int = Field(primary_key=True)
+    # The entrant id (fairdrop/tokens.py entrant_id, 22 characters today).
+    entry_id: str = Field(max_length=64)

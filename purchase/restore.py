@@ -7,8 +7,13 @@ each in one step: its schedule and stock with every ticket the database says
 was sold taken out, and each order's hold, so cancels and late payments
 still find them; the organiser's list and its allowances come back from
 ``access_entry``, and each presale link with what paid orders left of it.
-Holds that were live, the buffer and the queue are gone:
-their fans join again.
+
+A sale lost after its freeze keeps its draw as far as it was published
+(``draw_record``, purchase/drawn_restore.py): the frozen list, and once
+drawn the numbers, seed, beacon value and promise. A fan who joins again
+gets their drawn number back. Late joiners (numbers after N) are not in the
+record: joining again puts them after the drawn fans, in the order they
+come back. Live holds are gone: their fans take their turn again.
 """
 
 from __future__ import annotations
@@ -22,7 +27,17 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from purchase.db import open_session
-from purchase.models import AccessEntry, Event, Order, OrderItem, TicketType, epoch_ms, utcnow
+from purchase.drawn_restore import restored_draw, write_back
+from purchase.models import (
+    AccessEntry,
+    DrawRecord,
+    Event,
+    Order,
+    OrderItem,
+    TicketType,
+    epoch_ms,
+    utcnow,
+)
 from purchase.presales import restore_links
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances
@@ -44,6 +59,8 @@ def sale_spec(event: Event, types: Sequence[TicketType]) -> SaleSpec:
         seed=event.seed,
         seed_hash=event.seed_hash,
         access=event.access,
+        algorithm=event.algorithm,
+        beacon=event.beacon or "",
         ticket_types=tuple(
             TicketTypeSpec(t.id, t.name, t.price_cents, t.currency, t.stock, t.per_person_limit)
             for t in types
@@ -65,6 +82,13 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         spec = sale_spec(event, types)
         listed = session.exec(select(AccessEntry).where(AccessEntry.event_id == event_id)).all()
         allowances = {entry.entrant_id: entry.allowance for entry in listed}
+        record = session.get(DrawRecord, event_id)
+        draw = "" if record is None else json.dumps(restored_draw(session, record))
+    if record is not None:
+        if scripts.client.exists(EventKeys(event_id).meta):
+            return False
+        # Before the script makes the sale exist (purchase/drawn_restore.py).
+        write_back(engine, scripts.client, record)
     by_order: dict[str, list[list[str | int]]] = {o.id: [] for o in orders}
     for item in items:
         by_order[item.order_id].append([item.ticket_type_id, item.quantity])
@@ -74,15 +98,22 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         if by_order[o.id]
     ]
     answer = json.loads(
-        scripts.run("restore_sale", event_id, now_ms, spec.script_arg(), json.dumps(sold))
+        scripts.run("restore_sale", event_id, now_ms, spec.script_arg(), json.dumps(sold), draw)
     )
+    if answer.get("incomplete"):
+        raise RuntimeError(f"event {event_id}: the saved draw did not all reach Redis")
     scripts.client.sadd(EVENTS_INDEX, event_id)
     if answer["restored"] and allowances:
         set_allowances(scripts, event_id, allowances, replace=True)
     if answer["restored"]:
         restore_links(engine, scripts, event_id)
     if answer["restored"]:
-        log.warning("restored sale %s from the database: sold %s", event_id, answer["sold"])
+        log.warning(
+            "restored sale %s from the database: sold %s, drawn entrants %s",
+            event_id,
+            answer["sold"],
+            record.entrants if record else "none",
+        )
     return bool(answer["restored"])
 
 

@@ -3,16 +3,32 @@
 -- ticket the database already sold (invariant 6, then invariant 1).
 -- What comes back: the schedule and stock, every sold ticket (paid orders,
 -- and orders still being refunded), and each order's hold as 'confirmed'
--- (or 'refunded'), so a cancel, a late or a second payment finds it. What
--- cannot come back: the buffer and the queue. Fans join again; after the
--- drop they are numbered in arrival order, and the draw of the restored sale
--- starts from an empty buffer.
+-- (or 'refunded'), so a cancel, a late or a second payment finds it; and a
+-- draw the database kept, as far as it was published. The caller has put its
+-- members back already, in chunks (purchase/drawn_restore.py): the frozen
+-- buffer of a sale still waiting for its beacon, which then draws as it
+-- would have; or the queue numbers 1..N of a drawn sale, which resumes
+-- admission after ARGV[4]'s serving counter. What cannot come back: live
+-- holds, late joiners' numbers, and the buffer of a sale lost before its
+-- freeze was saved. Those fans join again.
 -- KEYS: the event keys (see queue_engine/lua/_prelude.lua).
 -- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] the sale as create.lua takes it
 -- ARGV[3] the orders as JSON: [[hold id, fan id, [[type, quantity], ...], payment, status], ...]
--- Returns JSON: {"restored": bool, "sold": {type: n}}; nothing changes when the sale exists.
+-- ARGV[4] the saved draw as JSON, '' for none: {state: 'drawing' | 'queueing',
+--         entrants: N, serving: S, meta: {field: value, ...}} (the meta fields
+--         the freeze and the draw left: entrants_digest, beacon, seed_revealed, ...)
+-- Returns JSON: {"restored": bool, "sold": {type: n}}; nothing changes when the
+-- sale exists, or ({"restored": false, "incomplete": true}) when the buffer or
+-- the queue lacks some of the draw's members.
 local now = now_ms(ARGV[1])
 if redis.call('EXISTS', K.meta) == 1 then return cjson.encode({restored = false}) end
+local draw = nil
+if ARGV[4] and ARGV[4] ~= '' then draw = cjson.decode(ARGV[4]) end
+if draw then
+  local members = redis.call('SCARD', K.buffer)
+  if draw.state ~= 'drawing' then members = redis.call('ZCOUNT', K.queue, 1, draw.entrants) end
+  if members ~= draw.entrants then return cjson.encode({restored = false, incomplete = true}) end
+end
 create_sale(cjson.decode(ARGV[2]))
 local sold = {}
 for _, order in ipairs(cjson.decode(ARGV[3])) do
@@ -32,7 +48,15 @@ for _, order in ipairs(cjson.decode(ARGV[3])) do
     confirmed_at = now, restored = true}))
 end
 redis.call('HSET', K.meta, 'restored_at', now)
-current_phase(now)
+if draw then
+  for field, value in pairs(draw.meta) do redis.call('HSET', K.meta, field, value) end
+  -- Frozen or drawn: never through the phases again (a second freeze would
+  -- count the buffer anew).
+  redis.call('HSET', K.meta, 'state', draw.state, 'frozen', draw.entrants,
+    'serving', draw.serving)
+else
+  current_phase(now)
+end
 settle_sold_out()
 mark_changed()
 return cjson.encode({restored = true, sold = sold})

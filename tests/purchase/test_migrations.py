@@ -228,3 +228,27 @@ def test_an_upgrade_waits_for_one_already_running_on_postgresql(
 
     assert waiting.returncode == 0, errors
     assert current_revision(settings) == head_revision()
+
+
+def test_revision_0010_keeps_events_and_gives_them_the_v1_draw(
+    settings: Settings, engine: Engine
+) -> None:
+    command.upgrade(alembic_config(settings), "0009")
+    add_event(engine, "before-v2")
+
+    command.upgrade(alembic_config(settings), "0010")
+
+    with Session(engine) as session:
+        event = session.get(Event, "before-v2")
+        assert event is not None
+        # Made before v2: it drew (or draws) with v1 and has no beacon round.
+        assert (event.algorithm, event.beacon) == ("fairdrop-draw-v1", None)
+    assert {"draw_record", "drawn_entrant"} <= set(inspect(engine).get_table_names())
+
+    command.downgrade(alembic_config(settings), "0009")
+
+    assert not {"draw_record", "drawn_entrant"} & set(inspect(engine).get_table_names())
+    columns = {c["name"] for c in inspect(engine).get_columns("event")}
+    assert not {"algorithm", "beacon"} & columns
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM event")).scalars().all() == ["before-v2"]

@@ -1,6 +1,7 @@
 """Redis restarts empty mid-sale: the clock puts the sale back from PostgreSQL
 (purchase/restore.py, restore_sale.lua), so what the database sold stays sold
-and nothing is sold twice (DESIGN invariant 6, then 1)."""
+and nothing is sold twice (DESIGN invariant 6, then 1), and a drawn sale keeps
+the draw it published (purchase/drawn.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from queue_engine.keys import EventKeys
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.fans import Crowd, Message, client, open_sale
@@ -40,6 +42,56 @@ async def _stats_when_back(stack: LiveStack, event_id: str) -> Message:
                 return figures
             await asyncio.sleep(0.1)
     raise AssertionError(f"sale {event_id} not back within {RESTORE_WAIT_S}s")
+
+
+def _flush(stack: LiveStack) -> None:
+    lost = redis.Redis.from_url(str(stack.settings.redis_url))
+    try:
+        assert lost.flushall()  # a restart without persistence
+    finally:
+        lost.close()
+
+
+async def _published_draw(stack: LiveStack, event_id: str) -> tuple[Message, str]:
+    """The draw document and its entrant list, once drawn (and back, after a loss)."""
+    deadline = time.monotonic() + RESTORE_WAIT_S
+    async with client(stack) as http:
+        while time.monotonic() < deadline:
+            answer = await http.get(f"/api/events/{event_id}/draw")
+            if answer.status_code == 200 and answer.json()["drawn"]:
+                listed = await http.get(f"/api/events/{event_id}/draw/entrants")
+                assert listed.status_code == 200, listed.text
+                document: Message = answer.json()
+                return document, listed.text
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no draw of {event_id} within {RESTORE_WAIT_S}s")
+
+
+def _draw_saved(stack: LiveStack, event_id: str) -> bool:
+    with redis.Redis.from_url(str(stack.settings.redis_url)) as live:
+        return bool(live.hget(EventKeys(event_id).meta, "draw_saved") == b"1")
+
+
+async def test_a_drawn_sale_redis_lost_keeps_its_published_draw(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = live_stack.create_event()["id"]  # the window is open; the drop in 2 s
+    fans = await crowd.joined(event_id, 6)
+    published, entrants = await _published_draw(live_stack, event_id)
+    numbers = [(await fan.join())["number"] for fan in fans]
+    assert sorted(numbers) == list(range(1, 7)) and published["entrants"] == 6
+    deadline = time.monotonic() + RESTORE_WAIT_S
+    while not _draw_saved(live_stack, event_id):
+        assert time.monotonic() < deadline, "the clock did not save the draw"
+        await asyncio.sleep(0.1)
+
+    _flush(live_stack)
+
+    assert await _published_draw(live_stack, event_id) == (published, entrants)
+    # Each fan who joins again is where the draw put them.
+    assert [(await fan.join())["number"] for fan in fans] == numbers
+    # A newcomer comes after every drawn fan.
+    assert (await crowd.fan(event_id).join())["number"] == 7
 
 
 async def test_a_sale_redis_lost_comes_back_with_what_the_database_sold(
