@@ -1,17 +1,7 @@
-"""How fairdrop starts headless Chromium here: the benches and the page tests alike."""
+"""How fairdrop starts headless Chromium here (launch/chromium.py), for the benches."""
 
 from __future__ import annotations
 
-# Debian's Chromium; Playwright's own browser download fails on this machine.
-CHROMIUM = "/usr/bin/chromium"
-# Without the networking flags Chromium keeps trying to reach the closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from launch.chromium import CHROMIUM, CHROMIUM_ARGS
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS"]

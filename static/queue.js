@@ -20,13 +20,17 @@
 //   queue_holds.js       buy, pay for the hold, let it go (HTTP)
 //   queue_stripe.js      paying with Stripe's Payment Element
 //   queue_connection.js  joining (proof of work, sign-in, waits) and the socket
+//   queue_receipt.js     the commitment seen at join and the entry receipt, kept
+//   queue_verify.js      this browser's own check of the published draw
 import { $, showError } from "/static/common.js";
 import { joinSale, startProof, startSocket } from "/static/queue_connection.js";
 import { buyTickets, loadPresale, payForHold, releaseHold } from "/static/queue_holds.js";
 import { handleStatus } from "/static/queue_messages.js";
 import { render, renderEvent, setConnection, tickCountdowns } from "/static/queue_render.js";
+import { wireReceipt } from "/static/queue_receipt.js";
 import { API, EVENT_ID, callApi, page, statusFromJoin } from "/static/queue_state.js";
 import { confirmStripePayment } from "/static/queue_stripe.js";
+import { startDrawCheck } from "/static/queue_verify.js";
 import { renderAccess, wireSignIn } from "/static/sign_in.js";
 
 const COUNTDOWN_EVERY_MS = 250;
@@ -37,6 +41,7 @@ async function start() {
   $("pay-button").addEventListener("click", payForHold);
   $("release-button").addEventListener("click", releaseHold);
   $("stripe-confirm").addEventListener("click", confirmStripePayment);
+  wireReceipt();
   if (!EVENT_ID) {
     $("event-name").textContent = "fairdrop";
     $("status").textContent = "No sale here";
@@ -61,6 +66,8 @@ async function start() {
   try {
     const joined = await joinSale();
     handleStatus(statusFromJoin(joined, page.event));
+    // Runs beside the sale: keeps the receipt, then checks the draw once published.
+    startDrawCheck(joined);
   } catch (error) {
     setConnection("Offline");
     return showError(error.message);
