@@ -72,12 +72,15 @@ NO_SHARE = AddressShare(0, 0)
 class Joiner:
     """Who joins, as join.lua needs it: the policies their identity satisfies,
     who signed in (for the export; '' when anonymous), and the address a new
-    anonymous entrant is counted against ('' when signed in)."""
+    anonymous entrant is counted against ('' when signed in). ``own_join``:
+    the fan's own join call, False when the page's socket joins for the fan
+    (its repeats are no refusals in the fairness report: buffer/entry_tallies.py)."""
 
     fan_id: str
     policies: str = OPEN_ONLY
     who: str = ""
     address: str = ""
+    own_join: bool = True
 
 
 async def join(
@@ -96,6 +99,7 @@ def join_args(joiner: Joiner, share: AddressShare) -> list[str | int]:
         joiner.address,
         share.interval_ms,
         share.burst,
+        int(joiner.own_join),
     ]
 
 

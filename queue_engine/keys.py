@@ -57,6 +57,8 @@ class EventKeys:
             self.allowance,
             self.presales,
             self.addresses,
+            self.arrivals,
+            self.tallies,
         ]
 
     @cached_property
@@ -153,6 +155,19 @@ class EventKeys:
     def addresses(self) -> str:
         """Hash: client address -> when it may place its next new anonymous entrant (ms)."""
         return self._key("addresses")
+
+    @cached_property
+    def arrivals(self) -> str:
+        """List: "<ms> <entrant>" for each entrant when it entered the window, in
+        arrival order. For the fairness report only: nothing that decides a place
+        reads it (buffer/entry_tallies.py)."""
+        return self._key("arrivals")
+
+    @cached_property
+    def tallies(self) -> str:
+        """Hash: the fairness report's counters: entrants placed by access route,
+        joins refused by reason (buffer/entry_tallies.py)."""
+        return self._key("tallies")
 
     @cached_property
     def channel(self) -> str:

@@ -95,6 +95,7 @@ export function selectFromHash() {
   $("stats-fan-link").href = fanUrl;
   $("stats-fan-link").textContent = absoluteUrl(fanUrl);
   $("draw-link").href = eventPath(eventId, "/draw");
+  $("fairness-link").href = `${fanUrl}/fairness`;
   $("orders").replaceChildren();
   renderStats(null);
   pollStats(page.statsGeneration);

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket
 from fairdrop.connections import async_redis, sync_redis
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.protocol import MessageType
+from fairdrop.receipts import ReceiptSigner
 from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from purchase.db import make_engine
@@ -34,11 +35,13 @@ from web import (
     draw,
     email_sign_in,
     export,
+    fairness_report,
     fans,
     oidc_sign_in,
     organiser,
     presales,
     proof_of_work,
+    receipts,
     session_routes,
     sockets,
     stripe_webhook,
@@ -139,6 +142,11 @@ async def organiser_page(request: Request) -> FileResponse:
     return FileResponse(STATIC_DIR / "organiser.html")
 
 
+async def fairness_page(request: Request) -> FileResponse:
+    # The page reads its report from the API; an unknown event is its error to show.
+    return FileResponse(STATIC_DIR / "fairness.html")
+
+
 async def ticket_page(request: Request) -> FileResponse:
     # The page reads its ticket from the API; an unknown code is its error to show.
     return FileResponse(STATIC_DIR / "ticket.html")
@@ -164,6 +172,8 @@ def create_app(settings: Settings) -> Starlette:
         # Fine for one process; several web processes must share FAIRDROP_SECRET_KEY.
         log.warning("FAIRDROP_SECRET_KEY is not set: using a random key for this process")
         secret = secrets.token_urlsafe(32)
+    # Made here, so a bad FAIRDROP_RECEIPT_KEY stops the start (SettingsError).
+    receipt_signer = ReceiptSigner.from_settings(settings, secret)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -175,6 +185,7 @@ def create_app(settings: Settings) -> Starlette:
         limits = RateLimits(settings, client)
         rq_client = sync_redis(settings)
         queue = Queue(settings.rq_queue, connection=rq_client)
+        app.state.receipts = receipt_signer
         app.state.fairdrop = WebContext(
             settings=settings,
             signer=signer,
@@ -202,13 +213,16 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health),
         Route("/openapi.json", openapi),
         Route("/e/{event_id}", fan_page),
+        Route("/e/{event_id}/fairness", fairness_page),
         Route("/organiser", organiser_page),
         Route("/tickets/{code}", ticket_page),
         Route("/door", door_page),
         *organiser.routes,
         *draw.routes,
+        *fairness_report.routes,
         *fans.routes,
         *proof_of_work.routes,
+        *receipts.routes,
         *sockets.routes,
         *tickets.routes,
         *door.routes,

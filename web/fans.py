@@ -27,6 +27,7 @@ from web.context import WebContext, context_of
 from web.hold_batches import is_request_id, still_pending
 from web.proof_of_work import NO_SESSION, require_proof, solution_in
 from web.rate_limits import Action
+from web.receipts import entry_receipt
 from web.validation import (
     int_field,
     invalid,
@@ -104,7 +105,8 @@ async def enter_sale(
     # A person signed in is counted as one; only anonymous entrants share
     # their address's place in the draw (web/rate_limits.py).
     address = "" if identity.signed_in else ctx.limits.entrant_address(conn)
-    joiner = Joiner(entrant_id, policies_for(identity, event_id), identity.label(), address)
+    own = conn.scope["type"] == "http"  # the fan's own join call, not its socket's
+    joiner = Joiner(entrant_id, policies_for(identity, event_id), identity.label(), address, own)
     # A new session the sale lets in is a new fan, counted against the address
     # (web/rate_limits.py): checked before the proof (a fan refused keeps its
     # solution), counted after it (only joins that make a fan count).
@@ -166,7 +168,9 @@ async def join_event(request: Request) -> JSONResponse:
             token = ctx.signer.sign_admission(
                 Admission(event_id, entrant_id, entry.number, entry.deadline_ms)
             )
-        response = JSONResponse(entry_view(event_id, entrant_id, entry, token))
+        view = entry_view(event_id, entrant_id, entry, token)
+        view["receipt"] = await entry_receipt(request, event_id, entrant_id, entry)
+        response = JSONResponse(view)
     if new_session:
         set_session_cookie(response, ctx.signer, ctx.settings, session)
     return response

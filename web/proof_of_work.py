@@ -18,6 +18,8 @@ tries on average. A sale's difficulty is that maxnumber
 - An entrant who has proved is kept in the sale's ``pow_proven`` set: a
   reload, a second tab or device, the socket's join and the join of a page
   opened before the window never ask again.
+- Each refusal (no proof, one that does not check out, one used already) is
+  counted for the sale's fairness report (buffer/entry_tallies.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from buffer.entry_tallies import tally_refusal
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import allowed
 from fairdrop.settings import POW_MAX
@@ -170,6 +173,7 @@ async def take_proof(
     keys = EventKeys(event_id)
     ttl = max(1, proof.expires_at - int(time.time()))
     if not await client.set(keys.pow_used(proof.challenge_id), entrant_id, nx=True, ex=ttl):
+        await tally_refusal(client, event_id, "pow_replayed")
         raise _refused("this solution was used already", event_id)
     await client.sadd(keys.pow_proven, entrant_id)
 
@@ -206,13 +210,18 @@ async def require_proof(
     if solution is None:
         if await has_proved(ctx.client, event.id, entrant_id):
             return
+        await tally_refusal(ctx.client, event.id, "pow_missing")
         raise FairdropError(
             ErrorCode.PROOF_OF_WORK_REQUIRED,
             f"this sale asks each new fan's browser for a proof of work: solve the "
             f"challenge from GET {challenge_path(event.id)} and join again with "
             '{"altcha": "<base64 solution>"}',
         )
-    proof = check_solution(ctx.signer.proof_of_work_key, solution, event.id, asker)
+    try:
+        proof = check_solution(ctx.signer.proof_of_work_key, solution, event.id, asker)
+    except FairdropError:
+        await tally_refusal(ctx.client, event.id, "pow_invalid")
+        raise
     await take_proof(ctx.client, event.id, proof, entrant_id)
 
 

@@ -40,6 +40,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
 from buffer.arrivals import NO_SHARE, AddressShare
+from buffer.entry_tallies import tally_refusal
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings, parse_rate_limit
 from queue_engine.keys import EventKeys
@@ -72,6 +73,10 @@ class Action(StrEnum):
     PAY = "pay"
     RELEASE = "release"
 
+
+# The actions that are a fan's joins: a refusal of one is counted for its
+# sale's fairness report (buffer/entry_tallies.py), at the join's event_id.
+_JOINS = frozenset({Action.NEW_FAN, Action.JOIN})
 
 # What a refusal calls each action.
 _SAID = {
@@ -222,10 +227,14 @@ class RateLimits:
         Returns the client's address. The blocklist is asked first (403).
         """
         address = await self.admit(conn)
-        if fan_id is not None and action in self.per_fan:
-            await self._hit(self.per_fan[action], action, "fan", fan_id)
-        if action in self.per_address:
-            await self._hit(self.per_address[action], action, "address", limit_key(address))
+        try:
+            if fan_id is not None and action in self.per_fan:
+                await self._hit(self.per_fan[action], action, "fan", fan_id)
+            if action in self.per_address:
+                await self._hit(self.per_address[action], action, "address", limit_key(address))
+        except FairdropError:
+            await self._tally_join_refused(conn, action)
+            raise
         return address
 
     async def check(self, conn: HTTPConnection, action: Action) -> None:
@@ -237,7 +246,13 @@ class RateLimits:
         address = await self.admit(conn)
         item, who = self.per_address.get(action), limit_key(address)
         if item is not None and not await self.limiter.test(item, action, "address", who):
+            await self._tally_join_refused(conn, action)
             raise await self._refusal(item, action, "address", who)
+
+    async def _tally_join_refused(self, conn: HTTPConnection, action: Action) -> None:
+        event_id = conn.path_params.get("event_id")
+        if action in _JOINS and event_id:
+            await tally_refusal(self.client, event_id, "rate_limited")
 
     async def _hit(self, item: RateLimitItem, action: Action, scope: str, who: str) -> None:
         if not await self.limiter.hit(item, action, scope, who):
@@ -277,6 +292,7 @@ class RateLimits:
         now_ms = seconds * 1000 + micros // 1000
         free_at = max(int(due_raw or 0), now_ms) + share.interval_ms * (1 - share.burst)
         if free_at > now_ms:
+            await tally_refusal(self.client, event_id, "address_busy")
             raise self.address_busy(free_at, now_ms)
 
     def address_busy(self, free_at_ms: int, now_ms: int) -> FairdropError:
