@@ -126,6 +126,20 @@ class SaleFigures(TypedDict):
     opens_at: int  # epoch ms
     drop_at: int  # epoch ms: the window closes and the draw runs
     rate_per_min: int  # fans let in per minute
+    # For the page's odds and wait (queue_engine/odds.py, static/queue_odds.js):
+    in_room: int  # fans waiting for their turn, and fans let in still shopping
+    held: int  # tickets in live holds: they come back if unpaid
+    choosing: int  # fans let in who hold nothing yet
+    choosing_long: int  # of them, choosing longer than any buyer took: likely to buy nothing
+    buyers: int  # fans who have held tickets so far
+    per_buyer: float  # tickets per buyer so far (0 before anyone has bought)
+    per_buyer_sd: float  # how much buyers differ in that
+    most_per_fan: int  # the most one fan may take now (per-person limits of types left)
+    hold_return_share: float  # of the holds' tickets that ended, the share that came back
+    next_admit_ms: int | None  # epoch ms the next fan goes in at the rate; None: no rate
+    # What holds the queue back: "rate", "cap" (fans shopping), "stock" (every
+    # ticket left promised to fans choosing now), or "" (nobody waits).
+    admit_limit: str
 
 
 class SignedAdmission(TypedDict):
@@ -313,6 +327,16 @@ class SaleProgress(TypedDict):
     shopping: int
     held: int
     remaining: dict[str, int]
+    choosing: int  # shopping without a hold
+    choosing_long: int
+    buyers: int
+    per_buyer: float
+    per_buyer_sd: float
+    most_per_fan: int
+    hold_return_share: float
+    tokens: float  # the admission rate's bucket (tick.lua) ...
+    tokens_at: int  # ... as of this epoch ms
+    admit_limit: str
 
 
 # The field that routes a channel message to one fan's sockets (queue_engine/notify.py).

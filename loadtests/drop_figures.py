@@ -8,6 +8,7 @@ locust) and the locustfile stays free of anything that pulls in redis.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,8 @@ from fairdrop.errors import ErrorCode
 
 # Answers to a hold request that mean "no stock for you", not "something broke".
 STOCK_REFUSALS = frozenset({ErrorCode.SOLD_OUT, ErrorCode.NOT_ENOUGH_STOCK})
+# The outcomes of a fan that found nothing left (fan_user.py names them).
+NO_STOCK_OUTCOMES = frozenset({*(f"refused:{c}" for c in STOCK_REFUSALS), "sold_out"})
 MAX_TIMELINE = 20_000  # polls kept: over two hours at two a second
 TIMELINE_FIELDS = ("buffered", "queued", "admitted", "shopping", "held", "sold")
 
@@ -32,6 +35,14 @@ class FanRecord:
     outcome: str = "arriving"
     finished: bool = False
 
+    def found_empty(self, serving: int | None) -> bool:
+        """Admitted, and ended without tickets because none were left for it: its
+        hold refused for stock, or told the sale sold out before it held any.
+        Admitted is a number up to the server's final serving counter, or, without
+        it, an admission this fan saw."""
+        admitted = 0 < self.number <= serving if serving is not None else self.admitted_at > 0
+        return admitted and self.outcome in NO_STOCK_OUTCOMES
+
 
 @dataclass
 class DropRun:
@@ -40,15 +51,20 @@ class DropRun:
     event_id: str = ""
     ticket_type_id: str = ""
     organiser_token: str = ""
+    # Each fan wants between 1 and this many tickets (the type's per-person limit).
+    most_per_fan: int = 1
     fans: list[FanRecord] = field(default_factory=list)
     last_stats: dict[str, Any] | None = None
     # (time.monotonic(), the organiser's stats) at every poll, for the plots.
     timeline: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
-    def reset(self, event_id: str, ticket_type_id: str, organiser_token: str) -> None:
+    def reset(
+        self, event_id: str, ticket_type_id: str, organiser_token: str, most_per_fan: int = 1
+    ) -> None:
         self.event_id = event_id
         self.ticket_type_id = ticket_type_id
         self.organiser_token = organiser_token
+        self.most_per_fan = most_per_fan
         self.fans = []
         self.last_stats = None
         self.timeline = []
@@ -62,6 +78,11 @@ class DropRun:
         record = FanRecord()
         self.fans.append(record)
         return record
+
+    def wanted_by(self, record: FanRecord) -> int:
+        """How many tickets a fan asks for: 1 to the limit, the same for the same
+        arrival in every run (seeded by its place among the arrivals)."""
+        return random.Random(self.fans.index(record)).randint(1, self.most_per_fan)
 
     def all_fans_finished(self) -> bool:
         return all(f.finished for f in self.fans)
@@ -128,14 +149,19 @@ def drop_figures(run: DropRun, stats: dict[str, Any] | None) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     for fan in fans:
         outcomes[fan.outcome] = outcomes.get(fan.outcome, 0) + 1
+    admitted = sum(1 for f in fans if f.admitted_deadline_ms)
+    found_empty = sum(1 for f in fans if f.found_empty(serving))
     return {
         "event_id": run.event_id,
         "fans": len(fans),
         "joined": sum(1 for f in fans if f.joined_at),
         "numbered": sum(1 for f in fans if f.number),
-        "admitted": sum(1 for f in fans if f.admitted_deadline_ms),
+        "admitted": admitted,
         "confirmed": outcomes.get("confirmed", 0),
         "holds_refused_for_stock": sum(outcomes.get(f"refused:{c}", 0) for c in STOCK_REFUSALS),
+        # Let in to find nothing left: the admission bound (tick.lua) keeps it at most 1%.
+        "admitted_found_empty": found_empty,
+        "admitted_found_empty_share": round(found_empty / max(1, serving or admitted), 4),
         "unfinished": sum(1 for f in fans if not f.finished),
         "outcomes": dict(sorted(outcomes.items())),
         "time_in_queue_p50_s": _rounded(percentile(waits, 0.5)),

@@ -40,6 +40,7 @@ def locust_command(base_url: str, token: str, args: argparse.Namespace, out: Pat
         *("--drop-fans", str(args.fans)),
         *("--drop-tickets", str(args.tickets)),
         *("--drop-cap", str(args.cap)),
+        *("--drop-per-person-limit", str(args.per_person_limit)),
         *("--drop-rate-per-min", str(args.rate_per_min)),
         *("--drop-burst-seconds", str(args.burst_seconds)),
         *("--drop-trickle-seconds", str(args.trickle_seconds)),
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, default=400)
     parser.add_argument("--cap", type=int, default=200, help="fans shopping at once")
     parser.add_argument("--rate-per-min", type=int, default=12_000)
+    parser.add_argument(
+        "--per-person-limit", type=int, default=2, help="each fan wants 1 to this many"
+    )
     parser.add_argument("--burst-seconds", type=float, default=10.0)
     parser.add_argument("--trickle-seconds", type=float, default=10.0)
     parser.add_argument("--drain-seconds", type=float, default=120.0)

@@ -89,6 +89,12 @@ def add_drop_arguments(parser: LocustArgumentParser) -> None:
         "--drop-rate-per-min", type=int, default=6_000, help="admission rate of a created event"
     )
     parser.add_argument("--drop-cap", type=int, default=100, help="fans shopping at once")
+    parser.add_argument(
+        "--drop-per-person-limit",
+        type=int,
+        default=2,
+        help="per-person limit of a created event; each fan wants 1 to this many",
+    )
     parser.add_argument("--drop-hold-seconds", type=int, default=30, help="hold time")
     parser.add_argument("--figures-file", default="", help="also write the figures here (JSON)")
     parser.add_argument(
@@ -140,7 +146,7 @@ def _create_event(host: str, options: Any) -> str:
                 "price_cents": 4_500,
                 "currency": "EUR",
                 "stock": options.drop_tickets,
-                "per_person_limit": 1,
+                "per_person_limit": options.drop_per_person_limit,
             }
         ],
     }
@@ -177,7 +183,8 @@ def find_the_drop(environment: Environment, **_: Any) -> None:
         return
     options = environment.parsed_options
     token = options.organiser_token if options is not None else ""
-    RUN.reset(event_id, str(event["ticket_types"][0]["id"]), token)
+    ticket_type = event["ticket_types"][0]
+    RUN.reset(event_id, str(ticket_type["id"]), token, int(ticket_type["per_person_limit"]))
 
 
 def _final_stats(environment: Environment) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-// The fan page's words for numbers: prices, countdowns and waits.
+// The fan page's words for numbers: prices, countdowns, waits and counts.
 
 export function formatMoney(cents, currency) {
   try {
@@ -34,4 +34,9 @@ export function formatWait(seconds) {
   const rest = Math.round(seconds % 60);
   if (minutes === 0) return `about ${rest} s`;
   return rest === 0 ? `about ${minutes} min` : `about ${minutes} min ${rest} s`;
+}
+
+/** A count and its noun: "1 fan", "12 fans". */
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

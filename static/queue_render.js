@@ -4,7 +4,14 @@
 // here only shows what the state (queue_state.js) says.
 import { $, el } from "/static/common.js";
 import { buildBuyRows, updateBuyLimits } from "/static/queue_buy_form.js";
-import { formatCountdown, formatMoney, formatSeconds, formatWait } from "/static/queue_format.js";
+import {
+  formatCountdown,
+  formatMoney,
+  formatSeconds,
+  formatWait,
+  plural,
+} from "/static/queue_format.js";
+import { admissionWaitS, chanceWords, ticketChance } from "/static/queue_odds.js";
 import {
   ADDRESS_BUSY,
   API,
@@ -34,6 +41,13 @@ const STATE_NOTES = {
   sold_out: "Every ticket has been sold. Thank you for waiting.",
 };
 
+// Your turn, and every ticket left is held by other fans paying now: not sold
+// out (an unpaid hold gives its tickets back), but nothing to buy this moment.
+const IN_BASKETS_TEXT = "Everything left is in other fans' baskets";
+const IN_BASKETS_NOTE =
+  "If a basket is let go or its time runs out before your turn ends, you can buy " +
+  "its tickets here: keep this page open.";
+
 // ---------- the event and its ticket types ----------
 
 export function renderEvent(event) {
@@ -44,6 +58,7 @@ export function renderEvent(event) {
   $("event-when").textContent = `Waiting room opens ${opens} · drop ${drop}`;
   $("seed-hash").textContent = event.seed_hash || "—";
   $("draw-link").href = `${API}/draw`;
+  $("fairness-link").href = `/e/${encodeURIComponent(event.id)}/fairness`;
   renderTicketTypes(event.ticket_types);
   buildBuyRows(event.ticket_types);
 }
@@ -191,8 +206,84 @@ function statusText(status) {
     if (page.paying || stripeBusy()) return "Processing your payment…";
     if (page.hold) return "Your tickets are held: pay to keep them";
     if (page.pendingRequestId) return "Holding your tickets…";
+    if (inBaskets(status)) return IN_BASKETS_TEXT;
   }
   return STATUS_TEXT[status.state] || status.state;
+}
+
+/** Let in, nothing of its own, and nothing left that is not in someone's basket. */
+function inBaskets(status) {
+  const mine = !!page.hold || !!page.presale;
+  return status.state === "admitted" && !mine && status.remaining_total === 0;
+}
+
+function stateNote(status) {
+  if (inBaskets(status)) return IN_BASKETS_NOTE;
+  if (status.state === "done" && page.order) return "";
+  return STATE_NOTES[status.state] || "";
+}
+
+/** The wait a queued fan reads: counted down from the rate, or what it waits for. */
+function waitText(status) {
+  if (status.paused) return "—";
+  // A join's answer has no rate: the wait it was told (queue_state.js placeFigures).
+  if (!status.rate_per_min) return formatWait(status.wait_s);
+  if (status.admit_limit === "stock") {
+    return status.remaining_total > 0 ? "when fans ahead have chosen" : "when tickets come back";
+  }
+  if (status.admit_limit === "cap") return "when fans ahead have finished";
+  const waitS = admissionWaitS(
+    status.ahead || 0,
+    status.next_admit_ms ?? null,
+    status.rate_per_min,
+    serverNow(),
+  );
+  return formatWait(waitS);
+}
+
+/** The odds panel, under the serving line (built here, so the page's HTML stays as it is). */
+function buildOddsPanel() {
+  const panel = el(
+    "div",
+    { id: "odds", class: "odds", "data-testid": "odds", hidden: true },
+    el("progress", { id: "queue-progress", "data-testid": "queue-progress", max: 1, value: 0 }),
+    el("p", { id: "room-line", "data-testid": "room-line" }),
+    el(
+      "p",
+      { class: "chance-line" },
+      "Your chance of a ticket: ",
+      el("strong", { id: "chance-words", "data-testid": "chance" }),
+    ),
+    el("p", { id: "odds-basis", class: "muted small", "data-testid": "odds-basis" }),
+  );
+  $("serving-line").after(panel);
+}
+
+/** The queued fan's odds: progress to its number, the room against the tickets, the chance. */
+function renderOdds(status) {
+  if (!$("odds")) buildOddsPanel();
+  // A join's answer has none of the room's figures: shown from the socket's first status.
+  const shown = status.state === "queued" && status.number > 0 && status.in_room !== undefined;
+  $("odds").hidden = !shown;
+  if (!shown) return;
+  const bar = $("queue-progress");
+  bar.max = status.number;
+  bar.value = Math.min(status.serving, status.number);
+  bar.setAttribute(
+    "aria-label",
+    `Numbers up to ${status.serving} let in; yours is ${status.number}`,
+  );
+  $("room-line").textContent =
+    `${plural(status.in_room ?? 0, "fan")} in the room for ` +
+    `${plural(status.remaining_total, "ticket")} left`;
+  const chance = ticketChance(status.number, status);
+  $("chance-words").textContent = chanceWords(chance);
+  $("odds").dataset.chance = chance.toFixed(3);
+  const perBuyer = status.buyers
+    ? `${status.per_buyer.toFixed(1)} tickets per buyer so far`
+    : `nobody has bought yet (up to ${status.most_per_fan} each)`;
+  const held = status.held ? `, ${status.held} in other fans' baskets` : "";
+  $("odds-basis").textContent = `From ${status.remaining_total} left${held}; ${perBuyer}.`;
 }
 
 function renderPlace(status) {
@@ -205,8 +296,9 @@ function renderPlace(status) {
   $("serving-line").hidden = !queued;
   $("queue-number").textContent = hasNumber ? String(status.number) : "—";
   $("ahead").textContent = status.ahead === null || status.ahead === undefined ? "—" : String(status.ahead);
-  $("wait").textContent = status.paused ? "—" : formatWait(status.wait_s);
+  $("wait").textContent = waitText(status);
   $("serving").textContent = String(status.serving ?? "—");
+  renderOdds(status);
 }
 
 export function render() {
@@ -221,8 +313,9 @@ export function render() {
   $("panel-not-open").hidden = state !== "not_open";
   $("panel-waiting-room").hidden = state !== "waiting_room";
   $("panel-address-busy").hidden = state !== ADDRESS_BUSY;
-  $("state-note").hidden = !STATE_NOTES[state] || (state === "done" && !!page.order);
-  $("state-note").textContent = STATE_NOTES[state] || "";
+  const note = stateNote(status);
+  $("state-note").hidden = !note;
+  $("state-note").textContent = note;
   renderPlace(status);
   renderRemaining(status);
 
@@ -244,6 +337,7 @@ export function tickCountdowns() {
   const status = page.status;
   if (!status) return;
   const now = serverNow();
+  if (status.state === "queued") $("wait").textContent = waitText(status);
   if (status.state === "not_open") {
     $("opens-countdown").textContent = formatCountdown(status.opens_at - now);
   } else if (status.state === "waiting_room") {

@@ -3,6 +3,7 @@
 // page's idea of server time, and the arithmetic that turns a join answer or
 // a progress message into the fan's place (no DOM here).
 import { callJson } from "/static/common.js";
+import { admissionWaitS } from "/static/queue_odds.js";
 
 // A Date header has whole seconds, so smaller differences are noise.
 const CLOCK_OFFSET_MIN_MS = 2_000;
@@ -97,8 +98,8 @@ export function placeFigures(state, number, progress) {
   const rate = progress.rate_per_min || 0;
   let waitS = null;
   if (state === "queued" && rate > 0 && !progress.paused) {
-    // Whole numbers rounded half up, exactly as the server's wait_seconds.
-    waitS = Math.floor(((ahead || 0) * 60 + Math.floor(rate / 2)) / rate);
+    // As the server's admission_wait_s (queue_engine/odds.py): ahead + 1 intervals.
+    waitS = admissionWaitS(ahead || 0, progress.next_admit_ms ?? null, rate, serverNow());
   }
   return { ahead, wait_s: waitS };
 }

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 from buffer.arrivals import Entry, Joiner
 from fairdrop.errors import ErrorCode
 from fairdrop.protocol import EntryStatus, FanState, MessageType, SaleState
+from queue_engine.odds import next_admission_ms
 
 # What a page last heard of its place: (state, number, deadline or retry time, hold id).
 Place = tuple[FanState, int, int, str]
@@ -122,20 +123,13 @@ def fan_state(sock: FanSocket, progress: Mapping[str, Any], now_ms: int) -> FanS
         return SOLD_OUT if phase == SALE_SOLD_OUT else WAITING_ROOM
     if sock.number > serving:
         return SOLD_OUT if phase == SALE_SOLD_OUT else QUEUED
-    if sock.hold_id or sock.deadline_ms > now_ms:
+    # Sold out ends a turn without a hold in the same step as the queue's wait:
+    # there is nothing left to buy, and no live hold that could bring any back.
+    if sock.hold_id or (sock.deadline_ms > now_ms and phase != SALE_SOLD_OUT):
         return ADMITTED
     if sock.tickets > 0:
         return DONE
     return SOLD_OUT if phase == SALE_SOLD_OUT else TURN_OVER
-
-
-def wait_seconds(ahead: int, rate_per_min: int) -> int:
-    """The wait for ``ahead`` fans at this rate, rounded half up in whole integers.
-
-    static/ computes the same from each ``progress`` message, so the page and
-    a full status never disagree by a rounding mode.
-    """
-    return (ahead * 60 + rate_per_min // 2) // rate_per_min
 
 
 def place_of(sock: FanSocket, state: FanState) -> Place:
@@ -148,11 +142,21 @@ def place_of(sock: FanSocket, state: FanState) -> Place:
     return (state, sock.number, 0, sock.hold_id)
 
 
+def next_admission_of(progress: Mapping[str, Any]) -> int | None:
+    """When the clock lets the next fan in at the rate, from its progress (tick.lua's bucket)."""
+    return next_admission_ms(
+        float(progress.get("tokens") or 0),
+        int(progress.get("tokens_at") or 0),
+        int(progress.get("rate_per_min") or 0),
+    )
+
+
 def shared_fields(progress: Mapping[str, Any]) -> str:
     """The part of every status message that is the same for all fans, encoded once
     (a JSON object's members, without its braces)."""
     remaining: dict[str, int] = progress.get("remaining") or {}
     total = sum(remaining.values())
+    serving = int(progress.get("serving") or 0)
     # SaleFigures's fields (tests/web/test_live_socket.py holds the two to each other).
     fields = {
         "event_state": progress.get("state"),
@@ -164,5 +168,18 @@ def shared_fields(progress: Mapping[str, Any]) -> str:
         "opens_at": progress.get("opens_at"),
         "drop_at": progress.get("drop_at"),
         "rate_per_min": progress.get("rate_per_min"),
+        # The fan's odds and wait (queue_engine/odds.py).
+        "in_room": max(0, int(progress.get("last_number") or 0) - serving)
+        + int(progress.get("shopping") or 0),
+        "held": int(progress.get("held") or 0),
+        "choosing": int(progress.get("choosing") or 0),
+        "choosing_long": int(progress.get("choosing_long") or 0),
+        "buyers": int(progress.get("buyers") or 0),
+        "per_buyer": progress.get("per_buyer") or 0,
+        "per_buyer_sd": progress.get("per_buyer_sd") or 0,
+        "most_per_fan": int(progress.get("most_per_fan") or 1),
+        "hold_return_share": progress.get("hold_return_share") or 0,
+        "next_admit_ms": next_admission_of(progress),
+        "admit_limit": progress.get("admit_limit") or "",
     }
     return json.dumps(fields, separators=(",", ":"))[1:-1]

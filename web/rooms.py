@@ -32,6 +32,7 @@ from fairdrop.protocol import (
 )
 from fairdrop.tokens import Admission, Signer
 from queue_engine.keys import EventKeys
+from queue_engine.odds import admission_wait_s
 from queue_engine.sales import snapshot
 from queue_engine.scripts import AsyncScripts
 from web.places import (
@@ -44,9 +45,9 @@ from web.places import (
     WAITING_ROOM,
     FanSocket,
     fan_state,
+    next_admission_of,
     place_of,
     shared_fields,
-    wait_seconds,
 )
 from web.sending import send_all
 
@@ -92,7 +93,7 @@ class Room:
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._broadcast_at = 0.0  # loop time of the last shared progress
-        self._broadcast_key: tuple[Any, bool] = (None, False)  # its _sale_key()
+        self._broadcast_key: tuple[Any, bool, bool] = (None, False, False)  # its _sale_key()
         self._deferred: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -112,6 +113,11 @@ class Room:
                 await self._task
 
     def add(self, sock: FanSocket) -> None:
+        # The step that let this fan in may have gone by while its socket was
+        # joining: seen now, or its first status would say "your turn has
+        # ended" before the turn began (and a page that believes it leaves).
+        if self.progress:
+            sock.see_progress(self.progress)
         self.sockets.add(sock)
         self.by_fan.setdefault(sock.fan_id, set()).add(sock)
 
@@ -192,9 +198,12 @@ class Room:
         elif self._deferred is None:
             self._deferred = loop.call_later(wait, self._broadcast)
 
-    def _sale_key(self) -> tuple[Any, bool]:
-        """What must reach fans at once, never held back by the broadcast gap."""
-        return self.progress.get("state"), bool(self.progress.get("paused"))
+    def _sale_key(self) -> tuple[Any, bool, bool]:
+        """What must reach fans at once, never held back by the broadcast gap: the
+        state, a pause, and the moment nothing is left to hold (a fan whose turn
+        it is learns at once that everything left is in other fans' baskets)."""
+        nothing_left = not any((self.progress.get("remaining") or {}).values())
+        return self.progress.get("state"), bool(self.progress.get("paused")), nothing_left
 
     def _broadcast(self) -> None:
         if self._deferred is not None:
@@ -263,7 +272,8 @@ class Room:
         rate = int(self.progress.get("rate_per_min") or 0)
         wait_s = None
         if state == QUEUED and rate > 0 and not self.progress.get("paused"):
-            wait_s = wait_seconds(ahead or 0, rate)
+            next_admit = next_admission_of(self.progress)
+            wait_s = admission_wait_s(ahead or 0, next_admit, rate, now_ms)
         elif state == BUSY:
             # Until this page's next try for a place (its address's share).
             wait_s = max(1, math.ceil((sock.address_free_at_ms - now_ms) / 1000))

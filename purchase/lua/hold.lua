@@ -32,4 +32,15 @@ end
 local items, code, message = check_items(fan, ARGV[5])
 if not items then return refuse(code, message) end
 local hold = take_hold(fan, hold_id, request_id, items, now, nil)
+-- What this buyer took, for the tickets per buyer so far (likely_take): the
+-- clock's admission bound and the fan page's odds; and the longest a buyer
+-- took to choose (let in at its deadline less the hold time), after which a
+-- fan still choosing is likely to buy nothing (progress: choosing_long).
+local took = 0
+for _, item in ipairs(hold.items) do took = took + item[2] end
+redis.call('HINCRBY', K.meta, 'takers', 1)
+redis.call('HINCRBY', K.meta, 'taken', took)
+redis.call('HINCRBY', K.meta, 'taken_sq', took * took)
+local chose_ms = now - (deadline - meta_num('hold_ms'))
+if chose_ms > meta_num('chose_max_ms') then redis.call('HSET', K.meta, 'chose_max_ms', chose_ms) end
 return answer_request(request_id, {ok = true, hold = hold, request_id = request_id, fan = fan})

@@ -6,13 +6,14 @@
 --   1 meta  2 buffer  3 queue  4 shopping  5 stock  6 available  7 held
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
 --   14 requests  15 seed  16 identities  17 allowance  18 presales
---   19 addresses  20 channel (pub/sub, not a key)
+--   19 addresses  20 arrivals  21 tallies  22 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
   limits = KEYS[9], bought = KEYS[10], holds = KEYS[11], hold_expiry = KEYS[12],
   fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
-  allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], channel = KEYS[20],
+  allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], arrivals = KEYS[20],
+  tallies = KEYS[21], channel = KEYS[22],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees
@@ -95,12 +96,16 @@ local function release_hold(hold_id, new_status)
   if not raw then return false end
   local hold = cjson.decode(raw)
   if hold.status ~= 'held' then return false end
+  local back = 0
   for _, item in ipairs(hold.items) do
     local t, q = item[1], item[2]
     redis.call('HINCRBY', K.available, t, q)
     redis.call('HINCRBY', K.held, t, -q)
     redis.call('HINCRBY', K.bought, hold.fan .. '|' .. t, -q)
+    back = back + q
   end
+  -- Queue holds' tickets that came back, for the fan page's odds (progress).
+  if not hold.presale then redis.call('HINCRBY', K.meta, 'returned', back) end
   hold.status = new_status
   redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
   if redis.call('HGET', K.fan_hold, hold.fan) == hold_id then
@@ -208,7 +213,8 @@ local function create_sale(sale)
     'rate_per_min', sale.rate_per_min, 'cap', sale.cap, 'hold_ms', sale.hold_ms,
     'seed_hash', sale.seed_hash, 'serving', 0, 'frozen', 0, 'late', 0, 'paused', 0,
     'tokens', 0, 'tokens_at', 0, 'dirty', 1, 'published_at', 0,
-    'access', sale.access or 'open')
+    'access', sale.access or 'open',
+    'algorithm', sale.algorithm or 'fairdrop-draw-v1', 'beacon', sale.beacon or '')
   for _, t in ipairs(sale.types) do
     redis.call('HSET', K.stock, t[1], t[2])
     redis.call('HSET', K.available, t[1], t[2])
@@ -229,12 +235,73 @@ local function settle_sold_out()
   end
 end
 
+-- What buyers took so far: how many bought (hold.lua counts every queue hold
+-- in the meta fields takers, taken and taken_sq), the tickets and the sum of
+-- their squares; and the most one fan may take now: the per-person limits of
+-- the types with stock left added up.
+local function takes_so_far()
+  local most = 0
+  for t, left in pairs(hash_numbers(K.available)) do
+    if left > 0 then most = most + tonumber(redis.call('HGET', K.limits, t) or '0') end
+  end
+  local m = redis.call('HMGET', K.meta, 'takers', 'taken', 'taken_sq')
+  return tonumber(m[1] or '0'), tonumber(m[2] or '0'), tonumber(m[3] or '0'), math.max(1, most)
+end
+
+-- How many tickets a fan let in is likely to take, as a mean and a variance,
+-- for the admission bound (tick.lua); the most one fan may take, and how many
+-- takes (real and imagined) the mean is made of. Before
+-- anyone has bought that most is the guess; then the tickets per buyer so
+-- far, drawn toward it by TAKE_PRIOR imagined buyers who take the most with
+-- the widest spread a take between 1 and the most can have, so a few first
+-- buyers who all took one cannot make the clock promise tickets to too many.
+local TAKE_PRIOR = 2
+local function likely_take()
+  local takers, taken, taken_sq, most = takes_so_far()
+  local prior_var = ((most - 1) / 2) ^ 2
+  local mean = (TAKE_PRIOR * most + taken) / (TAKE_PRIOR + takers)
+  local square = (TAKE_PRIOR * (prior_var + most * most) + taken_sq) / (TAKE_PRIOR + takers)
+  -- A type sold out since: nobody can take more than the types still selling allow.
+  mean = math.max(1, math.min(mean, most))
+  return mean, math.max(0, square - mean * mean), most, TAKE_PRIOR + takers
+end
+
+local function rounded(x)
+  return math.floor(x * 1000 + 0.5) / 1000
+end
+
+-- Fans let in who have been choosing CHOSE_MARGIN times longer than any buyer
+-- so far took (once CHOOSERS_SEEN have bought): most such fans buy nothing,
+-- and the page's odds count them so long before their turn runs out. The
+-- margin: the first buyers are the quick ones, and the longest any took grows
+-- as the drop goes on. Fans let in before a moment are those whose shopping
+-- deadline (let in + hold time) is before it plus the hold time; holds taken
+-- before it have the same in hold_expiry, so the two counts differ by them.
+local CHOOSERS_SEEN, CHOSE_MARGIN = 5, 2
+local function choosing_long(now, hold_ms, chose_max_ms, choosing)
+  if meta_num('takers') < CHOOSERS_SEEN or choosing <= 0 then return 0 end
+  local since = now - CHOSE_MARGIN * tonumber(chose_max_ms or '0')
+  local line = '(' .. (since + tonumber(hold_ms or '0'))
+  local long = redis.call('ZCOUNT', K.shopping, '-inf', line)
+    - redis.call('ZCOUNT', K.hold_expiry, '-inf', line)
+  return math.max(0, math.min(choosing, long))
+end
+
 -- What every fan page and the organiser see; one encoding per broadcast.
 local function progress(now)
   local m = redis.call('HMGET', K.meta, 'state', 'serving', 'frozen', 'late', 'paused',
-    'rate_per_min', 'cap', 'hold_ms', 'drop_at', 'opens_at')
+    'rate_per_min', 'cap', 'hold_ms', 'drop_at', 'opens_at', 'tokens', 'tokens_at',
+    'returned', 'admit_limit', 'chose_max_ms')
   local held = hash_total(K.held)
   local remaining = hash_numbers(K.available)
+  local shopping = redis.call('ZCARD', K.shopping)
+  local buyers, taken, taken_sq, most = takes_so_far()
+  local per_buyer = buyers > 0 and taken / buyers or 0
+  local take_var = buyers > 0 and math.max(0, taken_sq / buyers - per_buyer ^ 2) or 0
+  -- Of the queue holds' tickets that ended, the share that came back unpaid.
+  local returned = tonumber(m[13] or '0')
+  local ended = math.max(returned, taken - held)
+  local choosing = shopping - redis.call('HLEN', K.fan_hold)
   return {
     t = 'progress',
     at = now,
@@ -247,8 +314,21 @@ local function progress(now)
     hold_ms = tonumber(m[8]),
     drop_at = tonumber(m[9]),
     opens_at = tonumber(m[10]),
-    shopping = redis.call('ZCARD', K.shopping),
+    shopping = shopping,
     held = held,
     remaining = remaining,
+    -- For the fan page's odds and wait (queue_engine/odds.py): fans let in who
+    -- hold nothing yet, what buyers took so far (0 before anyone has), the
+    -- admission rate's bucket and what holds the queue back.
+    choosing = choosing,
+    choosing_long = choosing_long(now, m[8], m[15], choosing),
+    buyers = buyers,
+    per_buyer = rounded(per_buyer),
+    per_buyer_sd = rounded(math.sqrt(take_var)),
+    most_per_fan = most,
+    hold_return_share = ended > 0 and rounded(returned / ended) or 0,
+    tokens = rounded(tonumber(m[11] or '0')),
+    tokens_at = tonumber(m[12] or '0'),
+    admit_limit = m[14] or '',
   }
 end

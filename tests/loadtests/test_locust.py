@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from loadtests.drop_figures import DropRun, FanRecord, admissions_out_of_order, oversold
+from loadtests.drop_figures import (
+    DropRun,
+    FanRecord,
+    admissions_out_of_order,
+    drop_figures,
+    oversold,
+)
 from tests.live_stack import LiveStack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +46,18 @@ def test_out_of_order_counts_fans_let_in_before_a_lower_number() -> None:
     assert admissions_out_of_order(skipped, serving=1) == 1
     # Without the serving counter a fan that saw nothing may just have missed it.
     assert admissions_out_of_order(skipped, serving=None) == 0
+
+
+def test_found_empty_counts_fans_let_in_who_found_no_stock() -> None:
+    run = DropRun()
+    outcomes = ["confirmed", "refused:sold_out", "refused:not_enough_stock", "sold_out"]
+    run.fans = [FanRecord(number=n, outcome=o) for n, o in enumerate(outcomes, start=1)]
+    run.fans.append(FanRecord(number=5, outcome="sold_out"))  # never let in: the queue's
+    figures = drop_figures(run, {"serving": 4})
+    assert (figures["admitted_found_empty"], figures["admitted_found_empty_share"]) == (3, 0.75)
+    # Without the serving counter, only fans who saw their admission count as let in.
+    run.fans[1].admitted_at = 1.0
+    assert drop_figures(run, None)["admitted_found_empty"] == 1
 
 
 def test_oversold_counts_sold_and_held_beyond_stock() -> None:
@@ -134,6 +152,8 @@ def test_a_drop_under_locust_is_fair_and_never_oversells(
     assert figures["fans"] == figures["joined"] == 60, figures
     assert figures["admissions_out_of_order"] == 0, figures
     assert figures["oversold"] == 0, figures
+    # One ticket each: the clock lets in no more fans choosing than tickets left.
+    assert figures["admitted_found_empty"] == 0, figures
     assert figures["admitted"] > 0 and figures["confirmed"] > 0, figures
     assert figures["confirmed"] <= figures["sold"] <= 30, figures
     assert figures["time_in_queue_p50_s"] <= figures["time_in_queue_p95_s"], figures

@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 from fairdrop.errors import ErrorCode
 from fairdrop.protocol import ProgressMessage, StatusMessage
 from fairdrop.tokens import Session, Signer, anonymous_identity
+from queue_engine.odds import admission_wait_s
 from tests.live_stack import LiveStack
 from tests.web.fans import (
     WAIT_S,
@@ -54,7 +55,8 @@ class PageView:
             rate = message["rate_per_min"] or 0
             wait_s = None
             if state == "queued" and rate > 0 and not message["paused"]:
-                wait_s = ((ahead or 0) * 60 + rate // 2) // rate
+                next_admit, now = message["next_admit_ms"], message["now_ms"]
+                wait_s = admission_wait_s(ahead or 0, next_admit, rate, now)
             shared = {k: v for k, v in message.items() if k != "t"}
             self.status = {**self.status, **shared, "ahead": ahead, "wait_s": wait_s}
         else:
@@ -351,8 +353,10 @@ def _admission_came_first(socket: Socket, number: int) -> bool:
 
 
 async def test_every_fan_hears_its_own_admission(live_stack: LiveStack, crowd: Crowd) -> None:
-    # Two a second: the counter passes each queued fan in its own step.
-    event_id = open_sale(live_stack, rate_per_min=120)
+    # Two a second: the counter passes each queued fan in its own step. One
+    # ticket each, so the ten tickets serve all six fans choosing at once.
+    one_each = [ticket_type(per_person_limit=1)]
+    event_id = open_sale(live_stack, rate_per_min=120, ticket_types=one_each)
     fans = await crowd.joined(event_id, 6)
     numbers = [(await fan.join())["number"] for fan in fans]
     sockets = [await fan.open_socket() for fan in fans]
@@ -392,9 +396,17 @@ async def test_the_page_works_out_ahead_and_wait_as_the_server_does(
         shown = page.status
         if shown is None or shown["serving"] != truth["serving"]:
             shown = await page.next(_serving_at_least(truth["serving"]), timeout=4)
-        for name in ("state", "number", "ahead", "wait_s", "remaining_total", "paused"):
+        for name in ("state", "number", "ahead", "remaining_total", "paused"):
             assert shown[name] == truth[name], (name, shown, truth)
         assert shown["ahead"] == number - truth["serving"] - 1
+        # The same moment of admission, each said at its own time: ahead + 1
+        # intervals after the bucket's last count (queue_engine/odds.py).
+        said_at = (
+            shown["now_ms"] + 1000 * shown["wait_s"],
+            truth["now_ms"] + 1000 * truth["wait_s"],
+        )
+        assert abs(said_at[0] - said_at[1]) <= 1000, (shown, truth)
+        assert truth["wait_s"] >= truth["ahead"], truth
         servings.add(truth["serving"])
         await page.next(_serving_at_least(truth["serving"] + 1), timeout=4)
     assert len(servings) >= 2, servings  # the counter moved between the comparisons
