@@ -3,8 +3,8 @@
 fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
 fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payers SHARE]]
-              [--access open|email|login|list] [--bots N [--bot-addresses K]]
-fairdrop verify-draw URL
+              [--access open|email|login|list] [--bots N [--bot-addresses K]] [--browser]
+fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE [--receipt-key HEX]]
 fairdrop db upgrade | current     the database's Alembic revision
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
 """
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import Settings
 from launch.db_command import add_db_parser, run_db
+from launch.verify_command import add_verify_parser, run_verify
 
 
 def _serve_web(settings: Settings) -> None:
@@ -117,6 +118,7 @@ def _run_stack(settings: Settings, with_demo_event: bool) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    settings = settings.with_overrides(beacon_url="local")  # offline: a beacon of its own
     if args.fans is None:
         return _run_stack(settings, with_demo_event=True)
     from launch.demo import (
@@ -155,10 +157,13 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         access=args.access,
         bots=args.bots,
         bot_addresses=args.bot_addresses,
+        browser=args.browser,
     )
     summary = run_demo(settings, plan)
     print(json.dumps(summary), flush=True)
     ok = summary["oversold"] == 0 and summary["admitted_in_order"] and summary["draw_verified"]
+    # Every placed fan's receipt is in the list; a browser that ran found the draw right.
+    ok = ok and summary["receipts_checked"] and summary["browser_verified"] is not False
     ok = ok and one_place_each(summary) and summary.get("payments_consistent", True)
     return 0 if ok and _bots_held_back(summary) else 1
 
@@ -184,16 +189,6 @@ def _bots_held_back(summary: dict[str, object]) -> bool:
     if "bots" not in summary:
         return True
     return summary["bot_entries_within_limit"] is True and summary["bot_proof_bypassed"] == 0
-
-
-def _verify(url: str) -> int:
-    from buffer.verify import verify_draw
-
-    verdict = verify_draw(url)
-    print(
-        json.dumps({"verified": verdict.ok, "entrants": verdict.entrants, "reason": verdict.reason})
-    )
-    return 0 if verdict.ok else 1
 
 
 def _bench(options: list[str]) -> int:
@@ -263,8 +258,13 @@ def _parser() -> argparse.ArgumentParser:
         default=4,
         help="loopback addresses the bots speak from: 127.0.0.2 and up (default 4)",
     )
-    verify = sub.add_parser("verify-draw", help="recompute a published draw from its URL")
-    verify.add_argument("url", help="e.g. http://127.0.0.1:8000/api/events/<id>/draw")
+    demo.add_argument(
+        "--browser",
+        action="store_true",
+        help="one more fan on the real fan page in headless Chromium, whose page checks "
+        "the draw itself (needs Chromium and Playwright; browser_verified says how it went)",
+    )
+    add_verify_parser(sub)
     # Listed for --help; main() hands "bench ..." to the bench before parsing.
     sub.add_parser(
         "bench",
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "verify-draw":
-        return _verify(args.url)
+        return run_verify(args)
     if args.command == "db":
         return run_db(args)
     settings = Settings.from_env()

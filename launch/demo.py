@@ -36,7 +36,6 @@ from typing import Any
 import httpx
 
 from buffer.arrivals import NO_SHARE, AddressShare
-from buffer.verify import verify_draw
 from fairdrop.protocol import FanState
 from fairdrop.settings import Settings, parse_rate_limit
 from launch.bot_farm import BotFarm
@@ -48,12 +47,15 @@ from launch.demo_access import (
     outsiders_refused,
     second_devices,
 )
+from launch.demo_browser import browser_fan
+from launch.demo_draw import draw_figures
 from launch.demo_fans import (
     PROOF_WORKERS,
     FanOutcome,
     SimulatedFan,
     StripePayer,
     fan_address,
+    proof_figures,
 )
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
 from launch.localstripe_server import (
@@ -104,6 +106,8 @@ class DemoPlan:
     # Scalper scripts beside the fans (launch/demo_bots.py), and their addresses.
     bots: int = 0
     bot_addresses: int = 4
+    # One more fan on the real fan page in headless Chromium (launch/demo_browser.py).
+    browser: bool = False
 
 
 def _iso(moment: datetime) -> str:
@@ -301,6 +305,11 @@ async def _drop(
             for fan, _ in sorted(zip(fans, arrivals, strict=True), key=lambda pair: pair[1]):
                 fan.proof = farm.solve_for(base_url, doorway.event_id, fan.address)
         tasks = [asyncio.create_task(fan.run(at)) for fan, at in zip(fans, arrivals, strict=True)]
+        browser_check = None
+        if plan.browser:
+            browser_check = asyncio.create_task(
+                browser_fan(base_url, event["id"], plan.deadline_seconds)
+            )
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in pending:
             task.cancel()
@@ -313,7 +322,8 @@ async def _drop(
         stats = (await http.get(f"/api/events/{event['id']}/stats", headers=headers)).json()
     outcomes = [fan.outcome for fan in fans]
     bot_outcomes = [o for report in bot_reports for o in report.outcomes]
-    verdict = await asyncio.to_thread(verify_draw, f"{base_url}/api/events/{event['id']}/draw")
+    receipts = [o.receipt for o in outcomes if o.receipt]
+    draw = await draw_figures(base_url, event["id"], receipts)
     stock = stats["stock_by_type"]
     oversold = sum(
         max(0, stats["sold_by_type"][t] + stats["held_by_type"][t] - stock[t]) for t in stock
@@ -324,7 +334,8 @@ async def _drop(
         "sold": stats["sold"],
         "oversold": oversold,
         "admitted_in_order": admitted_in_order(outcomes + bot_outcomes, int(stats["serving"])),
-        "draw_verified": verdict.ok,
+        **draw,
+        "browser_verified": await browser_check if browser_check else None,
         "event_id": event["id"],
         "entrants_drawn": stats["entrants"],
         "late_joiners": stats["last_number"] - stats["entrants"],
@@ -337,13 +348,14 @@ async def _drop(
         "tickets_received": sum(o.tickets for o in outcomes),
         "fans_unfinished": len(pending),
         "fan_errors": sum(len(o.errors) for o in outcomes),
+        **FanOutcome.admitted_found_empty(outcomes, int(stats["serving"])),
         **access,
     }
     # One place per identity, on the server's side too: no more queue places than
     # people (and the bots' identities, each of which had to be placed).
     bot_entries = sum(len(report.entry_times) for report in bot_reports)
     summary["places_within_identities"] = (
-        stats["last_number"] <= summary["identities"] + bot_entries
+        stats["last_number"] <= summary["identities"] + bot_entries + plan.browser
     )
     if payer is not None:
         paid_late = [o for o in outcomes if o.pays_late]
@@ -352,20 +364,9 @@ async def _drop(
         summary["late_paid"] = sum(1 for o in paid_late if o.tickets and o.late_order)
         summary["late_refunded"] = sum(1 for o in paid_late if o.refunded)
     if farm is not None:
-        summary.update(_proof_figures(fans))
+        summary.update(proof_figures(fans))
         summary.update(farm.figures(bot_reports, event, stats, summary["tickets_received"]))
     return summary
-
-
-def _proof_figures(fans: list[SimulatedFan]) -> dict[str, Any]:
-    """What the fans' proofs of work cost them: CPU each, and any wait once arrived."""
-    futures = [f.proof for f in fans if f.proof is not None]
-    proofs = [p.result() for p in futures if p.done() and not p.cancelled() and not p.exception()]
-    solved = [p for p in proofs if p.altcha]
-    return {
-        "fan_pow_cpu_s_per_fan": round(sum(p.cpu_s for p in solved) / max(1, len(solved)), 4),
-        "fan_proof_wait_s_max": round(max((f.outcome.proof_wait_s for f in fans), default=0), 2),
-    }
 
 
 def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import httpx
 import stripe
 
 from fairdrop.errors import ErrorCode
-from fairdrop.protocol import MessageType
+from fairdrop.protocol import FanState, MessageType
 from launch.fan_client import (
     TLS,
     FanClient,
@@ -37,6 +37,9 @@ from launch.localstripe_server import pay_with_card
 CARD = "pm_card_visa"
 # How long after its hold's end a late payer confirms.
 LATE_BY_S = 0.5
+# How an admitted fan ends when it found no stock left for it: its hold refused
+# for stock, or told the sale sold out before it held anything.
+NO_STOCK = frozenset({ErrorCode.SOLD_OUT, ErrorCode.NOT_ENOUGH_STOCK, FanState.SOLD_OUT})
 # The fans' browsers' proofs of work are solved in this many processes (demo_bots.BotFarm).
 PROOF_WORKERS = os.cpu_count() or 2
 
@@ -52,10 +55,26 @@ class FanOutcome:
     pays_late: bool = False
     late_order: bool = False
     refunded: bool = False
-    # The entrant id the join answered (one per identity).
+    # The entrant id the join answered (one per identity), and its signed receipt.
     entrant_id: str = ""
+    receipt: dict[str, Any] | None = None
     # How long the fan, arrived, still waited for its proof of work to be solved.
     proof_wait_s: float = 0.0
+
+    def found_empty(self, serving: int) -> bool:
+        """Admitted (a number up to the final serving counter), and ended without
+        tickets because none were left for it."""
+        return 0 < self.number <= serving and not self.tickets and self.final_state in NO_STOCK
+
+    @staticmethod
+    def admitted_found_empty(outcomes: list[FanOutcome], serving: int) -> dict[str, Any]:
+        """How many admitted fans found no stock, and their share of everyone admitted
+        (the admission bound in queue_engine/lua/tick.lua keeps it at most 1%)."""
+        empty = sum(1 for o in outcomes if o.found_empty(serving))
+        return {
+            "admitted_found_empty": empty,
+            "admitted_found_empty_share": round(empty / serving, 4) if serving else 0.0,
+        }
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,9 @@ class SimulatedFan:
     async def _follow_the_sale(self) -> FanOutcome:
         try:
             joined = (await self.client.post_join(await self._proof())).raise_for_status()
-            self.outcome.entrant_id = str(joined.json()["entrant_id"])
+            answer = joined.json()
+            self.outcome.entrant_id = str(answer["entrant_id"])
+            self.outcome.receipt = answer.get("receipt")
             async with await self.client.open_socket() as socket:
                 async for message in socket:
                     if await self._on_message(message, socket):
@@ -208,3 +229,14 @@ def fan_address(who: int) -> str:
     """Fan ``who``'s own loopback address: 127.1.0.1, 127.1.0.2, ... (Linux routes all of
     127.0.0.0/8 to the loopback interface), 250 to a /24, room for 64,000 fans."""
     return f"127.1.{who // 250}.{who % 250 + 1}"
+
+
+def proof_figures(fans: list[SimulatedFan]) -> dict[str, Any]:
+    """What the fans' proofs of work cost them: CPU each, and any wait once arrived."""
+    futures = [f.proof for f in fans if f.proof is not None]
+    proofs = [p.result() for p in futures if p.done() and not p.cancelled() and not p.exception()]
+    solved = [p for p in proofs if p.altcha]
+    return {
+        "fan_pow_cpu_s_per_fan": round(sum(p.cpu_s for p in solved) / max(1, len(solved)), 4),
+        "fan_proof_wait_s_max": round(max((f.outcome.proof_wait_s for f in fans), default=0), 2),
+    }
