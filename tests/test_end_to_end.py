@@ -19,9 +19,15 @@ pytestmark = pytest.mark.e2e
 
 
 def test_three_hundred_fans_for_sixty_tickets(
-    redis_url: str, database_url: str, tmp_path: Path
+    redis_url: str, database_url: str, tmp_path: Path, beacon_url: str
 ) -> None:
-    settings = Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path, port=0)
+    settings = Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        data_dir=tmp_path,
+        port=0,
+        beacon_url=beacon_url,
+    )
     plan = DemoPlan(fans=300, tickets=60, window_seconds=4.0, seed=1234)
     with Stack(settings, workers=2) as stack:
         summary = asyncio.run(simulate_drop(stack.base_url, stack.settings.organiser_token, plan))
@@ -33,7 +39,12 @@ def test_three_hundred_fans_for_sixty_tickets(
     assert summary["admitted_in_order"] is True
     assert summary["admitted_found_empty_share"] <= 0.01, summary  # tick.lua's bound
     assert summary["draw_verified"] is True
+    # Drawn with the (local) beacon's value, and every placed fan's signed
+    # receipt is in the published list at its number.
+    assert summary["draw_algorithm"] == "fairdrop-draw-v2"
+    assert summary["draw_promise"] == "unsteerable" and summary["beacon_round"], summary
     placed = summary["entrants_drawn"] + summary["late_joiners"]
+    assert summary["receipts_checked"] is True and summary["receipts"] == placed, summary
     assert placed + summary["joined_after_sold_out"] == 300
 
     engine = create_engine(database_url)
