@@ -23,6 +23,7 @@ from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.receipts import STATUSES, ReceiptSigner
 from queue_engine.keys import EventKeys
 from web.auth import session_of
+from web.catalog import EventRecord
 from web.context import context_of
 
 BUFFERED, QUEUED = STATUSES
@@ -48,13 +49,16 @@ def beacon_round(beacon: bytes | str | None) -> int | None:
     return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
-async def entry_receipt(
-    conn: HTTPConnection, event_id: str, entry_id: str, entry: Entry
+def entry_receipt(
+    conn: HTTPConnection, record: EventRecord, entry_id: str, entry: Entry
 ) -> dict[str, Any] | None:
     """A join's receipt: signed when the fan has a place, None for any other answer.
 
     A place is the buffer, or a queue number: join.lua answers ``sold_out``
     with the number of a fan who had one, and that fan is in the draw all the same.
+    The commitment and the beacon round are fixed when the event is made, so
+    they come from the event's record (what the public event shows), not from
+    a Redis read on every join.
     """
     if entry.status == BUFFERED:
         status = BUFFERED
@@ -62,10 +66,9 @@ async def entry_receipt(
         status = QUEUED
     else:
         return None
-    meta = EventKeys(event_id).meta
-    seed_hash, beacon = await context_of(conn).client.hmget(meta, ["seed_hash", "beacon"])
+    event = record.event
     return receipt_signer(conn).issue(
-        event_id, entry_id, status, entry.number, _text(seed_hash), beacon_round(beacon)
+        event.id, entry_id, status, entry.number, event.seed_hash, beacon_round(event.beacon)
     )
 
 
