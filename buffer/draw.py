@@ -20,6 +20,7 @@ can (the sort runs in numpy).
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,6 +57,7 @@ WRITE_CHUNK = 1_500
 WRITES_IN_FLIGHT = 4
 LEASE_MS = 30_000
 BEACON_RETRY_SECONDS = 1.0
+log = logging.getLogger("fairdrop.draw")
 # When this process last asked for each beacon round (by chain URL) it waits for.
 _beacon_tried_at: dict[tuple[str, int], float] = {}
 
@@ -219,6 +221,7 @@ def beacon_outcome(beacon_json: str, wait_seconds: float, now: float) -> BeaconO
         published |= {"status": "verified", "randomness": value.randomness}
         published["signature"] = value.signature
         return BeaconOutcome(json.dumps(published), value.randomness, PROMISE_UNSTEERABLE)
+    log.info("beacon round %d not had yet: %s", round_, reason)
     if now < chain.round_time(round_) + wait_seconds:
         return None
     published |= {"status": "unavailable", "reason": reason[:200]}

@@ -42,6 +42,9 @@ GENEROUS_LIMITS: dict[str, object] = {
     "limit_open_sockets_per_address": 100_000,
 }
 
+# Lines of each process's log a failed live test shows.
+LOG_TAIL_LINES = 30
+
 
 @dataclass
 class LiveStack:
@@ -105,6 +108,19 @@ def running_stack(
         ).with_overrides(**GENEROUS_LIMITS)
         with Stack(settings.with_overrides(**changes), workers=1) as stack:
             yield LiveStack(stack)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test on a live stack shows the end of each process's log:
+    CI keeps nothing else of the clock's or the web process's side."""
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("live_stack")
+    if report.failed and isinstance(stack, LiveStack):
+        for log in sorted((stack.settings.data_dir / "logs").glob("*.log")):
+            lines = log.read_text("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"{log.name} (last lines)", "\n".join(lines)))
+    return report
 
 
 @pytest.fixture(scope="module")
