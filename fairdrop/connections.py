@@ -21,6 +21,17 @@ def _url(settings: Settings) -> str:
     return settings.redis_url
 
 
+def rq_redis(settings: Settings) -> redis.Redis:
+    """RQ's Redis: its own server when RQ_REDIS_URL names one, else the sale's."""
+    if settings.rq_redis_url:
+        return redis.Redis.from_url(settings.rq_redis_url, health_check_interval=30)
+    if settings.redis_cluster:
+        raise NoRedisConfigured(
+            "RQ cannot use a Redis Cluster: set RQ_REDIS_URL to a lone Redis server for RQ"
+        )
+    return sync_redis(settings)
+
+
 def sync_redis(settings: Settings) -> redis.Redis:
     # Bytes, not str: RQ stores pickled job data on the same connection.
     return redis.Redis.from_url(_url(settings), health_check_interval=30)

@@ -146,6 +146,12 @@ class Settings:
 
     # None means "embedded default": a private redis-server on loopback.
     redis_url: str | None = None
+    # REDIS_URL names one node of a Redis Cluster (the sale state), not a lone server.
+    redis_cluster: bool = False
+    # RQ's own Redis: RQ's queues and registries span many keys in many slots
+    # and its workers block on several lists at once, which a cluster refuses.
+    # None means REDIS_URL's server (not allowed with a cluster).
+    rq_redis_url: str | None = None
     # None means "embedded default": SQLite in ``data_dir``.
     database_url: str | None = None
     data_dir: Path = Path(".fairdrop")
@@ -266,6 +272,8 @@ class Settings:
         e = os.environ if env is None else env
         settings = cls(
             redis_url=e.get("REDIS_URL") or None,
+            redis_cluster=_bool(e, "FAIRDROP_REDIS_CLUSTER", False),
+            rq_redis_url=e.get("RQ_REDIS_URL") or None,
             database_url=e.get("DATABASE_URL") or None,
             data_dir=Path(e.get("FAIRDROP_DATA_DIR") or ".fairdrop"),
             secret_key=e.get("FAIRDROP_SECRET_KEY", ""),
@@ -382,6 +390,10 @@ class Settings:
         }
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        if self.redis_cluster:
+            env["FAIRDROP_REDIS_CLUSTER"] = "true"
+        if self.rq_redis_url:
+            env["RQ_REDIS_URL"] = self.rq_redis_url
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         return env

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rq import Queue, SimpleWorker, Worker
 
-from fairdrop.connections import sync_redis
+from fairdrop.connections import rq_redis
 from fairdrop.settings import Settings
 
 # Measured by loadtests/rq_workers.py; the figures are in the README.
@@ -25,7 +25,7 @@ def run_worker(settings: Settings, burst: bool = False, worker_class: str = "sim
     # would otherwise import them again in every child, ~0.3 s per job.
     import purchase.jobs  # noqa: F401
 
-    connection = sync_redis(settings)
+    connection = rq_redis(settings)
     queue = Queue(settings.rq_queue, connection=connection)
     worker = WORKER_CLASSES[worker_class]([queue], connection=connection)
     worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")

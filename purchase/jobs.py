@@ -16,7 +16,7 @@ from rq import Queue, Retry
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from fairdrop.connections import sync_redis
+from fairdrop.connections import rq_redis, sync_redis
 from fairdrop.errors import ErrorCode
 from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
@@ -67,7 +67,7 @@ def worker_context() -> WorkerContext:
         scripts=SyncScripts(client),
         engine=make_engine(settings),
         payments=provider_named(settings.payment_provider, settings),
-        queue=Queue(settings.rq_queue, connection=client),
+        queue=Queue(settings.rq_queue, connection=rq_redis(settings)),
     )
 
 

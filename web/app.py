@@ -20,14 +20,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from fairdrop.connections import async_redis, sync_redis
+from fairdrop.connections import async_redis, rq_redis, sync_redis
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.protocol import MessageType
 from fairdrop.receipts import ReceiptSigner
 from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from purchase.db import make_engine
-from queue_engine.scripts import AsyncScripts
+from queue_engine.scripts import AsyncScripts, SyncScripts
 from web import (
     access_list,
     blocklist,
@@ -183,8 +183,9 @@ def create_app(settings: Settings) -> Starlette:
         scripts = AsyncScripts(client)
         signer = Signer(secret)
         limits = RateLimits(settings, client)
-        rq_client = sync_redis(settings)
+        rq_client = rq_redis(settings)
         queue = Queue(settings.rq_queue, connection=rq_client)
+        sync_scripts = SyncScripts(sync_redis(settings))
         app.state.receipts = receipt_signer
         app.state.fairdrop = WebContext(
             settings=settings,
@@ -192,6 +193,7 @@ def create_app(settings: Settings) -> Starlette:
             client=client,
             scripts=scripts,
             rq_client=rq_client,
+            sync_scripts=sync_scripts,
             queue=queue,
             holds=HoldBatcher(queue),
             engine=engine,
@@ -206,6 +208,7 @@ def create_app(settings: Settings) -> Starlette:
             await app.state.fairdrop.hub.close()
             await client.aclose()
             rq_client.close()
+            sync_scripts.client.close()
             engine.dispose()
 
     routes = [

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 
 from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
-from queue_engine.scripts import AsyncScripts
+from queue_engine.scripts import AsyncScripts, SyncScripts
 from web.catalog import Catalog
 from web.hold_batches import HoldBatcher
 from web.live import LiveHub
@@ -27,6 +27,8 @@ class WebContext:
     scripts: AsyncScripts
     # RQ is synchronous; enqueueing runs in the thread pool on this client.
     rq_client: redis.Redis
+    # The sale state for work in the thread pool (an organiser's refund).
+    sync_scripts: SyncScripts
     queue: Queue
     holds: HoldBatcher
     engine: Engine

@@ -8,7 +8,6 @@ import secrets
 from functools import cache
 from typing import Any
 
-import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,7 +22,6 @@ from purchase.models import Event, Order, OrderItem, TicketType, epoch_ms
 from purchase.orders import cancel_order, recent_orders
 from purchase.restore import sale_spec
 from queue_engine.sales import create_sale, set_access, set_paused, snapshot
-from queue_engine.scripts import SyncScripts
 from web.auth import require_organiser
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
@@ -282,10 +280,6 @@ async def list_orders(request: Request) -> JSONResponse:
 
 
 @cache
-def _sync_scripts(client: redis.Redis) -> SyncScripts:
-    return SyncScripts(client)
-
-
 async def cancel_paid_order(request: Request) -> JSONResponse:
     """Refunds the order and returns its tickets to the sale, then answers 200.
 
@@ -297,9 +291,8 @@ async def cancel_paid_order(request: Request) -> JSONResponse:
     """
     ctx = _organiser(request)
     event_id, order_id = request.path_params["event_id"], request.path_params["order_id"]
-    scripts = _sync_scripts(ctx.rq_client)
     order = await run_in_threadpool(
-        cancel_order, ctx.engine, scripts, ctx.settings, event_id, order_id
+        cancel_order, ctx.engine, ctx.sync_scripts, ctx.settings, event_id, order_id
     )
     return JSONResponse(_order_view(order))
 
