@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from functools import cache
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -279,7 +278,6 @@ async def list_orders(request: Request) -> JSONResponse:
     return JSONResponse({"orders": [_order_view(order, items) for order, items in rows]})
 
 
-@cache
 async def cancel_paid_order(request: Request) -> JSONResponse:
     """Refunds the order and returns its tickets to the sale, then answers 200.
 
