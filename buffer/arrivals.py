@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio
-
+from fairdrop.connections import AsyncSaleRedis
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import AsyncScripts
 
@@ -107,7 +106,7 @@ def join_args(joiner: Joiner, share: AddressShare) -> list[str | int]:
 _LOOKUP_CHUNK = 5_000
 
 
-async def queue_numbers(client: redis.asyncio.Redis, event_id: str, fans: list[str]) -> list[int]:
+async def queue_numbers(client: AsyncSaleRedis, event_id: str, fans: list[str]) -> list[int]:
     """Queue numbers for many fans at once (0 where a fan has none yet).
 
     A web process calls this once when the draw finishes, for all its

@@ -45,6 +45,7 @@ from buffer.order import (
     key_count,
     whole_key,
 )
+from fairdrop.connections import SaleRedis
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
 
@@ -107,14 +108,23 @@ class _Connection(Protocol):
     def disconnect(self) -> None: ...
 
 
+def _owner(client: SaleRedis, key: str) -> redis.Redis:
+    """The lone server, or on a cluster the master serving ``key``'s slot (the
+    event's ``{e:<id>}`` tag): the pipelined commands below all name that slot."""
+    if isinstance(client, redis.RedisCluster):
+        node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]  # redis-py leaves it bare
+        return client.get_redis_connection(node)
+    return client
+
+
 @contextmanager
-def _own_connection(client: redis.Redis) -> Iterator[_Connection]:
+def _own_connection(client: SaleRedis, key: str) -> Iterator[_Connection]:
     """A pooled connection for sending commands ahead of their replies.
 
     If anything fails with replies still unread, the connection is closed
     rather than handed back out of step.
     """
-    pool = client.connection_pool
+    pool = _owner(client, key).connection_pool
     connection = pool.get_connection()
     if not isinstance(connection, AbstractConnection):
         pool.release(connection)
@@ -129,14 +139,14 @@ def _own_connection(client: redis.Redis) -> Iterator[_Connection]:
         pool.release(connection)
 
 
-def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
+def read_buffer(client: SaleRedis, keys: EventKeys) -> list[bytes]:
     """Every buffered fan id (UTF-8), each once, sorted by bytes.
 
     Each SSCAN page is asked for before the previous one is sorted, so Redis
     scans while we sort.
     """
     members: list[bytes] = []
-    with _own_connection(client) as connection:
+    with _own_connection(client, keys.buffer) as connection:
         connection.send_command("SSCAN", keys.buffer, 0, "COUNT", SCAN_COUNT)
         cursor = b""
         while cursor != b"0":
@@ -155,12 +165,10 @@ def read_buffer(client: redis.Redis, keys: EventKeys) -> list[bytes]:
     return members
 
 
-def write_numbers(
-    client: redis.Redis, keys: EventKeys, ids: list[bytes], ranking: list[int]
-) -> None:
+def write_numbers(client: SaleRedis, keys: EventKeys, ids: list[bytes], ranking: list[int]) -> None:
     """``ZADD`` queue number n + 1 for ``ids[ranking[n]]``, a chunk per command."""
     in_flight = 0
-    with _own_connection(client) as connection:
+    with _own_connection(client, keys.queue) as connection:
         for start in range(0, len(ranking), WRITE_CHUNK):
             chunk = list(map(ids.__getitem__, ranking[start : start + WRITE_CHUNK]))
             pairs: list[int | bytes] = [0] * (2 * len(chunk))

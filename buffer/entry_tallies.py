@@ -30,8 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-import redis.asyncio
-
+from fairdrop.connections import AsyncSaleRedis
 from queue_engine.keys import EventKeys
 
 # The kinds of identity an entrant comes by (fairdrop/identity.py), as join.lua reads them.
@@ -67,7 +66,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def tally_refusal(client: redis.asyncio.Redis, event_id: str, reason: str) -> None:
+async def tally_refusal(client: AsyncSaleRedis, event_id: str, reason: str) -> None:
     """Counts one refused join of the sale (one of :data:`REFUSALS`).
 
     Called only for a sale the catalog knows, so no stray keys are made for
@@ -78,7 +77,7 @@ async def tally_refusal(client: redis.asyncio.Redis, event_id: str, reason: str)
     await client.hincrby(EventKeys(event_id).tallies, f"refused:{reason}", 1)
 
 
-async def read_tallies(client: redis.asyncio.Redis, event_id: str) -> Tallies:
+async def read_tallies(client: AsyncSaleRedis, event_id: str) -> Tallies:
     raw: dict[bytes | str, bytes | str] = await client.hgetall(EventKeys(event_id).tallies)
     counts = {_text(k): int(v) for k, v in raw.items()}
 
@@ -92,7 +91,7 @@ async def read_tallies(client: redis.asyncio.Redis, event_id: str) -> Tallies:
     )
 
 
-async def arrival_lines(client: redis.asyncio.Redis, event_id: str) -> list[bytes | str]:
+async def arrival_lines(client: AsyncSaleRedis, event_id: str) -> list[bytes | str]:
     """Every recorded arrival as join.lua wrote it ("<ms> <entrant>"), in arrival order."""
     key = EventKeys(event_id).arrivals
     lines: list[bytes | str] = []
@@ -112,7 +111,7 @@ def parse_arrivals(lines: list[bytes | str]) -> dict[str, int]:
     return arrivals
 
 
-async def drawn_ids(client: redis.asyncio.Redis, event_id: str, entrants: int) -> list[str] | None:
+async def drawn_ids(client: AsyncSaleRedis, event_id: str, entrants: int) -> list[str] | None:
     """The entrant ids of queue numbers 1..entrants, in number order, read by rank.
 
     The drawn numbers are 1..N with late joiners after them, so rank r holds

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import cast
 
-import redis.asyncio
-
+from fairdrop.connections import AsyncSaleRedis
 from queue_engine.keys import EventKeys
 
 _PAGE = 10_000
 
 
 async def drawn_entrants(
-    client: redis.asyncio.Redis, event_id: str, entrants: int
+    client: AsyncSaleRedis, event_id: str, entrants: int
 ) -> AsyncIterator[tuple[int, str]]:
     """(queue number, fan id) for numbers 1..entrants, in pages so Redis stays responsive."""
     key = EventKeys(event_id).queue

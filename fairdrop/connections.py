@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import redis
 import redis.asyncio
+import redis.asyncio.retry
+import redis.retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from fairdrop.settings import Settings
+
+# The sale state's client: a lone server, or a Redis Cluster (settings.redis_cluster).
+# Every sale key carries its event's hash tag, so both answer the same commands;
+# what differs (pipelines in one slot, pub/sub) is handled where it is used.
+SaleRedis: TypeAlias = redis.Redis | redis.RedisCluster
+AsyncSaleRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.RedisCluster
+
+# A killed master's replica takes over after the cluster's node timeout plus an
+# election (1-3 s with a 1 s timeout, README "Redis Cluster"); the cluster client
+# retries MOVED, connection errors and CLUSTERDOWN, rereading the slot map, for
+# about this long (0.1 s doubling to 1 s, 12 tries) before a request fails.
+CLUSTER_RETRIES = 12
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.1, cap=1.0)
 
 
 class NoRedisConfigured(RuntimeError):
@@ -29,15 +50,30 @@ def rq_redis(settings: Settings) -> redis.Redis:
         raise NoRedisConfigured(
             "RQ cannot use a Redis Cluster: set RQ_REDIS_URL to a lone Redis server for RQ"
         )
-    return sync_redis(settings)
+    return redis.Redis.from_url(_url(settings), health_check_interval=30)
 
 
-def sync_redis(settings: Settings) -> redis.Redis:
+def sync_redis(settings: Settings) -> SaleRedis:
+    if settings.redis_cluster:
+        return redis.RedisCluster.from_url(
+            _url(settings),
+            health_check_interval=30,
+            retry=redis.retry.Retry(_backoff(), retries=CLUSTER_RETRIES),
+        )
     # Bytes, not str: RQ stores pickled job data on the same connection.
     return redis.Redis.from_url(_url(settings), health_check_interval=30)
 
 
-def async_redis(settings: Settings, max_connections: int = 200) -> redis.asyncio.Redis:
+def async_redis(settings: Settings, max_connections: int = 200) -> AsyncSaleRedis:
+    if settings.redis_cluster:
+        # Per node. The cluster client has no blocking pool: past this many
+        # commands in flight on one node a command fails (MaxConnectionsError).
+        return redis.asyncio.RedisCluster.from_url(
+            _url(settings),
+            max_connections=max_connections,
+            health_check_interval=30,
+            retry=redis.asyncio.retry.Retry(_backoff(), retries=CLUSTER_RETRIES),
+        )
     # A blocking pool: a burst of joins beyond the pool waits for a connection
     # instead of failing with MaxConnectionsError (a 500) as the default pool does.
     pool = redis.asyncio.BlockingConnectionPool.from_url(

@@ -17,11 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import redis
 from sqlalchemy import Engine
 
 from buffer.draw import run_draw
-from fairdrop.connections import sync_redis
+from fairdrop.connections import SaleRedis, sync_redis
 from fairdrop.settings import Settings
 from purchase.db import make_engine
 from purchase.drawn import save_draw, unsaved_draws
@@ -38,7 +37,7 @@ log = logging.getLogger("fairdrop.clock")
 RESTORE_CHECK_SECONDS = 1.0
 
 
-def keep_draw(engine: Engine, client: redis.Redis, event_id: str) -> None:
+def keep_draw(engine: Engine, client: SaleRedis, event_id: str) -> None:
     """Saves what a sale's draw has published; a failure is only logged, since
     the clock tries again every restore check until it is saved."""
     try:
@@ -60,7 +59,7 @@ class DrawSaver:
     sale waits for the database (a draw of 100k entrants takes about a second
     to save). A sale already waiting to be saved is not queued twice."""
 
-    def __init__(self, engine: Engine, client: redis.Redis) -> None:
+    def __init__(self, engine: Engine, client: SaleRedis) -> None:
         self._engine = engine
         self._client = client
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draw-saver")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-import redis
-
 from buffer.order import new_seed, seed_commitment
+from fairdrop.connections import SaleRedis
 from loadtests.sync_sale import create_sale_sync
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec
@@ -42,7 +41,7 @@ def create_bench_sale(
     return event_id
 
 
-def drop_sale(client: redis.Redis, event_id: str) -> None:
+def drop_sale(client: SaleRedis, event_id: str) -> None:
     """Frees a finished benchmark sale's memory (UNLINK frees it off the main thread)."""
     keys = EventKeys(event_id)
     client.unlink(*keys.stored_keys, keys.draw_lease)

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import redis
 
+from fairdrop.connections import SaleRedis
+
 START_TIMEOUT_SECONDS = 30.0
 CLIENT_MAX_SECONDS = 120.0
 PIPELINE_DEPTH = 200
@@ -123,7 +125,7 @@ def evalsha_pipelined(
     return outcomes
 
 
-def redis_cpu_seconds(client: redis.Redis) -> float:
+def redis_cpu_seconds(client: SaleRedis) -> float:
     """CPU time the Redis server has used so far; a burst's share of it shows
     whether Redis or the clients were the limit."""
     cpu = client.info("cpu")

@@ -9,10 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import cast
 
-import redis
-
 from buffer.draw import run_draw
 from buffer.order import new_seed, seed_commitment
+from fairdrop.connections import SaleRedis
 from loadtests.sync_sale import create_sale_sync, join_sync
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
@@ -64,7 +63,7 @@ def admitted_crowd(
     return event_id, fan_ids
 
 
-def _let_in_the_rest(client: redis.Redis, event_id: str, deadline_ms: int) -> None:
+def _let_in_the_rest(client: SaleRedis, event_id: str, deadline_ms: int) -> None:
     keys = EventKeys(event_id)
     serving = int(client.hget(keys.meta, "serving") or 0)
     rest = cast(list[bytes], client.zrangebyscore(keys.queue, f"({serving}", "+inf"))

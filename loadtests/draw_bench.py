@@ -18,6 +18,7 @@ from multiprocessing.synchronize import Event
 import redis
 
 from buffer.draw import run_draw
+from fairdrop.connections import SaleRedis
 from loadtests.bench_sale import create_bench_sale
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
@@ -80,7 +81,7 @@ def _ping_every_millisecond(url: str, ready: Event, stop: Event, out: Queue[Ping
     out.put(PingStats(len(latencies), max(latencies, default=0.0), p99))
 
 
-def fill_buffer(client: redis.Redis, event_id: str, size: int) -> None:
+def fill_buffer(client: SaleRedis, event_id: str, size: int) -> None:
     """``size`` fan ids into the sale's buffer, as joins would leave them."""
     buffer_key = EventKeys(event_id).buffer
     pipe = client.pipeline(transaction=False)
@@ -91,7 +92,7 @@ def fill_buffer(client: redis.Redis, event_id: str, size: int) -> None:
     pipe.execute()
 
 
-def _draw_commands_usec(client: redis.Redis) -> int:
+def _draw_commands_usec(client: SaleRedis) -> int:
     stats = client.info("commandstats")
     return sum(int(stats.get(f"cmdstat_{name}", {}).get("usec", 0)) for name in DRAW_COMMANDS)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import psycopg
 import redis
 
+from fairdrop.connections import SaleRedis
 from loadtests.bench_sale import drop_sale
 from loadtests.burst import (
     CLIENT_MAX_SECONDS,
@@ -96,7 +97,7 @@ def measure_lua_holds(
     )
 
 
-def stock_errors(client: redis.Redis, event_id: str, type_id: str, stock: int) -> int:
+def stock_errors(client: SaleRedis, event_id: str, type_id: str, stock: int) -> int:
     """Tickets beyond the stock in Redis's own counts; at least 1 if they do not add up.
 
     Invariant 1: available + held + sold = stock, none of them negative.

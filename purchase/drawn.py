@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from buffer.order import ALGORITHM_V1, digest_of_ordered
+from fairdrop.connections import SaleRedis
 from purchase.models import DrawnEntrant, DrawRecord, from_epoch_ms
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 
@@ -73,7 +74,7 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
-def _read_meta(client: redis.Redis, event_id: str) -> dict[str, str]:
+def _read_meta(client: SaleRedis, event_id: str) -> dict[str, str]:
     values = cast(list[object], client.hmget(EventKeys(event_id).meta, list(DRAW_FIELDS)))
     return {name: _text(value) for name, value in zip(DRAW_FIELDS, values, strict=True)}
 
@@ -100,7 +101,7 @@ def _frozen_record(event_id: str, meta: dict[str, str], ids: Sequence[bytes]) ->
     )
 
 
-def read_frozen(client: redis.Redis, event_id: str) -> list[bytes]:
+def read_frozen(client: SaleRedis, event_id: str) -> list[bytes]:
     """The frozen buffer's entry ids (UTF-8), each once, in byte order."""
     members = client.sscan_iter(EventKeys(event_id).buffer, count=SCAN_COUNT)
     return sorted(set(cast(Iterator[bytes], members)))
@@ -114,7 +115,7 @@ def _members_and_scores(reply: list[Any]) -> tuple[list[Any], list[Any]]:
     return reply[0::2], reply[1::2]
 
 
-def read_drawn_entrants(client: redis.Redis, event_id: str, entrants: int) -> list[str]:
+def read_drawn_entrants(client: SaleRedis, event_id: str, entrants: int) -> list[str]:
     """The entry ids of queue numbers 1..entrants, in number order.
 
     Read a page of numbers at a time, so Redis answers others in between; a
@@ -201,7 +202,7 @@ def _stored(engine: Engine, event_id: str) -> tuple[str, int, bool] | None:
     return None if row is None else (str(row[0]), int(row[1]), bool(row[2]))
 
 
-def _mark(client: redis.Redis, event_id: str, flag: str) -> None:
+def _mark(client: SaleRedis, event_id: str, flag: str) -> None:
     """Sets a meta flag, only while the sale is in Redis.
 
     A bare HSET on a sale Redis has just lost would make a meta hash of one
@@ -217,7 +218,7 @@ def _mark(client: redis.Redis, event_id: str, flag: str) -> None:
     client.transaction(mark, meta)
 
 
-def save_draw(engine: Engine, client: redis.Redis, event_id: str) -> int:
+def save_draw(engine: Engine, client: SaleRedis, event_id: str) -> int:
     """Copies what the sale's draw has published so far to the database: the
     frozen list once its digest is out, everything once drawn. Returns N.
 
@@ -251,7 +252,7 @@ def save_draw(engine: Engine, client: redis.Redis, event_id: str) -> int:
     return stored[1] if stored else 0
 
 
-def unsaved_draws(client: redis.Redis) -> list[str]:
+def unsaved_draws(client: SaleRedis) -> list[str]:
     """Every sale with a published draw step not saved yet (one pipeline)."""
     event_ids = sorted(_text(raw) for raw in cast(set[object], client.smembers(EVENTS_INDEX)))
     pipe = client.pipeline(transaction=False)

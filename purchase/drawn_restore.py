@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import redis
 from sqlalchemy import Connection, Engine, func
 from sqlmodel import Session, col, select
 
+from fairdrop.connections import SaleRedis
 from purchase.models import DrawnEntrant, DrawRecord, Order, epoch_ms
 from queue_engine.keys import EventKeys
 
@@ -48,7 +48,7 @@ def _frozen_pages(record: DrawRecord) -> Iterator[list[str]]:
         yield ids[start : start + WRITE_CHUNK]
 
 
-def write_back(engine: Engine, client: redis.Redis, record: DrawRecord) -> None:
+def write_back(engine: Engine, client: SaleRedis, record: DrawRecord) -> None:
     """The frozen buffer, and once drawn the queue numbers, back in Redis.
 
     Writing the same members twice changes nothing, so two clocks restoring

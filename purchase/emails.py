@@ -18,10 +18,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from enum import StrEnum
 
-import redis
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from fairdrop.connections import SaleRedis
 from fairdrop.settings import Settings
 from purchase.db import open_session
 from purchase.keys import order_email_key
@@ -171,7 +171,7 @@ def send_message(
 
 def send_order_confirmation(
     settings: Settings,
-    client: redis.Redis,
+    client: SaleRedis,
     engine: Engine,
     order_id: str,
     tls: ssl.SSLContext | None = None,

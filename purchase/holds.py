@@ -11,8 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio
-
+from fairdrop.connections import AsyncSaleRedis
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
 
@@ -86,10 +85,8 @@ def hold_many(
     """
     if not asks:
         return []
-    pipe = scripts.client.pipeline(transaction=False)
-    for ask in asks:
-        scripts.run("hold", event_id, *hold_args(ask, now_ms, uuid.uuid4().hex), pipeline=pipe)
-    return [answer_of(raw) for raw in pipe.execute()]
+    arg_lists = [hold_args(ask, now_ms, uuid.uuid4().hex) for ask in asks]
+    return [answer_of(raw) for raw in scripts.run_many("hold", event_id, arg_lists)]
 
 
 def hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
@@ -101,7 +98,8 @@ def hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
 def confirm_hold(
     scripts: SyncScripts, event_id: str, hold_id: str, payment_ref: str, now_ms: int = 0
 ) -> ScriptAnswer:
-    return answer_of(scripts.run("confirm", event_id, now_ms, hold_id, payment_ref))
+    # Sold tickets must survive a cluster failover: a replica has them first.
+    return answer_of(scripts.run_replicated("confirm", event_id, now_ms, hold_id, payment_ref))
 
 
 def attach_payment(
@@ -122,13 +120,13 @@ def read_hold(scripts: SyncScripts, event_id: str, hold_id: str) -> Hold | None:
     return Hold.from_script(json.loads(raw)) if raw else None
 
 
-async def read_hold_async(client: redis.asyncio.Redis, event_id: str, hold_id: str) -> Hold | None:
+async def read_hold_async(client: AsyncSaleRedis, event_id: str, hold_id: str) -> Hold | None:
     raw = await client.hget(EventKeys(event_id).holds, hold_id)
     return Hold.from_script(json.loads(raw)) if raw else None
 
 
 async def request_result(
-    client: redis.asyncio.Redis, event_id: str, request_id: str
+    client: AsyncSaleRedis, event_id: str, request_id: str
 ) -> dict[str, Any] | None:
     """The stored answer to a hold request, or None while the worker has not run it."""
     raw = await client.hget(EventKeys(event_id).requests, request_id)

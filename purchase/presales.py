@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
+from fairdrop.connections import AsyncSaleRedis
 from purchase.db import open_session
 from purchase.holds import ScriptAnswer, answer_of
 from purchase.models import Order, OrderItem, PresaleLink, epoch_ms
@@ -80,7 +80,7 @@ def find_link(engine: Engine, event_id: str, link_id: str) -> PresaleLink | None
 
 
 async def tickets_left(
-    client: redis.asyncio.Redis, event_id: str, link_ids: Sequence[str]
+    client: AsyncSaleRedis, event_id: str, link_ids: Sequence[str]
 ) -> dict[str, int]:
     """What is left of each link in the running sale (absent: not in Redis)."""
     if not link_ids:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from queue_engine.notify import sharded_pubsub
 from queue_engine.scripts import SyncScripts
 
 # Bounds on one step keep every script call short even at a million fans.
@@ -24,8 +25,9 @@ class TickResult:
 def admit_next_batch(
     scripts: SyncScripts, event_id: str, heartbeat_ms: int, now_ms: int = 0
 ) -> TickResult:
+    sharded = 1 if sharded_pubsub(scripts.client) else 0
     raw = scripts.run(
-        "tick", event_id, now_ms, MAX_ADMIT_PER_STEP, MAX_EXPIRE_PER_STEP, heartbeat_ms
+        "tick", event_id, now_ms, MAX_ADMIT_PER_STEP, MAX_EXPIRE_PER_STEP, heartbeat_ms, sharded
     )
     state = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
     return TickResult(state, int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]), bool(raw[5]))

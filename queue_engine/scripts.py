@@ -7,14 +7,19 @@ script) only when a server has not seen it yet, e.g. after a restart.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from importlib.resources import files
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import redis
 import redis.asyncio
 
+from fairdrop.connections import AsyncSaleRedis, SaleRedis
 from queue_engine.keys import EventKeys
 
 ScriptName = Literal[
@@ -59,6 +64,26 @@ _OWNER: dict[ScriptName, str] = {
 }
 
 ScriptArg = str | int | float
+T = TypeVar("T")
+
+# What a client meets while a master fails over: the dead node, the slot moved
+# to the promoted replica, the cluster (or the old master) refusing meanwhile.
+_FAILOVER_ERRORS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.MovedError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.MasterDownError,
+)
+
+log = logging.getLogger("fairdrop.scripts")
+
+# run_replicated: how long a write waits for a replica's copy; how many tries
+# a call gets across a failover (a 1 s node timeout promotes in 2-3 s).
+REPLICA_WAIT_MS = 1_000
+FAILOVER_ATTEMPTS = 12
 
 
 @cache
@@ -71,7 +96,7 @@ def script_source(name: ScriptName) -> str:
 class SyncScripts:
     """The event scripts on a blocking client (worker, clock, CLI)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: SaleRedis) -> None:
         self.client = client
         self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
 
@@ -82,18 +107,144 @@ class SyncScripts:
         *args: ScriptArg,
         pipeline: redis.client.Pipeline | None = None,
     ) -> Any:
-        """Runs a script now, or queues it on ``pipeline`` (its answer comes from execute)."""
+        """Runs a script now, or queues it on ``pipeline`` (its answer comes from execute).
+
+        Only a lone server's pipeline: it loads its scripts before it runs. For
+        many calls on either kind of client, :meth:`run_many`.
+        """
         script = self._scripts[name]
-        return script(keys=EventKeys(event_id).script_keys, args=list(args), client=pipeline)
+        keys = EventKeys(event_id).script_keys
+        if pipeline is None and isinstance(self.client, redis.RedisCluster):
+            return self._across_failover(name, event_id, lambda: script(keys=keys, args=list(args)))
+        return script(keys=keys, args=list(args), client=pipeline)
+
+    def run_many(
+        self, name: ScriptName, event_id: str, arg_lists: Sequence[Sequence[ScriptArg]]
+    ) -> list[Any]:
+        """One script called with each ARGV in one round trip; answers in order.
+
+        Every call names the event's slot, so on a cluster the pipeline goes to
+        one master. A cluster pipeline does not load scripts first (a lone
+        server's does): calls that met NOSCRIPT did not run, so they run again
+        once the script is loaded on every master (at a process's first batch,
+        and after a failover promoted a replica whose script cache is empty).
+        """
+        if not arg_lists:
+            return []
+        if not isinstance(self.client, redis.RedisCluster):
+            pipe = self.client.pipeline(transaction=False)
+            for args in arg_lists:
+                self.run(name, event_id, *args, pipeline=pipe)
+            return list(pipe.execute())
+        return self._across_failover(
+            name, event_id, lambda: self._run_many_on_cluster(name, event_id, arg_lists)
+        )
+
+    def _run_many_on_cluster(
+        self, name: ScriptName, event_id: str, arg_lists: Sequence[Sequence[ScriptArg]]
+    ) -> list[Any]:
+        assert isinstance(self.client, redis.RedisCluster)
+        script = self._scripts[name]
+        keys = EventKeys(event_id).script_keys
+        answers: list[Any] = [None] * len(arg_lists)
+        todo = list(range(len(arg_lists)))
+        for _attempt in range(2):
+            cluster_pipe = self.client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+            for i in todo:
+                # EVALSHA by name: redis-py blocks the evalsha method on cluster pipelines.
+                cluster_pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *arg_lists[i])
+            results = cluster_pipe.execute(raise_on_error=False)
+            missing = []
+            for i, result in zip(todo, results, strict=True):
+                if isinstance(result, redis.exceptions.NoScriptError):
+                    missing.append(i)
+                elif isinstance(result, Exception):
+                    raise result
+                else:
+                    answers[i] = result
+            if not missing:
+                return answers
+            self.client.script_load(script.script)  # every master
+            todo = missing
+        raise redis.exceptions.NoScriptError(f"{name}.lua not loaded on the cluster")
+
+    def run_replicated(self, name: ScriptName, event_id: str, *args: ScriptArg) -> Any:
+        """Runs a script and, on a cluster, returns only once a replica has its
+        writes too (``WAIT 1``), or REPLICA_WAIT_MS passed (then logged).
+
+        For the writes a failover must not lose: confirm.lua's sold tickets.
+        Replication is asynchronous: a master killed after answering but before
+        its replica copied the write would come back, as the promoted replica,
+        with the tickets unsold, and sell them again. WAIT counts the writes of
+        its own connection, so the script and the WAIT go down one connection
+        to the slot's master, as one pipeline. The scripts given here answer a
+        repeat the same (confirm.lua by hold id), so a call cut off by the
+        failover is simply made again, on the new master.
+        """
+        if not isinstance(self.client, redis.RedisCluster):
+            return self.run(name, event_id, *args)
+        client = self.client
+        keys = EventKeys(event_id).script_keys
+
+        def once() -> Any:
+            node = client.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
+            pipe = client.get_redis_connection(node).pipeline(transaction=False)
+            self._scripts[name](keys=keys, args=list(args), client=pipe)
+            pipe.wait(1, REPLICA_WAIT_MS)
+            answer, replicas = pipe.execute()
+            if int(replicas) < 1:
+                log.warning("%s.lua on %s: no replica has it yet", name, event_id)
+            return answer
+
+        return self._across_failover(name, event_id, once)
+
+    def _across_failover(self, name: ScriptName, event_id: str, call: Callable[[], T]) -> T:
+        """``call`` again while a master fails over (about 2-3 s with the node
+        timeout of launch/redis_cluster.py), the slot map learnt anew each time.
+        A call cut off may have run: every event script answers a repeated
+        call the same (hold.lua by request id, confirm.lua by hold id, join.lua
+        by fan; two tick.lua steps admit what one would, invariant 4)."""
+        assert isinstance(self.client, redis.RedisCluster)
+        for attempt in range(FAILOVER_ATTEMPTS):
+            try:
+                return call()
+            except _FAILOVER_ERRORS as error:
+                if attempt + 1 == FAILOVER_ATTEMPTS:
+                    raise
+                log.info("%s.lua on %s: %s; trying again", name, event_id, error)
+                time.sleep(min(1.0, 0.1 * 2**attempt))
+                with contextlib.suppress(*_FAILOVER_ERRORS):
+                    self.client.nodes_manager.initialize()
+        raise AssertionError("unreachable")
 
 
 class AsyncScripts:
     """The event scripts on an asyncio client (web processes)."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: AsyncSaleRedis) -> None:
         self.client = client
         self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
 
     def run(self, name: ScriptName, event_id: str, *args: ScriptArg) -> Awaitable[Any]:
         script = self._scripts[name]
-        return cast(Awaitable[Any], script(keys=EventKeys(event_id).script_keys, args=list(args)))
+        keys = EventKeys(event_id).script_keys
+        if isinstance(self.client, redis.asyncio.RedisCluster):
+            return self._across_failover(name, event_id, keys, list(args))
+        return cast(Awaitable[Any], script(keys=keys, args=list(args)))
+
+    async def _across_failover(
+        self, name: ScriptName, event_id: str, keys: list[str], args: list[ScriptArg]
+    ) -> Any:
+        """As :meth:`SyncScripts._across_failover`, without blocking the loop."""
+        assert isinstance(self.client, redis.asyncio.RedisCluster)
+        for attempt in range(FAILOVER_ATTEMPTS):
+            try:
+                return await self._scripts[name](keys=keys, args=args)
+            except _FAILOVER_ERRORS as error:
+                if attempt + 1 == FAILOVER_ATTEMPTS:
+                    raise
+                log.info("%s.lua on %s: %s; trying again", name, event_id, error)
+                await asyncio.sleep(min(1.0, 0.1 * 2**attempt))
+                with contextlib.suppress(*_FAILOVER_ERRORS):
+                    await self.client.nodes_manager.initialize()
+        raise AssertionError("unreachable")

@@ -10,6 +10,7 @@ from rq import Queue
 from sqlalchemy import Engine
 from starlette.requests import HTTPConnection
 
+from fairdrop.connections import AsyncSaleRedis
 from fairdrop.settings import Settings
 from fairdrop.tokens import Signer
 from queue_engine.scripts import AsyncScripts, SyncScripts
@@ -23,7 +24,7 @@ from web.rate_limits import RateLimits
 class WebContext:
     settings: Settings
     signer: Signer
-    client: redis.asyncio.Redis
+    client: AsyncSaleRedis
     scripts: AsyncScripts
     # RQ is synchronous; enqueueing runs in the thread pool on this client.
     rq_client: redis.Redis

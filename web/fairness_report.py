@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import redis.asyncio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -47,6 +46,7 @@ from buffer.entry_tallies import (
 from buffer.fairness_stats import ArrivalAnalysis, analyse_arrivals
 from buffer.order import entrants_digest
 from buffer.published import drawn_entrants
+from fairdrop.connections import AsyncSaleRedis
 from fairdrop.errors import ErrorCode, FairdropError
 from purchase.buyers import buyers_of
 from purchase.models import aware
@@ -81,10 +81,10 @@ class _ProcessCache:
 
 
 # Per Redis client, so two apps in one process (the tests) never share entries.
-_caches: WeakKeyDictionary[redis.asyncio.Redis, _ProcessCache] = WeakKeyDictionary()
+_caches: WeakKeyDictionary[AsyncSaleRedis, _ProcessCache] = WeakKeyDictionary()
 
 
-def _cache(client: redis.asyncio.Redis) -> _ProcessCache:
+def _cache(client: AsyncSaleRedis) -> _ProcessCache:
     return _caches.setdefault(client, _ProcessCache())
 
 
@@ -107,7 +107,7 @@ def _analysed(
 
 
 async def _drawn_arrivals(
-    client: redis.asyncio.Redis, event_id: str, entrants: int, digest: str
+    client: AsyncSaleRedis, event_id: str, entrants: int, digest: str
 ) -> DrawnArrivals:
     """Reads the drawn list and the arrival times, and runs the tests on them."""
     ids = await drawn_ids(client, event_id, entrants)
@@ -120,7 +120,7 @@ async def _drawn_arrivals(
 
 
 async def drawn_arrivals(
-    client: redis.asyncio.Redis, event_id: str, entrants: int, digest: str
+    client: AsyncSaleRedis, event_id: str, entrants: int, digest: str
 ) -> DrawnArrivals:
     """:func:`_drawn_arrivals`, once per process and draw."""
     cache = _cache(client)

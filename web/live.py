@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio
-
 from buffer.arrivals import NO_SHARE, AddressShare
+from fairdrop.connections import AsyncSaleRedis
 from fairdrop.tokens import Signer
 from queue_engine.scripts import AsyncScripts
 from web.rooms import Room, RoomServices
@@ -35,7 +34,7 @@ class LiveHub:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AsyncSaleRedis,
         scripts: AsyncScripts,
         signer: Signer,
         share: AddressShare = NO_SHARE,

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import redis.asyncio
 from altcha import v1 as altcha_v1
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from buffer.entry_tallies import tally_refusal
+from fairdrop.connections import AsyncSaleRedis
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import allowed
 from fairdrop.settings import POW_MAX
@@ -161,9 +161,7 @@ def check_solution(
     return Proof(payload["challenge"], int(expires))
 
 
-async def take_proof(
-    client: redis.asyncio.Redis, event_id: str, proof: Proof, entrant_id: str
-) -> None:
+async def take_proof(client: AsyncSaleRedis, event_id: str, proof: Proof, entrant_id: str) -> None:
     """Uses the proof up, once, and records that this entrant has proved.
 
     The claim is the atomic step (SET NX): of two joins with one solution, one
@@ -178,7 +176,7 @@ async def take_proof(
     await client.sadd(keys.pow_proven, entrant_id)
 
 
-async def has_proved(client: redis.asyncio.Redis, event_id: str, entrant_id: str) -> bool:
+async def has_proved(client: AsyncSaleRedis, event_id: str, entrant_id: str) -> bool:
     return bool(await client.sismember(EventKeys(event_id).pow_proven, entrant_id))
 
 

@@ -32,15 +32,17 @@ import math
 import time
 from collections import Counter
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 import redis.asyncio
 from limits import RateLimitItem
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
 from buffer.arrivals import NO_SHARE, AddressShare
 from buffer.entry_tallies import tally_refusal
+from fairdrop.connections import AsyncSaleRedis
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings, parse_rate_limit
 from queue_engine.keys import EventKeys
@@ -130,13 +132,13 @@ def _rate(item: RateLimitItem) -> str:
     return f"{item.amount} per {item.multiples} {unit}s"
 
 
-async def read_blocklist(client: redis.asyncio.Redis) -> list[str]:
+async def read_blocklist(client: AsyncSaleRedis) -> list[str]:
     raw = await client.hget(BLOCKLIST_KEY, "entries")
     entries: list[str] = json.loads(raw) if raw else []
     return entries
 
 
-async def write_blocklist(client: redis.asyncio.Redis, entries: list[str]) -> None:
+async def write_blocklist(client: AsyncSaleRedis, entries: list[str]) -> None:
     """Replaces the list; its new version tells every process to read it again."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.hset(BLOCKLIST_KEY, "entries", json.dumps(entries))
@@ -147,7 +149,7 @@ async def write_blocklist(client: redis.asyncio.Redis, entries: list[str]) -> No
 class Blocklist:
     """This process's copy of the blocklist, read again at most every second."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: AsyncSaleRedis) -> None:
         self.client = client
         self._networks = Networks()
         self._version: bytes | str | None = None
@@ -180,7 +182,7 @@ class Blocklist:
 class RateLimits:
     """The limits of one web process (one in its WebContext), built from the settings."""
 
-    def __init__(self, settings: Settings, client: redis.asyncio.Redis) -> None:
+    def __init__(self, settings: Settings, client: AsyncSaleRedis) -> None:
         self.trusted = Networks(parse_network(p) for p in settings.trusted_proxies)
         self.per_address = _parsed(settings, _PER_ADDRESS)
         self.per_fan = _parsed(settings, _PER_FAN)
@@ -196,12 +198,22 @@ class RateLimits:
         # The sale's Redis, through the web process's own connection pool.
         # limits types its options as scalars, but passes connection_pool on
         # to redis-py (limits/aio/storage/redis/redispy.py use_basic).
-        storage = RedisStorage(
-            "async+redis://",
-            implementation="redispy",
-            key_prefix=KEY_PREFIX,
-            connection_pool=client.connection_pool,  # type: ignore[arg-type]
-        )
+        storage: RedisStorage
+        if isinstance(client, redis.asyncio.RedisCluster):
+            # limits cannot share a cluster client's pools: it keeps a cluster
+            # client of its own, from the same node address (any node will do).
+            storage = RedisClusterStorage(
+                f"async+redis+cluster://{urlsplit(settings.redis_url or '').netloc}",
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+            )
+        else:
+            storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+                connection_pool=client.connection_pool,  # type: ignore[arg-type]
+            )
         self.limiter = MovingWindowRateLimiter(storage)
         self.blocklist = Blocklist(client)
         self._open_sockets: Counter[str] = Counter()
@@ -285,10 +297,19 @@ class RateLimits:
         share = self.entrant_share
         if not share.burst:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hget(EventKeys(event_id).addresses, self.entrant_address(conn))
-            pipe.time()
-            due_raw, (seconds, micros) = await pipe.execute()
+        key = EventKeys(event_id).addresses
+        if isinstance(self.client, redis.asyncio.RedisCluster):
+            # A cluster pipeline takes no TIME; the clock of the master of the
+            # sale's slot, the one join.lua reads.
+            due_raw = await self.client.hget(key, self.entrant_address(conn))
+            seconds, micros = await self.client.time(
+                target_nodes=self.client.get_node_from_key(key)
+            )
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hget(key, self.entrant_address(conn))
+                pipe.time()
+                due_raw, (seconds, micros) = await pipe.execute()
         now_ms = seconds * 1000 + micros // 1000
         free_at = max(int(due_raw or 0), now_ms) + share.interval_ms * (1 - share.burst)
         if free_at > now_ms:

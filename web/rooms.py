@@ -19,9 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio
-
 from buffer.arrivals import AddressShare, join, queue_numbers
+from fairdrop.connections import AsyncSaleRedis
 from fairdrop.protocol import (
     BEFORE_NUMBERS,
     FAN_FIELD,
@@ -50,6 +49,7 @@ from web.places import (
     shared_fields,
 )
 from web.sending import send_all
+from web.subscription import channel_messages
 
 log = logging.getLogger("fairdrop.live")
 
@@ -69,7 +69,7 @@ _UNSTEADY = frozenset({SaleState.SOLD_OUT, SaleState.SCHEDULED})
 class RoomServices:
     """What a room needs from its process: Redis, the scripts, the signer, the share."""
 
-    client: redis.asyncio.Redis
+    client: AsyncSaleRedis
     scripts: AsyncScripts
     signer: Signer
     # Each address's share of new anonymous entrants (web/rate_limits.py).
@@ -140,19 +140,19 @@ class Room:
     async def _listen(self) -> None:
         channel = EventKeys(self.event_id).channel
         while True:
-            pubsub = self.services.client.pubsub(ignore_subscribe_messages=True)
+            # Sharded or plain by queue_engine/notify.py's rule (web/subscription.py).
+            messages = channel_messages(self.services.client, channel, self._subscribed)
             try:
-                await pubsub.subscribe(channel)
-                self._subscribed.set()
-                async for message in pubsub.listen():
-                    await self._on_message(message["data"])
+                async for data in messages:
+                    await self._on_message(data)
+                log.info("subscription to %s ended by the server; resubscribing", channel)
             except asyncio.CancelledError:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
-            except Exception:  # keep the room alive across Redis hiccups
+            except Exception:  # keep the room alive across Redis hiccups and failovers
                 log.exception("subscription to %s failed; resubscribing", channel)
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await asyncio.sleep(1)
+            finally:
+                await messages.aclose()
 
     async def _on_message(self, data: bytes | str) -> None:
         try:

@@ -14,13 +14,14 @@ from importlib.resources import files
 from typing import Literal
 from weakref import WeakKeyDictionary
 
-import redis.asyncio
 from redis.commands.core import AsyncScript
+
+from fairdrop.connections import AsyncSaleRedis
 
 WebScriptName = Literal["use_sign_in"]
 
 # Weak: a client closed and dropped takes its registrations with it.
-_registered: WeakKeyDictionary[redis.asyncio.Redis, dict[WebScriptName, AsyncScript]] = (
+_registered: WeakKeyDictionary[AsyncSaleRedis, dict[WebScriptName, AsyncScript]] = (
     WeakKeyDictionary()
 )
 
@@ -30,7 +31,7 @@ def script_source(name: WebScriptName) -> str:
     return files("web").joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
-def web_script(client: redis.asyncio.Redis, name: WebScriptName) -> AsyncScript:
+def web_script(client: AsyncSaleRedis, name: WebScriptName) -> AsyncScript:
     scripts = _registered.setdefault(client, {})
     if name not in scripts:
         scripts[name] = client.register_script(script_source(name))

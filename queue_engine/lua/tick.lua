@@ -7,6 +7,8 @@
 -- KEYS: the event keys (see _prelude.lua).
 -- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] most fans to admit
 -- ARGV[3] most holds or admissions to expire  ARGV[4] heartbeat in ms
+-- ARGV[5] '1': publish with SPUBLISH (sharded pub/sub, Redis 7), else PUBLISH
+--   (the rule is queue_engine/notify.py's; the channel is in KEYS, in the event's slot)
 -- Returns {state, serving, admitted, expired holds, expired admissions, published 0/1}
 
 -- How many fans let in may be choosing at once with ``left`` tickets left:
@@ -111,7 +113,7 @@ settle_sold_out()
 
 local published = 0
 if redis.call('HGET', K.meta, 'dirty') == '1' or now - meta_num('published_at') >= heartbeat then
-  redis.call('PUBLISH', K.channel, cjson.encode(progress(now)))
+  redis.call(ARGV[5] == '1' and 'SPUBLISH' or 'PUBLISH', K.channel, cjson.encode(progress(now)))
   redis.call('HSET', K.meta, 'dirty', 0, 'published_at', now)
   published = 1
 end

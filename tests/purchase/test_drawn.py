@@ -67,7 +67,9 @@ class Drop:
 
     @property
     def client(self) -> redis.Redis:
-        return self.scripts.client
+        client = self.scripts.client
+        assert isinstance(client, redis.Redis)  # these tests run on a lone server
+        return client
 
     @property
     def keys(self) -> EventKeys:

@@ -22,6 +22,7 @@ from rq import Queue
 from fairdrop.settings import Settings
 from loadtests.crowds import admitted_crowd
 from queue_engine.keys import EventKeys
+from queue_engine.notify import sharded_pubsub
 from queue_engine.scripts import SyncScripts
 from web.hold_batches import HoldBatcher, batch_job_id, still_pending
 
@@ -72,7 +73,8 @@ async def test_requests_at_once_share_jobs_and_each_fan_gets_its_own_answer(
     assert all(still_pending(client, i) for i in ids)
 
     pubsub = client.pubsub()  # type: ignore[no-untyped-call]
-    pubsub.subscribe(keys.channel)
+    # Sharded or plain, by queue_engine/notify.py's rule.
+    (pubsub.ssubscribe if sharded_pubsub(client) else pubsub.subscribe)(keys.channel)
     _run_worker(settings)
 
     answers = {i: json.loads(client.hget(keys.requests, i) or "{}") for i in ids}

@@ -13,6 +13,7 @@ import redis
 from fairdrop.protocol import MessageType, SaleProgress
 from launch.fan_client import FanClient
 from queue_engine.keys import EventKeys
+from queue_engine.notify import publish, sharded_pubsub
 from tests.live_stack import LiveStack
 
 FANS = 40
@@ -49,7 +50,9 @@ def test_one_subscription_feeds_every_socket_of_the_process(live_stack: LiveStac
     client = redis.Redis.from_url(live_stack.settings.redis_url or "")
 
     def subscribers() -> int:
-        counts = cast(list[tuple[bytes, int]], client.pubsub_numsub(channel))
+        # Sharded or plain, by queue_engine/notify.py's rule.
+        numsub = client.pubsub_shardnumsub if sharded_pubsub(client) else client.pubsub_numsub
+        counts = cast(list[tuple[bytes, int]], numsub(channel))
         return counts[0][1]
 
     assert subscribers() == 0
@@ -73,10 +76,13 @@ def test_one_subscription_feeds_every_socket_of_the_process(live_stack: LiveStac
 def _a_real_progress(client: redis.Redis, channel: str) -> dict[str, Any]:
     """The next progress message the clock publishes for the event."""
     pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-    pubsub.subscribe(channel)
+    if sharded_pubsub(client):
+        pubsub.ssubscribe(channel)
+    else:
+        pubsub.subscribe(channel)
     try:
         for _ in range(100):
-            message = pubsub.get_message(timeout=0.1)
+            message = pubsub.get_message(timeout=0.1)  # smessage or message alike
             if message is not None:
                 progress: dict[str, Any] = json.loads(message["data"])
                 if progress.get("t") == MessageType.PROGRESS:
@@ -114,7 +120,7 @@ def test_a_burst_of_changes_reaches_fans_as_its_latest_and_a_pause_at_once(
         try:
             await _heard_within(ws, 0.6)  # past any gap the first status started
             for i in range(10):
-                client.publish(channel, marked(i))
+                publish(client, channel, marked(i))
                 await asyncio.sleep(0.005)
             # Within the gap plus a little: the deferred broadcast is due at ~0.45 s.
             texts = await _heard_within(ws, 0.75)
@@ -125,9 +131,9 @@ def test_a_burst_of_changes_reaches_fans_as_its_latest_and_a_pause_at_once(
             # burst's last or a clock heartbeat that came after it.
             last = [json.loads(t) for t in texts if json.loads(t)["t"] == "progress"][-1]
             assert last["remaining"].get("marker", 1_009) == 1_009, texts
-            client.publish(channel, marked(10))
+            publish(client, channel, marked(10))
             await _heard_within(ws, 0.05)
-            client.publish(channel, marked(11, paused=True))
+            publish(client, channel, marked(11, paused=True))
             # A pause is a change of state: it does not wait out the gap (~0.45 s here).
             paused = await _heard_within(ws, 0.3)
             assert 11 in markers(paused), paused
