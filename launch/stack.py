@@ -3,6 +3,9 @@
 Each part runs as its own process, exactly as the Procfile runs them, so
 `fairdrop run`, `fairdrop demo` and the end-to-end tests exercise the real thing.
 With ``beacon_url="local"`` (the demo) a local drand-speaking beacon runs too.
+With ``web_processes`` above one, that many web processes (web-0, web-1, ...)
+listen on ports of their own behind nginx (launch/nginx.py), which listens on
+the settings' port: the deployment example of docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 from fairdrop.setting_values import BEACON_LOCAL
 from fairdrop.settings import Settings
 from launch.beacon_server import running_beacon
+from launch.nginx import Nginx, running_nginx
 
 # Helper servers (localstripe, the OpenID provider) and tests import these from
 # here, where they were before they got a module of their own.
@@ -30,11 +34,16 @@ from launch.processes import running_server as running_server
 from launch.processes import stop_processes, wait_until_answered
 from purchase.db import upgrade_database
 
+# The address nginx connects to the web processes from, believed in X-Forwarded-For.
+NGINX_ADDRESS = "127.0.0.1/32"
+
 
 @dataclass
 class Stack:
     settings: Settings
     workers: int = 1
+    # Above one: that many web processes behind nginx (no nginx with one).
+    web_processes: int = 1
     # Keep the embedded Redis's data in data_dir across restarts (fairdrop run).
     persist_redis: bool = False
     log_dir: Path | None = None
@@ -42,6 +51,12 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Helper servers started with the stack (the local beacon), stopped with it.
     helpers: ExitStack = field(default_factory=ExitStack)
+    nginx: Nginx | None = None
+    # Each web process's port, by name, behind nginx.
+    web_ports: dict[str, int] = field(default_factory=dict)
+    # What each process was started with, to start it again (restart).
+    _envs: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _log_dir: Path = field(default=Path("."), repr=False)
 
     @property
     def base_url(self) -> str:
@@ -72,6 +87,9 @@ class Stack:
             changes["organiser_token"] = secrets.token_hex(24)
         if self.settings.port == 0:
             changes["port"] = free_port()
+        if self.web_processes > 1 and NGINX_ADDRESS not in self.settings.trusted_proxies:
+            # nginx connects from loopback and names the fan in X-Forwarded-For.
+            changes["trusted_proxies"] = (*self.settings.trusted_proxies, NGINX_ADDRESS)
         log_dir = self.log_dir or data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         if self.settings.beacon_url == BEACON_LOCAL:
@@ -79,22 +97,65 @@ class Stack:
             changes["beacon_url"] = self.helpers.enter_context(beacon)
         self.settings = self.settings.with_overrides(**changes)
         env = {**os.environ, **self.settings.as_env()}
-        names = ["web", "clock"] + [f"worker-{i}" for i in range(self.workers)]
+        if self.web_processes > 1:
+            webs = [f"web-{i}" for i in range(self.web_processes)]
+            self.web_ports = {name: free_port() for name in webs}
+        else:
+            webs = ["web"]
+        names = webs + ["clock"] + [f"worker-{i}" for i in range(self.workers)]
+        self._log_dir = log_dir
         for name in names:
-            command = name.split("-")[0]
-            # The child keeps its own copy of the file descriptor.
-            with (log_dir / f"{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "launch.cli", command],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-        self._wait_for_web()
+            port = self.web_ports.get(name)
+            self._envs[name] = env if port is None else {**env, "FAIRDROP_PORT": str(port)}
+            self._launch(name)
+        self._wait_for_web(data_dir / "nginx")
         return self
 
-    def _wait_for_web(self) -> None:
+    def _launch(self, name: str) -> None:
+        # The child keeps its own copy of the file descriptor.
+        with (self._log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "launch.cli", name.split("-")[0]],
+                env=self._envs[name],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def restart(self, name: str) -> None:
+        """Starts a process of the stack again (after a test killed it), as it first ran.
+
+        A web process is back once it answers on its own port.
+        """
+        old = self.processes[name]
+        if old.poll() is None:
+            stop_processes([old])
+        self._launch(name)
+        port = self.web_ports.get(name)
+        if port is not None:
+            # Only this one: others may lie dead on purpose while it starts.
+            started = {name: self.processes[name]}
+            wait_until_answered(f"http://{self.settings.host}:{port}/healthz", started)
+
+    def _wait_for_web(self, nginx_prefix: Path) -> None:
+        host = self.settings.host
+        for port in self.web_ports.values():
+            wait_until_answered(f"http://{host}:{port}/healthz", self.processes)
+        if self.web_ports:
+            self.nginx = self.helpers.enter_context(
+                running_nginx(
+                    nginx_prefix,
+                    [f"{host}:{port}" for port in self.web_ports.values()],
+                    host=host,
+                    port=self.settings.port,
+                    max_body_bytes=self.settings.max_body_bytes,
+                )
+            )
         wait_until_answered(f"{self.base_url}/healthz", self.processes)
+
+    def web_name(self, upstream: str) -> str:
+        """Which web process an ``X-Upstream`` value (nginx's ``host:port``, last tried) names."""
+        port = int(upstream.split(",")[-1].strip().rsplit(":", 1)[-1])
+        return next(name for name, p in self.web_ports.items() if p == port)
 
     def stop(self) -> None:
         stop_processes(list(self.processes.values()))
@@ -103,6 +164,7 @@ class Stack:
             self.redis.stop()
             self.redis = None
         self.helpers.close()
+        self.nginx = None
 
     def __enter__(self) -> Stack:
         return self.start()

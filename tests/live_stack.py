@@ -6,7 +6,7 @@ and tests in a module keep out of each other's way by using their own events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,6 +88,20 @@ def running_stack(
     postgres_server: PostgresServer, workdir: Path, **changes: object
 ) -> Iterator[LiveStack]:
     """Web, worker and clock on a fresh database and Redis; ``changes`` to the settings."""
+    with running_fleet(postgres_server, workdir, 1, changes) as stack:
+        yield stack
+
+
+@contextmanager
+def running_fleet(
+    postgres_server: PostgresServer,
+    workdir: Path,
+    web_processes: int,
+    changes: Mapping[str, object] | None = None,
+    workers: int = 1,
+) -> Iterator[LiveStack]:
+    """:func:`running_stack` with ``web_processes`` web processes (behind nginx when
+    more than one) and ``workers`` purchase workers."""
     with (
         fresh_database(postgres_server) as database_url,
         start_redis_server(workdir / "redis") as redis_server,
@@ -106,7 +120,8 @@ def running_stack(
             # fans wait seconds, not the margin a real sale keeps.
             beacon_margin_seconds=TEST_BEACON_MARGIN_SECONDS,
         ).with_overrides(**GENEROUS_LIMITS)
-        with Stack(settings.with_overrides(**changes), workers=1) as stack:
+        stack_settings = settings.with_overrides(**(changes or {}))
+        with Stack(stack_settings, workers=workers, web_processes=web_processes) as stack:
             yield LiveStack(stack)
 
 
