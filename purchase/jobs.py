@@ -1,7 +1,8 @@
 """The RQ jobs of the purchase worker: hold (in batches), pay, confirm, release, email.
 
 Each job is safe to run twice: the Lua scripts remember request ids and hold
-states, and the order table is unique per hold.
+states, and the order table is unique per hold. So a job of a worker that
+died is simply run again (purchase/reaper.py requeues it within seconds).
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import redis
 from rq import Queue, Retry
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from fairdrop.connections import rq_redis, sync_redis
+from fairdrop.connections import SaleRedis, rq_redis, sync_redis
 from fairdrop.errors import ErrorCode
 from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import make_engine
 from purchase.emails import SignInMail, send_order_confirmation, send_sign_in
+from purchase.faults import PAUSE_AFTER_CONFIRM, PAUSE_IN_HOLD_BATCH, fault_point
 from purchase.holds import (
     Hold,
     HoldAsk,
@@ -49,7 +50,7 @@ log = logging.getLogger("fairdrop.jobs")
 @dataclass(frozen=True)
 class WorkerContext:
     settings: Settings
-    client: redis.Redis
+    client: SaleRedis
     scripts: SyncScripts
     engine: Engine
     payments: PaymentProvider
@@ -88,6 +89,10 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> list[dict[str, A
         for fan, request_id, items in requests
     ]
     answers = hold_many(ctx.scripts, event_id, asks)
+    # A worker dying here has held and told nobody: purchase/reaper.py requeues
+    # the job, hold.lua hands back each request's stored answer, and the fans
+    # hear it then.
+    fault_point(PAUSE_IN_HOLD_BATCH)
     pipe = ctx.client.pipeline(transaction=False)
     for ask, answer in zip(asks, answers, strict=True):
         publish_to_fan(pipe, event_id, ask.fan_id, {"t": MessageType.HOLD_RESULT, **answer.body})
@@ -177,7 +182,10 @@ def confirm_job(
         why = answer.message or "another payment already bought these tickets"
         return refund_unplaced(ctx, event_id, hold_id, payment_ref, reason, why)
     # Written after the Lua confirm: if the database is down the job fails,
-    # RQ retries it, and the confirm answers "already" the second time.
+    # RQ retries it, and the confirm answers "already" the second time. If the
+    # worker dies here, purchase/reaper.py requeues the job within seconds
+    # and the re-run (pay_job resumes the hold's payment) writes the order.
+    fault_point(PAUSE_AFTER_CONFIRM)
     try:
         order = record_paid_order(
             ctx.engine, event_id, answer.hold, payment_ref, ctx.payments.name, email

@@ -132,6 +132,28 @@ def tickets_for_order(engine: Engine, order_id: str) -> list[Ticket]:
         return list(session.exec(select(Ticket).where(Ticket.order_id == order_id)).all())
 
 
+def orders_of_fan(engine: Engine, event_id: str, fan_id: str) -> list[tuple[Order, list[Ticket]]]:
+    """A fan's orders in an event, oldest first, each with its tickets (two queries).
+
+    What the fan page shows after a reload: the ``order`` message on the
+    socket is said once, and a page that was not listening then missed it.
+    """
+    with open_session(engine) as session:
+        orders = session.exec(
+            select(Order)
+            .where(Order.event_id == event_id, Order.fan_id == fan_id)
+            .order_by(col(Order.created_at), col(Order.id))
+        ).all()
+        tickets: dict[str, list[Ticket]] = {order.id: [] for order in orders}
+        if tickets:
+            rows = session.exec(
+                select(Ticket).where(col(Ticket.order_id).in_(tickets)).order_by(col(Ticket.id))
+            ).all()
+            for ticket in rows:
+                tickets[ticket.order_id].append(ticket)
+    return [(order, tickets[order.id]) for order in orders]
+
+
 def recent_orders(engine: Engine, event_id: str, limit: int) -> list[tuple[Order, list[OrderItem]]]:
     """The event's newest orders first, each with its items (two queries in all)."""
     with open_session(engine) as session:

@@ -3,7 +3,7 @@
 // hold, or let it go.
 import { $, clearError, showError } from "/static/common.js";
 import { chosenItems } from "/static/queue_buy_form.js";
-import { handleHoldResult } from "/static/queue_messages.js";
+import { handleHoldResult, loadMyOrders } from "/static/queue_messages.js";
 import { render, renderPresale, setBuyPending, setPaying } from "/static/queue_render.js";
 import { API, PRESALE_ID, buyingWithPresale, callApi, page } from "/static/queue_state.js";
 
@@ -103,7 +103,10 @@ export async function payForHold() {
     );
   } catch (error) {
     setPaying(false);
-    showError(error.message);
+    // A second click after the payment went through: the hold is confirmed,
+    // and the order (perhaps missed on the socket) is what to show.
+    if (error.code === "hold_expired" && /confirmed/.test(error.message)) loadMyOrders();
+    else showError(error.message);
   }
   render();
 }

@@ -1,9 +1,11 @@
 // What the fan page does with each socket message: a "status" replaces the
 // fan's place, a "progress" updates the figures every fan shares, and the
 // answers about holds, payments and orders update the hold and the order.
+// The "order" message is said once; a page that was reloaded or whose socket
+// was down then asks GET .../orders/mine instead (loadMyOrders).
 import { $, clearError, showError } from "/static/common.js";
 import { render, renderOrder, setBuyPending, setPaying } from "/static/queue_render.js";
-import { ADDRESS_BUSY, page, placeFigures, stripeBusy } from "/static/queue_state.js";
+import { ADDRESS_BUSY, API, callApi, page, placeFigures, stripeBusy } from "/static/queue_state.js";
 import { dropStripeForm, showStripeForm } from "/static/queue_stripe.js";
 
 export function handleStatus(status) {
@@ -33,6 +35,8 @@ export function handleStatus(status) {
     setPaying(false);
     dropStripeForm();
   }
+  // Each socket (re)connect and the page's first picture come through here.
+  if (status.state === "done") loadMyOrders();
   render();
 }
 
@@ -101,6 +105,38 @@ function handlePayment(payment) {
     setPaying(true);
   }
   render();
+}
+
+const ORDER_POLL_EVERY_MS = 2_000;
+const ORDER_POLL_MAX_TRIES = 30;
+let loadingOrders = false;
+
+/**
+ * The fan's order from the server, when this page has none: the fan bought
+ * (state "done", or a pay click refused because the hold is confirmed) but
+ * the socket's "order" message was missed. A paid order not written yet (its
+ * worker died and its job is being run again) shows up within seconds, so
+ * the page asks again a while.
+ */
+export async function loadMyOrders() {
+  if (page.order || loadingOrders) return;
+  loadingOrders = true;
+  try {
+    for (let tries = 0; tries < ORDER_POLL_MAX_TRIES && !page.order; tries++) {
+      const { orders } = await callApi("GET", `${API}/orders/mine`);
+      const latest = orders[orders.length - 1];
+      if (latest) {
+        handleOrder(latest);
+        if (latest.status === "refunded") handleOrderRefunded(latest);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, ORDER_POLL_EVERY_MS));
+    }
+  } catch {
+    // Not signed in here, or the server is away: the socket may still say it.
+  } finally {
+    loadingOrders = false;
+  }
 }
 
 /** The organiser cancelled this order: the money went back and its tickets are void. */

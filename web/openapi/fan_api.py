@@ -15,6 +15,7 @@ from web.openapi.parts import (
     ERROR,
     EVENT_ID,
     ITEMS,
+    list_of,
     op,
     or_null,
     path_param,
@@ -146,6 +147,29 @@ SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string", "description": "why there is no value"},
         },
     },
+    "FanOrder": {
+        "type": "object",
+        "description": "One of the fan's orders, as its socket's order message says it",
+        "required": ["order_id", "hold_id", "status", "total_cents", "currency", "tickets"],
+        "properties": {
+            "ok": {"type": "boolean"},
+            "order_id": {"type": "string"},
+            "hold_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["paid", "refunding", "refunded"]},
+            "refund_ref": or_null({"type": "string"}),
+            "total_cents": {"type": "integer"},
+            "currency": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "tickets": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"type": {"type": "string"}, "code": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "FanOrders": list_of("orders", "FanOrder"),
     "StripeEvent": {
         "description": "A Stripe event, verified against the Stripe-Signature header",
         "type": "object",
@@ -222,6 +246,15 @@ PATHS: dict[str, Any] = {
     },
     "/api/events/{event_id}/holds/{hold_id}/release": {
         "post": op("Let a hold go", "202", "Accepted", params=[EVENT_ID, _HOLD_ID], limited=True)
+    },
+    "/api/events/{event_id}/orders/mine": {
+        "get": op(
+            "The fan's own orders in this sale with their ticket codes, oldest first "
+            "(empty when none): for a page reloaded or whose socket missed the order",
+            "200",
+            "FanOrders",
+            params=[EVENT_ID],
+        )
     },
     "/api/events/{event_id}/draw": {
         "get": op("The draw's commitment, seed and digest", "200", "Draw", params=[EVENT_ID])
