@@ -25,6 +25,7 @@ from launch.redis_server import start_redis_server
 from loadtests.bench_sale import drop_sale
 from loadtests.draw_bench import DrawFigure, admission_out_of_order, measure_draw
 from loadtests.e2e_holds import EndToEndFigure, measure_end_to_end_holds
+from loadtests.front_door import front_door_figures
 from loadtests.hold_bench import HoldFigure, measure_lua_holds, measure_pg_holds
 from loadtests.join_bench import JoinFigure, measure_joins
 from loadtests.private_postgres import private_postgres
@@ -54,6 +55,9 @@ class BenchPlan:
     e2e_fans: int = 3_000
     e2e_workers: int = 2
     e2e_web_processes: int = 2
+    # Fresh fans' HTTP joins and socket opens on ONE web process (loadtests/front_door.py).
+    http_joins: int = 5_000
+    ws_opens: int = 2_000
 
     @property
     def hold_stock(self) -> int:
@@ -69,6 +73,8 @@ class BenchPlan:
         hold_fans: int | None = None,
         ws_fans: int | None = None,
         e2e_fans: int | None = None,
+        http_joins: int | None = None,
+        ws_opens: int | None = None,
     ) -> BenchPlan:
         if quick:
             plan = cls((100_000,), hold_fans=20_000, join_fans=50_000, rounds=rounds)
@@ -82,6 +88,8 @@ class BenchPlan:
                 # 2 cores); 40,000 was tried: see loadtests/RESULTS.md.
                 ws_fans=20_000,
                 e2e_fans=10_000,
+                http_joins=20_000,
+                ws_opens=10_000,
             )
         return cls(
             plan.draw_sizes if draw_size is None else (draw_size,),
@@ -90,6 +98,8 @@ class BenchPlan:
             rounds,
             ws_fans=plan.ws_fans if ws_fans is None else ws_fans,
             e2e_fans=plan.e2e_fans if e2e_fans is None else e2e_fans,
+            http_joins=plan.http_joins if http_joins is None else http_joins,
+            ws_opens=plan.ws_opens if ws_opens is None else ws_opens,
         )
 
 
@@ -319,6 +329,11 @@ def run_bench(plan: BenchPlan) -> int:
         )
     pg_rate = _emit_holds(report, "holds_pg_row_lock", pg)
     _ws_fans(plan, report)
+    # Two client processes: the generator's own cost is measured apart (http_generator).
+    lines, front = front_door_figures(plan.http_joins, plan.ws_opens, plan.rounds, 2)
+    for line in lines:
+        report.emit(line.pop("figure"), **line)
+    report.summary.update(front)
     oversold = sum(f.oversold for f in lua) + _end_to_end_holds(plan, report)
     exact = all(f.held == f.stock for f in lua) and report.summary["holds_end_to_end_exactly_stock"]
     report.summary.update(
@@ -354,9 +369,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fans", type=int, help="fans in the hold and join bursts instead")
     parser.add_argument("--ws-fans", type=int, help="live websocket fans on one web process")
     parser.add_argument("--e2e-fans", type=int, help="fans holding over sockets end to end")
+    parser.add_argument("--http-joins", type=int, help="fresh fans joining one web process")
+    parser.add_argument("--ws-opens", type=int, help="fresh fans opening sockets on one process")
     args = parser.parse_args(argv)
     plan = BenchPlan.for_mode(
-        args.quick, args.draw_size, args.rounds, args.fans, args.ws_fans, args.e2e_fans
+        args.quick,
+        args.draw_size,
+        args.rounds,
+        args.fans,
+        args.ws_fans,
+        args.e2e_fans,
+        args.http_joins,
+        args.ws_opens,
     )
     return run_bench(plan)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
+from buffer.arrivals import NO_SHARE, Joiner, join_args
 from loadtests.bench_sale import create_bench_sale, drop_sale
 from loadtests.burst import evalsha_pipelined, redis_cpu_seconds, run_burst, split
 from queue_engine.keys import EventKeys
@@ -41,7 +42,8 @@ def _prepare_joins(
 ) -> Callable[[], Counter[str]]:
     client = redis.Redis.from_url(url)
     keys = EventKeys(event_id).script_keys
-    argvs: list[list[str | int]] = [[0, fan] for fan in fans]  # ARGV: now (0: Redis's clock), fan
+    # ARGV: now (0: Redis's clock), then what the web process sends for an anonymous fan.
+    argvs: list[list[str | int]] = [[0, *join_args(Joiner(fan), NO_SHARE)] for fan in fans]
     client.ping()
     return lambda: evalsha_pipelined(client, sha, keys, argvs, lambda answer: answer[0].decode())
 

@@ -28,7 +28,6 @@ import resource
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -36,6 +35,7 @@ import httpx
 from fairdrop.settings import Settings
 from launch.stack import Stack
 from loadtests.client_processes import shares, start_clients
+from loadtests.http_join_bench import create_open_sale
 from loadtests.procfs import (
     tree_cpu_seconds,
     tree_rss_kb,
@@ -105,34 +105,6 @@ def fan_capacity(wanted: int, web_processes: int = 1, clients: int = 1) -> tuple
     return capacity, "open_files" if files <= ports else "ephemeral_ports"
 
 
-def _create_sale(http: httpx.Client, token: str) -> str:
-    now = datetime.now(UTC)
-    body = {
-        "name": "live fans bench",
-        "opens_at": now.isoformat().replace("+00:00", "Z"),
-        # The window stays open all along: every fan waits in the same room.
-        "drop_at": (now + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
-        "rate_per_min": 600,
-        "cap": 50,
-        "hold_seconds": 300,
-        # Measures live fans, not the proof of work each browser pays (loadtests/pow_bench.py).
-        "pow_difficulty": 0,
-        "ticket_types": [
-            {
-                "id": "ga",
-                "name": "GA",
-                "price_cents": 100,
-                "currency": "EUR",
-                "stock": 100,
-                "per_person_limit": 1,
-            }
-        ],
-    }
-    response = http.post("/api/events", json=body, headers={"Authorization": f"Bearer {token}"})
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
 def measure_ws_fans(
     fans: int,
     clients: int = 4,
@@ -167,7 +139,7 @@ def measure_ws_fans(
             time.sleep(SETTLE_S)  # the workers finish starting up
             token = stack.settings.organiser_token
             with httpx.Client(base_url=stack.base_url, timeout=JOIN_TIMEOUT_S) as http:
-                event_id = _create_sale(http, token)
+                event_id = create_open_sale(http, token, "live fans bench")
             rss_before = tree_rss_kb(web_pids)
             group = start_clients(
                 client_main,

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.responses import JSONResponse
 
 from buffer.arrivals import Entry
 from fairdrop.errors import FairdropError
 from web.catalog import EventRecord, iso
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSONResponse encoded by orjson: the same compact UTF-8 text as Starlette's,
+    in a fraction of the time (the join bench, loadtests/http_join_bench.py)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def error_response(exc: FairdropError) -> JSONResponse:

@@ -22,6 +22,10 @@ SUMMARY_KEYS = (
     "ws_kb_per_fan",
     "ws_update_p99_ms",
     "joins_per_s",
+    "http_joins_per_s",
+    "http_generator_per_s",
+    "ws_opens_per_s",
+    "bytes_per_socket",
     "oversold",
     "out_of_order",
 )
@@ -29,6 +33,7 @@ SUMMARY_KEYS = (
 SMALL = (
     *("--draw-size", "20000", "--fans", "4000", "--rounds", "1"),
     *("--ws-fans", "200", "--e2e-fans", "300"),
+    *("--http-joins", "300", "--ws-opens", "100"),
 )
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +49,7 @@ def _run_bench() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -80,6 +85,9 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
         "ws_update",
         "ws_heartbeat",
         "holds_end_to_end",
+        "http_joins",
+        "http_generator",
+        "ws_opens",
     }
     # Every fan opened, stayed open and heard every change.
     ws = {f["figure"]: f for f in figures if f["figure"].startswith("ws_")}
@@ -91,3 +99,8 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
     assert (e2e["fans"], e2e["ready"], e2e["held"], e2e["stock"]) == (300, 300, 300, 300)
     assert e2e["outcomes"] == {"held": 300}
     assert e2e["server_cpu_us_per_request"] > 0 and summary["holds_end_to_end_server_cpu_us"] > 0
+    # Every fresh fan joined through the real endpoint, and every socket heard its status.
+    joins = [f for f in figures if f["figure"] == "http_joins"]
+    assert joins and all(f["ok"] == 300 and f["statuses"] == {"200": 300} for f in joins)
+    [opens] = [f for f in figures if f["figure"] == "ws_opens"]
+    assert opens["opened"] == 100 and opens["first_message"] == {"status": 100}
