@@ -83,6 +83,9 @@ log = logging.getLogger("fairdrop.scripts")
 # run_replicated: how long a write waits for a replica's copy; how many tries
 # a call gets across a failover (a 1 s node timeout promotes in 2-3 s).
 REPLICA_WAIT_MS = 1_000
+# How long a master found with no replica is written to without WAIT before
+# it is asked again (a replica may have been given to it meanwhile).
+ALONE_RECHECK_S = 5.0
 FAILOVER_ATTEMPTS = 12
 
 
@@ -99,6 +102,8 @@ class SyncScripts:
     def __init__(self, client: SaleRedis) -> None:
         self.client = client
         self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
+        # Masters with no replica (by node name), until when WAIT is skipped there.
+        self._alone_until: dict[str, float] = {}
 
     def run(
         self,
@@ -188,12 +193,20 @@ class SyncScripts:
 
         def once() -> Any:
             node = client.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
-            pipe = client.get_redis_connection(node).pipeline(transaction=False)
+            master = client.get_redis_connection(node)
+            if time.monotonic() < self._alone_until.get(node.name, 0.0):
+                return self._scripts[name](keys=keys, args=list(args), client=master)
+            pipe = master.pipeline(transaction=False)
             self._scripts[name](keys=keys, args=list(args), client=pipe)
             pipe.wait(1, REPLICA_WAIT_MS)
             answer, replicas = pipe.execute()
             if int(replicas) < 1:
                 log.warning("%s.lua on %s: no replica has it yet", name, event_id)
+                # A promoted replica whose old master is dead has no replica of
+                # its own: no failover can lose its writes, and each WAIT would
+                # only cost REPLICA_WAIT_MS (one confirm a second per worker).
+                if master.info("replication").get("connected_slaves", 0) == 0:
+                    self._alone_until[node.name] = time.monotonic() + ALONE_RECHECK_S
             return answer
 
         return self._across_failover(name, event_id, once)
