@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fairdrop.connections import AsyncSaleRedis
+from fairdrop.settings import Settings, parse_rate_limit
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import AsyncScripts
 
@@ -65,6 +66,15 @@ class AddressShare:
 
 
 NO_SHARE = AddressShare(0, 0)
+
+
+def entrant_share(settings: Settings) -> AddressShare:
+    """Each address's share of new anonymous entrants (FAIRDROP_LIMIT_ENTRANTS_PER_ADDRESS),
+    read the one way the web process and the demo both read it."""
+    item = parse_rate_limit(
+        "FAIRDROP_LIMIT_ENTRANTS_PER_ADDRESS", settings.limit_entrants_per_address
+    )
+    return NO_SHARE if item is None else AddressShare.of(item.amount, item.get_expiry())
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.asyncio.retry
+import redis.cluster
 import redis.retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -34,6 +37,8 @@ class NoRedisConfigured(RuntimeError):
 
 
 def _url(settings: Settings) -> str:
+    if settings.redis_url and "," in settings.redis_url and not settings.redis_cluster:
+        raise NoRedisConfigured("REDIS_URL names several servers: set FAIRDROP_REDIS_CLUSTER=1")
     if not settings.redis_url:
         raise NoRedisConfigured(
             "REDIS_URL is not set: start a drop with `fairdrop run` or `fairdrop demo`, "
@@ -53,10 +58,29 @@ def rq_redis(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(_url(settings), health_check_interval=30)
 
 
+def cluster_nodes(settings: Settings) -> tuple[str, list[tuple[str, int]]]:
+    """A cluster's REDIS_URL: one node's URL, or several separated by commas.
+
+    The first is the URL the client is made from; each other one is a further
+    startup node (host and port), so a process started while one node is
+    down still finds the cluster.
+    """
+    first, *more = [part.strip() for part in _url(settings).split(",") if part.strip()]
+    nodes = []
+    for url in more:
+        parts = urlsplit(url)
+        if not parts.hostname or not parts.port:
+            raise NoRedisConfigured(f"REDIS_URL names a node without host and port: {url!r}")
+        nodes.append((parts.hostname, parts.port))
+    return first, nodes
+
+
 def sync_redis(settings: Settings) -> SaleRedis:
     if settings.redis_cluster:
+        url, more = cluster_nodes(settings)
         return redis.RedisCluster.from_url(
-            _url(settings),
+            url,
+            startup_nodes=[redis.cluster.ClusterNode(h, port) for h, port in more],  # type: ignore[no-untyped-call]
             health_check_interval=30,
             retry=redis.retry.Retry(_backoff(), retries=CLUSTER_RETRIES),
         )
@@ -68,8 +92,10 @@ def async_redis(settings: Settings, max_connections: int = 200) -> AsyncSaleRedi
     if settings.redis_cluster:
         # Per node. The cluster client has no blocking pool: past this many
         # commands in flight on one node a command fails (MaxConnectionsError).
+        url, more = cluster_nodes(settings)
         return redis.asyncio.RedisCluster.from_url(
-            _url(settings),
+            url,
+            startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in more],
             max_connections=max_connections,
             health_check_interval=30,
             retry=redis.asyncio.retry.Retry(_backoff(), retries=CLUSTER_RETRIES),

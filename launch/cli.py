@@ -95,13 +95,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _run_stack(settings: Settings, with_demo_event: bool) -> int:
+def _run_stack(settings: Settings, with_demo_event: bool, web_processes: int = 1) -> int:
     from launch.demo import create_demo_event
     from launch.stack import Stack
 
     # A SIGTERM (e.g. from a process manager) stops the children as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    with Stack(settings, workers=2, persist_redis=True) as stack:
+    with Stack(settings, workers=2, persist_redis=True, web_processes=web_processes) as stack:
         s = stack.settings
         print(f"fairdrop is running at {stack.base_url}")
         print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")
@@ -123,7 +123,7 @@ def _run_stack(settings: Settings, with_demo_event: bool) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.with_overrides(beacon_url="local")  # offline: a beacon of its own
     if args.fans is None:
-        return _run_stack(settings, with_demo_event=True)
+        return _run_stack(settings, with_demo_event=True, web_processes=args.web)
     from launch.demo import (
         LOCALSTRIPE_HOLD_SECONDS,
         LOCALSTRIPE_LATE_PAYERS,
@@ -161,6 +161,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         bots=args.bots,
         bot_addresses=args.bot_addresses,
         browser=args.browser,
+        web_processes=args.web,
     )
     summary = run_demo(settings, plan)
     print(json.dumps(summary), flush=True)
@@ -219,8 +220,22 @@ def _parser() -> argparse.ArgumentParser:
         help="simple: jobs in this process (default); fork: RQ's fork per job",
     )
     sub.add_parser("clock", help="the clock: windows, draws, admission, expiries")
-    sub.add_parser("run", help="everything on the embedded default until Ctrl-C")
+    run = sub.add_parser("run", help="everything on the embedded default until Ctrl-C")
     demo = sub.add_parser("demo", help="a whole drop with simulated fans, or a live demo event")
+    for command in (run, demo):
+        command.add_argument(
+            "--web",
+            type=int,
+            default=1,
+            help="web processes; above 1 they listen on ports of their own behind nginx, "
+            "which listens on FAIRDROP_PORT (docs/scaling.md)",
+        )
+        command.add_argument(
+            "--cluster",
+            action="store_true",
+            help="the sale state on a Redis Cluster: REDIS_URL's, or without one a local "
+            "cluster of 3 masters with a replica each (and a lone Redis for RQ)",
+        )
     demo.add_argument("--fans", type=int, help="simulated fans; without it the demo keeps running")
     demo.add_argument("--tickets", type=int, default=60)
     demo.add_argument("--window", type=float, default=3.0, help="buffer window in seconds")
@@ -298,10 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _run_clock(settings)
     elif args.command == "worker":
         _run_worker(settings, args)
-    elif args.command == "run":
-        return _run_stack(settings, with_demo_event=False)
-    elif args.command == "demo":
-        return _demo(settings, args)
+    elif args.command in ("run", "demo"):
+        if args.web < 1:
+            print("--web is a number of web processes, 1 or more", file=sys.stderr)
+            return 2
+        if args.cluster:
+            settings = settings.with_overrides(redis_cluster=True)
+        if args.command == "demo":
+            return _demo(settings, args)
+        return _run_stack(settings, with_demo_event=False, web_processes=args.web)
     return 0
 
 

@@ -35,9 +35,9 @@ from typing import Any
 
 import httpx
 
-from buffer.arrivals import NO_SHARE, AddressShare
+from buffer.arrivals import NO_SHARE, AddressShare, entrant_share
 from fairdrop.protocol import FanState
-from fairdrop.settings import Settings, parse_rate_limit
+from fairdrop.settings import Settings
 from launch.bot_farm import BotFarm
 from launch.demo_access import (
     Doorway,
@@ -108,6 +108,7 @@ class DemoPlan:
     bot_addresses: int = 4
     # One more fan on the real fan page in headless Chromium (launch/demo_browser.py).
     browser: bool = False
+    web_processes: int = 1  # above one, behind nginx
 
 
 def _iso(moment: datetime) -> str:
@@ -174,14 +175,6 @@ async def _access_figures(
         "outsiders": plan.outsiders if doorway.policy != "open" else 0,
         "outsiders_refused": await outsiders_refused(doorway, http, plan.outsiders),
     }
-
-
-def entrant_share(settings: Settings) -> AddressShare:
-    """Each address's share of new anonymous entrants, read as the web process reads it."""
-    item = parse_rate_limit(
-        "FAIRDROP_LIMIT_ENTRANTS_PER_ADDRESS", settings.limit_entrants_per_address
-    )
-    return NO_SHARE if item is None else AddressShare.of(item.amount, item.get_expiry())
 
 
 def admitted_in_order(outcomes: list[FanOutcome], serving: int) -> bool:
@@ -381,7 +374,8 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         demo_settings, doorway = servers.enter_context(
             access_servers(plan.access, demo_settings, Path(tmp))
         )
-        stack = servers.enter_context(Stack(demo_settings, workers=plan.workers))
+        stack = Stack(demo_settings, workers=plan.workers, web_processes=plan.web_processes)
+        servers.enter_context(stack)
         payer = None
         if client is not None:
             s = stack.settings
@@ -393,7 +387,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
                 stack.base_url, stack.settings.organiser_token, plan, payer, doorway, share
             )
         )
-        summary.update(count_orders(stack.settings, summary["event_id"]))
+        summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
     summary["seconds"] = round(time.monotonic() - started, 2)

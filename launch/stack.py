@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from launch.redis_cluster import RedisCluster
     from launch.redis_server import RedisServer
 from fairdrop.setting_values import BEACON_LOCAL
 from fairdrop.settings import Settings
@@ -52,6 +53,8 @@ class Stack:
     # Helper servers started with the stack (the local beacon), stopped with it.
     helpers: ExitStack = field(default_factory=ExitStack)
     nginx: Nginx | None = None
+    # The stack's own Redis Cluster (settings.redis_cluster and no REDIS_URL).
+    cluster: RedisCluster | None = None
     # Each web process's port, by name, behind nginx.
     web_ports: dict[str, int] = field(default_factory=dict)
     # What each process was started with, to start it again (restart).
@@ -75,7 +78,9 @@ class Stack:
         # Once, before web, worker and clock start, rather than in each of them.
         upgrade_database(self.settings)
         changes: dict[str, object] = {}
-        if not self.settings.redis_url:
+        if not self.settings.redis_url and self.settings.redis_cluster:
+            changes.update(self._start_cluster(data_dir))
+        elif not self.settings.redis_url:
             from launch.redis_server import start_redis_server
 
             self.redis = start_redis_server(data_dir / "redis", persist=self.persist_redis)
@@ -110,6 +115,20 @@ class Stack:
             self._launch(name)
         self._wait_for_web(data_dir / "nginx")
         return self
+
+    def _start_cluster(self, data_dir: Path) -> dict[str, object]:
+        """A Redis Cluster of its own for the sale state (3 masters, a replica
+        each) and a lone Redis for RQ, which cannot use a cluster."""
+        from launch.redis_cluster import running_cluster
+        from launch.redis_server import start_redis_server
+
+        self.cluster = self.helpers.enter_context(running_cluster(data_dir / "cluster"))
+        # Every master as a startup node: a process started after one died still connects.
+        changes: dict[str, object] = {"redis_url": ",".join(m.url for m in self.cluster.masters())}
+        if not self.settings.rq_redis_url:
+            self.redis = start_redis_server(data_dir / "rq-redis", persist=self.persist_redis)
+            changes["rq_redis_url"] = self.redis.url
+        return changes
 
     def _launch(self, name: str) -> None:
         # The child keeps its own copy of the file descriptor.
@@ -152,6 +171,11 @@ class Stack:
             )
         wait_until_answered(f"{self.base_url}/healthz", self.processes)
 
+    def topology(self) -> dict[str, int]:
+        """How the stack is laid out, for the demo's report."""
+        masters = len(self.cluster.masters()) if self.cluster is not None else 1
+        return {"redis_masters": masters, "web_processes": max(1, len(self.web_ports))}
+
     def web_name(self, upstream: str) -> str:
         """Which web process an ``X-Upstream`` value (nginx's ``host:port``, last tried) names."""
         port = int(upstream.split(",")[-1].strip().rsplit(":", 1)[-1])
@@ -165,6 +189,7 @@ class Stack:
             self.redis = None
         self.helpers.close()
         self.nginx = None
+        self.cluster = None
 
     def __enter__(self) -> Stack:
         return self.start()

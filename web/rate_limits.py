@@ -40,9 +40,9 @@ from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
-from buffer.arrivals import NO_SHARE, AddressShare
+from buffer.arrivals import entrant_share
 from buffer.entry_tallies import tally_refusal
-from fairdrop.connections import AsyncSaleRedis
+from fairdrop.connections import AsyncSaleRedis, cluster_nodes
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings, parse_rate_limit
 from queue_engine.keys import EventKeys
@@ -190,9 +190,7 @@ class RateLimits:
             "FAIRDROP_LIMIT_ENTRANTS_PER_ADDRESS", settings.limit_entrants_per_address
         )
         self.entrants_item = entrants
-        self.entrant_share = NO_SHARE
-        if entrants is not None:
-            self.entrant_share = AddressShare.of(entrants.amount, entrants.get_expiry())
+        self.entrant_share = entrant_share(settings)
         self.client = client
         self.open_sockets_cap = settings.limit_open_sockets_per_address
         # The sale's Redis, through the web process's own connection pool.
@@ -202,8 +200,10 @@ class RateLimits:
         if isinstance(client, redis.asyncio.RedisCluster):
             # limits cannot share a cluster client's pools: it keeps a cluster
             # client of its own, from the same node address (any node will do).
+            first, more = cluster_nodes(settings)
+            hosts = ",".join([urlsplit(first).netloc, *(f"{h}:{port}" for h, port in more)])
             storage = RedisClusterStorage(
-                f"async+redis+cluster://{urlsplit(settings.redis_url or '').netloc}",
+                f"async+redis+cluster://{hosts}",
                 implementation="redispy",
                 key_prefix=KEY_PREFIX,
             )
