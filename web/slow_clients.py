@@ -22,6 +22,13 @@ head is complete. So ``fairdrop web`` runs uvicorn with this protocol:
   closes without another answer.
 
 The body's own deadline, while the app reads it, is ``read_body``'s.
+
+Besides, an answer goes out in one write (:class:`OneWritePerPass`): uvicorn
+writes an answer's head and its body in two, two system calls and two
+packets each. Measured side by side (3 rounds of 4,000 requests, HEAD's code
+against this): the web process's CPU per ``/healthz`` fell from 408 to 298 µs
+(median); per join the medians moved within the noise (792 to 830 µs on a
+first burst, 913 to 830 µs on a second).
 """
 
 from __future__ import annotations
@@ -42,6 +49,37 @@ from fairdrop.settings import Settings
 
 class HeadTooLarge(Exception):
     """Raised from the parser's callback to stop it at once."""
+
+
+class OneWritePerPass:
+    """The connection's transport as uvicorn's HTTP side sees it: what is
+    written in one pass of the event loop goes out in one write, at the end of
+    the pass (an answer's head and body, or pipelined answers). Everything
+    else is the transport's own. A websocket gets the transport itself."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._parts:
+            self._loop.call_soon(self.flush)
+        self._parts.append(data)
+
+    def flush(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts)
+            self._parts.clear()
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    def close(self) -> None:
+        self.flush()  # an answer, then the close (Connection: close, a refusal)
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class DeadlineHttpProtocol(HttpToolsProtocol):
@@ -68,8 +106,15 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         self.head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self.writer = OneWritePerPass(transport, self.loop)
+        super().connection_made(cast(asyncio.Transport, self.writer))
         self._arm()
+
+    def handle_websocket_upgrade(self) -> None:
+        # A websocket writes its own frames, when it chooses: the real transport.
+        self.writer.flush()
+        self.transport = self.writer.transport
+        super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
         if self.awaiting_head:
