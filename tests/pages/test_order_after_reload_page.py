@@ -7,26 +7,21 @@ with no ticket codes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from playwright.sync_api import Browser, expect
 
 from tests.live_stack import LiveStack
 from tests.pages.browser import PHONE
+from tests.web.fans import ga, open_sale
 
 
 def test_a_reloaded_page_shows_the_order_it_did_not_hear(
     browser: Browser, live_stack: LiveStack
 ) -> None:
-    now = datetime.now(UTC)
-    event = live_stack.create_event(
-        opens_at=(now - timedelta(seconds=2)).isoformat(),
-        drop_at=(now - timedelta(seconds=1)).isoformat(),
-    )
-    type_id = event["ticket_types"][0]["id"]
+    event_id = open_sale(live_stack)
+    type_id = ga(event_id)
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
-    page.goto(f"{live_stack.base_url}/e/{event['id']}")
+    page.goto(f"{live_stack.base_url}/e/{event_id}")
     expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=20_000)
     page.fill(f'input[name="qty-{type_id}"]', "2")
     page.click("#buy-button")
