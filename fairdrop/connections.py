@@ -26,10 +26,29 @@ AsyncSaleRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.RedisCluster
 # retries MOVED, connection errors and CLUSTERDOWN, rereading the slot map, for
 # about this long (0.1 s doubling to 1 s, 12 tries) before a request fails.
 CLUSTER_RETRIES = 12
+# A lone server: a command that meets a broken connection (Redis restarted,
+# its pooled connections dead) is sent again on a new one, up to this many
+# times 0.1 s doubling apart. redis-py retries nothing on clients made from a
+# URL, so the first request after a restart was a 500. While Redis is really
+# down the command still fails within about 0.3 s: the web answers 503 then
+# (web/unavailable.py), and the clock and worker try again in their loops.
+# A retried script is one whose first run died with the server, or one whose
+# answer a broken connection lost: join.lua places a fan once, hold.lua keeps
+# its answer under the request id and confirm.lua confirms a hold once, so a
+# second run changes nothing (a rate limit may count one hit twice).
+LONE_RETRIES = 2
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.1, cap=1.0)
+
+
+def _lone_retry() -> redis.retry.Retry:
+    return redis.retry.Retry(_backoff(), retries=LONE_RETRIES)
+
+
+def _async_lone_retry() -> redis.asyncio.retry.Retry:
+    return redis.asyncio.retry.Retry(_backoff(), retries=LONE_RETRIES)
 
 
 class NoRedisConfigured(RuntimeError):
@@ -50,12 +69,14 @@ def _url(settings: Settings) -> str:
 def rq_redis(settings: Settings) -> redis.Redis:
     """RQ's Redis: its own server when RQ_REDIS_URL names one, else the sale's."""
     if settings.rq_redis_url:
-        return redis.Redis.from_url(settings.rq_redis_url, health_check_interval=30)
-    if settings.redis_cluster:
+        url = settings.rq_redis_url
+    elif settings.redis_cluster:
         raise NoRedisConfigured(
             "RQ cannot use a Redis Cluster: set RQ_REDIS_URL to a lone Redis server for RQ"
         )
-    return redis.Redis.from_url(_url(settings), health_check_interval=30)
+    else:
+        url = _url(settings)
+    return redis.Redis.from_url(url, health_check_interval=30, retry=_lone_retry())
 
 
 def cluster_nodes(settings: Settings) -> tuple[str, list[tuple[str, int]]]:
@@ -85,7 +106,7 @@ def sync_redis(settings: Settings) -> SaleRedis:
             retry=redis.retry.Retry(_backoff(), retries=CLUSTER_RETRIES),
         )
     # Bytes, not str: RQ stores pickled job data on the same connection.
-    return redis.Redis.from_url(_url(settings), health_check_interval=30)
+    return redis.Redis.from_url(_url(settings), health_check_interval=30, retry=_lone_retry())
 
 
 def async_redis(settings: Settings, max_connections: int = 200) -> AsyncSaleRedis:
@@ -103,6 +124,10 @@ def async_redis(settings: Settings, max_connections: int = 200) -> AsyncSaleRedi
     # A blocking pool: a burst of joins beyond the pool waits for a connection
     # instead of failing with MaxConnectionsError (a 500) as the default pool does.
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        _url(settings), max_connections=max_connections, timeout=10, health_check_interval=30
+        _url(settings),
+        max_connections=max_connections,
+        timeout=10,
+        health_check_interval=30,
+        retry=_async_lone_retry(),
     )
     return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool and closes it

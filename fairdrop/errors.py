@@ -79,6 +79,9 @@ class ErrorCode(StrEnum):
     BLOCKED = "blocked"
     # No place in the sale for this session, so no receipt (web/receipts.py).
     NOT_ENTERED = "not_entered"
+    # The sale's Redis is out of reach (down, restarting) or has not had the
+    # sale put back yet (purchase/restore.py): ask again after Retry-After.
+    UNAVAILABLE = "unavailable"
     # The worker's own, on a fan's socket only (WORKER_ONLY below).
     # A payment after its hold ended, whose tickets are gone by now (confirm.lua).
     NO_STOCK = "no_stock"
@@ -176,7 +179,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.LOGIN_NOT_CONFIGURED: 404,
     # The OpenID Connect callback refused: state, code, provider error or ID token.
     ErrorCode.SIGN_IN_FAILED: 400,
-    # The one 5xx: the sign-in provider cannot be reached or answered with a server error.
+    # A 5xx: the sign-in provider cannot be reached or answered with a server error.
     ErrorCode.SIGN_IN_UNAVAILABLE: 503,
     # A state-changing request from a page of another site (web/edge.py).
     ErrorCode.CROSS_SITE_REQUEST: 403,
@@ -197,6 +200,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     # The client's address is on the organiser's blocklist (web/blocklist.py).
     ErrorCode.BLOCKED: 403,
     ErrorCode.NOT_ENTERED: 404,
+    # A 5xx too, with Retry-After: neither the fan's fault nor lasting (web/unavailable.py).
+    ErrorCode.UNAVAILABLE: 503,
 }
 
 

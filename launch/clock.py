@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import redis
 from sqlalchemy import Engine
 
 from buffer.draw import run_draw
@@ -146,6 +147,10 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
                 check_redis(engine, scripts, grace, saver.submit)
             try:
                 step_all_sales(scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds)
+            except (redis.ConnectionError, redis.TimeoutError) as lost:
+                # Down or restarting: every tick says so, in one line, until it is
+                # back; then check_redis puts back the sales it lost.
+                log.warning("clock step: Redis out of reach: %s", lost)
             except Exception:  # a bad step must not stop every sale's clock
                 log.exception("clock step failed")
             stop.wait(max(0.0, settings.clock_tick_seconds - (time.monotonic() - started)))

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -50,6 +50,26 @@ class RedisServer:
     workdir: Path
     binary: Path
     owns_workdir: bool = False
+    # The command line it was started with, to start it again (start_again).
+    argv: list[str] = field(default_factory=list)
+
+    def crash(self) -> None:
+        """Kills the server as a crash would (SIGKILL): clients' connections break."""
+        self.process.kill()
+        self.process.wait()
+
+    def start_again(self) -> None:
+        """A new server on the same port, once it answers PING; without persistence
+        it is empty: no key and no script survive :meth:`crash`.
+
+        Call it from a thread that outlives the server (``_die_with_parent``).
+        """
+        self.process = _spawn(self.argv, self.workdir / "redis.log")
+        if not _wait_for_ping(self):
+            raise RedisServerError(
+                f"{self.binary} did not come back on port {self.port}; last log lines:\n"
+                + _tail(self.workdir / "redis.log")
+            )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -122,20 +142,15 @@ def _start_once(
     """One try on one port; None when another process took the port first."""
     port = _free_port()
     log_path = workdir / "redis.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                *("--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes"),
-                *("--save", "", "--appendonly", "yes" if persist else "no"),
-                *("--appendfsync", "everysec", "--dir", str(workdir)),
-                *("--daemonize", "no", "--maxclients", str(MAX_CLIENTS)),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent(),
-        )
+    log_path.unlink(missing_ok=True)
+    argv = [
+        str(binary),
+        *("--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes"),
+        *("--save", "", "--appendonly", "yes" if persist else "no"),
+        *("--appendfsync", "everysec", "--dir", str(workdir)),
+        *("--daemonize", "no", "--maxclients", str(MAX_CLIENTS)),
+    ]
+    process = _spawn(argv, log_path)
     server = RedisServer(
         url=f"redis://127.0.0.1:{port}/0",
         port=port,
@@ -143,6 +158,7 @@ def _start_once(
         workdir=workdir,
         binary=binary,
         owns_workdir=owns_workdir,
+        argv=argv,
     )
     try:
         answered = _wait_for_ping(server)
@@ -157,6 +173,17 @@ def _start_once(
         return None
     state = "did not answer PING" if process.returncode is None else "exited"
     raise RedisServerError(f"{binary} on port {port} {state}; last log lines:\n{log_tail}")
+
+
+def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent(),
+        )
 
 
 def _wait_for_ping(server: RedisServer) -> bool:

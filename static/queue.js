@@ -23,7 +23,7 @@
 //   queue_receipt.js     the commitment seen at join and the entry receipt, kept
 //   queue_verify.js      this browser's own check of the published draw
 import { $, showError } from "/static/common.js";
-import { joinSale, startProof, startSocket } from "/static/queue_connection.js";
+import { joinSale, startProof, startSocket, whenAvailable } from "/static/queue_connection.js";
 import { buyTickets, loadPresale, payForHold, releaseHold } from "/static/queue_holds.js";
 import { handleStatus } from "/static/queue_messages.js";
 import { render, renderEvent, setConnection, tickCountdowns } from "/static/queue_render.js";
@@ -51,7 +51,7 @@ async function start() {
   // At once, so the work is done while the page loads and the fan reads it.
   startProof();
   try {
-    page.event = await callApi("GET", API);
+    page.event = await whenAvailable(() => callApi("GET", API));
   } catch (error) {
     $("event-name").textContent = "fairdrop";
     $("status").textContent = error.httpStatus === 404 ? "No such sale" : "The sale could not be loaded";

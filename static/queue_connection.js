@@ -44,9 +44,26 @@ export function startProof() {
 // browser joined too often (a reload loop). Either way: wait, then again.
 const JOIN_LATER_CODES = new Set([ADDRESS_BUSY, "too_many_requests"]);
 
-/** A join refused for now by the rate limits. */
+/** Redis restarting, or the sale not put back yet after it (web/unavailable.py). */
+function isUnavailable(error) {
+  return error.httpStatus === 503 && error.code === "unavailable";
+}
+
+/** A join refused for now: by the rate limits, or while the server is restarting. */
 function isJoinBusy(error) {
-  return error.httpStatus === 429 && JOIN_LATER_CODES.has(error.code);
+  return (error.httpStatus === 429 && JOIN_LATER_CODES.has(error.code)) || isUnavailable(error);
+}
+
+/** ``call`` again after each Retry-After while the server is restarting (503 unavailable). */
+export async function whenAvailable(call) {
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      await waitToJoinAgain(error);
+    }
+  }
 }
 
 /**
@@ -101,7 +118,7 @@ async function joinWithProof() {
 }
 
 /**
- * Waits out a join refused for now (its Retry-After, at least a second, plus
+ * Waits out a call refused for now (its Retry-After, at least a second, plus
  * a little at random), saying so calmly (the place card for its address's
  * share), not as an error.
  */
@@ -111,6 +128,8 @@ async function waitToJoinAgain(error) {
   if (error.code === ADDRESS_BUSY) {
     handleStatus(addressBusyStatus(waitMs / 1000));
     setConnection("Waiting for a place");
+  } else if (isUnavailable(error)) {
+    setConnection(`Server restarting: trying again in ${Math.ceil(waitMs / 1000)} s`);
   } else {
     setConnection(`Too many tries: joining again in ${Math.ceil(waitMs / 1000)} s`);
   }

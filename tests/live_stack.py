@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fairdrop.settings import RATE_LIMITS, Settings
-from launch.redis_server import start_redis_server
+from launch.redis_server import RedisServer, start_redis_server
 from launch.stack import Stack
 from tests.servers import (
     TEST_BEACON_MARGIN_SECONDS,
@@ -49,6 +49,8 @@ LOG_TAIL_LINES = 30
 @dataclass
 class LiveStack:
     stack: Stack
+    # The stack's Redis, for tests that crash and restart it (tests/web/test_redis_restart.py).
+    redis_server: RedisServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -122,7 +124,7 @@ def running_fleet(
         ).with_overrides(**GENEROUS_LIMITS)
         stack_settings = settings.with_overrides(**(changes or {}))
         with Stack(stack_settings, workers=workers, web_processes=web_processes) as stack:
-            yield LiveStack(stack)
+            yield LiveStack(stack, redis_server)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -56,6 +56,7 @@ from web.live import LiveHub
 from web.openapi import DOCUMENT
 from web.rate_limits import RateLimits
 from web.sockets import CLOSE_UNKNOWN_EVENT
+from web.unavailable import REDIS_DOWN, answer_redis_down
 from web.validation import CONTROL
 from web.views import error_response
 
@@ -251,7 +252,12 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(RefuseControlCharacters),
         ],
         lifespan=lifespan,
-        exception_handlers={FairdropError: _fairdrop_error, HTTPException: _http_error},
+        exception_handlers={
+            FairdropError: _fairdrop_error,
+            HTTPException: _http_error,
+            # Redis down or restarting: 503 unavailable, never a 500.
+            **dict.fromkeys(REDIS_DOWN, answer_redis_down),
+        },
     )
 
 

@@ -28,6 +28,7 @@ from web.hold_batches import is_request_id, still_pending
 from web.proof_of_work import NO_SESSION, require_proof, solution_in
 from web.rate_limits import Action
 from web.receipts import entry_receipt
+from web.unavailable import sale_not_back
 from web.validation import (
     int_field,
     invalid,
@@ -124,7 +125,9 @@ async def enter_sale(
         await ctx.limits.spend(new_fan, Action.NEW_FAN)
     entry = await join(ctx.scripts, event_id, joiner, ctx.limits.entrant_share)
     if entry.status == "unknown_event":
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+        # The database has the sale (``record``) and Redis lacks it: Redis came
+        # back empty and the clock is putting it back (purchase/restore.py).
+        raise sale_not_back(event_id)
     if entry.status == "sign_in_required":
         raise _sign_in_required(record)
     if entry.status == "not_on_list":

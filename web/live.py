@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
+
 from buffer.arrivals import NO_SHARE, AddressShare
 from fairdrop.connections import AsyncSaleRedis
 from fairdrop.tokens import Signer
@@ -51,9 +53,23 @@ class LiveHub:
         async with self._lock:
             room = self.rooms.get(event_id)
             if room is None:
-                room = Room(self.services, event_id)
-                await room.start()
+                room = await self._started_room(event_id)
                 self.rooms[event_id] = room
+        return room
+
+    async def _started_room(self, event_id: str) -> Room:
+        """A room once subscribed; with Redis out of reach a redis-py error
+        (the socket is closed with 4503: web/unavailable.py), and no room left
+        behind trying to subscribe for nobody."""
+        room = Room(self.services, event_id)
+        try:
+            await room.start()
+        except TimeoutError:
+            await room.stop()
+            raise redis.TimeoutError(f"no subscription to sale {event_id} in time") from None
+        except BaseException:
+            await room.stop()
+            raise
         return room
 
     def socket_count(self) -> int:

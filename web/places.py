@@ -77,6 +77,16 @@ class FanSocket:
         self.hold_id = entry.hold_id
         self.tickets = entry.tickets
 
+    def place_again(self, entry: Entry) -> None:
+        """The place a restored sale gives this fan (web/rejoin.py). What the
+        socket knew went with Redis: an admission, its token and deadline, a
+        hold; and its page is told the new place in full."""
+        self.deadline_ms = 0
+        self.admission_token = None
+        self.apply_entry(entry)
+        self.seen_serving = entry.serving
+        self.told = None
+
     def see_progress(self, progress: Mapping[str, Any]) -> None:
         serving = int(progress.get("serving") or 0)
         if self.seen_serving < self.number <= serving and self.deadline_ms == 0:

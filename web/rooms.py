@@ -48,6 +48,7 @@ from web.places import (
     place_of,
     shared_fields,
 )
+from web.rejoin import RestoreWatch, join_again
 from web.sending import send_all
 from web.subscription import channel_messages
 
@@ -95,11 +96,13 @@ class Room:
         self._broadcast_at = 0.0  # loop time of the last shared progress
         self._broadcast_key: tuple[Any, bool, bool] = (None, False, False)  # its _sale_key()
         self._deferred: asyncio.TimerHandle | None = None
+        self._restores = RestoreWatch(services.client, event_id)  # web/rejoin.py
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name=f"room-{self.event_id}")
         # Subscribe before the first snapshot, so no change falls between them.
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        await self._restores.prime()
         first = await snapshot(self.services.scripts, self.event_id)
         if first is not None and not self.progress:
             self._set_progress(first)
@@ -178,6 +181,9 @@ class Room:
 
     async def _on_progress(self, progress: dict[str, Any]) -> None:
         self._set_progress(progress)
+        if await self._restores.restored():  # Redis lost the sale: places again
+            services = self.services
+            await join_again(services.scripts, self.event_id, services.share, self.sockets)
         phase = progress.get("state")
         if phase != SaleState.SCHEDULED:
             await self._join_early_arrivals()

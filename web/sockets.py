@@ -21,6 +21,7 @@ from web.edge import from_this_site, origin_of
 from web.fans import ask_for_tickets, enter_sale
 from web.places import FanSocket
 from web.rate_limits import Action
+from web.unavailable import REDIS_DOWN, redis_down
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
 CLOSE_NO_FAN = 4401
@@ -59,6 +60,13 @@ async def fan_socket(ws: WebSocket) -> None:
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
+    try:
+        await _serve(ws, ctx, event_id)
+    except REDIS_DOWN:  # the page reconnects after this close, as after any 4503
+        await _refuse_for(ws, redis_down())
+
+
+async def _serve(ws: WebSocket, ctx: WebContext, event_id: str) -> None:
     session = session_of(ws, ctx.signer)
     if session is None:
         await _refuse(
@@ -185,6 +193,8 @@ async def _answer(
             request_id = await ask_for_tickets(ctx, ws, record, fan_id, parsed)
         except FairdropError as refused:
             await ws.send_text(_error(refused.code, refused.message))
+        except REDIS_DOWN:  # nothing was asked: the fan may ask again, the socket stays
+            await ws.send_text(_error(ErrorCode.UNAVAILABLE, redis_down().message))
         else:
             queued: HoldQueuedMessage = {"t": MessageType.HOLD_QUEUED, "request_id": request_id}
             await ws.send_text(json.dumps(queued))
