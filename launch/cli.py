@@ -4,6 +4,7 @@ fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
 fairdrop run                      everything on the embedded default, until Ctrl-C
 fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payers SHARE]]
               [--access open|email|login|list] [--bots N [--bot-addresses K]] [--browser]
+              [--cluster] [--web N] [--chaos [--chaos-postgres-seconds S]]
 fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE [--receipt-key HEX]]
 fairdrop db upgrade | current     the database's Alembic revision
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
@@ -96,7 +97,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _run_stack(settings: Settings, with_demo_event: bool, web_processes: int = 1) -> int:
-    from launch.demo import create_demo_event
+    from launch.demo_event import create_demo_event
     from launch.stack import Stack
 
     # A SIGTERM (e.g. from a process manager) stops the children as Ctrl-C does.
@@ -123,7 +124,11 @@ def _run_stack(settings: Settings, with_demo_event: bool, web_processes: int = 1
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.with_overrides(beacon_url="local")  # offline: a beacon of its own
     if args.fans is None:
+        if args.chaos:
+            print("--chaos runs a drop of simulated fans: give --fans", file=sys.stderr)
+            return 2
         return _run_stack(settings, with_demo_event=True, web_processes=args.web)
+    from launch.chaos import ChaosPlan, chaos_survived
     from launch.demo import (
         LOCALSTRIPE_HOLD_SECONDS,
         LOCALSTRIPE_LATE_PAYERS,
@@ -144,7 +149,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     if not 0 <= late_payers <= 1:
         print("--late-payers is a share, from 0 to 1", file=sys.stderr)
         return 2
-    refused = _bots_refused(args)
+    refused = _bots_refused(args) or _chaos_refused(args)
     if refused:
         print(refused, file=sys.stderr)
         return 2
@@ -162,6 +167,11 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         bot_addresses=args.bot_addresses,
         browser=args.browser,
         web_processes=args.web,
+        chaos=ChaosPlan(postgres_seconds=args.chaos_postgres_seconds) if args.chaos else None,
+        # The faults' recoveries (PostgreSQL's outage, twice: orders are retried) come on top.
+        deadline_seconds=DemoPlan.deadline_seconds + 2 * args.chaos_postgres_seconds
+        if args.chaos
+        else DemoPlan.deadline_seconds,
     )
     summary = run_demo(settings, plan)
     print(json.dumps(summary), flush=True)
@@ -169,7 +179,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     # Every placed fan's receipt is in the list; a browser that ran found the draw right.
     ok = ok and summary["receipts_checked"] and summary["browser_verified"] is not False
     ok = ok and one_place_each(summary) and summary.get("payments_consistent", True)
-    return 0 if ok and _bots_held_back(summary) else 1
+    return 0 if ok and _bots_held_back(summary) and chaos_survived(summary) else 1
 
 
 def _bots_refused(args: argparse.Namespace) -> str | None:
@@ -183,6 +193,19 @@ def _bots_refused(args: argparse.Namespace) -> str | None:
     if args.bots and (args.access != "open" or args.payments != "local"):
         # A scalper mints anonymous entrants: only an open sale has them.
         return "--bots goes for an open sale with local payments (--access open --payments local)"
+    return None
+
+
+def _chaos_refused(args: argparse.Namespace) -> str | None:
+    """Why these --chaos options cannot run, if they cannot."""
+    if not args.chaos:
+        return None
+    if args.web < 2 or args.workers < 2:
+        return "--chaos kills a web process and workers: it needs --web 2 and --workers 2 or more"
+    if args.bots or args.access != "open" or args.payments != "local" or args.browser:
+        return "--chaos runs an open sale with local payments (no --bots, --access, --browser)"
+    if args.chaos_postgres_seconds < 0:
+        return "--chaos-postgres-seconds is 0 or more"
     return None
 
 
@@ -282,6 +305,20 @@ def _parser() -> argparse.ArgumentParser:
         help="one more fan on the real fan page in headless Chromium, whose page checks "
         "the draw itself (needs Chromium and Playwright; browser_verified says how it went)",
     )
+    demo.add_argument(
+        "--chaos",
+        action="store_true",
+        help="every fault during the drop: workers killed -9 mid hold batch and after a "
+        "payment's confirm, a web process and a clock killed -9, the sale's Redis master "
+        "killed, PostgreSQL stopped a while (implies --cluster; a private PostgreSQL; "
+        "needs --web 2); the last JSON line says when each happened and what was lost",
+    )
+    demo.add_argument(
+        "--chaos-postgres-seconds",
+        type=float,
+        default=30.0,
+        help="with --chaos: how long PostgreSQL stays stopped (default 30)",
+    )
     add_verify_parser(sub)
     # Listed for --help; main() hands "bench ..." to the bench before parsing.
     sub.add_parser(
@@ -317,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.web < 1:
             print("--web is a number of web processes, 1 or more", file=sys.stderr)
             return 2
-        if args.cluster:
+        if args.cluster or getattr(args, "chaos", False):
             settings = settings.with_overrides(redis_cluster=True)
         if args.command == "demo":
             return _demo(settings, args)

@@ -29,7 +29,6 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,8 @@ from buffer.arrivals import NO_SHARE, AddressShare, entrant_share
 from fairdrop.protocol import FanState
 from fairdrop.settings import Settings
 from launch.bot_farm import BotFarm
+from launch.chaos import Chaos, ChaosPlan, chaos_stack
+from launch.chaos_fans import ChaosFan
 from launch.demo_access import (
     Doorway,
     Entry,
@@ -49,6 +50,7 @@ from launch.demo_access import (
 )
 from launch.demo_browser import browser_fan
 from launch.demo_draw import draw_figures
+from launch.demo_event import create_demo_event
 from launch.demo_fans import (
     PROOF_WORKERS,
     FanOutcome,
@@ -109,55 +111,8 @@ class DemoPlan:
     # One more fan on the real fan page in headless Chromium (launch/demo_browser.py).
     browser: bool = False
     web_processes: int = 1  # above one, behind nginx
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-async def create_demo_event(
-    base_url: str,
-    organiser_token: str,
-    tickets: int = 100,
-    window_seconds: float = 60.0,
-    rate_per_min: int = 120,
-    cap: int = 50,
-    hold_seconds: int = 300,
-    per_person_limit: int = 4,
-    access: str = "open",
-    opens_in_seconds: float = 0.0,
-    pow_difficulty: int | None = None,
-) -> dict[str, Any]:
-    """A demo sale; ``pow_difficulty`` None leaves the proof of work to the server's default."""
-    opens = datetime.now(UTC) + timedelta(seconds=opens_in_seconds)
-    body: dict[str, Any] = {
-        "name": "fairdrop demo night",
-        "access": access,
-        "opens_at": _iso(opens),
-        "drop_at": _iso(opens + timedelta(seconds=window_seconds)),
-        "rate_per_min": rate_per_min,
-        "cap": cap,
-        "hold_seconds": hold_seconds,
-        "ticket_types": [
-            {
-                "id": "ga",
-                "name": "General admission",
-                "price_cents": 4500,
-                "currency": "EUR",
-                "stock": tickets,
-                "per_person_limit": per_person_limit,
-            }
-        ],
-    }
-    if pow_difficulty is not None:
-        body["pow_difficulty"] = pow_difficulty
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        response = await http.post(
-            "/api/events", json=body, headers={"Authorization": f"Bearer {organiser_token}"}
-        )
-        response.raise_for_status()
-        event: dict[str, Any] = response.json()
-        return event
+    # Every fault of launch/chaos.py during the drop, its fans as patient as the page.
+    chaos: ChaosPlan | None = None
 
 
 async def _access_figures(
@@ -204,6 +159,7 @@ async def simulate_drop(
     payer: StripePayer | None = None,
     doorway: Doorway | None = None,
     share: AddressShare = NO_SHARE,
+    chaos: Chaos | None = None,
 ) -> dict[str, Any]:
     """Runs one drop against a running fairdrop and returns its figures.
 
@@ -215,7 +171,7 @@ async def simulate_drop(
     against it.
     """
     if not plan.bots:
-        return await _drop(base_url, token, plan, payer, doorway)
+        return await _drop(base_url, token, plan, payer, doorway, chaos=chaos)
     # Imported only when asked for: the bots build on this module's fans.
 
     with BotFarm(plan.bots, plan.bot_addresses, share) as farm:
@@ -240,6 +196,7 @@ async def _drop(
     payer: StripePayer | None,
     doorway: Doorway | None,
     farm: BotFarm | None = None,
+    chaos: Chaos | None = None,
 ) -> dict[str, Any]:
     doorway = doorway or Doorway("open")
     doorway.base_url = base_url
@@ -269,6 +226,8 @@ async def _drop(
         pow_difficulty=None if farm else 0,
     )
     doorway.event_id = str(event["id"])
+    if chaos is not None:
+        chaos.begin(event)
     if farm is not None:
         farm.start(base_url, event, deadline=time.time() + plan.deadline_seconds)
     started = time.monotonic() + lead
@@ -283,7 +242,7 @@ async def _drop(
             cookies = await doorway.sign_in_all(plan.fans)
         sign_in_seconds = time.monotonic() - signing_in
         fans = [
-            SimulatedFan(
+            (ChaosFan if chaos else SimulatedFan)(
                 base_url,
                 event,
                 rng.choice([1, 2]),
@@ -306,6 +265,8 @@ async def _drop(
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in pending:
             task.cancel()
+        if chaos is not None:
+            await chaos.settle()  # every fault over before the sale's figures are read
         # The bots stop by the same deadline; their tickets are in the stats below.
         bot_reports = await farm.reports(plan.deadline_seconds) if farm is not None else []
         access = await _access_figures(doorway, http, plan, fans)
@@ -356,6 +317,8 @@ async def _drop(
         # Their orders must say late: they paid after the hold ended.
         summary["late_paid"] = sum(1 for o in paid_late if o.tickets and o.late_order)
         summary["late_refunded"] = sum(1 for o in paid_late if o.refunded)
+    if chaos is not None:
+        summary.update(await chaos.figures([f for f in fans if isinstance(f, ChaosFan)], stats))
     if farm is not None:
         summary.update(proof_figures(fans))
         summary.update(farm.figures(bot_reports, event, stats, summary["tickets_received"]))
@@ -374,8 +337,13 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         demo_settings, doorway = servers.enter_context(
             access_servers(plan.access, demo_settings, Path(tmp))
         )
-        stack = Stack(demo_settings, workers=plan.workers, web_processes=plan.web_processes)
-        servers.enter_context(stack)
+        chaos = None
+        if plan.chaos is None:
+            stack = Stack(demo_settings, workers=plan.workers, web_processes=plan.web_processes)
+            servers.enter_context(stack)
+        else:
+            layout = (plan.chaos, plan.workers, plan.web_processes)
+            stack, chaos = servers.enter_context(chaos_stack(demo_settings, *layout))
         payer = None
         if client is not None:
             s = stack.settings
@@ -384,7 +352,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         share = entrant_share(stack.settings)
         summary = asyncio.run(
             simulate_drop(
-                stack.base_url, stack.settings.organiser_token, plan, payer, doorway, share
+                stack.base_url, stack.settings.organiser_token, plan, payer, doorway, share, chaos
             )
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())

@@ -5,16 +5,21 @@ Each part runs as its own process, exactly as the Procfile runs them, so
 With ``beacon_url="local"`` (the demo) a local drand-speaking beacon runs too.
 With ``web_processes`` above one, that many web processes (web-0, web-1, ...)
 listen on ports of their own behind nginx (launch/nginx.py), which listens on
-the settings' port: the deployment example of docs/scaling.md.
+the settings' port: the deployment example of docs/scaling.md. With ``clocks``
+above one, a failover pair (clock, clock-1, ...) runs every sale's schedule.
+``launch`` starts one more named process (a worker with a fault point, for
+``fairdrop demo --chaos``) and ``kill`` ends one with SIGKILL, as a crash would.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
-from contextlib import ExitStack
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +50,8 @@ class Stack:
     workers: int = 1
     # Above one: that many web processes behind nginx (no nginx with one).
     web_processes: int = 1
+    # Above one: clocks side by side (tick.lua is safe to run from several).
+    clocks: int = 1
     # Keep the embedded Redis's data in data_dir across restarts (fairdrop run).
     persist_redis: bool = False
     log_dir: Path | None = None
@@ -59,6 +66,8 @@ class Stack:
     web_ports: dict[str, int] = field(default_factory=dict)
     # What each process was started with, to start it again (restart).
     _envs: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # Processes started in a process group of their own (launch), killed as a group.
+    _groups: set[str] = field(default_factory=set, repr=False)
     _log_dir: Path = field(default=Path("."), repr=False)
 
     @property
@@ -107,7 +116,8 @@ class Stack:
             self.web_ports = {name: free_port() for name in webs}
         else:
             webs = ["web"]
-        names = webs + ["clock"] + [f"worker-{i}" for i in range(self.workers)]
+        clocks = ["clock"] + [f"clock-{i}" for i in range(1, self.clocks)]
+        names = webs + clocks + [f"worker-{i}" for i in range(self.workers)]
         self._log_dir = log_dir
         for name in names:
             port = self.web_ports.get(name)
@@ -132,13 +142,39 @@ class Stack:
 
     def _launch(self, name: str) -> None:
         # The child keeps its own copy of the file descriptor.
-        with (self._log_dir / f"{name}.log").open("ab") as log:
+        with self.log_path(name).open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "launch.cli", name.split("-")[0]],
                 env=self._envs[name],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=name in self._groups,
             )
+
+    def log_path(self, name: str) -> Path:
+        return self._log_dir / f"{name}.log"
+
+    def launch(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
+        """Starts (or starts again) a process named ``<command>-<anything>`` with the
+        stack's environment and ``extra_env`` over it, in a process group of its own:
+        a worker's child (RQ's scheduler) then dies with it in ``kill``."""
+        old = self.processes.get(name)
+        if old is not None and old.poll() is None:
+            raise RuntimeError(f"{name} is running")
+        base = self._envs.get("clock") or {**os.environ, **self.settings.as_env()}
+        self._envs[name] = {**base, **(extra_env or {})}
+        self._groups.add(name)
+        self._launch(name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crashed machine: no goodbye; its process group too, if it has one."""
+        process = self.processes[name]
+        if name in self._groups:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait()
 
     def restart(self, name: str) -> None:
         """Starts a process of the stack again (after a test killed it), as it first ran.
@@ -183,6 +219,10 @@ class Stack:
 
     def stop(self) -> None:
         stop_processes(list(self.processes.values()))
+        for name in self._groups & set(self.processes):
+            # Whatever the process left behind in its group (RQ's scheduler).
+            with suppress(ProcessLookupError):
+                os.killpg(self.processes[name].pid, signal.SIGKILL)
         self.processes.clear()
         if self.redis is not None:
             self.redis.stop()
