@@ -21,12 +21,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import Settings
 from launch.db_command import add_db_parser, run_db
 from launch.verify_command import add_verify_parser, run_verify
+
+log = logging.getLogger("fairdrop.cli")
 
 
 def _serve_web(settings: Settings) -> None:
@@ -41,7 +43,7 @@ def _serve_web(settings: Settings) -> None:
     from web.slow_clients import deadline_protocol
 
     # Once, before uvicorn starts its worker processes (a no-op at head).
-    upgrade_database(settings)
+    _upgrade_if_reachable(settings, upgrade_database)
     uvicorn.run(
         "web.app:app_from_env",
         factory=True,
@@ -75,6 +77,20 @@ def _serve_web(settings: Settings) -> None:
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         backlog=4096,
     )
+
+
+def _upgrade_if_reachable(settings: Settings, upgrade: Callable[[Settings], None]) -> None:
+    """The migration check, unless the database is out of reach: a web process
+    started again during a PostgreSQL outage must still serve the queue, which
+    runs on Redis (the deployment's release step, or the stack, has run the
+    migrations: `fairdrop db upgrade`). It used to exit, and a process manager
+    restarting it met the same outage each time."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        upgrade(settings)
+    except OperationalError as exc:
+        log.warning("database out of reach, serving without the migration check: %s", exc)
 
 
 def _run_clock(settings: Settings) -> None:

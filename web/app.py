@@ -56,7 +56,7 @@ from web.live import LiveHub
 from web.openapi import DOCUMENT
 from web.rate_limits import RateLimits
 from web.sockets import CLOSE_UNKNOWN_EVENT
-from web.unavailable import REDIS_DOWN, answer_redis_down
+from web.unavailable import DATABASE_DOWN, REDIS_DOWN, answer_database_down, answer_redis_down
 from web.validation import CONTROL
 from web.views import error_response
 
@@ -257,6 +257,8 @@ def create_app(settings: Settings) -> Starlette:
             HTTPException: _http_error,
             # Redis down or restarting: 503 unavailable, never a 500.
             **dict.fromkeys(REDIS_DOWN, answer_redis_down),
+            # PostgreSQL down, for what only it knows (a sale not in the catalog yet).
+            **dict.fromkeys(DATABASE_DOWN, answer_database_down),
         },
     )
 

@@ -21,7 +21,7 @@ from web.edge import from_this_site, origin_of
 from web.fans import ask_for_tickets, enter_sale
 from web.places import FanSocket
 from web.rate_limits import Action
-from web.unavailable import REDIS_DOWN, redis_down
+from web.unavailable import DATABASE_DOWN, REDIS_DOWN, database_down, redis_down
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
 CLOSE_NO_FAN = 4401
@@ -64,6 +64,8 @@ async def fan_socket(ws: WebSocket) -> None:
         await _serve(ws, ctx, event_id)
     except REDIS_DOWN:  # the page reconnects after this close, as after any 4503
         await _refuse_for(ws, redis_down())
+    except DATABASE_DOWN:
+        await _refuse_for(ws, database_down())
 
 
 async def _serve(ws: WebSocket, ctx: WebContext, event_id: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 import redis
+import sqlalchemy.exc
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,6 +32,9 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
     redis.TimeoutError,
     redis.exceptions.ClusterDownError,
 )
+# PostgreSQL out of reach: a web process started during an outage has no
+# sale in its catalog yet (web/catalog.py reads it from the database once).
+DATABASE_DOWN: tuple[type[Exception], ...] = (sqlalchemy.exc.OperationalError,)
 # The clock looks for lost sales every second (launch/clock.py).
 RETRY_AFTER_S = 1
 
@@ -39,6 +43,14 @@ def redis_down() -> FairdropError:
     return FairdropError(
         ErrorCode.UNAVAILABLE,
         "the sale's server is restarting: try again in a moment",
+        retry_after_s=RETRY_AFTER_S,
+    )
+
+
+def database_down() -> FairdropError:
+    return FairdropError(
+        ErrorCode.UNAVAILABLE,
+        "the sale's database is out of reach: try again in a moment",
         retry_after_s=RETRY_AFTER_S,
     )
 
@@ -59,3 +71,9 @@ async def answer_redis_down(request: Request, exc: Exception) -> Response:
     """
     log.warning("Redis out of reach (%s): %s", request.url.path, exc)
     return error_response(redis_down())
+
+
+async def answer_database_down(request: Request, exc: Exception) -> Response:
+    """The app's handler for :data:`DATABASE_DOWN`, as for Redis."""
+    log.warning("the database out of reach (%s): %s", request.url.path, exc)
+    return error_response(database_down())
