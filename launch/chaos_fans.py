@@ -10,7 +10,10 @@ queue_messages.js) through faults.
   place changed across reconnects shows in ``fans_lost_place``.
 - On each reconnect the page catches up on what it missed: the answer to a
   hold request still unanswered (``GET .../purchases/{id}``), and once the
-  status says ``done`` the order itself (``GET .../orders/mine``).
+  status says ``done`` the order itself (``GET .../orders/mine``). A hold
+  answer not heard within HOLD_POLL_AFTER_S is asked for too, socket or not.
+- An ``unavailable`` error on the socket (Redis or PostgreSQL out of reach)
+  finishes nothing: the socket closes and is opened again.
 - A pay click refused because the hold is no longer held (an earlier click
   got through before its answer was lost) waits for the order the same way.
 """
@@ -24,6 +27,7 @@ from typing import Any
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from fairdrop.errors import ErrorCode
 from fairdrop.protocol import FanState, MessageType
 from launch.demo_fans import SimulatedFan
 from launch.fan_client import FanClient, Items, Socket, event_path
@@ -40,6 +44,10 @@ RECONNECT_S = 0.5
 ORDER_WAIT_S = 120.0
 ORDER_POLL_S = 1.0
 ANSWER_POLL_S = 0.25
+# static/queue_holds.js: an answer not heard on the socket this long after the
+# request is asked for (a room resubscribing after a failover misses what was
+# published meanwhile; pub/sub keeps nothing).
+HOLD_POLL_AFTER_S = 5.0
 HOLD_NOT_HELD = 409
 
 
@@ -50,6 +58,8 @@ class PatientClient(FanClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_ids: list[str] = []
+        # When each was taken: the page asks for an answer it has not heard in HOLD_POLL_AFTER_S.
+        self.asked_at: dict[str, float] = {}
         self.sockets_opened = 0
 
     async def open_socket(self, **kwargs: Any) -> Socket:
@@ -86,7 +96,9 @@ class PatientClient(FanClient):
     async def ask_for(self, token: str, items: Items) -> httpx.Response:
         response = await super().ask_for(token, items)
         if response.status_code == 202:
-            self.request_ids.append(str(response.json()["request_id"]))
+            request_id = str(response.json()["request_id"])
+            self.request_ids.append(request_id)
+            self.asked_at[request_id] = time.monotonic()
         return response
 
     async def answer(self, request_id: str) -> dict[str, Any]:
@@ -152,6 +164,9 @@ class ChaosFan(SimulatedFan):
         self._answered: set[str] = set()
         # The socket the page last caught up on (PatientClient.sockets_opened).
         self._caught_up_on = 0
+        # The kind, state and number of the last message the page read.
+        self.last_message: dict[str, Any] = {}
+        self._catching_up = False
 
     @property
     def sockets_opened(self) -> int:
@@ -165,8 +180,32 @@ class ChaosFan(SimulatedFan):
         """Told two different numbers, or never finished (no final state)."""
         return len(self.numbers) > 1 or not self.outcome.final_state
 
+    def last_known(self) -> dict[str, Any]:
+        """Where the fan's page stood: for a run where it never finished."""
+        page = self.page
+        return {
+            "numbers": sorted(self.numbers),
+            "last_message": self.last_message,
+            "asked": page.asked,
+            "hold_id": page.hold_id,
+            "confirming": page.confirming,
+            "final": page.final,
+            "sockets_opened": self.sockets_opened,
+            "hold_requests": len(self.request_ids),
+            "errors": self.outcome.errors[:2],
+        }
+
     async def _on_message(self, message: dict[str, Any], socket: Socket) -> bool:
+        self.last_message = {k: message[k] for k in ("t", "state", "number") if k in message}
         kind = message.get("t")
+        if kind == MessageType.ERROR and message.get("code") == ErrorCode.UNAVAILABLE:
+            # Redis or PostgreSQL out of reach: the server closes (4503) and the
+            # page opens the socket again (static/queue_connection.js).
+            return False
+        if not self._catching_up:
+            overdue = await self._overdue_answer()
+            if overdue is not None and await self._catch_up(overdue, socket):
+                return True
         if kind == MessageType.HOLD_RESULT:
             request_id = str(message.get("request_id") or "")
             if request_id in self._answered:
@@ -179,7 +218,7 @@ class ChaosFan(SimulatedFan):
             if self._caught_up_on != self.patient.sockets_opened:
                 self._caught_up_on = self.patient.sockets_opened
                 missed = await self._missed(message)
-                if missed is not None and await self._on_message(missed, socket):
+                if missed is not None and await self._catch_up(missed, socket):
                     return True
         try:
             return await super()._on_message(message, socket)
@@ -193,6 +232,28 @@ class ChaosFan(SimulatedFan):
                 ended = {"t": MessageType.PAYMENT, "ok": False, "code": code}
                 return await super()._on_message(ended, socket)
             return await super()._on_message({"t": MessageType.ORDER, **order}, socket)
+
+    async def _catch_up(self, missed: dict[str, Any], socket: Socket) -> bool:
+        """Reads a message the page asked for, as if the socket had brought it;
+        without asking again for what is missing while it does."""
+        self._catching_up = True
+        try:
+            return await self._on_message(missed, socket)
+        finally:
+            self._catching_up = False
+
+    async def _overdue_answer(self) -> dict[str, Any] | None:
+        """The answer to the page's hold request once it is overdue, as the page polls."""
+        if not self.page.asked or self.page.hold_id or not self.request_ids:
+            return None
+        request_id = self.request_ids[-1]
+        waited = time.monotonic() - self.patient.asked_at.get(request_id, time.monotonic())
+        if request_id in self._answered or waited < HOLD_POLL_AFTER_S:
+            return None
+        answer: dict[str, Any] = (await self.patient.purchase_answer(request_id)).json()
+        if answer.get("status") == "pending":
+            return None
+        return {"t": MessageType.HOLD_RESULT, **answer}
 
     async def _missed(self, status: dict[str, Any]) -> dict[str, Any] | None:
         """What the page asks for after a (re)connect: the message it may have missed."""

@@ -15,8 +15,13 @@ are over, never from the demo's own bookkeeping of what it meant to do.
   number over all their sockets, or who never reached a final state.
 - ``oversold``: tickets beyond the stock, by the sale's stats (sold + held)
   or by the ticket rows in the database, whichever is more.
+  ``fans_stuck`` shows what the first few of them last knew.
 - ``jobs_requeued``: the jobs the workers' reapers put back in the queue
-  (purchase/reaper.py ``reaped_counts``), by why in ``jobs_requeued_by``.
+  (purchase/reaper.py ``reaped_counts``), by why in ``jobs_requeued_by``:
+  moves, not distinct jobs. While a killed worker's RQ scheduler still holds
+  its lock (61 s), the reaper moves every due retry itself, so a pay job
+  retried every few seconds through the PostgreSQL outage counts at each
+  retry (``scheduler_died``: 20 to 840 in runs here).
 - ``last_order_at``: when the sale's last order row was written (epoch
   seconds, the row's ``created_at``): how long the last paid fan waited.
 """
@@ -43,6 +48,8 @@ from purchase.reaper import reaped_counts
 from queue_engine.keys import EventKeys
 
 ORDERS_WAIT_S = 60.0
+# Fans who lost their place that the summary describes.
+STUCK_SHOWN = 5
 # Fans whose hold requests are looked up at once.
 LOOKUPS_AT_ONCE = 20
 
@@ -59,6 +66,8 @@ async def chaos_figures(
         "holds_lost": unanswered + counted["hold_tickets_unaccounted"],
         "hold_requests_unanswered": unanswered,
         "fans_lost_place": sum(1 for fan in fans if fan.lost_place()),
+        # What the first few of them last knew: a failed run says where they stopped.
+        "fans_stuck": [fan.last_known() for fan in fans if fan.lost_place()][:STUCK_SHOWN],
         "fan_reconnects": sum(max(0, fan.sockets_opened - 1) for fan in fans),
         **counted,
     }

@@ -45,8 +45,12 @@ async def channel_messages(
 ) -> AsyncGenerator[bytes | str, None]:
     """Each message's data on ``channel``; ``subscribed`` is set once the server confirmed."""
     if isinstance(client, redis.asyncio.RedisCluster):
-        async for data in _sharded_on_cluster(client, channel, subscribed):
-            yield data
+        # Closed with this one: a room stopped while it handles a message
+        # closes this generator at its yield, and the inner one, left to the
+        # garbage collector, kept its socket open (a ResourceWarning in tests).
+        async with contextlib.aclosing(_sharded_on_cluster(client, channel, subscribed)) as inner:
+            async for data in inner:
+                yield data
         return
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
