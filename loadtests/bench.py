@@ -287,6 +287,7 @@ def _end_to_end_holds(plan: BenchPlan, report: Report) -> int:
             outcomes=figure.outcomes,
             cpu_s=figure.cpu_s,
             server_cpu_us_per_request=round(figure.server_cpu_us_per_request),
+            web_cpu_us_per_request=round(figure.web_cpu_us_per_request),
             client_cpu_us_per_request=round(figure.client_cpu_us_per_request),
         )
     report.summary["holds_per_s_end_to_end"] = round(
@@ -297,6 +298,9 @@ def _end_to_end_holds(plan: BenchPlan, report: Report) -> int:
     # share this box): the limit the measurement points at.
     server_us = statistics.median(f.server_cpu_us_per_request for f in figures)
     report.summary["holds_end_to_end_server_cpu_us"] = round(server_us)
+    report.summary["holds_end_to_end_web_cpu_us"] = round(
+        statistics.median(f.web_cpu_us_per_request for f in figures)
+    )
     report.summary["holds_end_to_end_cpu_bound_per_s"] = (
         round(2e6 / server_us) if server_us else None
     )

@@ -9,6 +9,7 @@ parent over ``conn``.
 from __future__ import annotations
 
 import multiprocessing
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,3 +65,12 @@ def start_clients(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) 
     for process in processes:
         process.start()
     return ClientProcesses(processes, [parent for parent, _ in pipes])
+
+
+def raise_file_limit(wanted: int) -> int:
+    """Lifts this process's RLIMIT_NOFILE towards ``wanted``; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, min(wanted, hard)) if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -69,6 +69,12 @@ class EndToEndFigure:
         return server / max(1, self.ready) * 1e6
 
     @property
+    def web_cpu_us_per_request(self) -> float:
+        """The web processes' share: reading the hold, queueing it, and the answers and
+        broadcasts that follow (the part issue 14 set out to cut)."""
+        return self.cpu_s.get("web", 0.0) / max(1, self.ready) * 1e6
+
+    @property
     def client_cpu_us_per_request(self) -> float:
         return self.cpu_s.get("clients", 0.0) / max(1, self.ready) * 1e6
 
@@ -193,6 +199,7 @@ def main() -> None:
                 "outcomes": figure.outcomes,
                 "cpu_s": figure.cpu_s,
                 "server_cpu_us_per_request": round(figure.server_cpu_us_per_request),
+                "web_cpu_us_per_request": round(figure.web_cpu_us_per_request),
                 "client_cpu_us_per_request": round(figure.client_cpu_us_per_request),
             }
         )

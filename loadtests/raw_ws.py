@@ -9,7 +9,9 @@ is a two-byte head, an optional length and the payload.
 
 A client process is driven over a pipe: ``join`` (fresh fans join over HTTP
 and keep their cookies), ``open`` (every fan opens its socket; answered once
-each has its first message or failed) and ``close``.
+each has its first message or failed) and ``close``. The end-to-end hold bench
+(loadtests/hold_clients.py) uses the same socket to send its hold and to hear
+every later text frame (``on_text``).
 """
 
 from __future__ import annotations
@@ -20,29 +22,46 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import uvloop
 
+from fairdrop.protocol import MessageType
+from fairdrop.tokens import FAN_COOKIE
+from launch.fan_client import FanClient, socket_url
+from loadtests.client_processes import raise_file_limit
 from loadtests.raw_http import blast, request_bytes
-from loadtests.ws_clients import raise_file_limit
 
 TEXT, PING, PONG = 0x1, 0x9, 0xA
 IN_FLIGHT = 64  # handshakes waiting at once per client process
 OPEN_TIMEOUT_S = 60.0
 
 
-def _masked(opcode: int, payload: bytes) -> bytes:
-    """A client's frame (clients must mask; a control frame's payload is under 126 bytes)."""
+def masked(opcode: int, payload: bytes) -> bytes:
+    """A client's whole frame: clients must mask, with a fresh key per frame."""
     mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+    size = len(payload)
+    # The payload XOR the key repeated, as one big integer: far cheaper than byte by byte.
+    key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+    body = (int.from_bytes(payload, "big") ^ key).to_bytes(size, "big")
+    if size < 126:
+        head = bytes([0x80 | opcode, 0x80 | size])
+    elif size < 65_536:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
+    return head + mask + body
 
 
-class _FanSocket(asyncio.Protocol):
-    def __init__(self, upgrade: bytes) -> None:
+class FanSocket(asyncio.Protocol):
+    """One fan's socket; ``on_text`` hears every text frame after the first."""
+
+    def __init__(self, upgrade: bytes, on_text: Callable[[bytes], None] | None = None) -> None:
         self.upgrade = upgrade
+        self.on_text = on_text
         self.buffer = b""
         self.upgraded = False
         self.first: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -85,14 +104,28 @@ class _FanSocket(asyncio.Protocol):
         self.buffer = self.buffer[start + length :]
         if opcode == PING and self.transport is not None:
             # Answered, as a browser does: uvicorn closes a socket whose pings go unanswered.
-            self.transport.write(_masked(PONG, payload))
+            self.transport.write(masked(PONG, payload))
         elif opcode == TEXT and not self.first.done():
             try:
                 kind = str(json.loads(payload).get("t"))
             except ValueError:
                 kind = "not_json"
             self._first(kind)
+        elif opcode == TEXT and self.on_text is not None:
+            self.on_text(payload)
         return True
+
+    def send_text(self, text: str) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(masked(TEXT, text.encode()))
+
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._first("closed")
@@ -107,18 +140,38 @@ def upgrade_request(host: str, port: int, path: str, cookie: str) -> bytes:
     ).encode()
 
 
+async def open_fan_socket(
+    client: FanClient, on_text: Callable[[bytes], None], timeout: float = OPEN_TIMEOUT_S
+) -> FanSocket:
+    """The socket of a fan who has joined through ``client`` (its cookie, its source
+    address), once its first message, the fan's status, has arrived."""
+    url = urlsplit(socket_url(client.base_url, client.event_id))
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    upgrade = upgrade_request(host, port, url.path, f"{FAN_COOKIE}={client.cookie}")
+    source = (client.local_address, 0) if client.local_address else None
+    loop = asyncio.get_running_loop()
+    _, sock = await loop.create_connection(
+        lambda: FanSocket(upgrade, on_text), host, port, local_addr=source
+    )
+    first = await asyncio.wait_for(sock.first, timeout)
+    if first != MessageType.STATUS:
+        sock.close()
+        raise ConnectionError(f"the socket's first message was {first}, not a status")
+    return sock
+
+
 async def _open_one(
     loop: asyncio.AbstractEventLoop,
     upgrade: bytes,
     address: tuple[str, int],
     local_address: str | None,
     gate: asyncio.Semaphore,
-    sockets: list[_FanSocket],
+    sockets: list[FanSocket],
 ) -> str:
     async with gate:
         try:
             _, fan = await loop.create_connection(
-                lambda: _FanSocket(upgrade),
+                lambda: FanSocket(upgrade),
                 *address,
                 local_addr=(local_address, 0) if local_address else None,
             )
@@ -135,7 +188,7 @@ async def _session(
     raise_file_limit(count + 256)
     join = request_bytes(host, port, f"/api/events/{event_id}/join")
     cookies: list[str] = []
-    sockets: list[_FanSocket] = []
+    sockets: list[FanSocket] = []
     while True:
         message = await loop.run_in_executor(None, conn.recv)
         if message[0] == "join":

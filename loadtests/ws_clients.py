@@ -2,10 +2,13 @@
 
 Each fan joins over HTTP (one shared client per process, the fan's cookie
 passed explicitly: launch/fan_client.py's ``FanClient``), opens its socket
-(its ``Socket``, read as messages come), and records when every ``status``
-or shared ``progress`` message arrived (``time.time()`` once parsed, the same
-clock on the same machine as the parent's change timestamps) and whether it
-said ``paused``. A process's sockets leave from their own loopback address
+(loadtests/raw_ws.py's lean one, read as frames come), and records when every
+``status`` or shared ``progress`` message arrived (``time.time()`` once parsed,
+the same clock on the same machine as the parent's change timestamps) and
+whether it said ``paused``. The clients share the box with the web processes:
+through the websockets library they spent three times the web processes' CPU
+on each change (loadtests/RESULTS.md), and the delivery they measured was
+mostly their own backlog. A process's sockets leave from their own loopback address
 (127.0.0.2, 127.0.0.3, ...), so each process has the whole ephemeral port
 range to itself. The parent drives
 the process over a pipe: ``open`` (answered with how many opened), then
@@ -16,9 +19,7 @@ Everything is bounded: fans, the time to open them, and the messages kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import resource
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -26,9 +27,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
+import orjson
+import uvloop
 
 from fairdrop.protocol import MessageType
-from launch.fan_client import FanClient, Socket
+from launch.fan_client import FanClient
+from loadtests.client_processes import raise_file_limit
+from loadtests.raw_ws import FanSocket, open_fan_socket
 
 # Joins and handshakes in flight per process. The web process's Redis pool holds
 # 200 connections and answers 500 beyond that, so 4 processes stay well under it.
@@ -50,14 +55,15 @@ class Fan:
     open: bool = False
     error: str = ""
 
-
-def raise_file_limit(wanted: int) -> int:
-    """Lifts this process's RLIMIT_NOFILE towards ``wanted``; returns the soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = max(soft, min(wanted, hard)) if hard != resource.RLIM_INFINITY else max(soft, wanted)
-    if target > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    def on_text(self, payload: bytes) -> None:
+        now = time.time()
+        try:
+            message = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self.error = "not_json"
+            return
+        if message.get("t") in SHOWING_CHANGES:
+            self.arrivals.append((now, bool(message.get("paused"))))
 
 
 async def _follow(
@@ -67,43 +73,23 @@ async def _follow(
     opened: asyncio.Event,
     stop: asyncio.Event,
 ) -> None:
+    socket: FanSocket | None = None
     try:
         async with opening:
             (await client.post_join()).raise_for_status()
-            socket = await client.open_socket(
-                open_timeout=OPEN_TIMEOUT_S,
-                ping_interval=None,  # the server heartbeats; pings would be extra load
-                max_queue=None,
-            )
+            socket = await open_fan_socket(client, fan.on_text, OPEN_TIMEOUT_S)
         fan.open = True
     except httpx.HTTPStatusError as exc:
         fan.error = f"http_{exc.response.status_code}"
-        opened.set()
-        return
     except Exception as exc:  # a fan's failure is a figure, not a crash
         fan.error = type(exc).__name__
-        opened.set()
-        return
     opened.set()
-    reader = asyncio.create_task(_read(fan, socket))
+    if socket is None:
+        return
     await stop.wait()
-    reader.cancel()
-    with contextlib.suppress(Exception):  # closing at the end; nothing left to record
-        await asyncio.wait_for(socket.close(), 5)
-    fan.open = fan.open and not reader.done()
-
-
-async def _read(fan: Fan, socket: Socket) -> None:
-    try:
-        async for message in socket:
-            now = time.time()
-            if message.get("t") in SHOWING_CHANGES:
-                fan.arrivals.append((now, bool(message.get("paused"))))
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        fan.error = type(exc).__name__
-    fan.open = False
+    # Open until the end: a socket the server closed meanwhile no longer counts.
+    fan.open = fan.open and socket.is_open
+    socket.close()
 
 
 def _figures(
@@ -199,6 +185,6 @@ def client_main(
     """The body of one client process: ``count`` fans of ``event_id``."""
     raise_file_limit(count + 1_024)
     try:
-        asyncio.run(_run(conn, base_url, event_id, count, source_host))
+        uvloop.run(_run(conn, base_url, event_id, count, source_host))
     finally:
         conn.close()

@@ -58,6 +58,9 @@ from web.client_address import (
 KEY_PREFIX = "fairdrop:limits"
 # One key for the whole site: the blocklist is not any sale's.
 BLOCKLIST_KEY = "fairdrop:blocklist"
+# Where a request's scope keeps its client's address once read (ASGI lets an
+# app add keys of its own).
+_ADDRESS = "fairdrop.client_address"
 BLOCKLIST_REFRESH_S = 1.0
 
 
@@ -219,7 +222,19 @@ class RateLimits:
         self._open_sockets: Counter[str] = Counter()
 
     def address_of(self, conn: HTTPConnection) -> IPAddress | None:
-        return client_address(conn, self.trusted)
+        # Read once per request: a new fan's join asks for it five times (the
+        # blocklist, the checks, the counts, its entrant address), and parsing
+        # it each time was several per cent of a join's web CPU. Not kept for a
+        # socket, which asks twice: its scope lives as long as the socket, and
+        # one more key can make a dict grow its table.
+        scope = conn.scope
+        if scope["type"] != "http":
+            return client_address(conn, self.trusted)
+        if _ADDRESS in scope:
+            address: IPAddress | None = scope[_ADDRESS]
+            return address
+        address = scope[_ADDRESS] = client_address(conn, self.trusted)
+        return address
 
     async def admit(self, conn: HTTPConnection) -> IPAddress | None:
         """The client's address, unless the blocklist holds it (403 ``blocked``)."""

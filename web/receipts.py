@@ -11,6 +11,7 @@ and the ``beacon`` round), in one transaction, so a receipt tells one moment.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -39,9 +40,11 @@ def _text(raw: bytes | str | None) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw or ""
 
 
+@functools.lru_cache(maxsize=1024)
 def beacon_round(beacon: bytes | str | None) -> int | None:
     """The drand round in the sale's beacon JSON (meta ``beacon``); None for a
-    sale without a beacon (a v1 draw) or a round not yet named."""
+    sale without a beacon (a v1 draw) or a round not yet named. Kept per text:
+    a sale's beacon is fixed when it is made, and every join asks."""
     if not beacon:
         return None
     parsed = json.loads(beacon)

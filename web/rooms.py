@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from buffer.arrivals import AddressShare, join, queue_numbers
 from fairdrop.connections import AsyncSaleRedis
@@ -56,10 +57,20 @@ log = logging.getLogger("fairdrop.live")
 
 # A room sends the shared progress at most this often, unless the sale's state
 # or pause changes. During a burst of holds stock moves every clock tick, and
-# each broadcast costs ~25 us of CPU per socket; the latest progress is what
-# goes out, so nothing is lost, and heartbeats still arrive within their period
-# (a broadcast waits only when the previous one was less than this ago).
+# each broadcast costs ~20 us of CPU per socket (most of it the socket's write
+# system call); the latest progress is what goes out, so nothing is lost, and
+# heartbeats still arrive within their period (a broadcast waits only when the
+# previous one was less than the gap ago).
 MIN_BROADCAST_GAP_S = 0.5
+# A large room spaces its broadcasts further, so that they take at most this
+# share of the process's time: the holds and admissions, which go to one fan
+# each and never wait for a gap, keep the rest. Measured on the end-to-end hold
+# bench (py-spy): broadcasts were 13-20 % of a web process's CPU with 3,000 sockets.
+BROADCAST_SHARE = 0.1
+# ... but never further apart than this: every fan must hear from the room
+# within the heartbeat period (2 s, the clock's heartbeat 1.8 s), and a
+# broadcast waits at most the gap after the one before.
+MAX_BROADCAST_GAP_S = 1.5
 # How every progress message starts: the shared figures follow.
 _PROGRESS_START = '{"t":"' + MessageType.PROGRESS + '",'
 # Phases in which a queued fan's place moves only with the shared counter.
@@ -94,6 +105,7 @@ class Room:
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._broadcast_at = 0.0  # loop time of the last shared progress
+        self._gap = MIN_BROADCAST_GAP_S  # from the last broadcast's cost (BROADCAST_SHARE)
         self._broadcast_key: tuple[Any, bool, bool] = (None, False, False)  # its _sale_key()
         self._deferred: asyncio.TimerHandle | None = None
         self._restores = RestoreWatch(services.client, event_id)  # web/rejoin.py
@@ -159,8 +171,11 @@ class Room:
 
     async def _on_message(self, data: bytes | str) -> None:
         try:
-            message: dict[str, Any] = json.loads(data)
-        except ValueError:
+            # orjson: every hold's answer passes here (and is encoded again below).
+            message: dict[str, Any] = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(message, dict):
             return
         fan_id = message.get(FAN_FIELD)
         if isinstance(fan_id, str):
@@ -174,7 +189,7 @@ class Room:
             return
         for sock in socks:
             sock.apply_fan_message(message)
-        encoded = json.dumps({k: v for k, v in message.items() if k != FAN_FIELD})
+        encoded = orjson.dumps({k: v for k, v in message.items() if k != FAN_FIELD}).decode()
         _to_sockets((s, encoded) for s in socks)
         # The place changed too (holding, done): say so in the same breath.
         await self._send_status(socks)
@@ -198,7 +213,7 @@ class Room:
     def _broadcast_soon(self) -> None:
         """The shared progress to every socket now, or the latest one once the gap is over."""
         loop = asyncio.get_running_loop()
-        wait = self._broadcast_at + MIN_BROADCAST_GAP_S - loop.time()
+        wait = self._broadcast_at + self._gap - loop.time()
         if self._sale_key() != self._broadcast_key or wait <= 0:
             self._broadcast()
         elif self._deferred is None:
@@ -218,7 +233,10 @@ class Room:
         self._broadcast_at = asyncio.get_running_loop().time()
         self._broadcast_key = self._sale_key()
         shared = self.progress_message(int(time.time() * 1000))
+        started = time.perf_counter()
         send_all((s.ws, shared) for s in self.sockets if s.told is not None)
+        cost = time.perf_counter() - started
+        self._gap = min(MAX_BROADCAST_GAP_S, max(MIN_BROADCAST_GAP_S, cost / BROADCAST_SHARE))
 
     def _places_changed_by(self, progress: dict[str, Any], now_ms: int) -> list[FanSocket]:
         """The sockets whose place this progress changes; each is marked to skip its broadcast."""
@@ -300,7 +318,7 @@ class Room:
             "hold_id": sock.hold_id,
             "now_ms": now_ms,
         }
-        return json.dumps(own, separators=(",", ":"))[:-1] + "," + self._shared + "}"
+        return orjson.dumps(own).decode()[:-1] + "," + self._shared + "}"
 
     async def _send_status(self, socks: list[FanSocket]) -> None:
         if not self.progress:

@@ -99,6 +99,9 @@ def test_quick_bench_prints_every_figure_and_a_clean_summary() -> None:
     assert (e2e["fans"], e2e["ready"], e2e["held"], e2e["stock"]) == (300, 300, 300, 300)
     assert e2e["outcomes"] == {"held": 300}
     assert e2e["server_cpu_us_per_request"] > 0 and summary["holds_end_to_end_server_cpu_us"] > 0
+    # The web processes' share of it, apart (issue 14: the part the front door work cuts).
+    assert 0 < e2e["web_cpu_us_per_request"] < e2e["server_cpu_us_per_request"]
+    assert summary["holds_end_to_end_web_cpu_us"] == e2e["web_cpu_us_per_request"]
     # Every fresh fan joined through the real endpoint, and every socket heard its status.
     joins = [f for f in figures if f["figure"] == "http_joins"]
     assert joins and all(f["ok"] == 300 and f["statuses"] == {"200": 300} for f in joins)
