@@ -68,11 +68,10 @@ async def channel_messages(
 async def _sharded_on_cluster(
     client: redis.asyncio.RedisCluster, channel: str, subscribed: asyncio.Event
 ) -> AsyncGenerator[bytes | str, None]:
-    # The slot map read anew, then a keyed read through the cluster client:
-    # after a failover it meets the dead node or MOVED and learns the slot's
-    # new master before we subscribe.
-    with contextlib.suppress(redis.RedisError):
-        await client.nodes_manager.initialize()
+    # A keyed read through the cluster client first: after a failover it meets
+    # the dead node or MOVED, and the client reads the slot map anew (and
+    # retries) before we subscribe. Not nodes_manager.initialize() each time:
+    # every refresh marks all the client's pooled connections for reconnect.
     await client.exists(channel)
     node = client.get_node_from_key(channel)
     if node is None:  # the slot is served by nobody, mid-failover
