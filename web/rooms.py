@@ -71,6 +71,8 @@ BROADCAST_SHARE = 0.1
 # within the heartbeat period (2 s, the clock's heartbeat 1.8 s), and a
 # broadcast waits at most the gap after the one before.
 MAX_BROADCAST_GAP_S = 1.5
+# How often a room being stopped cancels its listener again.
+STOP_RECHECK_S = 0.5
 # How every progress message starts: the shared figures follow.
 _PROGRESS_START = '{"t":"' + MessageType.PROGRESS + '",'
 # Phases in which a queued fan's place moves only with the shared counter.
@@ -122,10 +124,17 @@ class Room:
     async def stop(self) -> None:
         if self._deferred is not None:
             self._deferred.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # Cancelled again until it ends: a cancel that lands inside
+            # redis-py's timed read can be swallowed there, and one wait
+            # for the task then hung the room's stop for good (seen in a
+            # failover test).
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=STOP_RECHECK_S)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     def add(self, sock: FanSocket) -> None:
         # The step that let this fan in may have gone by while its socket was

@@ -99,6 +99,13 @@ async def _sharded_on_cluster(
             if message is not None and message.get("type") in ("smessage", b"smessage"):
                 heard_at = time.monotonic()
                 yield message["data"]
+        log.warning(
+            "nothing heard on %s from %s (%s) for %.0f s: subscribing again",
+            channel,
+            node.name,
+            node.server_type,
+            SILENT_RESUBSCRIBE_S,
+        )
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await direct.aclose()
