@@ -5,6 +5,7 @@ and reading the drawn numbers back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fairdrop.connections import AsyncSaleRedis
 from fairdrop.settings import Settings, parse_rate_limit
@@ -37,12 +38,16 @@ class Entry:
         return self.deadline_ms if self.status == ADDRESS_BUSY else 0
 
 
-def parse_entry(raw: list[object]) -> Entry:
-    def text(v: object) -> str:
-        return v.decode() if isinstance(v, bytes) else str(v)
+def _text(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
-    status, number, serving, deadline, hold_id, tickets = (text(v) for v in raw)
-    return Entry(status, int(number), int(serving), int(deadline), hold_id, int(tickets))
+
+def parse_entry(raw: list[Any]) -> Entry:
+    # int() reads a reply's bytes as it reads their text: no decoding for the numbers.
+    status, number, serving, deadline, hold_id, tickets = raw
+    return Entry(
+        _text(status), int(number), int(serving), int(deadline), _text(hold_id), int(tickets)
+    )
 
 
 # What an anonymous browser satisfies (fairdrop/identity.py policies_for).

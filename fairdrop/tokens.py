@@ -99,6 +99,9 @@ class Signer:
         # itsdangerous signs with HMAC-SHA1 through a pure-Python HMAC unless told.
         sha256 = {"digest_method": hashlib.sha256}
         self._session = URLSafeSerializer(secret_key, salt="fairdrop.session", signer_kwargs=sha256)
+        # Made once: ``dumps`` builds a new itsdangerous Signer for every token,
+        # and every fresh fan's join signs a session (loadtests/RESULTS.md).
+        self._session_signer = self._session.make_signer()
         self._admission = URLSafeSerializer(
             secret_key, salt="fairdrop.admission", signer_kwargs=sha256
         )
@@ -126,9 +129,9 @@ class Signer:
 
     def sign_session(self, session: Session) -> str:
         i = session.identity
-        return self._session.dumps(
-            [i.kind, i.scope, i.subject, session.issued_at, session.expires_at]
-        )
+        payload = [i.kind, i.scope, i.subject, session.issued_at, session.expires_at]
+        # Byte for byte what ``self._session.dumps(payload)`` gives.
+        return self._session_signer.sign(self._session.dump_payload(payload)).decode()
 
     def session_from_cookie(self, cookie: str | None, now_s: int | None = None) -> Session | None:
         """The live session in a cookie, or None when missing, forged, malformed or expired."""

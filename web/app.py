@@ -214,6 +214,7 @@ def create_app(settings: Settings) -> Starlette:
             engine.dispose()
 
     routes = [
+        *fans.front_door,
         Route("/", home),
         Route("/healthz", health),
         Route("/openapi.json", openapi),

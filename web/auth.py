@@ -88,11 +88,9 @@ def entrant_of(conn: HTTPConnection, signer: Signer, event_id: str) -> str:
 def set_session_cookie(
     response: Response, signer: Signer, settings: Settings, session: Session
 ) -> None:
-    response.set_cookie(
-        FAN_COOKIE,
-        signer.sign_session(session),
-        max_age=max(0, session.expires_at - session.issued_at),
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-    )
+    # The header Starlette's ``set_cookie`` writes, without its trip through
+    # http.cookies (a fresh fan's join pays it): a signed token never needs quoting.
+    max_age = max(0, session.expires_at - session.issued_at)
+    cookie = f"{FAN_COOKIE}={signer.sign_session(session)}; HttpOnly; Max-Age={max_age}; Path=/"
+    cookie += "; SameSite=lax; Secure" if settings.cookie_secure else "; SameSite=lax"
+    response.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))

@@ -38,7 +38,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -118,6 +117,22 @@ def from_this_site(origin: str, host: str, public_origin: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc) and parts.netloc == host.lower()
 
 
+def _host_and_origin(scope: Scope) -> tuple[str, str | None]:
+    """The first Host and Origin headers, as Starlette's ``Headers.get`` reads them.
+
+    One pass over the raw list (names come lower-cased from the server)
+    rather than a ``Headers`` and two lookups: this runs on every request.
+    """
+    host: str | None = None
+    origin: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"host" and host is None:
+            host = value.decode("latin-1")
+        elif name == b"origin" and origin is None:
+            origin = value.decode("latin-1")
+    return host or "", origin
+
+
 class Edge:
     """Security headers on every HTTP answer; 403 for a state change asked from another site."""
 
@@ -133,13 +148,14 @@ class Edge:
         if settings.cookie_secure:
             common.append((b"strict-transport-security", HSTS.encode()))
         self.common_headers = common
+        # What every answer but a page gets, encoded once.
+        self.other_headers = [(b"content-security-policy", OTHER_POLICY.encode()), *common]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_headers = Headers(scope=scope)
-        host = request_headers.get("host", "")
+        host, origin = _host_and_origin(scope)
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -149,7 +165,6 @@ class Edge:
                 message = {**message, "headers": self._with_headers(message, host)}
             await send(message)
 
-        origin = request_headers.get("origin")
         if (
             scope["method"] in STATE_CHANGING
             and origin is not None
@@ -174,12 +189,17 @@ class Edge:
 
     def _with_headers(self, message: Message, host: str) -> list[tuple[bytes, bytes]]:
         headers = list(message.get("headers", []))
-        present = {name.lower() for name, _ in headers}
-        content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-        if content_type.startswith(b"text/html"):
-            policy = self.page_policy.for_host(host)
+        present = set()
+        content_type: bytes | None = None  # the first one's value
+        for name, value in headers:
+            lower = name.lower()
+            present.add(lower)
+            if content_type is None and lower == b"content-type":
+                content_type = value
+        if content_type is not None and content_type.startswith(b"text/html"):
+            policy = self.page_policy.for_host(host).encode()
+            added = [(b"content-security-policy", policy), *self.common_headers]
         else:
-            policy = OTHER_POLICY
-        added = [(b"content-security-policy", policy.encode()), *self.common_headers]
+            added = self.other_headers
         headers.extend((name, value) for name, value in added if name not in present)
         return headers
