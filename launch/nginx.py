@@ -30,6 +30,10 @@ TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 UPSTREAM_HEADER = "X-Upstream"
 
 
+# How long nginx leaves a web process out after a connection to it failed.
+FAIL_TIMEOUT_S = 2
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or next((p for p in NGINX_PLACES if os.access(p, os.X_OK)), None)
     if found is None:
@@ -47,7 +51,14 @@ def nginx_config(
     """The template filled: nginx on ``listen`` before ``upstreams`` (each ``host:port``)."""
     if not upstreams:
         raise ValueError("nginx needs at least one web process to send requests to")
-    servers = "\n".join(f"        server {address};" for address in upstreams)
+    # A failed process is left out for FAIL_TIMEOUT_S, not nginx's default 10 s:
+    # when every process has failed within that time (one killed, another
+    # killed just after the first came back), nginx answers 502 to everything
+    # without trying any, until the time is up.
+    servers = "\n".join(
+        f"        server {address} max_fails=1 fail_timeout={FAIL_TIMEOUT_S}s;"
+        for address in upstreams
+    )
     fields = {
         "LISTEN": listen,
         "UPSTREAM_SERVERS": servers,
