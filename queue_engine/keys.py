@@ -52,6 +52,12 @@ class EventKeys:
         return [*self.stored_keys, self.channel]
 
     @cached_property
+    def script_keys_bytes(self) -> tuple[bytes, ...]:
+        """:attr:`script_keys` encoded once: redis-py encodes a str argument on
+        every call, and bytes go out as they are."""
+        return tuple(key.encode() for key in self.script_keys)
+
+    @cached_property
     def stored_keys(self) -> list[str]:
         """Every key the scripts get (:attr:`script_keys` without the channel):
         all of a sale's script state, e.g. to delete or to check it is gone.

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any, Literal, TypeVar
 
@@ -231,13 +231,6 @@ class SyncScripts:
         raise AssertionError("unreachable")
 
 
-@lru_cache(maxsize=4096)
-def _encoded_keys(event_id: str) -> tuple[bytes, ...]:
-    """An event's 22 script KEYS as bytes, encoded once per event: redis-py
-    encodes a str argument on every call, and bytes go out as they are."""
-    return tuple(key.encode() for key in EventKeys(event_id).script_keys)
-
-
 class AsyncScripts:
     """The event scripts on an asyncio client (web processes)."""
 
@@ -250,7 +243,7 @@ class AsyncScripts:
         if isinstance(self.client, redis.asyncio.RedisCluster):
             keys = EventKeys(event_id).script_keys
             return self._across_failover(name, event_id, keys, list(args))
-        return self._evalsha(script, _encoded_keys(event_id), args)
+        return self._evalsha(script, EventKeys(event_id).script_keys_bytes, args)
 
     async def _evalsha(
         self,
