@@ -24,8 +24,13 @@ def free_port() -> int:
         return port
 
 
+# Generous: a web process imports the whole app, and on a box busy with other
+# work (a CI neighbour, a benchmark) that alone took over 30 s.
+START_TIMEOUT_S = 90.0
+
+
 def wait_until_answered(
-    url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 30.0
+    url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = START_TIMEOUT_S
 ) -> None:
     """Polls ``url`` until it answers 200; fails as soon as one of ``processes`` exits."""
     deadline = time.monotonic() + timeout

@@ -154,27 +154,6 @@ def orders_of_fan(engine: Engine, event_id: str, fan_id: str) -> list[tuple[Orde
     return [(order, tickets[order.id]) for order in orders]
 
 
-def recent_orders(engine: Engine, event_id: str, limit: int) -> list[tuple[Order, list[OrderItem]]]:
-    """The event's newest orders first, each with its items (two queries in all)."""
-    with open_session(engine) as session:
-        orders = session.exec(
-            select(Order)
-            .where(Order.event_id == event_id)
-            .order_by(col(Order.created_at).desc(), col(Order.id))
-            .limit(limit)
-        ).all()
-        items: dict[str, list[OrderItem]] = {order.id: [] for order in orders}
-        if items:
-            rows = session.exec(
-                select(OrderItem)
-                .where(col(OrderItem.order_id).in_(items))
-                .order_by(col(OrderItem.id))
-            ).all()
-            for item in rows:
-                items[item.order_id].append(item)
-    return [(order, items[order.id]) for order in orders]
-
-
 # A cancel goes paid -> refunding -> refunded. Every step is safe to repeat,
 # so a cancel that died half-way (a crash, a provider timeout) is finished by
 # asking again: "refunding" orders are picked up where they stopped.

@@ -1,13 +1,14 @@
 // The organiser dashboard (/organiser, /organiser#<event id>).
 //
 // Create a sale, pick one to watch, see its figures every second, pause and
-// resume it, list its orders and cancel (refund) one. Every call carries the organiser token as a bearer token; the
+// resume it, find its orders and cancel (refund) one. Every call carries the organiser token as a bearer token; the
 // token lives in sessionStorage so it is gone when the tab closes.
 //
 // This entry module keeps the token and wires the page; the rest lives in:
 //   organiser_api.js     the calls to the API with the token
 //   organiser_create.js  the "Create a sale" form
-//   organiser_sales.js   the list of sales, the one watched, its orders
+//   organiser_sales.js   the list of sales, the one watched
+//   organiser_orders.js  its orders: search, pages, tickets, cancel
 //   organiser_access.js  the "Who may enter" card
 //   organiser_doors.js   the "Door staff" card
 import { $ } from "/static/common.js";
@@ -15,8 +16,8 @@ import { organiserToken } from "/static/organiser_api.js";
 import { wireAccess } from "/static/organiser_access.js";
 import { wireCreate } from "/static/organiser_create.js";
 import { wireDoors } from "/static/organiser_doors.js";
+import { wireOrders } from "/static/organiser_orders.js";
 import {
-  loadOrders,
   reloadEvents,
   restartStatsPolling,
   selectFromHash,
@@ -51,7 +52,7 @@ function start() {
   $("refresh-events-button").addEventListener("click", reloadEvents);
   $("pause-button").addEventListener("click", () => setPaused(true));
   $("resume-button").addEventListener("click", () => setPaused(false));
-  $("orders-button").addEventListener("click", loadOrders);
+  wireOrders(selectedId);
   wireAccess(selectedId);
   wireDoors(selectedId);
   window.addEventListener("hashchange", selectFromHash);

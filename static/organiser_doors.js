@@ -1,10 +1,12 @@
 // The organiser dashboard's "Door staff" card: door tokens for the selected
 // sale (per door if wanted). A token is shown once, when made: the server
 // keeps only its record, and staff type it into /door. Revoking stops it at
-// its next scan.
+// its next scan. Below them, how many tickets each door has let in, counted
+// again every CHECK_INS_EVERY_MS while the card is shown.
 import { $, clearError, el, showError } from "/static/common.js";
 import { callApi, eventPath, organiserToken } from "/static/organiser_api.js";
 
+const CHECK_INS_EVERY_MS = 10_000;
 const doors = {
   eventId: () => "",
   shownFor: "", // the sale the card shows
@@ -19,7 +21,31 @@ export function showDoors(eventId) {
   $("doors-card").hidden = !eventId;
   if (eventId !== doors.shownFor) $("door-token-made").hidden = true;
   doors.shownFor = eventId;
-  if (eventId && organiserToken()) loadDoorTokens();
+  $("check-ins").textContent = "";
+  $("check-ins-doors").replaceChildren();
+  if (eventId && organiserToken()) {
+    loadDoorTokens();
+    loadCheckIns();
+  }
+}
+
+async function loadCheckIns() {
+  const eventId = doors.eventId();
+  if (!eventId || !organiserToken()) return;
+  try {
+    const answer = await callApi("GET", eventPath(eventId, "/check-ins"));
+    if (eventId === doors.eventId()) renderCheckIns(answer);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function renderCheckIns(answer) {
+  $("check-ins").textContent = `${answer.checked_in} of ${answer.tickets} paid tickets let in`;
+  const lines = answer.doors.map((door) =>
+    el("li", { "data-door": door.door }, `${door.door || "an unnamed door"}: ${door.checked_in}`),
+  );
+  $("check-ins-doors").replaceChildren(...lines);
 }
 
 async function loadDoorTokens() {
@@ -80,4 +106,8 @@ async function revokeDoorToken(tokenId, button) {
 export function wireDoors(eventId) {
   doors.eventId = eventId;
   $("door-form").addEventListener("submit", makeDoorToken);
+  $("check-ins-refresh").addEventListener("click", loadCheckIns);
+  setInterval(() => {
+    if (!document.hidden && !$("doors-card").hidden) loadCheckIns();
+  }, CHECK_INS_EVERY_MS);
 }

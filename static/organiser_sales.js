@@ -1,10 +1,11 @@
 // The organiser dashboard's sales: the list of them, the one being watched
 // (picked by the address's #<event id>: its figures every second, pause and
-// resume) and its orders, each of which can be cancelled (refunded).
+// resume); its orders are organiser_orders.js's.
 import { $, clearError, el, showError } from "/static/common.js";
 import { absoluteUrl, callApi, eventPath, isAuthError, organiserToken } from "/static/organiser_api.js";
 import { showAccess } from "/static/organiser_access.js";
 import { showDoors } from "/static/organiser_doors.js";
+import { clearOrders } from "/static/organiser_orders.js";
 
 const STATS_EVERY_MS = 1_000;
 const page = {
@@ -13,7 +14,6 @@ const page = {
   stats: null,
   selection: 0, // bumps on every new selection: answers for the sale picked before are dropped
   statsGeneration: 0, // bumps on every new selection or poll restart: stale polls stop themselves
-  ordersGeneration: 0, // bumps on every new selection and orders request: only the latest renders
 };
 
 /** The sale being watched ("" when none is). */
@@ -83,7 +83,6 @@ export function selectFromHash() {
   page.stats = null;
   page.selection += 1;
   page.statsGeneration += 1;
-  page.ordersGeneration += 1;
   markSelectedInList();
   $("stats").hidden = !eventId;
   const event = page.events.get(eventId);
@@ -96,7 +95,7 @@ export function selectFromHash() {
   $("stats-fan-link").textContent = absoluteUrl(fanUrl);
   $("draw-link").href = eventPath(eventId, "/draw");
   $("fairness-link").href = `${fanUrl}/fairness`;
-  $("orders").replaceChildren();
+  clearOrders();
   renderStats(null);
   pollStats(page.statsGeneration);
 }
@@ -193,56 +192,4 @@ export async function setPaused(paused) {
     showError(error.message);
     if (selection === page.selection) renderStats(page.stats);
   }
-}
-
-// ---------- orders ----------
-
-export async function loadOrders() {
-  clearError();
-  // Not the stats generation: a poll restart (the token's debounced reload)
-  // must not drop the orders of the sale still selected.
-  const generation = ++page.ordersGeneration;
-  try {
-    const answer = await callApi("GET", eventPath(page.selectedId, "/orders"));
-    if (generation === page.ordersGeneration) renderOrders(answer.orders);
-  } catch (error) {
-    showError(error.message);
-  }
-}
-
-function renderOrders(orders) {
-  const body = $("orders");
-  body.replaceChildren();
-  for (const order of orders) {
-    const tickets = order.items.reduce((sum, item) => sum + item.quantity, 0);
-    const total = `${(order.total_cents / 100).toFixed(2)} ${order.currency}`;
-    // "refunding" is a cancel that stopped half-way: cancelling again finishes it.
-    const cancellable = order.status === "paid" || order.status === "refunding";
-    const button = el("button", { type: "button", title: "Cancel and refund" }, "Cancel");
-    button.addEventListener("click", () => cancelOrder(order.id, button));
-    body.append(
-      el(
-        "tr",
-        { "data-order": order.id },
-        el("td", {}, el("code", { title: order.id }, order.id.slice(0, 8))),
-        el("td", {}, String(tickets)),
-        el("td", {}, total),
-        el("td", {}, order.status),
-        el("td", {}, cancellable ? button : ""),
-      ),
-    );
-  }
-  if (!orders.length) body.append(el("tr", {}, el("td", { colspan: "5" }, "No orders yet.")));
-}
-
-async function cancelOrder(orderId, button) {
-  if (!window.confirm(`Refund order ${orderId} and put its tickets back on sale?`)) return;
-  clearError();
-  button.disabled = true;
-  try {
-    await callApi("POST", eventPath(page.selectedId, `/orders/${encodeURIComponent(orderId)}/cancel`));
-  } catch (error) {
-    showError(error.message);
-  }
-  await loadOrders();
 }

@@ -1,4 +1,7 @@
-"""Organiser API: create and read sales, pause and resume, live stats, orders and cancels."""
+"""Organiser API: create and read sales, pause and resume, live stats, cancels.
+
+The orders list and the check-ins per door are web/order_list.py's.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +20,14 @@ from buffer.order import new_seed, seed_commitment
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import POW_MAX, Settings
-from purchase.models import Event, Order, OrderItem, TicketType, epoch_ms
-from purchase.orders import cancel_order, recent_orders
+from purchase.models import Event, TicketType, epoch_ms
+from purchase.orders import cancel_order
 from purchase.restore import sale_spec
 from queue_engine.sales import create_sale, set_access, set_paused, snapshot
 from web.auth import require_organiser
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
+from web.order_list import order_view
 from web.validation import (
     CURRENCY,
     SLUG,
@@ -52,7 +56,6 @@ MAX_ORDER_CENTS = 1_000_000_000
 MAX_RATE_PER_MIN = 1_000_000
 MAX_CAP = 1_000_000
 MIN_HOLD_SECONDS, MAX_HOLD_SECONDS = 5, 3_600
-MAX_ORDERS_LISTED = 200
 
 
 def _organiser(request: Request) -> WebContext:
@@ -253,31 +256,6 @@ async def resume_event(request: Request) -> JSONResponse:
     return await _set_paused(request, False)
 
 
-def _order_view(order: Order, items: list[OrderItem] | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": order.id,
-        "event_id": order.event_id,
-        "status": order.status,
-        "total_cents": order.total_cents,
-        "currency": order.currency,
-        "payment_provider": order.payment_provider,
-        "refund_ref": order.refund_ref,
-        "created_at": order.created_at.isoformat(),
-    }
-    if items is not None:
-        view["items"] = [{"type": item.ticket_type_id, "quantity": item.quantity} for item in items]
-    return view
-
-
-async def list_orders(request: Request) -> JSONResponse:
-    ctx = _organiser(request)
-    event_id = request.path_params["event_id"]
-    if await ctx.catalog.get(event_id) is None:
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
-    rows = await run_in_threadpool(recent_orders, ctx.engine, event_id, MAX_ORDERS_LISTED)
-    return JSONResponse({"orders": [_order_view(order, items) for order, items in rows]})
-
-
 async def cancel_paid_order(request: Request) -> JSONResponse:
     """Refunds the order and returns its tickets to the sale, then answers 200.
 
@@ -292,7 +270,7 @@ async def cancel_paid_order(request: Request) -> JSONResponse:
     order = await run_in_threadpool(
         cancel_order, ctx.engine, ctx.sync_scripts, ctx.settings, event_id, order_id
     )
-    return JSONResponse(_order_view(order))
+    return JSONResponse(order_view(order))
 
 
 routes = [
@@ -302,6 +280,5 @@ routes = [
     Route("/api/events/{event_id}/access", change_access, methods=["POST"]),
     Route("/api/events/{event_id}/pause", pause_event, methods=["POST"]),
     Route("/api/events/{event_id}/resume", resume_event, methods=["POST"]),
-    Route("/api/events/{event_id}/orders", list_orders, methods=["GET"]),
     Route("/api/events/{event_id}/orders/{order_id}/cancel", cancel_paid_order, methods=["POST"]),
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import POW_MAX
+from purchase.order_search import MAX_PAGE, MAX_QUERY_CHARS
 from web import organiser
 from web.blocklist import MAX_ENTRIES as MAX_BLOCKLIST_ENTRIES
 from web.client_address import MAX_NETWORK_CHARS
@@ -26,6 +27,7 @@ from web.openapi.parts import (
     text,
     whole,
 )
+from web.order_list import DEFAULT_PAGE, MAX_ORDER_ID_CHARS
 from web.validation import CURRENCY
 
 _ORDER_ID = path_param("order_id")
@@ -50,6 +52,30 @@ _LIST_MODE = {
     "schema": {"type": "string", "enum": ["replace", "add"], "default": "replace"},
 }
 _CSV = {"text/csv": {"schema": {"type": "string"}}}
+_ORDER_SEARCH = [
+    {
+        "name": "q",
+        "in": "query",
+        "required": False,
+        "description": "an order id or its start, any part of the buyer's email "
+        "(any case), or a whole ticket code",
+        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+    },
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "description": "the previous page's next_after",
+        "schema": {"type": "string", "maxLength": MAX_ORDER_ID_CHARS},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+    },
+]
+_NULL_TEXT = {"type": ["string", "null"]}
 
 
 def _csv_download(summary: str) -> dict[str, Any]:
@@ -180,8 +206,23 @@ SCHEMAS: dict[str, Any] = {
             "total_cents": {"type": "integer"},
             "currency": {"type": "string"},
             "payment_provider": {"type": "string"},
-            "refund_ref": {"type": ["string", "null"]},
+            "refund_ref": _NULL_TEXT,
+            "email": _NULL_TEXT,
+            "buyer": _NULL_TEXT,
             "created_at": {"type": "string", "format": "date-time"},
+            "tickets": {
+                "type": "array",
+                "description": "in the list only",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string"},
+                        "type": {"type": "string"},
+                        "checked_in_at": {"type": ["string", "null"], "format": "date-time"},
+                        "checked_in_by": _NULL_TEXT,
+                    },
+                },
+            },
             "items": {
                 "type": "array",
                 "items": {
@@ -191,7 +232,34 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "OrderList": list_of("orders", "Order"),
+    "OrderList": {
+        "type": "object",
+        "properties": {
+            **list_of("orders", "Order")["properties"],
+            "matching": {"type": "integer", "description": "orders matching q, on every page"},
+            "next_after": {
+                **_NULL_TEXT,
+                "description": "pass as after for the next page; null on the last",
+            },
+        },
+    },
+    "CheckIns": {
+        "type": "object",
+        "properties": {
+            "tickets": {"type": "integer", "description": "tickets of paid orders"},
+            "checked_in": {"type": "integer"},
+            "doors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "door": {"type": "string", "description": "empty when unnamed"},
+                        "checked_in": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
     "Blocklist": {
         "type": "object",
         "required": ["entries"],
@@ -252,9 +320,19 @@ PATHS: dict[str, Any] = {
     },
     "/api/events/{event_id}/orders": {
         "get": op(
-            "The event's newest orders (at most 200), with status",
+            "The event's orders, newest first, found by order id, email or ticket code, "
+            "a page at a time, each with its tickets and their check-ins",
             "200",
             "OrderList",
+            params=[EVENT_ID, *_ORDER_SEARCH],
+            organiser=True,
+        )
+    },
+    "/api/events/{event_id}/check-ins": {
+        "get": op(
+            "Tickets of paid orders let in, in all and per door",
+            "200",
+            "CheckIns",
             params=[EVENT_ID],
             organiser=True,
         )
