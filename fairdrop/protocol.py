@@ -123,6 +123,7 @@ class SaleFigures(TypedDict):
     remaining_total: int
     tickets_may_return: bool  # none left, but live holds may give some back
     paused: bool
+    pause_message: str  # the organiser's words while paused ("" for the page's own)
     opens_at: int  # epoch ms
     drop_at: int  # epoch ms: the window closes and the draw runs
     rate_per_min: int  # fans let in per minute
@@ -319,6 +320,7 @@ class SaleProgress(TypedDict):
     serving: int
     last_number: int
     paused: bool
+    pause_message: str
     rate_per_min: int
     cap: int
     hold_ms: int

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from buffer.order import ALGORITHM, ALGORITHM_V1
@@ -43,6 +43,9 @@ def from_epoch_ms(ms: int) -> datetime:
 ALGORITHM_LENGTH = 32
 
 
+PAUSE_MESSAGE_LENGTH = 280
+
+
 class Event(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
@@ -71,6 +74,13 @@ class Event(SQLModel, table=True):
     # (JSON text); None without one. Kept so a sale Redis lost before its draw
     # still waits for the round its fans were shown.
     beacon: str | None = Field(default=None, sa_type=Text)
+    # What waiting fans read while the sale is paused ("" for the page's own words).
+    pause_message: str = Field(
+        default="",
+        max_length=PAUSE_MESSAGE_LENGTH,
+        # Spelled as SQL: an empty string as server_default reads back differently.
+        sa_column_kwargs={"server_default": text("''")},
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -225,6 +235,24 @@ class PresaleLink(SQLModel, table=True):
     ticket_type_id: str | None = Field(default=None, max_length=TYPE_ID_LENGTH)
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SaleChange(SQLModel, table=True):
+    """One change an organiser made to a sale (purchase/steering.py): what, from what
+    to what, who said they were, from which address, and when."""
+
+    __tablename__ = "sale_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    # "rate_per_min", "cap", "hold_seconds", "pause_message" or "stock:<type id>".
+    field: str = Field(max_length=120)
+    old_value: str = Field(sa_type=Text)
+    new_value: str = Field(sa_type=Text)
+    # The name the organiser gave (one token is shared by a team); "" when none.
+    by: str = Field(max_length=200)
+    address: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
 
 
 class DrawRecord(SQLModel, table=True):

@@ -61,6 +61,7 @@ def sale_spec(event: Event, types: Sequence[TicketType]) -> SaleSpec:
         access=event.access,
         algorithm=event.algorithm,
         beacon=event.beacon or "",
+        pause_message=event.pause_message,
         ticket_types=tuple(
             TicketTypeSpec(t.id, t.name, t.price_cents, t.currency, t.stock, t.per_person_limit)
             for t in types

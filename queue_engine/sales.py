@@ -41,6 +41,8 @@ class SaleSpec:
     # round fixed at creation as JSON (buffer/beacon.py); "" for none.
     algorithm: str = "fairdrop-draw-v2"
     beacon: str = ""
+    # What paused pages say (steered while the sale runs); "" for the page's own words.
+    pause_message: str = ""
 
     def script_arg(self) -> str:
         return json.dumps(
@@ -55,6 +57,7 @@ class SaleSpec:
                 "access": self.access,
                 "algorithm": self.algorithm,
                 "beacon": self.beacon,
+                "pause_message": self.pause_message,
                 "types": [[t.id, t.stock, t.per_person_limit] for t in self.ticket_types],
             }
         )
@@ -89,6 +92,32 @@ async def set_allowances_async(
     scripts: AsyncScripts, event_id: str, allowances: dict[str, int], replace: bool
 ) -> int:
     return int(await scripts.run("set_allowances", event_id, json.dumps(allowances), int(replace)))
+
+
+@dataclass(frozen=True)
+class Steering:
+    """A running sale's admission settings and stock, as the database has them after a change."""
+
+    rate_per_min: int
+    cap: int
+    hold_seconds: int
+    pause_message: str
+    stock: dict[str, int]
+    # The change's number in the database's log: a call overtaken by a later one is ignored.
+    version: int
+
+
+def steer(scripts: SyncScripts, event_id: str, steering: Steering) -> bool:
+    """Puts the settings in the sale (steer.lua); False when Redis has no such sale."""
+    settings = {
+        "rate_per_min": steering.rate_per_min,
+        "cap": steering.cap,
+        "hold_ms": steering.hold_seconds * 1000,
+        "pause_message": steering.pause_message,
+    }
+    stock = json.dumps(steering.stock)
+    answer = scripts.run("steer", event_id, json.dumps(settings), stock, steering.version)
+    return bool(answer)
 
 
 def parse_snapshot(raw: str | bytes | None) -> dict[str, Any] | None:

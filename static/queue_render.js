@@ -310,6 +310,9 @@ export function render() {
   const text = statusText(status);
   if ($("status").textContent !== text) $("status").textContent = text;
   $("paused-banner").hidden = !status.paused;
+  // The organiser's words when they gave some (a status from before a sale had them has none).
+  const pauseMessage = status.pause_message || "The organiser is making a change.";
+  if ($("pause-message").textContent !== pauseMessage) $("pause-message").textContent = pauseMessage;
   $("panel-not-open").hidden = state !== "not_open";
   $("panel-waiting-room").hidden = state !== "waiting_room";
   $("panel-address-busy").hidden = state !== ADDRESS_BUSY;

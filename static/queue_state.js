@@ -135,6 +135,7 @@ export function statusFromJoin(joined, event) {
     remaining_total: Object.values(remaining).reduce((a, b) => a + b, 0),
     tickets_may_return: false,
     paused: event.paused,
+    pause_message: event.pause_message || "",
     opens_at: Date.parse(event.opens_at),
     drop_at: Date.parse(event.drop_at),
     admission: joined.admission,

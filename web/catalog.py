@@ -1,9 +1,13 @@
 """Events and ticket types as stored in the database, cached per process.
 
-A sale's configuration can change only until its window opens (the access
-policy); from then on it is fixed, so a fan page load reads it from memory,
-not from the database. Before the window opens a cached record is read again
-after ``FRESH_SECONDS``, so a change made through another web process shows.
+Most of a sale's configuration can change only until its window opens (the
+access policy); what the organiser steers while it runs (rate, cap, hold
+time, pause message, stock: purchase/steering.py) is what Redis runs on, and
+what fans see of it comes from there. So a fan page load reads the record
+from memory. Before the window opens a cached record is read again after
+``FRESH_SECONDS``, so a change made through another web process shows; once
+it has opened, after ``SETTLED_FRESH_SECONDS``, so the organiser's list shows
+a steered figure within seconds (this process forgets its copy at once).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from purchase.db import open_session
 from purchase.models import Event, TicketType, aware
 from web.validation import SLUG
 
-# How stale a sale's record may be before its window opens.
+# How stale a sale's record may be before its window opens, and after.
 FRESH_SECONDS = 2.0
+SETTLED_FRESH_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class EventRecord:
         return aware(self.event.opens_at) <= datetime.now(UTC)
 
     def fresh(self) -> bool:
-        return self.settled() or time.monotonic() - self.loaded_at < FRESH_SECONDS
+        age = time.monotonic() - self.loaded_at
+        return age < FRESH_SECONDS or (self.settled() and age < SETTLED_FRESH_SECONDS)
 
     def type_ids(self) -> set[str]:
         return {t.id for t in self.ticket_types}
@@ -105,6 +111,10 @@ class Catalog:
     async def set_access(self, event_id: str, policy: str) -> None:
         """Records a new policy (Redis, which enforces it, has taken it already)."""
         await run_in_threadpool(self._set_access, event_id, policy)
+
+    def forget(self, event_id: str) -> None:
+        """Reads the sale from the database at its next use (this process changed it)."""
+        self._cache.pop(event_id, None)
 
     def _list(self) -> list[Event]:
         with open_session(self.engine) as session:

@@ -175,6 +175,7 @@ def shared_fields(progress: Mapping[str, Any]) -> str:
         "remaining_total": total,
         "tickets_may_return": total == 0 and int(progress.get("held") or 0) > 0,
         "paused": bool(progress.get("paused")),
+        "pause_message": progress.get("pause_message") or "",
         "opens_at": progress.get("opens_at"),
         "drop_at": progress.get("drop_at"),
         "rate_per_min": progress.get("rate_per_min"),

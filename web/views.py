@@ -44,6 +44,7 @@ def event_view(record: EventRecord, live: dict[str, Any] | None) -> dict[str, An
         "seed_hash": event.seed_hash,
         "state": (live or {}).get("state"),
         "paused": bool((live or {}).get("paused")),
+        "pause_message": event.pause_message,
         "fan_url": f"/e/{event.id}",
         "ticket_types": [
             {

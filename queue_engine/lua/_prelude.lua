@@ -214,7 +214,8 @@ local function create_sale(sale)
     'seed_hash', sale.seed_hash, 'serving', 0, 'frozen', 0, 'late', 0, 'paused', 0,
     'tokens', 0, 'tokens_at', 0, 'dirty', 1, 'published_at', 0,
     'access', sale.access or 'open',
-    'algorithm', sale.algorithm or 'fairdrop-draw-v1', 'beacon', sale.beacon or '')
+    'algorithm', sale.algorithm or 'fairdrop-draw-v1', 'beacon', sale.beacon or '',
+    'pause_message', sale.pause_message or '')
   for _, t in ipairs(sale.types) do
     redis.call('HSET', K.stock, t[1], t[2])
     redis.call('HSET', K.available, t[1], t[2])
@@ -291,7 +292,7 @@ end
 local function progress(now)
   local m = redis.call('HMGET', K.meta, 'state', 'serving', 'frozen', 'late', 'paused',
     'rate_per_min', 'cap', 'hold_ms', 'drop_at', 'opens_at', 'tokens', 'tokens_at',
-    'returned', 'admit_limit', 'chose_max_ms')
+    'returned', 'admit_limit', 'chose_max_ms', 'pause_message')
   local held = hash_total(K.held)
   local remaining = hash_numbers(K.available)
   local shopping = redis.call('ZCARD', K.shopping)
@@ -309,6 +310,8 @@ local function progress(now)
     serving = tonumber(m[2] or '0'),
     last_number = tonumber(m[3] or '0') + tonumber(m[4] or '0'),
     paused = m[5] == '1',
+    -- The organiser's words to waiting fans while paused ('' for none).
+    pause_message = m[16] or '',
     rate_per_min = tonumber(m[6]),
     cap = tonumber(m[7]),
     hold_ms = tonumber(m[8]),

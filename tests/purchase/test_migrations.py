@@ -238,11 +238,13 @@ def test_revision_0010_keeps_events_and_gives_them_the_v1_draw(
 
     command.upgrade(alembic_config(settings), "0010")
 
-    with Session(engine) as session:
-        event = session.get(Event, "before-v2")
-        assert event is not None
-        # Made before v2: it drew (or draws) with v1 and has no beacon round.
-        assert (event.algorithm, event.beacon) == ("fairdrop-draw-v1", None)
+    # Read as SQL: the models are the newest revision's.
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT algorithm, beacon FROM event WHERE id = 'before-v2'")
+        ).one()
+    # Made before v2: it drew (or draws) with v1 and has no beacon round.
+    assert tuple(row) == ("fairdrop-draw-v1", None)
     assert {"draw_record", "drawn_entrant"} <= set(inspect(engine).get_table_names())
 
     command.downgrade(alembic_config(settings), "0009")
@@ -252,3 +254,26 @@ def test_revision_0010_keeps_events_and_gives_them_the_v1_draw(
     assert not {"algorithm", "beacon"} & columns
     with engine.connect() as connection:
         assert connection.execute(text("SELECT id FROM event")).scalars().all() == ["before-v2"]
+
+
+def test_revision_0011_gives_events_no_pause_message_and_a_change_log(
+    settings: Settings, engine: Engine
+) -> None:
+    command.upgrade(alembic_config(settings), "0010")
+    add_event(engine, "before-steering")
+
+    command.upgrade(alembic_config(settings), "0011")
+
+    with Session(engine) as session:
+        event = session.get(Event, "before-steering")
+        assert event is not None and event.pause_message == ""
+    assert "sale_change" in set(inspect(engine).get_table_names())
+
+    command.downgrade(alembic_config(settings), "0010")
+
+    assert "sale_change" not in set(inspect(engine).get_table_names())
+    assert "pause_message" not in {c["name"] for c in inspect(engine).get_columns("event")}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM event")).scalars().all() == [
+            "before-steering"
+        ]

@@ -3,7 +3,7 @@
 tests/web/test_openapi.py checks that every route is described and every
 described path exists, so the two cannot drift apart silently.
 
-Each concern describes its own paths and schemas (organiser_api, presale_api,
+Each concern describes its own paths and schemas (organiser_api, sale_api, presale_api,
 fan_api, receipt_api, fairness_api, door_api, sign_in_api, from the pieces in
 parts); this module puts them together with what all of them share: the error
 answers and the tokens.
@@ -21,6 +21,7 @@ from web.openapi import (
     organiser_api,
     presale_api,
     receipt_api,
+    sale_api,
     sign_in_api,
 )
 from web.openapi.parts import TEXT_PATTERN, json_content
@@ -29,6 +30,7 @@ __all__ = ["DOCUMENT", "TEXT_PATTERN"]
 
 _CONCERNS = (
     organiser_api,
+    sale_api,
     presale_api,
     fan_api,
     receipt_api,
@@ -45,6 +47,19 @@ def _merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
         if twice := merged.keys() & part.keys():
             raise ValueError(f"described twice: {sorted(twice)}")
         merged.update(part)
+    return merged
+
+
+def _merged_paths(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paths of every part: one path may have operations in two parts (the fan
+    reads an event, the organiser steers it), but one operation only in one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for path, operations in part.items():
+            known = merged.setdefault(path, {})
+            if twice := known.keys() & operations.keys():
+                raise ValueError(f"described twice: {path} {sorted(twice)}")
+            known.update(operations)
     return merged
 
 
@@ -71,7 +86,7 @@ DOCUMENT: dict[str, Any] = {
         "description": "Fair-queue ticket drops: buffer window, verifiable draw, ordered "
         "admission over websockets (/ws/events/{event_id}), atomic holds.",
     },
-    "paths": _merged([concern.PATHS for concern in _CONCERNS]),
+    "paths": _merged_paths([concern.PATHS for concern in _CONCERNS]),
     "components": {
         "schemas": _merged([{"Error": _ERROR_SCHEMA}, *(c.SCHEMAS for c in _CONCERNS)]),
         "responses": {

@@ -10,7 +10,6 @@ from typing import Any
 
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import POW_MAX
-from purchase.order_search import MAX_PAGE, MAX_QUERY_CHARS
 from web import organiser
 from web.blocklist import MAX_ENTRIES as MAX_BLOCKLIST_ENTRIES
 from web.client_address import MAX_NETWORK_CHARS
@@ -27,7 +26,6 @@ from web.openapi.parts import (
     text,
     whole,
 )
-from web.order_list import DEFAULT_PAGE, MAX_ORDER_ID_CHARS
 from web.validation import CURRENCY
 
 _ORDER_ID = path_param("order_id")
@@ -52,30 +50,24 @@ _LIST_MODE = {
     "schema": {"type": "string", "enum": ["replace", "add"], "default": "replace"},
 }
 _CSV = {"text/csv": {"schema": {"type": "string"}}}
-_ORDER_SEARCH = [
-    {
-        "name": "q",
-        "in": "query",
-        "required": False,
-        "description": "an order id or its start, any part of the buyer's email "
-        "(any case), or a whole ticket code",
-        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
-    },
-    {
-        "name": "after",
-        "in": "query",
-        "required": False,
-        "description": "the previous page's next_after",
-        "schema": {"type": "string", "maxLength": MAX_ORDER_ID_CHARS},
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
-    },
-]
-_NULL_TEXT = {"type": ["string", "null"]}
+RATE = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": organiser.MAX_RATE_PER_MIN,
+    "description": "fans admitted per minute",
+}
+CAP = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": organiser.MAX_CAP,
+    "description": "most fans shopping at once",
+}
+HOLD_SECONDS = {
+    "type": "integer",
+    "minimum": organiser.MIN_HOLD_SECONDS,
+    "maximum": organiser.MAX_HOLD_SECONDS,
+}
+NULL_TEXT = {"type": ["string", "null"]}
 
 
 def _csv_download(summary: str) -> dict[str, Any]:
@@ -121,23 +113,9 @@ SCHEMAS: dict[str, Any] = {
             "name": text(organiser.MAX_NAME),
             "opens_at": {**WHEN, "description": "the buffer window opens"},
             "drop_at": {**WHEN, "description": "the window closes and the draw runs"},
-            "rate_per_min": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": organiser.MAX_RATE_PER_MIN,
-                "description": "fans admitted per minute",
-            },
-            "cap": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": organiser.MAX_CAP,
-                "description": "most fans shopping at once",
-            },
-            "hold_seconds": {
-                "type": "integer",
-                "minimum": organiser.MIN_HOLD_SECONDS,
-                "maximum": organiser.MAX_HOLD_SECONDS,
-            },
+            "rate_per_min": RATE,
+            "cap": CAP,
+            "hold_seconds": HOLD_SECONDS,
             "access": _ACCESS,
             "pow_difficulty": _POW_DIFFICULTY,
             "ticket_types": {
@@ -206,9 +184,9 @@ SCHEMAS: dict[str, Any] = {
             "total_cents": {"type": "integer"},
             "currency": {"type": "string"},
             "payment_provider": {"type": "string"},
-            "refund_ref": _NULL_TEXT,
-            "email": _NULL_TEXT,
-            "buyer": _NULL_TEXT,
+            "refund_ref": NULL_TEXT,
+            "email": NULL_TEXT,
+            "buyer": NULL_TEXT,
             "created_at": {"type": "string", "format": "date-time"},
             "tickets": {
                 "type": "array",
@@ -219,7 +197,7 @@ SCHEMAS: dict[str, Any] = {
                         "code": {"type": "string"},
                         "type": {"type": "string"},
                         "checked_in_at": {"type": ["string", "null"], "format": "date-time"},
-                        "checked_in_by": _NULL_TEXT,
+                        "checked_in_by": NULL_TEXT,
                     },
                 },
             },
@@ -228,34 +206,6 @@ SCHEMAS: dict[str, Any] = {
                 "items": {
                     "type": "object",
                     "properties": {"type": {"type": "string"}, "quantity": {"type": "integer"}},
-                },
-            },
-        },
-    },
-    "OrderList": {
-        "type": "object",
-        "properties": {
-            **list_of("orders", "Order")["properties"],
-            "matching": {"type": "integer", "description": "orders matching q, on every page"},
-            "next_after": {
-                **_NULL_TEXT,
-                "description": "pass as after for the next page; null on the last",
-            },
-        },
-    },
-    "CheckIns": {
-        "type": "object",
-        "properties": {
-            "tickets": {"type": "integer", "description": "tickets of paid orders"},
-            "checked_in": {"type": "integer"},
-            "doors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "door": {"type": "string", "description": "empty when unnamed"},
-                        "checked_in": {"type": "integer"},
-                    },
                 },
             },
         },
@@ -317,25 +267,6 @@ PATHS: dict[str, Any] = {
     },
     "/api/events/{event_id}/resume": {
         "post": op("Resume the sale", "200", "Stats", params=[EVENT_ID], organiser=True)
-    },
-    "/api/events/{event_id}/orders": {
-        "get": op(
-            "The event's orders, newest first, found by order id, email or ticket code, "
-            "a page at a time, each with its tickets and their check-ins",
-            "200",
-            "OrderList",
-            params=[EVENT_ID, *_ORDER_SEARCH],
-            organiser=True,
-        )
-    },
-    "/api/events/{event_id}/check-ins": {
-        "get": op(
-            "Tickets of paid orders let in, in all and per door",
-            "200",
-            "CheckIns",
-            params=[EVENT_ID],
-            organiser=True,
-        )
     },
     "/api/events/{event_id}/orders/{order_id}/cancel": {
         "post": op(

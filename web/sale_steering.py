@@ -1,0 +1,150 @@
+"""Organiser API: steer a running sale, and read what was changed, by whom and when.
+
+``PATCH /api/events/{id}`` takes any of ``rate_per_min``, ``cap``,
+``hold_seconds``, ``pause_message`` and ``add_stock`` (``{type id: tickets
+to add}``), and ``by``, the organiser's name for the log (one token is
+shared by a team, so the name is what they say, beside the address they
+came from). The clock's next step admits by the new figures; waiting fans
+hear the stock. ``GET /api/events/{id}/changes`` is the log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from fairdrop.errors import ErrorCode, FairdropError
+from purchase.models import PAUSE_MESSAGE_LENGTH, SaleChange
+from purchase.steering import SaleEdit, Signed, sale_changes, steer_sale
+from queue_engine.sales import snapshot
+from web.auth import require_organiser
+from web.catalog import iso
+from web.context import WebContext, context_of
+from web.organiser import (
+    MAX_CAP,
+    MAX_HOLD_SECONDS,
+    MAX_RATE_PER_MIN,
+    MAX_STOCK,
+    MIN_HOLD_SECONDS,
+)
+from web.validation import CONTROL, int_field, invalid, is_utf8, read_json_object, text_field
+from web.views import event_view
+
+MAX_BY = 200
+MAX_TYPES_ADDED = 20
+_FIELDS = {"rate_per_min", "cap", "hold_seconds", "pause_message", "add_stock", "by"}
+
+
+def _optional_int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    return int_field(body, name, low, high) if body.get(name) is not None else None
+
+
+def _pause_message(body: dict[str, Any]) -> str | None:
+    """The new pause message; "" puts the page's own words back."""
+    if body.get("pause_message") is None:
+        return None
+    value = body["pause_message"]
+    if not isinstance(value, str):
+        raise invalid("pause_message must be a string")
+    if len(value) > PAUSE_MESSAGE_LENGTH:
+        raise invalid(f"pause_message must be at most {PAUSE_MESSAGE_LENGTH} characters")
+    if not is_utf8(value) or CONTROL.search(value):
+        raise invalid("pause_message must be text without control characters")
+    return value.strip()
+
+
+def _add_stock(body: dict[str, Any]) -> dict[str, int]:
+    raw = body.get("add_stock")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw or len(raw) > MAX_TYPES_ADDED:
+        raise invalid(
+            f"add_stock must be an object of 1 to {MAX_TYPES_ADDED} ticket type ids "
+            "and the tickets to add to each"
+        )
+    added = {}
+    for type_id in raw:
+        if not isinstance(type_id, str) or not is_utf8(type_id) or len(type_id) > 100:
+            raise invalid("add_stock: a key is not a ticket type id")
+        added[type_id] = int_field(raw, type_id, 1, MAX_STOCK)
+    return added
+
+
+def _edit(body: dict[str, Any]) -> SaleEdit:
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise invalid(
+            f"unknown field {unknown[0]!r}: a running sale's rate_per_min, cap, hold_seconds, "
+            "pause_message and add_stock may change (and by, who changes them)"
+        )
+    edit = SaleEdit(
+        rate_per_min=_optional_int(body, "rate_per_min", 1, MAX_RATE_PER_MIN),
+        cap=_optional_int(body, "cap", 1, MAX_CAP),
+        hold_seconds=_optional_int(body, "hold_seconds", MIN_HOLD_SECONDS, MAX_HOLD_SECONDS),
+        pause_message=_pause_message(body),
+        add_stock=_add_stock(body),
+    )
+    if edit == SaleEdit():
+        raise invalid(
+            "nothing to change: send rate_per_min, cap, hold_seconds, pause_message or add_stock"
+        )
+    return edit
+
+
+def _who(request: Request, ctx: WebContext, body: dict[str, Any]) -> Signed:
+    by = text_field(body, "by", MAX_BY).strip() if body.get("by") is not None else ""
+    return Signed(by, ctx.limits.entrant_address(request))
+
+
+def change_view(change: SaleChange) -> dict[str, Any]:
+    return {
+        "field": change.field,
+        "old": change.old_value,
+        "new": change.new_value,
+        "by": change.by,
+        "address": change.address,
+        "at": iso(change.at),
+    }
+
+
+def _organiser(request: Request) -> WebContext:
+    ctx = context_of(request)
+    require_organiser(request, ctx.settings.organiser_token)
+    return ctx
+
+
+async def steer_event(request: Request) -> JSONResponse:
+    ctx = _organiser(request)
+    event_id = request.path_params["event_id"]
+    if await ctx.catalog.get(event_id) is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    body = await read_json_object(request, ctx.settings.max_body_bytes)
+    edit, who = _edit(body), _who(request, ctx, body)
+    changes = await run_in_threadpool(
+        steer_sale, ctx.engine, ctx.sync_scripts, event_id, edit, who, MAX_STOCK
+    )
+    ctx.catalog.forget(event_id)
+    record = await ctx.catalog.get(event_id)
+    if record is None:  # deleted meanwhile
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    view = event_view(record, await snapshot(ctx.scripts, event_id))
+    return JSONResponse({"event": view, "changes": [change_view(c) for c in changes]})
+
+
+async def list_changes(request: Request) -> JSONResponse:
+    ctx = _organiser(request)
+    event_id = request.path_params["event_id"]
+    if await ctx.catalog.get(event_id) is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    changes = await run_in_threadpool(sale_changes, ctx.engine, event_id)
+    return JSONResponse({"changes": [change_view(c) for c in changes]})
+
+
+routes = [
+    Route("/api/events/{event_id}", steer_event, methods=["PATCH"]),
+    Route("/api/events/{event_id}/changes", list_changes, methods=["GET"]),
+]
