@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from fairdrop.identity import ACCESS_POLICIES
-from fairdrop.settings import Settings
+from fairdrop.settings import Settings, SettingsError
 from launch.event_fields import TICKET_TYPE_FIELDS, BadInput, event_body
 from launch.event_table import events_table
 from launch.organiser_client import OrganiserApiError, OrganiserClient
@@ -114,10 +114,14 @@ def _add_create(
 
 
 def run_events(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    command = f"fairdrop events {args.events_command}"
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     url = args.url or settings.public_base_url
     token = settings.organiser_token if args.token is None else args.token
-    command = f"fairdrop events {args.events_command}"
     try:
         with OrganiserClient(url, token, timeout=args.timeout) as client:
             if args.events_command == "create":

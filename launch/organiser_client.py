@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -21,7 +22,8 @@ EVENTS_PATH = "/api/events"
 
 
 def export_path(event_id: str) -> str:
-    return f"{EVENTS_PATH}/{event_id}/export.csv"
+    # Quoted whole: an id typed with a "/" or ".." stays one path segment (and a 404).
+    return f"{EVENTS_PATH}/{quote(event_id, safe='')}/export.csv"
 
 
 class OrganiserApiError(Exception):
