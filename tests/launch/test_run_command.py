@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -52,10 +53,8 @@ def _processes_left(marker: str, group: int) -> list[str]:
     return left
 
 
-def _run(
-    argv: list[str], data_dir: Path, **env: str
-) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Runs the command in a session of its own; its answer and what it left running."""
+def _start(argv: list[str], data_dir: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """The command in a session of its own, with a marker in its environment; both."""
     marker = secrets.token_hex(8)
     environ = {**os.environ, MARKER: marker, "FAIRDROP_DATA_DIR": str(data_dir), **env}
     environ.pop("REDIS_URL", None)  # the embedded default: the stack starts its own Redis
@@ -67,6 +66,14 @@ def _run(
         text=True,
         start_new_session=True,
     )
+    return process, marker
+
+
+def _run(
+    argv: list[str], data_dir: Path, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Runs the command to its end; its answer and what it left running."""
+    process, marker = _start(argv, data_dir, **env)
     stdout, stderr = process.communicate(timeout=START_TIMEOUT_S)
     answer = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     return answer, _processes_left(marker, process.pid)
@@ -108,3 +115,32 @@ def test_a_port_taken_after_the_check_stops_the_whole_stack(held_port: int, tmp_
     assert {"web.log", "clock.log", "worker-0.log", "worker-1.log"} <= {
         p.name for p in (tmp_path / "logs").iterdir()
     }
+
+
+def test_a_part_that_dies_while_running_stops_the_whole_stack(tmp_path: Path) -> None:
+    process, marker = _start(["-m", "launch.cli", "run", "--port", "0"], tmp_path)
+    with process:
+        try:
+            stderr = _kill_web_when_up(process, marker)
+        finally:
+            if process.poll() is None:  # the test failed first: SIGTERM stops the stack
+                process.terminate()
+                process.communicate(timeout=START_TIMEOUT_S)
+
+    assert process.returncode == 1
+    # After the migrations' log lines, which run writes to stderr as it starts.
+    assert stderr.splitlines()[-1] == "fairdrop: web stopped; shutting down", stderr
+    assert "Traceback" not in stderr
+    assert _processes_left(marker, process.pid) == []
+
+
+def _kill_web_when_up(process: subprocess.Popen[str], marker: str) -> str:
+    """Waits for the stack to say it is up, kills its web process; the command's stderr."""
+    assert process.stdout is not None and process.stderr is not None
+    # A flushed line: the pipe is block-buffered otherwise.
+    while (line := process.stdout.readline()) and line != "Ctrl-C stops everything.\n":
+        pass
+    assert line, process.communicate(timeout=START_TIMEOUT_S)[1]
+    [web] = [p for p in _processes_left(marker, process.pid) if "launch.cli web" in p]
+    os.kill(int(web.split(":")[0]), signal.SIGKILL)  # as the kernel's OOM killer would
+    return process.communicate(timeout=START_TIMEOUT_S)[1]
