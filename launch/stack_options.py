@@ -20,6 +20,7 @@ def add_stack_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--port",
         type=_port,
+        metavar="PORT",
         help="the port they reach (default: FAIRDROP_PORT, 8000; 0: any free port); "
         "with --web above 1, nginx's",
     )
@@ -27,6 +28,7 @@ def add_stack_options(command: argparse.ArgumentParser) -> None:
         "--web",
         type=int,
         default=1,
+        metavar="N",
         help="web processes; above 1 they listen on ports of their own behind nginx, "
         "which listens on --port (docs/scaling.md)",
     )
