@@ -1,31 +1,35 @@
 """The ``fairdrop`` command.
 
+fairdrop --version | -V           the installed package's version
 fairdrop web | worker | clock     one Procfile process (needs REDIS_URL)
-fairdrop run                      everything on the embedded default, until Ctrl-C
+fairdrop run [--host H] [--port P]  everything on the embedded default, until Ctrl-C
+fairdrop demo [--host H] [--port P]    a live demo event, until Ctrl-C; or a whole drop:
 fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payers SHARE]]
               [--access open|email|login|list] [--bots N [--bot-addresses K]] [--browser]
               [--cluster] [--web N] [--chaos [--chaos-postgres-seconds S]]
 fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE [--receipt-key HEX]]
 fairdrop db upgrade | current     the database's Alembic revision
+fairdrop events create | list | export   a running server's sales (organiser API over HTTP)
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from fairdrop.identity import ACCESS_POLICIES
 from fairdrop.settings import Settings
 from launch.db_command import add_db_parser, run_db
+from launch.events_cli import add_events_parser, run_events
+from launch.stack_options import add_stack_options
 from launch.verify_command import add_verify_parser, run_verify
 
 log = logging.getLogger("fairdrop.cli")
@@ -108,33 +112,12 @@ def _run_worker(settings: Settings, args: argparse.Namespace) -> None:
     run_worker(settings, burst=args.burst, worker_class=args.worker_class)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _run_stack(settings: Settings, with_demo_event: bool, web_processes: int = 1) -> int:
-    from launch.demo_event import create_demo_event
-    from launch.stack import Stack
-
-    # A SIGTERM (e.g. from a process manager) stops the children as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _interrupt)
-    with Stack(settings, workers=2, persist_redis=True, web_processes=web_processes) as stack:
-        s = stack.settings
-        print(f"fairdrop is running at {stack.base_url}")
-        print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")
-        print(f"  door check-in:  {stack.base_url}/door  (organiser or door token)")
-        if with_demo_event:
-            event = asyncio.run(create_demo_event(stack.base_url, s.organiser_token))
-            print(f"  demo event:     {stack.base_url}/e/{event['id']}")
-            print(f"  draw:           {stack.base_url}/api/events/{event['id']}/draw")
-        print("Ctrl-C stops everything.", flush=True)
-        try:
-            while all(p.poll() is None for p in stack.processes.values()):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            return 0
-        print("a fairdrop process stopped; shutting down", file=sys.stderr)
-        return 1
+def _package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through its metadata)."""
+    try:
+        return version("fairdrop")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -143,7 +126,16 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         if args.chaos:
             print("--chaos runs a drop of simulated fans: give --fans", file=sys.stderr)
             return 2
-        return _run_stack(settings, with_demo_event=True, web_processes=args.web)
+        from launch.run_command import run_stack
+
+        return run_stack(settings, "demo", with_demo_event=True, web_processes=args.web)
+    if args.port is not None or args.host is not None:
+        # run_demo's stack takes a free loopback port of its own for its fans.
+        print(
+            "--host and --port are for the live demo: a drop with --fans picks its own port",
+            file=sys.stderr,
+        )
+        return 2
     from launch.chaos import ChaosPlan, chaos_survived
     from launch.demo import (
         LOCALSTRIPE_HOLD_SECONDS,
@@ -242,6 +234,13 @@ def _bench(options: list[str]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairdrop", description="fair-queue ticket drops")
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="version",
+        version=f"fairdrop {_package_version()}",
+        help="print fairdrop's version and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     web = sub.add_parser("web", help="the web process (Starlette on uvicorn)")
     web.add_argument(
@@ -262,21 +261,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="everything on the embedded default until Ctrl-C")
     demo = sub.add_parser("demo", help="a whole drop with simulated fans, or a live demo event")
     for command in (run, demo):
-        command.add_argument(
-            "--web",
-            type=int,
-            default=1,
-            help="web processes; above 1 they listen on ports of their own behind nginx, "
-            "which listens on FAIRDROP_PORT (docs/scaling.md)",
-        )
-        command.add_argument(
-            "--cluster",
-            action="store_true",
-            help="the sale state on a Redis Cluster: REDIS_URL's, or without one a local "
-            "cluster of 3 masters with a replica each (and a lone Redis for RQ)",
-        )
+        add_stack_options(command)
     demo.add_argument("--fans", type=int, help="simulated fans; without it the demo keeps running")
-    demo.add_argument("--tickets", type=int, default=60)
+    demo.add_argument(
+        "--tickets", type=int, default=60, help="tickets on sale, in one type (default 60)"
+    )
     demo.add_argument("--window", type=float, default=3.0, help="buffer window in seconds")
     demo.add_argument(
         "--late-share", type=float, default=0.1, help="share of fans who arrive after the drop"
@@ -343,6 +332,7 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     add_db_parser(sub)
+    add_events_parser(sub)
     return parser
 
 
@@ -357,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_verify(args)
     if args.command == "db":
         return run_db(args)
+    if args.command == "events":
+        return run_events(args)
     settings = Settings.from_env()
     if args.command == "web":
         if args.processes:
@@ -367,15 +359,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "worker":
         _run_worker(settings, args)
     elif args.command in ("run", "demo"):
-        if args.web < 1:
-            print("--web is a number of web processes, 1 or more", file=sys.stderr)
-            return 2
-        if args.cluster or getattr(args, "chaos", False):
-            settings = settings.with_overrides(redis_cluster=True)
-        if args.command == "demo":
-            return _demo(settings, args)
-        return _run_stack(settings, with_demo_event=False, web_processes=args.web)
+        return _run_or_demo(settings, args)
     return 0
+
+
+def _run_or_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if args.web < 1:
+        print("--web is a number of web processes, 1 or more", file=sys.stderr)
+        return 2
+    if args.host is not None:
+        settings = settings.with_overrides(host=args.host)
+    if args.port is not None:
+        settings = settings.with_overrides(port=args.port)
+    if args.cluster or getattr(args, "chaos", False):
+        settings = settings.with_overrides(redis_cluster=True)
+    if args.command == "demo":
+        return _demo(settings, args)
+    from launch.run_command import run_stack
+
+    return run_stack(settings, "run", with_demo_event=False, web_processes=args.web)
 
 
 if __name__ == "__main__":
