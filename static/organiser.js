@@ -11,12 +11,14 @@
 //   organiser_orders.js  its orders: search, pages, tickets, cancel
 //   organiser_access.js  the "Who may enter" card
 //   organiser_doors.js   the "Door staff" card
+//   organiser_steer.js   the "Steer the sale" card and its change log
 import { $ } from "/static/common.js";
 import { organiserToken } from "/static/organiser_api.js";
 import { wireAccess } from "/static/organiser_access.js";
 import { wireCreate } from "/static/organiser_create.js";
 import { wireDoors } from "/static/organiser_doors.js";
 import { wireOrders } from "/static/organiser_orders.js";
+import { wireSteering } from "/static/organiser_steer.js";
 import {
   reloadEvents,
   restartStatsPolling,
@@ -53,6 +55,7 @@ function start() {
   $("pause-button").addEventListener("click", () => setPaused(true));
   $("resume-button").addEventListener("click", () => setPaused(false));
   wireOrders(selectedId);
+  wireSteering(selectedId);
   wireAccess(selectedId);
   wireDoors(selectedId);
   window.addEventListener("hashchange", selectFromHash);

@@ -4,6 +4,7 @@
 import { $, clearError, el, showError } from "/static/common.js";
 import { absoluteUrl, callApi, eventPath, isAuthError, organiserToken } from "/static/organiser_api.js";
 import { showAccess } from "/static/organiser_access.js";
+import { showSteering } from "/static/organiser_steer.js";
 import { showDoors } from "/static/organiser_doors.js";
 import { clearOrders } from "/static/organiser_orders.js";
 
@@ -38,6 +39,7 @@ export async function reloadEvents() {
     renderEvents(answer.events);
     if (page.selectedId) {
       showAccess(page.events.get(page.selectedId) || null);
+      showSteering(page.events.get(page.selectedId) || null);
       showDoors(page.selectedId);
     }
     clearError();
@@ -87,6 +89,7 @@ export function selectFromHash() {
   $("stats").hidden = !eventId;
   const event = page.events.get(eventId);
   showAccess(eventId ? event || null : null);
+  showSteering(eventId ? event || null : null);
   showDoors(eventId);
   if (!eventId) return;
   $("stats-title").textContent = event ? event.name : eventId;
