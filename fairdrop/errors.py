@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_DOOR_TOKEN = "unknown_door_token"
     DOOR_TOKEN_REVOKED = "door_token_revoked"
     TICKET_OF_ANOTHER_EVENT = "ticket_of_another_event"
+    # A sale someone holds or bought tickets of (a presale) cannot be deleted.
+    SALE_HAS_BUYERS = "sale_has_buyers"
     EMAIL_SIGN_IN_NOT_CONFIGURED = "email_sign_in_not_configured"
     LINK_EXPIRED = "link_expired"
     SIGN_IN_USED = "sign_in_used"
@@ -156,6 +158,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.SIGN_IN_REQUIRED: 401,
     ErrorCode.NOT_ON_LIST: 403,
     ErrorCode.WINDOW_OPEN: 409,
+    ErrorCode.SALE_HAS_BUYERS: 409,
     ErrorCode.INVALID_LINK: 400,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.UNKNOWN_PRESALE: 404,

@@ -17,11 +17,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from fairdrop.errors import ErrorCode, FairdropError
 from purchase.db import open_session
-from purchase.models import Event, SaleChange, TicketType, utcnow
+from purchase.models import (
+    AccessEntry,
+    DoorToken,
+    Event,
+    Order,
+    PresaleLink,
+    SaleChange,
+    TicketType,
+    aware,
+    utcnow,
+)
 from queue_engine.sales import Steering, steer
 from queue_engine.scripts import SyncScripts
 
@@ -157,3 +167,64 @@ def sale_changes(engine: Engine, event_id: str) -> list[SaleChange]:
                 .order_by(col(SaleChange.id))
             ).all()
         )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A sale's name and window as the organiser moves them before it opens."""
+
+    name: str
+    opens_at: datetime
+    drop_at: datetime
+    # The beacon round the draw waits for (JSON, "" for none), chosen after drop_at.
+    beacon: str
+
+
+def reschedule_sale(
+    engine: Engine, event_id: str, schedule: Schedule, who: Signed
+) -> list[SaleChange]:
+    """Records a new name or window (Redis has taken it: reschedule.lua) and logs each change."""
+    now = utcnow()
+    with open_session(engine) as session:
+        event = session.exec(select(Event).where(Event.id == event_id).with_for_update()).first()
+        if event is None:
+            raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+        changes = []
+        for name in ("name", "opens_at", "drop_at"):
+            old, new = getattr(event, name), getattr(schedule, name)
+            if _stored(old) != _stored(new):
+                changes.append(_change(event_id, name, _stored(old), _stored(new), who, now))
+                setattr(event, name, new)
+        if (event.beacon or "") != schedule.beacon:
+            # The round moves with the drop; the log keeps which was published before.
+            changes.append(
+                _change(event_id, "beacon", event.beacon or "", schedule.beacon, who, now)
+            )
+            event.beacon = schedule.beacon or None
+        session.add_all(changes)
+        session.commit()
+    return changes
+
+
+def _stored(value: object) -> str:
+    """A value as the log keeps it: times in UTC ISO 8601, whatever the database gave back."""
+    if isinstance(value, datetime):
+        return aware(value).isoformat()
+    return str(value)
+
+
+def delete_sale_rows(engine: Engine, event_id: str) -> None:
+    """Deletes a sale nobody bought from (Redis has let it go: delete_sale.lua) and its
+    lists, links, door tokens and change log; ``sale_has_buyers`` if it has an order."""
+    with open_session(engine) as session:
+        event = session.exec(select(Event).where(Event.id == event_id).with_for_update()).first()
+        if event is None:
+            raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+        if session.exec(select(Order.id).where(Order.event_id == event_id).limit(1)).first():
+            raise FairdropError(
+                ErrorCode.SALE_HAS_BUYERS, "this sale has orders: refund them, it cannot be deleted"
+            )
+        for table in (TicketType, AccessEntry, DoorToken, PresaleLink, SaleChange):
+            session.exec(delete(table).where(col(table.event_id) == event_id))
+        session.delete(event)
+        session.commit()

@@ -77,8 +77,7 @@ async def set_paused(scripts: AsyncScripts, event_id: str, paused: bool) -> bool
 
 async def set_access(scripts: AsyncScripts, event_id: str, policy: str) -> str:
     """'ok', or why not: 'unknown_event', 'window_open' (the policy is fixed from then on)."""
-    answer = await scripts.run("set_access", event_id, 0, policy)
-    return answer.decode() if isinstance(answer, bytes) else str(answer)
+    return _said(await scripts.run("set_access", event_id, 0, policy))
 
 
 def set_allowances(
@@ -118,6 +117,25 @@ def steer(scripts: SyncScripts, event_id: str, steering: Steering) -> bool:
     stock = json.dumps(steering.stock)
     answer = scripts.run("steer", event_id, json.dumps(settings), stock, steering.version)
     return bool(answer)
+
+
+def _said(answer: Any) -> str:
+    return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+
+async def reschedule(
+    scripts: AsyncScripts, event_id: str, opens_at_ms: int, drop_at_ms: int, beacon: str
+) -> str:
+    """'ok', or why not: 'unknown_event', 'window_open' (reschedule.lua)."""
+    return _said(await scripts.run("reschedule", event_id, 0, opens_at_ms, drop_at_ms, beacon))
+
+
+async def delete_sale(scripts: AsyncScripts, event_id: str) -> str:
+    """'ok', or why not: 'unknown_event', 'window_open', 'has_buyers' (delete_sale.lua)."""
+    answer = _said(await scripts.run("delete_sale", event_id, 0))
+    if answer == "ok":
+        await scripts.client.srem(EVENTS_INDEX, event_id)
+    return answer
 
 
 def parse_snapshot(raw: str | bytes | None) -> dict[str, Any] | None:

@@ -59,6 +59,7 @@ function start() {
   wireAccess(selectedId);
   wireDoors(selectedId);
   window.addEventListener("hashchange", selectFromHash);
+  window.addEventListener("fairdrop:sale-deleted", reloadEvents);
   selectFromHash();
   reloadEvents();
 }

@@ -3,7 +3,7 @@
 // sale, and more tickets for a type. The clock's next step admits by the new
 // figures; every change is logged with the name given here and shown below.
 import { $, clearError, el, showError } from "/static/common.js";
-import { callApi, eventPath } from "/static/organiser_api.js";
+import { callApi, eventPath, isoWithOffset, toLocalInputValue } from "/static/organiser_api.js";
 
 const NAME_KEY = "fairdrop.organiserName";
 const FIELDS = ["rate_per_min", "cap", "hold_seconds", "pause_message"];
@@ -12,6 +12,10 @@ const FIELD_WORDS = {
   cap: "most fans shopping at once",
   hold_seconds: "hold time (s)",
   pause_message: "pause message",
+  name: "name",
+  opens_at: "opening",
+  drop_at: "drop",
+  beacon: "the draw's beacon round",
 };
 
 const steer = {
@@ -30,7 +34,15 @@ export function showSteering(event) {
   if (another) loadChanges();
 }
 
+/** True until the waiting room opens: the name and times may change, the sale may go. */
+const beforeWindow = (event) => Date.parse(event.opens_at) > Date.now();
+
 function resetForm(event) {
+  $("steer-name").value = event.name;
+  $("steer-opens").value = toLocalInputValue(new Date(event.opens_at));
+  $("steer-drop").value = toLocalInputValue(new Date(event.drop_at));
+  $("steer-schedule").hidden = !beforeWindow(event);
+  $("steer-delete").hidden = !beforeWindow(event);
   $("steer-rate").value = event.rate_per_min;
   $("steer-cap").value = event.cap;
   $("steer-hold").value = event.hold_seconds;
@@ -73,6 +85,16 @@ function edits() {
     if (input.value.trim()) added[input.dataset.type] = Number(input.value);
   }
   if (Object.keys(added).length) body.add_stock = added;
+  if (beforeWindow(event)) {
+    const name = $("steer-name").value.trim();
+    if (name !== event.name) body.name = name;
+    for (const [field, input] of [["opens_at", "steer-opens"], ["drop_at", "steer-drop"]]) {
+      const chosen = new Date($(input).value);
+      if (!Number.isNaN(chosen.getTime()) && Math.abs(chosen - Date.parse(event[field])) >= 1000) {
+        body[field] = isoWithOffset(chosen);
+      }
+    }
+  }
   return body;
 }
 
@@ -101,13 +123,27 @@ async function apply(submitted) {
   }
 }
 
+async function deleteSale() {
+  const event = steer.event;
+  if (!window.confirm(`Delete “${event.name}”? Its fan link stops working. This cannot be undone.`)) return;
+  clearError();
+  try {
+    await callApi("DELETE", eventPath(event.id, ""));
+  } catch (error) {
+    return showError(error.message);
+  }
+  location.hash = "";
+  window.dispatchEvent(new CustomEvent("fairdrop:sale-deleted", { detail: event.id }));
+}
+
 function fieldWords(field) {
   if (field.startsWith("stock:")) return `stock of ${field.slice("stock:".length)}`;
   return FIELD_WORDS[field] || field;
 }
 
 function changeWords(change) {
-  const quote = (value) => (change.field === "pause_message" ? `“${value}”` : value);
+  if (change.field === "beacon") return "the draw's beacon round (it moves with the drop)";
+  const quote = (value) => (["pause_message", "name"].includes(change.field) ? `“${value}”` : value);
   return `${fieldWords(change.field)} from ${quote(change.old)} to ${quote(change.new)}`;
 }
 
@@ -140,4 +176,5 @@ export function wireSteering(eventId) {
   steer.eventId = eventId;
   $("steer-by").value = sessionStorage.getItem(NAME_KEY) || "";
   $("steer-form").addEventListener("submit", apply);
+  $("steer-delete").addEventListener("click", deleteSale);
 }

@@ -161,7 +161,7 @@ def _event(body: dict[str, Any], settings: Settings) -> Event:
     )
 
 
-async def _beacon_round(settings: Settings, event: Event) -> str:
+async def beacon_round(settings: Settings, event: Event) -> str:
     """The beacon round the sale's draw will wait for, fixed now and published
     with the commitment (JSON), or "" when no beacon is configured or reachable:
     the draw then keeps only the committed seed's promise, and says so."""
@@ -185,7 +185,7 @@ async def create_event(request: Request) -> JSONResponse:
     event.currency = types[0].currency
     # Kept with the event, so a sale Redis lost before its draw still waits
     # for the round its fans were shown.
-    event.beacon = await _beacon_round(ctx.settings, event) or None
+    event.beacon = await beacon_round(ctx.settings, event) or None
     if not await ctx.catalog.save(event, types):
         raise FairdropError(ErrorCode.EVENT_EXISTS, f"event {event.id} already exists")
     spec = sale_spec(event, types)

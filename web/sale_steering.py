@@ -5,7 +5,14 @@
 to add}``), and ``by``, the organiser's name for the log (one token is
 shared by a team, so the name is what they say, beside the address they
 came from). The clock's next step admits by the new figures; waiting fans
-hear the stock. ``GET /api/events/{id}/changes`` is the log.
+hear the stock. Before the window opens it also takes ``name``,
+``opens_at`` and ``drop_at`` (the draw's beacon round moves with the drop),
+and ``DELETE /api/events/{id}`` deletes a sale nobody has bought from.
+``GET /api/events/{id}/changes`` is the log.
+
+Redis decides first whether the window is still closed (reschedule.lua,
+delete_sale.lua, atomic with the clock's step), then the database follows,
+as for the access policy (web/organiser.py change_access).
 """
 
 from __future__ import annotations
@@ -18,25 +25,44 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fairdrop.errors import ErrorCode, FairdropError
-from purchase.models import PAUSE_MESSAGE_LENGTH, SaleChange
-from purchase.steering import SaleEdit, Signed, sale_changes, steer_sale
-from queue_engine.sales import snapshot
+from purchase.models import PAUSE_MESSAGE_LENGTH, Event, SaleChange, aware, epoch_ms
+from purchase.steering import (
+    SaleEdit,
+    Schedule,
+    Signed,
+    delete_sale_rows,
+    reschedule_sale,
+    sale_changes,
+    steer_sale,
+)
+from queue_engine.sales import delete_sale, reschedule, snapshot
 from web.auth import require_organiser
-from web.catalog import iso
+from web.catalog import EventRecord, iso
 from web.context import WebContext, context_of
 from web.organiser import (
     MAX_CAP,
     MAX_HOLD_SECONDS,
+    MAX_NAME,
     MAX_RATE_PER_MIN,
     MAX_STOCK,
     MIN_HOLD_SECONDS,
+    beacon_round,
 )
-from web.validation import CONTROL, int_field, invalid, is_utf8, read_json_object, text_field
+from web.validation import (
+    CONTROL,
+    datetime_field,
+    int_field,
+    invalid,
+    is_utf8,
+    read_json_object,
+    text_field,
+)
 from web.views import event_view
 
 MAX_BY = 200
 MAX_TYPES_ADDED = 20
-_FIELDS = {"rate_per_min", "cap", "hold_seconds", "pause_message", "add_stock", "by"}
+_SCHEDULE = {"name", "opens_at", "drop_at"}
+_FIELDS = {"rate_per_min", "cap", "hold_seconds", "pause_message", "add_stock", "by", *_SCHEDULE}
 
 
 def _optional_int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
@@ -79,7 +105,8 @@ def _edit(body: dict[str, Any]) -> SaleEdit:
     if unknown:
         raise invalid(
             f"unknown field {unknown[0]!r}: a running sale's rate_per_min, cap, hold_seconds, "
-            "pause_message and add_stock may change (and by, who changes them)"
+            "pause_message and add_stock may change, and before its window opens its name, "
+            "opens_at and drop_at (and by, who changes them)"
         )
     edit = SaleEdit(
         rate_per_min=_optional_int(body, "rate_per_min", 1, MAX_RATE_PER_MIN),
@@ -88,11 +115,46 @@ def _edit(body: dict[str, Any]) -> SaleEdit:
         pause_message=_pause_message(body),
         add_stock=_add_stock(body),
     )
-    if edit == SaleEdit():
+    if edit == SaleEdit() and not _SCHEDULE & set(body):
         raise invalid(
-            "nothing to change: send rate_per_min, cap, hold_seconds, pause_message or add_stock"
+            "nothing to change: send rate_per_min, cap, hold_seconds, pause_message, "
+            "add_stock, or before the window opens name, opens_at or drop_at"
         )
     return edit
+
+
+async def _reschedule(
+    ctx: WebContext, record: EventRecord, body: dict[str, Any], who: Signed
+) -> list[SaleChange]:
+    """A new name or window, before the window opens; the changes logged (none if none asked)."""
+    if not _SCHEDULE & set(body):
+        return []
+    event = record.event
+    if record.settled():
+        raise _window_open()
+    name = text_field(body, "name", MAX_NAME).strip() if "name" in body else event.name
+    opens_at = datetime_field(body, "opens_at") if "opens_at" in body else aware(event.opens_at)
+    drop_at = datetime_field(body, "drop_at") if "drop_at" in body else aware(event.drop_at)
+    if drop_at < opens_at:
+        raise invalid("drop_at must not be before opens_at")
+    moved = Event(**{**event.model_dump(), "name": name, "opens_at": opens_at, "drop_at": drop_at})
+    same_drop = drop_at == aware(event.drop_at)
+    beacon = (event.beacon or "") if same_drop else await beacon_round(ctx.settings, moved)
+    answer = await reschedule(ctx.scripts, event.id, epoch_ms(opens_at), epoch_ms(drop_at), beacon)
+    if answer == "window_open":
+        raise _window_open()
+    if answer != "ok":
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event.id}")
+    schedule = Schedule(name, opens_at, drop_at, beacon)
+    return await run_in_threadpool(reschedule_sale, ctx.engine, event.id, schedule, who)
+
+
+def _window_open() -> FairdropError:
+    return FairdropError(
+        ErrorCode.WINDOW_OPEN,
+        "the window has opened: its name and times are fixed (rate_per_min, cap, "
+        "hold_seconds, pause_message and add_stock still change)",
+    )
 
 
 def _who(request: Request, ctx: WebContext, body: dict[str, Any]) -> Signed:
@@ -120,19 +182,51 @@ def _organiser(request: Request) -> WebContext:
 async def steer_event(request: Request) -> JSONResponse:
     ctx = _organiser(request)
     event_id = request.path_params["event_id"]
-    if await ctx.catalog.get(event_id) is None:
+    before = await ctx.catalog.get(event_id)
+    if before is None:
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     edit, who = _edit(body), _who(request, ctx, body)
-    changes = await run_in_threadpool(
-        steer_sale, ctx.engine, ctx.sync_scripts, event_id, edit, who, MAX_STOCK
-    )
+    # Checked before anything changes: a refused body must change nothing.
+    unknown = sorted(set(edit.add_stock) - before.type_ids())
+    if unknown:
+        raise FairdropError(ErrorCode.UNKNOWN_TICKET_TYPE, f"no ticket type {unknown[0]}")
+    changes = await _reschedule(ctx, before, body, who)
+    ctx.catalog.forget(event_id)
+    if edit != SaleEdit():
+        changes += await run_in_threadpool(
+            steer_sale, ctx.engine, ctx.sync_scripts, event_id, edit, who, MAX_STOCK
+        )
     ctx.catalog.forget(event_id)
     record = await ctx.catalog.get(event_id)
     if record is None:  # deleted meanwhile
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
     view = event_view(record, await snapshot(ctx.scripts, event_id))
     return JSONResponse({"event": view, "changes": [change_view(c) for c in changes]})
+
+
+async def delete_event(request: Request) -> JSONResponse:
+    """Deletes a sale before its window opens, when nobody holds or bought a ticket of it."""
+    ctx = _organiser(request)
+    event_id = request.path_params["event_id"]
+    if await ctx.catalog.get(event_id) is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    answer = await delete_sale(ctx.scripts, event_id)
+    if answer == "window_open":
+        raise FairdropError(
+            ErrorCode.WINDOW_OPEN, "the window has opened: the sale can no longer be deleted"
+        )
+    if answer == "has_buyers":
+        raise FairdropError(
+            ErrorCode.SALE_HAS_BUYERS,
+            "fans hold or bought tickets of this sale (a presale): it cannot be deleted",
+        )
+    if answer != "ok":
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    # After Redis: if this fails, the clock puts the sale back from the database.
+    await run_in_threadpool(delete_sale_rows, ctx.engine, event_id)
+    ctx.catalog.forget(event_id)
+    return JSONResponse({"deleted": event_id})
 
 
 async def list_changes(request: Request) -> JSONResponse:
@@ -146,5 +240,6 @@ async def list_changes(request: Request) -> JSONResponse:
 
 routes = [
     Route("/api/events/{event_id}", steer_event, methods=["PATCH"]),
+    Route("/api/events/{event_id}", delete_event, methods=["DELETE"]),
     Route("/api/events/{event_id}/changes", list_changes, methods=["GET"]),
 ]

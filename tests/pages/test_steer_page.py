@@ -3,6 +3,8 @@ waiting fan's page then says (static/organiser_steer.js, web/sale_steering.py)."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 from playwright.sync_api import Browser, expect
 
@@ -60,3 +62,47 @@ def test_organiser_steers_a_sale_and_the_log_and_the_fan_page_show_it(
     expect(log).to_have_count(4)
     page.close()
     fan.close()
+
+
+def test_before_the_window_the_organiser_renames_moves_and_deletes_a_sale(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    event = live_stack.create_event(
+        name="Night one",
+        opens_at=later.isoformat(),
+        drop_at=(later + timedelta(minutes=10)).isoformat(),
+    )
+    event_id = event["id"]
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{live_stack.base_url}/organiser")
+    page.fill("#token", live_stack.settings.organiser_token)
+    page.evaluate("(id) => { location.hash = id; }", event_id)
+    expect(page.get_by_test_id("steer-name")).to_have_value("Night one", timeout=10_000)
+    page.fill("#steer-name", "Night one (moved)")
+    # A day later, in the browser's own time zone (the input has none).
+    page.evaluate(
+        """() => {
+          for (const id of ["steer-opens", "steer-drop"]) {
+            const input = document.getElementById(id);
+            const moved = new Date(new Date(input.value).getTime() + 86400000);
+            input.value = new Date(moved - moved.getTimezoneOffset() * 60000)
+              .toISOString().slice(0, 19);
+          }
+        }"""
+    )
+    page.click("#steer-apply")
+    expect(page.get_by_test_id("steer-done")).to_contain_text("“Night one (moved)”", timeout=10_000)
+    expect(page.get_by_test_id("steer-done")).to_contain_text("drop from")
+    stored = httpx.get(f"{live_stack.base_url}/api/events", headers=live_stack.organiser_headers)
+    [moved] = [e for e in stored.json()["events"] if e["id"] == event_id]
+    opens = datetime.fromisoformat(moved["opens_at"].replace("Z", "+00:00"))
+    assert abs((opens - later).total_seconds() - 86400) < 2, moved
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#steer-delete")
+    expect(page.locator(f'[data-event-id="{event_id}"]')).to_have_count(0, timeout=10_000)
+    expect(page.get_by_test_id("steer-card")).to_be_hidden()
+    fan_page = httpx.get(f"{live_stack.base_url}/api/events/{event_id}")
+    assert fan_page.status_code == 404, fan_page.text
+    page.close()

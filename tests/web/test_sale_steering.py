@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import redis
 from fairdrop.errors import ErrorCode
 from purchase.db import make_engine
 from purchase.restore import restore_sale
-from queue_engine.keys import EventKeys
+from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.scripts import SyncScripts
 from tests.live_stack import LiveStack
 from tests.web.fans import (
@@ -235,3 +236,76 @@ async def test_a_change_to_the_same_values_logs_nothing(live_stack: LiveStack) -
     event_id = open_sale(live_stack, cap=9)
     answer = await _steered(live_stack, event_id, {"cap": 9})
     assert answer["changes"] == [] and await _changes(live_stack, event_id) == []
+
+
+def _later(minutes: float) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+async def test_before_its_window_a_sale_can_be_renamed_and_moved_then_deleted(
+    live_stack: LiveStack,
+) -> None:
+    event = live_stack.create_event(opens_at=_later(30), drop_at=_later(40))
+    event_id = event["id"]
+    answer = await _steered(
+        live_stack,
+        event_id,
+        {"name": "Night two", "opens_at": _later(60), "drop_at": _later(70), "cap": 3, "by": "Jo"},
+    )
+    assert answer["event"]["name"] == "Night two" and answer["event"]["cap"] == 3
+    fields = [c["field"] for c in answer["changes"]]
+    assert fields[:3] == ["name", "opens_at", "drop_at"] and fields[-1] == "cap", fields
+    with redis.Redis.from_url(live_stack.settings.redis_url or "") as sale_redis:
+        meta = sale_redis.hgetall(EventKeys(event_id).meta)
+    drop_ms = datetime.fromisoformat(answer["event"]["drop_at"]).timestamp() * 1000
+    assert abs(int(meta[b"drop_at"]) - drop_ms) < 1
+    # The draw's beacon round moved with the drop: it is out only after the new drop.
+    beacon = json.loads(meta[b"beacon"]) if meta[b"beacon"] else None
+    if beacon is not None:
+        assert beacon["round_time"] * 1000 > drop_ms
+
+    async with client(live_stack, live_stack.organiser_headers) as http:
+        deleted = await http.delete(f"/api/events/{event_id}")
+        assert deleted.status_code == 200, deleted.text
+        gone = await http.get(f"/api/events/{event_id}/stats")
+    expect_error(gone, ErrorCode.UNKNOWN_EVENT)
+    with redis.Redis.from_url(live_stack.settings.redis_url or "") as sale_redis:
+        assert sale_redis.keys(f"*{EventKeys(event_id).tag}*") == []
+        assert not sale_redis.sismember(EVENTS_INDEX, event_id)
+
+
+async def test_once_the_window_opens_times_and_deletion_are_refused_and_nothing_changes(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = open_sale(live_stack)
+    await crowd.fan(event_id).buy(1)
+    moved = await _steer(live_stack, event_id, {"drop_at": _later(5), "cap": 50})
+    expect_error(moved, ErrorCode.WINDOW_OPEN)
+    async with client(live_stack, live_stack.organiser_headers) as http:
+        refused = await http.delete(f"/api/events/{event_id}")
+    expect_error(refused, ErrorCode.WINDOW_OPEN)
+    assert await _changes(live_stack, event_id) == []
+    assert stats(live_stack, event_id)["sold"] == 1
+
+
+async def test_a_sale_with_presale_buyers_cannot_be_deleted(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = live_stack.create_event(opens_at=_later(30), drop_at=_later(40))["id"]
+    async with client(live_stack, live_stack.organiser_headers) as http:
+        made = await http.post(
+            f"/api/events/{event_id}/presale-links",
+            json={"allowance": 2, "expires_at": _later(60)},
+        )
+    assert made.status_code == 201, made.text
+    fan = crowd.fan(event_id)
+    await fan.join()
+    items = [{"type": ga(event_id), "quantity": 1}]
+    held = await fan.request(
+        "POST", fan.path(f"/presale/{made.json()['id']}/holds"), json={"items": items}
+    )
+    assert held.status_code == 200, held.text
+    async with client(live_stack, live_stack.organiser_headers) as http:
+        refused = await http.delete(f"/api/events/{event_id}")
+    expect_error(refused, ErrorCode.SALE_HAS_BUYERS)
+    assert stats(live_stack, event_id)["held"] == 1

@@ -9,7 +9,7 @@ from purchase.models import PAUSE_MESSAGE_LENGTH
 from purchase.order_search import MAX_PAGE, MAX_QUERY_CHARS
 from web import organiser, sale_steering
 from web.openapi.organiser_api import CAP, HOLD_SECONDS, NULL_TEXT, RATE
-from web.openapi.parts import EVENT_ID, list_of, op, text
+from web.openapi.parts import EVENT_ID, WHEN, list_of, op, text
 from web.order_list import DEFAULT_PAGE, MAX_ORDER_ID_CHARS
 
 _ORDER_SEARCH = [
@@ -42,8 +42,12 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "minProperties": 1,
         "description": "any of these; the clock's next step admits by them, holds and turns "
-        "given keep their deadlines",
+        "given keep their deadlines. name, opens_at and drop_at only before the window "
+        "opens (409 window_open after); the draw's beacon round moves with the drop",
         "properties": {
+            "name": text(organiser.MAX_NAME),
+            "opens_at": WHEN,
+            "drop_at": WHEN,
             "rate_per_min": RATE,
             "cap": CAP,
             "hold_seconds": HOLD_SECONDS,
@@ -66,6 +70,7 @@ SCHEMAS: dict[str, Any] = {
             "by": text(sale_steering.MAX_BY, description="who makes the change, for the log"),
         },
     },
+    "Deleted": {"type": "object", "properties": {"deleted": {"type": "string"}}},
     "SaleChanges": {
         "type": "object",
         "properties": {
@@ -128,7 +133,15 @@ PATHS: dict[str, Any] = {
             params=[EVENT_ID],
             body="SaleEdit",
             organiser=True,
-        )
+        ),
+        "delete": op(
+            "Delete a sale before its window opens, if nobody holds or bought a ticket "
+            "(409 window_open, sale_has_buyers)",
+            "200",
+            "Deleted",
+            params=[EVENT_ID],
+            organiser=True,
+        ),
     },
     "/api/events/{event_id}/changes": {
         "get": op(
