@@ -18,6 +18,12 @@ import {
 import { signIn } from "/static/sign_in.js";
 
 const PING_EVERY_MS = 20_000;
+// A live server is heard at least every 2 s (the clock's heartbeat). After
+// SILENT_PING_MS of silence the page asks (a ping is answered by any web
+// process that still runs); after SILENT_GIVE_UP_MS it says the connection
+// is lost and opens a new socket, which nginx may give to another process.
+const SILENT_PING_MS = 5_000;
+const SILENT_GIVE_UP_MS = 9_000;
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 5_000, 10_000]; // then 10 s for ever
 // Close codes after which reconnecting cannot help (web/sockets.py).
 const CLOSE_NO_FAN = 4401;
@@ -171,12 +177,22 @@ function socketUrl() {
   return `${scheme}://${location.host}/ws/events/${encodeURIComponent(EVENT_ID)}`;
 }
 
+/** The banner that tells a fan the page has lost the server (and that their place is kept). */
+function showLost(lost) {
+  if ($("connection-lost").hidden !== !lost) $("connection-lost").hidden = !lost;
+}
+
 function connectSocket() {
   const socket = new WebSocket(socketUrl());
   page.socket = socket;
+  page.heardAt = Date.now();
+  page.askedAt = 0;
   socket.addEventListener("open", () => setConnection("Live"));
   socket.addEventListener("message", (event) => {
     page.reconnectAttempt = 0;
+    page.heardAt = Date.now();
+    page.askedAt = 0;
+    showLost(false);
     let message;
     try {
       message = JSON.parse(event.data);
@@ -194,6 +210,7 @@ async function onSocketClosed(code) {
     setConnection("Offline");
     return;
   }
+  showLost(true);
   if (code === CLOSE_NO_FAN || code === CLOSE_NO_PROOF) {
     // The fan cookie is gone (cleared, or expired), or this fan has not proved
     // its work here (Redis lost the sale): joining again sets it right, and
@@ -220,8 +237,26 @@ function pingSocket() {
   }
 }
 
+/** A socket that stays open while the server behind it has stopped answering
+ * (a frozen process, a dead link nobody closed) is given up on. */
+function checkSilence() {
+  const socket = page.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const silent = Date.now() - page.heardAt;
+  if (silent >= SILENT_GIVE_UP_MS) {
+    setConnection("Not answering");
+    showLost(true);
+    page.socket = null;
+    socket.close(); // its close event reconnects, as after any drop
+  } else if (silent >= SILENT_PING_MS && !page.askedAt) {
+    page.askedAt = Date.now();
+    pingSocket();
+  }
+}
+
 /** Opens the live socket (it reconnects by itself) and keeps it alive with pings. */
 export function startSocket() {
   connectSocket();
   setInterval(pingSocket, PING_EVERY_MS);
+  setInterval(checkSilence, 1_000);
 }

@@ -41,6 +41,8 @@ export const page = {
   // the next try for a place is due, by the page or by the server.
   addressBusyUntil: 0,
   reconnectAttempt: 0,
+  heardAt: 0, // when the socket last brought a message (queue_connection.js checkSilence)
+  askedAt: 0, // when a silent socket was pinged, 0 while it is heard
   clockOffsetMs: 0, // server clock minus this device's clock
   buyRows: new Map(), // type id -> {input, fewer, more, limit}
   leftCells: new Map(), // type id -> <span> showing remaining stock

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -169,3 +171,26 @@ def test_the_fan_page_says_when_the_organiser_refunds_the_order(
     expect(notice).to_contain_text(cancelled.json()["refund_ref"])
     page.screenshot(path=screenshot_path("fan-order-refunded"), full_page=True)
     context.close()
+
+
+def test_a_frozen_server_is_shown_as_a_lost_connection_until_it_answers_again(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    """The header used to say "Live" while the web process under the socket was frozen."""
+    event = live_stack.create_event()
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{live_stack.base_url}/e/{event['id']}")
+    expect(page.get_by_test_id("connection")).to_have_text("Live", timeout=10_000)
+    expect(page.get_by_test_id("connection-lost")).to_be_hidden()
+    web = live_stack.stack.processes["web"]
+    os.kill(web.pid, signal.SIGSTOP)
+    try:
+        # Silent for 5 s: pinged; for 9 s: given up on, said, and tried again.
+        expect(page.get_by_test_id("connection-lost")).to_be_visible(timeout=15_000)
+        expect(page.get_by_test_id("connection")).not_to_have_text("Live")
+        page.screenshot(path=screenshot_path("fan-connection-lost"), full_page=True)
+    finally:
+        os.kill(web.pid, signal.SIGCONT)
+    expect(page.get_by_test_id("connection-lost")).to_be_hidden(timeout=20_000)
+    expect(page.get_by_test_id("connection")).to_have_text("Live")
+    page.close()
