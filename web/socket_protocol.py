@@ -184,8 +184,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         # The handshake's parser holds the request in its frame until the
         # socket closes. uvicorn hands the protocol the request's head alone,
         # so the parser now waits at the start of the first frame, where a
-        # frame parser started now waits too.
-        if not conn.reader.buffer and not conn.events:
+        # frame parser started now waits too. (A refused handshake is closing.)
+        if not self.close_sent and not conn.reader.buffer and not conn.events:
             conn.parser = Protocol.parse(conn)
             next(conn.parser)
 

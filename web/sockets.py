@@ -57,11 +57,12 @@ async def fan_socket(ws: WebSocket) -> None:
     """A fan's socket, for its whole life.
 
     A socket's life is spent awaiting its next message, and every frame that
-    awaits with it is memory held per open socket (issue 14: the target is
-    20 KB a fan, uvicorn's own share about 19). So the setup is awaited in
-    calls that return (:func:`_enter`), and only this frame and
-    :func:`_follow_sale`'s wait for the socket's close; the app calls this
-    ahead of Starlette's middleware and router (:class:`FanSocketsFirst`).
+    awaits with it is memory held per open socket (issue 14: at most 20 KB a
+    fan in all). So the setup is awaited in a call that returns
+    (:func:`_enter`: the session and the join's entry go with it), only this
+    frame, :func:`_follow_sale`'s and the read loop's wait for the socket's
+    close, and the app calls this ahead of Starlette's middleware and router
+    (:class:`FanSocketsFirst`).
     """
     ctx = context_of(ws)
     if not _same_origin(ws, ctx.settings):
@@ -107,12 +108,13 @@ async def _enter(
         # Joining is idempotent: the socket learns the same place the page had,
         # through the same policy check as the join call.
         joiner, entry = await enter_sale(ctx, record, session, ws)
-    except BaseException as failed:
+    except FairdropError as refused:
         ctx.limits.close_socket(socket_key)
-        if not isinstance(failed, FairdropError):
-            raise
-        await _refuse_for(ws, failed)
+        await _refuse_for(ws, refused)
         return None
+    except BaseException:
+        ctx.limits.close_socket(socket_key)
+        raise
     # Past its address's share (address_busy), the socket waits: its room
     # places it once the address may place one more (web/rooms.py).
     return record, FanSocket(ws, entry, joiner), socket_key
@@ -232,8 +234,8 @@ class FanSocketsFirst(Starlette):
     layer it was called through: Starlette's error and exception middleware
     (the latter twice, once more around the route), the router, the route,
     our own middleware (web/app.py). Their frames, closures and a second
-    WebSocket object were about 5.5 KB per open socket (tracemalloc, a third
-    of what fairdrop added to uvicorn's own per-socket memory). None of them
+    WebSocket object were about 5.5 KB per open socket (tracemalloc; the
+    target is 20 KB a fan in all, loadtests/RESULTS.md). None of them
     does anything for this socket: Edge and Starlette's error middleware pass
     websockets through, the session middleware's cookie is not the fan's,
     and :func:`fan_socket` answers its own errors. A path with a control
