@@ -247,7 +247,8 @@ def create_app(settings: Settings) -> Starlette:
         *blocklist.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
-    return Starlette(
+    # The fan socket's path is tried first, ahead of the middleware (web/sockets.py).
+    return sockets.FanSocketsFirst(
         routes=routes,
         middleware=[
             # Outermost: its headers go on every answer, its refusal comes before any other work.

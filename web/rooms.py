@@ -101,7 +101,9 @@ class Room:
         self.services = services
         self.event_id = event_id
         self.sockets: set[FanSocket] = set()
-        self.by_fan: dict[str, set[FanSocket]] = {}
+        # A tuple, not a set: a fan has one socket or a few, and an empty set
+        # alone is 216 bytes per fan (a one-item tuple 48).
+        self.by_fan: dict[str, tuple[FanSocket, ...]] = {}
         self.progress: dict[str, Any] = {}
         self._shared = ""
         self._subscribed = asyncio.Event()
@@ -143,15 +145,15 @@ class Room:
         if self.progress:
             sock.see_progress(self.progress)
         self.sockets.add(sock)
-        self.by_fan.setdefault(sock.fan_id, set()).add(sock)
+        self.by_fan[sock.fan_id] = (*self.by_fan.get(sock.fan_id, ()), sock)
 
     def remove(self, sock: FanSocket) -> None:
         self.sockets.discard(sock)
-        peers = self.by_fan.get(sock.fan_id)
-        if peers is not None:
-            peers.discard(sock)
-            if not peers:
-                del self.by_fan[sock.fan_id]
+        peers = tuple(s for s in self.by_fan.get(sock.fan_id, ()) if s is not sock)
+        if peers:
+            self.by_fan[sock.fan_id] = peers
+        else:
+            self.by_fan.pop(sock.fan_id, None)
 
     def _set_progress(self, progress: dict[str, Any]) -> None:
         self.progress = progress

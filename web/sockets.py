@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
 
-from starlette.routing import WebSocketRoute
+from starlette.applications import Starlette
+from starlette.routing import Match, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
 from fairdrop.protocol import ErrorMessage, HoldQueuedMessage, MessageType
 from fairdrop.settings import Settings
-from fairdrop.tokens import Session
 from web.auth import session_of
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
@@ -22,6 +21,7 @@ from web.fans import ask_for_tickets, enter_sale
 from web.places import FanSocket
 from web.rate_limits import Action
 from web.unavailable import DATABASE_DOWN, REDIS_DOWN, database_down, redis_down
+from web.validation import CONTROL
 
 # Application close codes (4000-4999), mirroring the HTTP status they stand for.
 CLOSE_NO_FAN = 4401
@@ -54,31 +54,47 @@ async def _refuse_for(ws: WebSocket, refused: FairdropError) -> None:
 
 
 async def fan_socket(ws: WebSocket) -> None:
+    """A fan's socket, for its whole life.
+
+    A socket's life is spent awaiting its next message, and every frame that
+    awaits with it is memory held per open socket (issue 14: at most 20 KB a
+    fan in all). So the setup is awaited in a call that returns
+    (:func:`_enter`: the session and the join's entry go with it), only this
+    frame, :func:`_follow_sale`'s and the read loop's wait for the socket's
+    close, and the app calls this ahead of Starlette's middleware and router
+    (:class:`FanSocketsFirst`).
+    """
     ctx = context_of(ws)
-    event_id = ws.path_params["event_id"]
     if not _same_origin(ws, ctx.settings):
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
     try:
-        await _serve(ws, ctx, event_id)
+        entered = await _enter(ws, ctx, ws.path_params["event_id"])
+        if entered is not None:  # else refused, and closed
+            await _follow_sale(ws, ctx, *entered)
     except REDIS_DOWN:  # the page reconnects after this close, as after any 4503
         await _refuse_for(ws, redis_down())
     except DATABASE_DOWN:
         await _refuse_for(ws, database_down())
 
 
-async def _serve(ws: WebSocket, ctx: WebContext, event_id: str) -> None:
+async def _enter(
+    ws: WebSocket, ctx: WebContext, event_id: str
+) -> tuple[EventRecord, FanSocket, str] | None:
+    """The fan's session, sale, limits and place: the socket's sale, its
+    FanSocket and its key among the open sockets (to close it with); or None
+    once the socket is refused."""
     session = session_of(ws, ctx.signer)
     if session is None:
         await _refuse(
             ws, ErrorCode.NO_FAN_ID, "no valid session: join the event first", CLOSE_NO_FAN
         )
-        return
+        return None
     record = await ctx.catalog.get(event_id)
     if record is None:
         await _refuse(ws, ErrorCode.UNKNOWN_EVENT, f"no event {event_id}", CLOSE_UNKNOWN_EVENT)
-        return
+        return None
     try:
         # The blocklist and the connect limits (the fan's, then the address's),
         # then a place among the address's sockets open in this process.
@@ -87,60 +103,58 @@ async def _serve(ws: WebSocket, ctx: WebContext, event_id: str) -> None:
         socket_key = ctx.limits.open_socket(address)
     except FairdropError as refused:
         await _refuse_for(ws, refused)
-        return
+        return None
     try:
-        await _follow_sale(ws, ctx, record, session)
+        # Joining is idempotent: the socket learns the same place the page had,
+        # through the same policy check as the join call.
+        joiner, entry = await enter_sale(ctx, record, session, ws)
+    except FairdropError as refused:
+        ctx.limits.close_socket(socket_key)
+        await _refuse_for(ws, refused)
+        return None
+    except BaseException:
+        ctx.limits.close_socket(socket_key)
+        raise
+    # Past its address's share (address_busy), the socket waits: its room
+    # places it once the address may place one more (web/rooms.py).
+    return record, FanSocket(ws, entry, joiner), socket_key
+
+
+async def _follow_sale(
+    ws: WebSocket, ctx: WebContext, record: EventRecord, sock: FanSocket, socket_key: str
+) -> None:
+    """The fan's place, then every change of it, until the socket closes."""
+    try:
+        room = await ctx.hub.room_for(record.event.id)
+        room.add(sock)
+        try:
+            await room.send_status(sock)
+            await _read_until_closed(ws, ctx, record, sock.fan_id)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            room.remove(sock)
     finally:
         ctx.limits.close_socket(socket_key)
 
 
-async def _follow_sale(
-    ws: WebSocket, ctx: WebContext, record: EventRecord, session: Session
-) -> None:
-    """The fan's place, then every change of it, until the socket closes."""
-    event_id = record.event.id
-    # Joining is idempotent: the socket learns the same place the page had,
-    # through the same policy check as the join call.
-    try:
-        joiner, entry = await enter_sale(ctx, record, session, ws)
-    except FairdropError as refused:
-        await _refuse_for(ws, refused)
-        return
-    fan_id = joiner.fan_id
-    # Past its address's share (address_busy), the socket waits: its room
-    # places it once the address may place one more (web/rooms.py).
-    sock = FanSocket(ws, entry, joiner)
-    room = await ctx.hub.room_for(event_id)
-    room.add(sock)
-    try:
-        await room.send_status(sock)
-        await _read_until_closed(
-            ws,
-            ctx.settings.max_ws_message_bytes,
-            ctx.settings.max_ws_messages_per_second,
-            lambda data: _answer(ws, data, ctx, record, fan_id),
-        )
-    except WebSocketDisconnect:
-        pass
-    finally:
-        room.remove(sock)
-
-
 async def _read_until_closed(
-    ws: WebSocket,
-    max_bytes: int,
-    max_per_second: int,
-    answer: Callable[[str | bytes], Awaitable[None]],
+    ws: WebSocket, ctx: WebContext, record: EventRecord, fan_id: str
 ) -> None:
-    recent: deque[float] = deque()
+    """Each message the page sends, answered; a flood or an oversized message closes the socket."""
+    max_bytes = ctx.settings.max_ws_message_bytes
+    max_per_second = ctx.settings.max_ws_messages_per_second
+    # The times of the messages of the last second: a list, not a deque (a
+    # deque is 760 bytes even empty, and this lives as long as the socket).
+    recent: list[float] = []
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         now = time.monotonic()
         recent.append(now)
-        while recent and now - recent[0] > 1.0:
-            recent.popleft()
+        while now - recent[0] > 1.0:
+            del recent[0]  # at most max_per_second + 1 of them
         if len(recent) > max_per_second:
             await _refuse(
                 ws,
@@ -159,7 +173,7 @@ async def _read_until_closed(
                 CLOSE_TOO_LARGE,
             )
             return
-        await answer(data)
+        await _answer(ws, data, ctx, record, fan_id)
 
 
 def _error(code: ErrorCode, message: str) -> str:
@@ -209,4 +223,32 @@ async def _answer(
         )
 
 
-routes = [WebSocketRoute("/ws/events/{event_id}", fan_socket)]
+FAN_SOCKET = WebSocketRoute("/ws/events/{event_id}", fan_socket)
+routes = [FAN_SOCKET]
+
+
+class FanSocketsFirst(Starlette):
+    """The app, with the fan's socket served before Starlette's middleware and router.
+
+    A handler awaits for as long as its socket is open, and so does every
+    layer it was called through: Starlette's error and exception middleware
+    (the latter twice, once more around the route), the router, the route,
+    our own middleware (web/app.py). Their frames, closures and a second
+    WebSocket object were about 5.5 KB per open socket (tracemalloc; the
+    target is 20 KB a fan in all, loadtests/RESULTS.md). None of them
+    does anything for this socket: Edge and Starlette's error middleware pass
+    websockets through, the session middleware's cookie is not the fan's,
+    and :func:`fan_socket` answers its own errors. A path with a control
+    character still takes the long way, to be refused (web/app.py
+    RefuseControlCharacters). Every other request costs one more call.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and not CONTROL.search(scope["path"]):
+            match, child_scope = FAN_SOCKET.matches(scope)
+            if match is Match.FULL:
+                scope["app"] = self  # as Starlette sets it: context_of reads it
+                scope.update(child_scope)
+                await fan_socket(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
