@@ -138,8 +138,16 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(DOCUMENT)
 
 
+async def _sale_page(request: Request, page: str) -> FileResponse:
+    """A sale's page, or a page of its own saying there is no such sale (404)."""
+    ctx: WebContext = request.app.state.fairdrop
+    if await ctx.catalog.get(request.path_params["event_id"]) is None:
+        return FileResponse(STATIC_DIR / "not_found.html", status_code=404)
+    return FileResponse(STATIC_DIR / page)
+
+
 async def fan_page(request: Request) -> FileResponse:
-    return FileResponse(STATIC_DIR / "queue.html")
+    return await _sale_page(request, "queue.html")
 
 
 async def organiser_page(request: Request) -> FileResponse:
@@ -147,8 +155,7 @@ async def organiser_page(request: Request) -> FileResponse:
 
 
 async def fairness_page(request: Request) -> FileResponse:
-    # The page reads its report from the API; an unknown event is its error to show.
-    return FileResponse(STATIC_DIR / "fairness.html")
+    return await _sale_page(request, "fairness.html")
 
 
 async def ticket_page(request: Request) -> FileResponse:
