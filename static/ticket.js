@@ -1,9 +1,13 @@
 // A fan's ticket (/tickets/<code>): event, type, order, the code as text and
-// as a QR code, and whether it has been checked in at a door.
+// as a QR code, and whether it has been checked in at a door. A page left open
+// at the door reads the ticket again every RECHECK_MS until it is used, so it
+// says "Used" without a reload once the door has scanned it.
 import { $, callJson, el, showError } from "/static/common.js";
 
 const code = decodeURIComponent(location.pathname.split("/").pop() || "");
 const path = `/api/tickets/${encodeURIComponent(code)}`;
+const RECHECK_MS = 5_000;
+let usedOrVoid = false;
 
 function when(iso) {
   return new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
@@ -17,7 +21,8 @@ function renderCheckIn(ticket) {
   } else if (ticket.checked_in_at) {
     line.className = "banner banner-info";
     line.replaceChildren(
-      "Checked in ",
+      el("strong", {}, "Used"),
+      " · checked in ",
       el("time", { datetime: ticket.checked_in_at }, when(ticket.checked_in_at)),
       ` (door: ${ticket.checked_in_by})`,
     );
@@ -26,6 +31,7 @@ function renderCheckIn(ticket) {
     line.textContent = "Valid · not checked in yet";
   }
   line.dataset.checkedIn = ticket.checked_in_at ? "yes" : "no";
+  usedOrVoid = !ticket.valid || Boolean(ticket.checked_in_at);
 }
 
 async function load() {
@@ -50,3 +56,6 @@ load();
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && !$("ticket").hidden) load();
 });
+setInterval(() => {
+  if (document.visibilityState === "visible" && !$("ticket").hidden && !usedOrVoid) load();
+}, RECHECK_MS);
