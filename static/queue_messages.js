@@ -152,6 +152,8 @@ function handleOrderRefunded(refund) {
 function handleReleased(released) {
   endHold(released.hold_id);
   page.hold = null;
+  // Only the fan's own release says "released" (purchase/jobs.py): an expiry does not.
+  page.letGo = true;
   render();
 }
 

@@ -217,8 +217,12 @@ function inBaskets(status) {
   return status.state === "admitted" && !mine && status.remaining_total === 0;
 }
 
+// A fan who clicked "Let them go" ended the turn themselves: not "your time ran out".
+const LET_GO_NOTE = "You let your tickets go: they went back on sale for the fans after you.";
+
 function stateNote(status) {
   if (inBaskets(status)) return IN_BASKETS_NOTE;
+  if (status.state === "turn_over" && page.letGo) return LET_GO_NOTE;
   if (status.state === "done" && page.order) return "";
   return STATE_NOTES[status.state] || "";
 }

@@ -199,3 +199,22 @@ def test_a_frozen_server_is_shown_as_a_lost_connection_until_it_answers_again(
     expect(page.get_by_test_id("connection-lost")).to_be_hidden(timeout=20_000)
     expect(page.get_by_test_id("connection")).to_have_text("Live")
     page.close()
+
+
+def test_a_fan_who_lets_the_tickets_go_is_told_so_not_that_time_ran_out(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    event_id = open_sale(live_stack)
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{live_stack.base_url}/e/{event_id}")
+    expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=20_000)
+    page.fill(f'input[name="qty-{ga(event_id)}"]', "1")
+    page.click("#buy-button")
+    expect(page.locator("#hold")).to_be_visible(timeout=10_000)
+    page.click("#release-button")
+    expect(page.locator("#state")).to_have_attribute("data-state", "turn_over", timeout=10_000)
+    expect(page.locator("#state-note")).to_have_text(
+        "You let your tickets go: they went back on sale for the fans after you."
+    )
+    page.screenshot(path=screenshot_path("fan-let-go"), full_page=True)
+    page.close()
