@@ -147,6 +147,8 @@ function handleOrderRefunded(refund) {
     `This order was cancelled and refunded (refund ${refund.refund_ref}). ` +
     "Its tickets no longer let you in.";
   notice.hidden = false;
+  page.refunded = true; // the heading no longer says "You have your tickets"
+  render();
 }
 
 function handleReleased(released) {

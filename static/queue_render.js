@@ -208,6 +208,7 @@ function statusText(status) {
     if (page.pendingRequestId) return "Holding your tickets…";
     if (inBaskets(status)) return IN_BASKETS_TEXT;
   }
+  if (status.state === "done" && page.refunded) return "Your order was refunded";
   return STATUS_TEXT[status.state] || status.state;
 }
 
@@ -223,7 +224,7 @@ const LET_GO_NOTE = "You let your tickets go: they went back on sale for the fan
 function stateNote(status) {
   if (inBaskets(status)) return IN_BASKETS_NOTE;
   if (status.state === "turn_over" && page.letGo) return LET_GO_NOTE;
-  if (status.state === "done" && page.order) return "";
+  if (status.state === "done" && (page.order || page.refunded)) return "";
   return STATE_NOTES[status.state] || "";
 }
 

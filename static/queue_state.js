@@ -41,6 +41,7 @@ export const page = {
   // the next try for a place is due, by the page or by the server.
   addressBusyUntil: 0,
   reconnectAttempt: 0,
+  refunded: false, // the organiser refunded the fan's order (queue_messages.js)
   letGo: false, // the fan let their hold go (queue_render.js says so, not "time ran out")
   heardAt: 0, // when the socket last brought a message (queue_connection.js checkSilence)
   askedAt: 0, // when a silent socket was pinged, 0 while it is heard

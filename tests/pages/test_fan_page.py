@@ -174,6 +174,9 @@ def test_the_fan_page_says_when_the_organiser_refunds_the_order(
     notice = page.locator("#order-refunded")
     expect(notice).to_be_visible(timeout=10_000)
     expect(notice).to_contain_text(cancelled.json()["refund_ref"])
+    expect(page.locator("#status")).to_have_text("Your order was refunded")
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    assert wide <= PHONE["width"], f"the page is {wide} px wide on a {PHONE['width']} px phone"
     page.screenshot(path=screenshot_path("fan-order-refunded"), full_page=True)
     context.close()
 
