@@ -51,6 +51,9 @@ def _serve_web(settings: Settings) -> None:
         port=settings.port,
         workers=settings.web_workers,
         log_level="warning",
+        # Off, as warning level leaves it: otherwise uvicorn still builds each
+        # line's arguments (the client's address, the quoted path) on every answer.
+        access_log=False,
         # X-Forwarded-For is read by fairdrop alone, believed only from
         # FAIRDROP_TRUSTED_PROXIES (web/client_address.py): uvicorn's own
         # reading would trust 127.0.0.1 whatever the settings say.
