@@ -101,9 +101,9 @@ class Signer:
         # itsdangerous signs with HMAC-SHA1 through a pure-Python HMAC unless told.
         sha256 = {"digest_method": hashlib.sha256}
         self._session = URLSafeSerializer(secret_key, salt="fairdrop.session", signer_kwargs=sha256)
-        # Made once: ``dumps`` builds a new itsdangerous Signer for every token,
-        # and every fresh fan's join signs a session (loadtests/RESULTS.md).
-        self._session_signer = self._session.make_signer()
+        # Its key, derived once: itsdangerous derives it again for every token
+        # it signs, and every fresh fan's join signs a session (sign_session).
+        self._session_key = self._session.make_signer().derive_key()
         self._admission = URLSafeSerializer(
             secret_key, salt="fairdrop.admission", signer_kwargs=sha256
         )
@@ -140,7 +140,10 @@ class Signer:
         """
         i = session.identity
         payload = [i.kind, i.scope, i.subject, session.issued_at, session.expires_at]
-        return self._session_signer.sign(base64_encode(utf8_json(payload))).decode()
+        value = base64_encode(utf8_json(payload))
+        # itsdangerous's Signer.sign: the value, ".", its HMAC-SHA256 in base64url.
+        signature = base64_encode(hmac.digest(self._session_key, value, "sha256"))
+        return (value + b"." + signature).decode()
 
     def session_from_cookie(self, cookie: str | None, now_s: int | None = None) -> Session | None:
         """The live session in a cookie, or None when missing, forged, malformed or expired."""
@@ -179,7 +182,8 @@ class Signer:
         in two events cannot be linked, and no email appears in a draw.
         """
         message = f"{event_id}\x1f{identity.key()}".encode()
-        digest = hmac.new(self._entrant_key, message, hashlib.sha256).digest()
+        # One-shot: OpenSSL's HMAC in one call, no Python HMAC object (every join asks).
+        digest = hmac.digest(self._entrant_key, message, "sha256")
         return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     def sign_admission(self, admission: Admission) -> str:

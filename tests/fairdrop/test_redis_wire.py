@@ -18,6 +18,12 @@ from fairdrop.settings import Settings
 ECHO = "if ARGV[1] == 'fail' then return redis.error_reply('asked to fail') end return ARGV[1]"
 
 
+def _lone_client(url: str) -> redis.asyncio.Redis:
+    client = async_redis(Settings(redis_url=url))
+    assert isinstance(client, redis.asyncio.Redis)
+    return client
+
+
 async def _connected_clients(url: str) -> int:
     async with redis.asyncio.Redis.from_url(url) as watcher:
         info = await watcher.info("clients")
@@ -27,7 +33,7 @@ async def _connected_clients(url: str) -> int:
 async def test_calls_of_one_pass_go_on_one_connection_and_keep_their_own_answers(
     redis_url: str,
 ) -> None:
-    client = async_redis(Settings(redis_url=redis_url))
+    client = _lone_client(redis_url)
     try:
         before = await _connected_clients(redis_url)
         sha = await client.script_load(ECHO)  # the client's first connection
@@ -52,7 +58,7 @@ async def test_calls_of_one_pass_go_on_one_connection_and_keep_their_own_answers
 async def test_a_caller_that_stops_waiting_leaves_the_others_their_answers(
     redis_url: str,
 ) -> None:
-    client = async_redis(Settings(redis_url=redis_url))
+    client = _lone_client(redis_url)
     try:
         pipelined = Autopipeline(client)
         given_up = pipelined.execute("ECHO", "a")
@@ -66,7 +72,7 @@ async def test_a_caller_that_stops_waiting_leaves_the_others_their_answers(
 
 async def test_a_redis_out_of_reach_fails_every_call_of_the_batch(redis_url: str) -> None:
     # A port nothing listens on: redis-py's retries run out as for one command.
-    client = async_redis(Settings(redis_url="redis://127.0.0.1:1"))
+    client = _lone_client("redis://127.0.0.1:1")
     try:
         pipelined = Autopipeline(client)
         answers = await asyncio.gather(
