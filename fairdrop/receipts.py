@@ -22,16 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
+from fairdrop.compact_json import ascii_json
 from fairdrop.setting_values import SettingsError
 
 ALGORITHM = "Ed25519"
@@ -45,6 +42,7 @@ HKDF_INFO = b"fairdrop receipts v1"
 RECEIPT_KEY_ENV = "FAIRDROP_RECEIPT_KEY"
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 # An Ed25519 signature is 64 bytes: 86 base64url characters without padding.
+SIGNATURE_BYTES = 64
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{86}")
 
 
@@ -84,15 +82,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 def canonical_bytes(inner: Mapping[str, Any]) -> bytes:
-    """The bytes a receipt's signature covers: sorted keys, no spaces, ASCII only."""
-    # orjson writes the same bytes as the json module below for ASCII text (every
-    # receipt's fields are), at a fifth of the cost on each join; anything else
-    # takes the json module's \u escapes, the form verifiers rebuild.
-    fast = orjson.dumps(inner, option=orjson.OPT_SORT_KEYS)
-    if fast.isascii():
-        return fast
-    text = json.dumps(inner, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return text.encode()
+    """The bytes a receipt's signature covers: sorted keys, no spaces, ASCII only.
+
+    ``json.dumps(inner, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``,
+    the form verifiers rebuild (docs/fairness.md), written by orjson where the
+    two agree: at a fifth of the cost on each join.
+    """
+    return ascii_json(inner, sort_keys=True)
 
 
 def key_id_of(public_key: bytes) -> str:
@@ -149,13 +145,20 @@ def _now_ms() -> int:
 
 
 class ReceiptSigner:
-    """Issues receipts with one Ed25519 key."""
+    """Issues receipts with one Ed25519 key.
+
+    Signed by libsodium (PyNaCl), checked by OpenSSL (``cryptography``,
+    :func:`check_receipt`). Ed25519 signatures are deterministic: the same
+    seed signs the same bytes to the same 64 bytes in either (tests/fairdrop/
+    test_receipts.py), and libsodium does it in about two thirds of OpenSSL's
+    time, the larger part of a fresh fan's join that is not overhead
+    (loadtests/RESULTS.md).
+    """
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != 32:
             raise ValueError("an Ed25519 private seed is 32 bytes")
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        raw, self._secret = crypto_sign_seed_keypair(seed)
         self.public_key_hex = raw.hex()
         self.key_id = key_id_of(raw)
 
@@ -197,7 +200,8 @@ class ReceiptSigner:
             "beacon_round": beacon_round,
             "key_id": self.key_id,
         }
-        signature = self._key.sign(canonical_bytes(inner))
+        # libsodium's signed message is the signature and then the message.
+        signature = crypto_sign(canonical_bytes(inner), self._secret)[:SIGNATURE_BYTES]
         return {
             "receipt": inner,
             "signature": _base64url(signature),

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 
+from fairdrop.compact_json import utf8_json
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import ANON, MAX_EMAIL, Identity
 
@@ -99,9 +101,9 @@ class Signer:
         # itsdangerous signs with HMAC-SHA1 through a pure-Python HMAC unless told.
         sha256 = {"digest_method": hashlib.sha256}
         self._session = URLSafeSerializer(secret_key, salt="fairdrop.session", signer_kwargs=sha256)
-        # Made once: ``dumps`` builds a new itsdangerous Signer for every token,
-        # and every fresh fan's join signs a session (loadtests/RESULTS.md).
-        self._session_signer = self._session.make_signer()
+        # Its key, derived once: itsdangerous derives it again for every token
+        # it signs, and every fresh fan's join signs a session (sign_session).
+        self._session_key = self._session.make_signer().derive_key()
         self._admission = URLSafeSerializer(
             secret_key, salt="fairdrop.admission", signer_kwargs=sha256
         )
@@ -128,10 +130,20 @@ class Signer:
         return Session(identity, issued, issued + lifetime_s)
 
     def sign_session(self, session: Session) -> str:
+        """The session's token: what ``self._session.dumps`` gives, never compressed.
+
+        itsdangerous tries zlib on every payload and keeps the result when it is
+        shorter, which a session's random id almost never lets it be (23 of
+        200,000 anonymous sessions, each a byte or two shorter), at most of the
+        cost of signing one. Its reader takes either form, so every token made
+        before still reads; the JSON is itsdangerous's bytes (utf8_json).
+        """
         i = session.identity
         payload = [i.kind, i.scope, i.subject, session.issued_at, session.expires_at]
-        # Byte for byte what ``self._session.dumps(payload)`` gives.
-        return self._session_signer.sign(self._session.dump_payload(payload)).decode()
+        value = base64_encode(utf8_json(payload))
+        # itsdangerous's Signer.sign: the value, ".", its HMAC-SHA256 in base64url.
+        signature = base64_encode(hmac.digest(self._session_key, value, "sha256"))
+        return (value + b"." + signature).decode()
 
     def session_from_cookie(self, cookie: str | None, now_s: int | None = None) -> Session | None:
         """The live session in a cookie, or None when missing, forged, malformed or expired."""
@@ -170,7 +182,8 @@ class Signer:
         in two events cannot be linked, and no email appears in a draw.
         """
         message = f"{event_id}\x1f{identity.key()}".encode()
-        digest = hmac.new(self._entrant_key, message, hashlib.sha256).digest()
+        # One-shot: OpenSSL's HMAC in one call, no Python HMAC object (every join asks).
+        digest = hmac.digest(self._entrant_key, message, "sha256")
         return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     def sign_admission(self, admission: Admission) -> str:

@@ -11,7 +11,11 @@ import json
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -83,6 +87,20 @@ def test_the_signature_is_ed25519_over_the_documented_bytes() -> None:
         "public_key": SIGNER.public_key_hex,
         "key_id": SIGNER.key_id,
     }
+
+
+@given(st.binary(min_size=32, max_size=32), st.text(max_size=40), st.integers(0, 2**53))
+def test_libsodium_signs_what_openssl_signs(seed: bytes, entry_id: str, number: int) -> None:
+    """The signer is libsodium's; OpenSSL's Ed25519 (what signed receipts before,
+    and checks them) gives the same key and the same signature for every receipt."""
+    signer = ReceiptSigner(seed)
+    issued = signer.issue("e1", entry_id, "queued", number, SEED_HASH, None, now_ms=number)
+    openssl = Ed25519PrivateKey.from_private_bytes(seed)
+    raw = openssl.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert signer.public_key_hex == raw.hex()
+    expected = openssl.sign(canonical_bytes(issued["receipt"]))
+    assert base64.urlsafe_b64decode(issued["signature"] + "==") == expected
+    assert check_receipt(issued, raw.hex()).entry_id == entry_id
 
 
 def test_canonical_bytes_are_stable() -> None:

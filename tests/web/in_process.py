@@ -2,7 +2,7 @@
 
 For tests that look inside the server while it serves real sockets: its
 protocol objects and its tasks live in this process, on the server's own
-loop (``call``). The options are ``launch/cli.py web_server_options``, with
+loop (``call``). The options are ``launch/web_server.py web_server_options``, with
 asyncio's collector left alone (launch/web_loop.py would tune and freeze the
 test process's) and any ``changes``.
 """
@@ -22,8 +22,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from fairdrop.settings import Settings
-from launch.cli import web_server_options
 from launch.processes import free_port
+from launch.web_server import web_server_options
 
 T = TypeVar("T")
 START_S = 10.0
