@@ -119,6 +119,7 @@ class SaleFigures(TypedDict):
 
     event_state: SaleState
     serving: int  # the highest number let in so far
+    drawn: int  # how many entrants the draw numbered; a higher number joined after it
     remaining: dict[str, int]  # tickets available per ticket type id
     remaining_total: int
     tickets_may_return: bool  # none left, but live holds may give some back
@@ -319,6 +320,7 @@ class SaleProgress(TypedDict):
     state: SaleState
     serving: int
     last_number: int
+    drawn: int  # entrants of the window, numbered by the draw; later numbers joined late
     paused: bool
     pause_message: str
     rate_per_min: int

@@ -221,8 +221,21 @@ function inBaskets(status) {
 // A fan who clicked "Let them go" ended the turn themselves: not "your time ran out".
 const LET_GO_NOTE = "You let your tickets go: they went back on sale for the fans after you.";
 
+// A fan placed after the drawn entrants (they came after the window closed).
+function lateNote(status) {
+  const one = status.drawn === 1;
+  return (
+    `You came after the draw: ${status.drawn} ${one ? "fan" : "fans"} arrived while the ` +
+    `waiting room was open and ${one ? "was" : "were"} drawn ahead of you; everyone who ` +
+    "comes after the draw joins behind them, in the order they arrive."
+  );
+}
+
 function stateNote(status) {
   if (inBaskets(status)) return IN_BASKETS_NOTE;
+  if (status.state === "queued" && status.drawn > 0 && status.number > status.drawn) {
+    return lateNote(status);
+  }
   if (status.state === "turn_over" && page.letGo) return LET_GO_NOTE;
   if (status.state === "done" && (page.order || page.refunded)) return "";
   return STATE_NOTES[status.state] || "";

@@ -171,6 +171,7 @@ def shared_fields(progress: Mapping[str, Any]) -> str:
     fields = {
         "event_state": progress.get("state"),
         "serving": progress.get("serving"),
+        "drawn": int(progress.get("drawn") or 0),
         "remaining": remaining,
         "remaining_total": total,
         "tickets_may_return": total == 0 and int(progress.get("held") or 0) > 0,

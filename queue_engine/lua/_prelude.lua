@@ -309,6 +309,8 @@ local function progress(now)
     state = m[1],
     serving = tonumber(m[2] or '0'),
     last_number = tonumber(m[3] or '0') + tonumber(m[4] or '0'),
+    -- Entrants drawn (the frozen window); numbers after them are late joiners.
+    drawn = tonumber(m[3] or '0'),
     paused = m[5] == '1',
     -- The organiser's words to waiting fans while paused ('' for none).
     pause_message = m[16] or '',

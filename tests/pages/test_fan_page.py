@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.live_stack import DEFAULT_TICKET_TYPE, LiveStack
 from tests.pages.browser import PHONE, screenshot_path
+from tests.redis_restarts import wait_for_saved_draw
 from tests.web.fans import ga, open_sale
 
 
@@ -220,4 +221,27 @@ def test_a_fan_who_lets_the_tickets_go_is_told_so_not_that_time_ran_out(
         "You let your tickets go: they went back on sale for the fans after you."
     )
     page.screenshot(path=screenshot_path("fan-let-go"), full_page=True)
+    page.close()
+
+
+def test_a_fan_who_comes_after_the_draw_is_told_so(browser: Browser, live_stack: LiveStack) -> None:
+    drop_at = datetime.now(UTC) + timedelta(seconds=2)
+    # Paused: nobody is let in, so the late fan stays queued behind the drawn one.
+    event_id = live_stack.create_event(drop_at=drop_at.isoformat())["id"]
+    joined = httpx.post(f"{live_stack.base_url}/api/events/{event_id}/join", timeout=10)
+    assert joined.status_code == 200, joined.text
+    paused = httpx.post(
+        f"{live_stack.base_url}/api/events/{event_id}/pause", headers=live_stack.organiser_headers
+    )
+    assert paused.status_code == 200, paused.text
+    wait_for_saved_draw(live_stack, event_id)
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{live_stack.base_url}/e/{event_id}")
+    expect(page.locator("#state")).to_have_attribute("data-state", "queued", timeout=10_000)
+    expect(page.locator("#queue-number")).to_have_text("2")
+    expect(page.locator("#state-note")).to_contain_text(
+        "You came after the draw: 1 fan arrived while the waiting room was open and was drawn",
+        timeout=10_000,
+    )
+    page.screenshot(path=screenshot_path("fan-after-the-draw"), full_page=True)
     page.close()
