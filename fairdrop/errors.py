@@ -60,6 +60,9 @@ class ErrorCode(StrEnum):
     TICKET_OF_ANOTHER_EVENT = "ticket_of_another_event"
     # A sale someone holds or bought tickets of (a presale) cannot be deleted.
     SALE_HAS_BUYERS = "sale_has_buyers"
+    # Queueing again is for a fan whose turn ended without buying (buffer/lua/queue_again.lua).
+    TURN_NOT_OVER = "turn_not_over"
+    ALREADY_BOUGHT = "already_bought"
     EMAIL_SIGN_IN_NOT_CONFIGURED = "email_sign_in_not_configured"
     LINK_EXPIRED = "link_expired"
     SIGN_IN_USED = "sign_in_used"
@@ -159,6 +162,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.NOT_ON_LIST: 403,
     ErrorCode.WINDOW_OPEN: 409,
     ErrorCode.SALE_HAS_BUYERS: 409,
+    ErrorCode.TURN_NOT_OVER: 409,
+    ErrorCode.ALREADY_BOUGHT: 409,
     ErrorCode.INVALID_LINK: 400,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.UNKNOWN_PRESALE: 404,

@@ -26,6 +26,7 @@ from queue_engine.keys import EventKeys
 ScriptName = Literal[
     "create",
     "join",
+    "queue_again",
     "tick",
     "snapshot",
     "record_digest",
@@ -50,6 +51,7 @@ ScriptName = Literal[
 _OWNER: dict[ScriptName, str] = {
     "create": "queue_engine",
     "join": "buffer",
+    "queue_again": "buffer",
     "tick": "queue_engine",
     "snapshot": "queue_engine",
     "record_digest": "buffer",

@@ -23,7 +23,7 @@
 //   queue_receipt.js     the commitment seen at join and the entry receipt, kept
 //   queue_verify.js      this browser's own check of the published draw
 import { $, showError } from "/static/common.js";
-import { joinSale, startProof, startSocket, whenAvailable } from "/static/queue_connection.js";
+import { joinSale, queueAgain, startProof, startSocket, whenAvailable } from "/static/queue_connection.js";
 import { buyTickets, loadPresale, payForHold, releaseHold } from "/static/queue_holds.js";
 import { handleStatus } from "/static/queue_messages.js";
 import { render, renderEvent, setConnection, tickCountdowns } from "/static/queue_render.js";
@@ -40,6 +40,7 @@ async function start() {
   $("buy-form").addEventListener("submit", buyTickets);
   $("pay-button").addEventListener("click", payForHold);
   $("release-button").addEventListener("click", releaseHold);
+  $("queue-again").addEventListener("click", queueAgain);
   $("stripe-confirm").addEventListener("click", confirmStripePayment);
   wireReceipt();
   if (!EVENT_ID) {

@@ -201,7 +201,39 @@ function connectSocket() {
     }
     handleSocketMessage(message);
   });
-  socket.addEventListener("close", (event) => onSocketClosed(event.code));
+  socket.addEventListener("close", (event) => {
+    if (!socket.replaced) onSocketClosed(event.code);
+  });
+}
+
+/** A new socket at once, the old one closed quietly: the fan's place has changed
+ * (queued again), and a new socket's first status says the new one. */
+export function reopenSocket() {
+  const old = page.socket;
+  if (old) {
+    old.replaced = true;
+    old.close();
+  }
+  connectSocket();
+}
+
+/** Joins again at the back of the queue (a turn that ended without buying). */
+export async function queueAgain() {
+  clearError();
+  $("queue-again").disabled = true;
+  try {
+    const entry = await callApi("POST", `${API}/queue-again`);
+    page.letGo = false;
+    // The new place at once, with the sale's figures the page already has.
+    const placed = statusFromJoin(entry, page.event);
+    const { state, number, ahead, wait_s: waitS, serving } = placed;
+    handleStatus({ ...page.status, state, number, ahead, wait_s: waitS, serving, admission: null, hold_id: "" });
+    reopenSocket();
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    $("queue-again").disabled = false;
+  }
 }
 
 async function onSocketClosed(code) {

@@ -334,6 +334,8 @@ export function render() {
   $("panel-not-open").hidden = state !== "not_open";
   $("panel-waiting-room").hidden = state !== "waiting_room";
   $("panel-address-busy").hidden = state !== ADDRESS_BUSY;
+  // Turn over without buying, tickets left: the fan may queue again at the back.
+  $("queue-again-line").hidden = !(state === "turn_over" && status.remaining_total > 0);
   const note = stateNote(status);
   $("state-note").hidden = !note;
   $("state-note").textContent = note;

@@ -221,6 +221,13 @@ def test_a_fan_who_lets_the_tickets_go_is_told_so_not_that_time_ran_out(
         "You let your tickets go: they went back on sale for the fans after you."
     )
     page.screenshot(path=screenshot_path("fan-let-go"), full_page=True)
+    # Tickets are left: the fan may queue again, at the back, and is let in again.
+    before = page.locator("#queue-number").inner_text()
+    page.get_by_test_id("queue-again").click()
+    expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=20_000)
+    assert int(page.locator("#queue-number").inner_text()) > int(before)
+    expect(page.get_by_test_id("connection-lost")).to_be_hidden()
+    expect(page.get_by_test_id("queue-again")).to_be_hidden()
     page.close()
 
 

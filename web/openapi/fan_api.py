@@ -206,6 +206,17 @@ PATHS: dict[str, Any] = {
             limited=True,
         )
     },
+    "/api/events/{event_id}/queue-again": {
+        "post": op(
+            "Queue again at the back after a turn that ended without buying, while tickets "
+            "remain: the number a newcomer would get now (409 turn_not_over, hold_exists, "
+            "already_bought, sold_out; 403 not_admitted before the turn came)",
+            "200",
+            "Entry",
+            params=[EVENT_ID],
+            limited=True,
+        )
+    },
     "/api/events/{event_id}/challenge": {
         "get": op(
             "A proof-of-work challenge (ALTCHA, SHA-256) for this browser's join, bound "

@@ -1,0 +1,48 @@
+"""A fan whose turn ended without buying queues again, at the back, while tickets remain.
+
+``POST /api/events/{id}/queue-again`` (the fan's session): buffer/lua/queue_again.lua
+gives the fan the number a newcomer would get now, so nobody's place moves;
+the answer is the fan's new entry, as a join's. The page then opens its socket
+again, and the room places it at the new number. Counted against the fan's
+join limit: queueing again is a join.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from buffer.arrivals import parse_entry
+from fairdrop.errors import ErrorCode, FairdropError
+from web.auth import entrant_of
+from web.context import context_of
+from web.rate_limits import Action
+from web.views import entry_view
+
+# queue_again.lua's refusals, as the API says them.
+_REFUSALS = {
+    "unknown_event": (ErrorCode.UNKNOWN_EVENT, "no such sale"),
+    "not_admitted": (ErrorCode.NOT_ADMITTED, "your turn has not come yet: keep your place"),
+    "turn_not_over": (ErrorCode.TURN_NOT_OVER, "your turn is still running: buy now"),
+    "hold_exists": (ErrorCode.HOLD_EXISTS, "you hold tickets: pay for them or let them go"),
+    "already_bought": (ErrorCode.ALREADY_BOUGHT, "you have bought tickets in this sale"),
+    "sold_out": (ErrorCode.SOLD_OUT, "no tickets are left to queue for"),
+}
+
+
+async def queue_again(request: Request) -> JSONResponse:
+    ctx = context_of(request)
+    event_id = request.path_params["event_id"]
+    if await ctx.catalog.get(event_id) is None:
+        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    fan_id = entrant_of(request, ctx.signer, event_id)
+    await ctx.limits.spend(request, Action.JOIN, fan_id)
+    entry = parse_entry(await ctx.scripts.run("queue_again", event_id, 0, fan_id))
+    if entry.status in _REFUSALS:
+        code, message = _REFUSALS[entry.status]
+        raise FairdropError(code, message)
+    return JSONResponse(entry_view(event_id, fan_id, entry, None))
+
+
+routes = [Route("/api/events/{event_id}/queue-again", queue_again, methods=["POST"])]
