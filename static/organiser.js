@@ -29,6 +29,7 @@ import {
 
 const TOKEN_KEY = "fairdrop.organiserToken";
 const EVENTS_RELOAD_DELAY_MS = 400;
+const EVENTS_REFRESH_MS = 10_000;
 let eventsReloadTimer = 0;
 
 function restoreToken() {
@@ -62,6 +63,10 @@ function start() {
   window.addEventListener("fairdrop:sale-deleted", reloadEvents);
   selectFromHash();
   reloadEvents();
+  // The list's states move on by themselves (a sale opens, sells out): read it again.
+  setInterval(() => {
+    if (!document.hidden && organiserToken()) reloadEvents();
+  }, EVENTS_REFRESH_MS);
 }
 
 start();

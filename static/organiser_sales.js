@@ -9,6 +9,15 @@ import { showDoors } from "/static/organiser_doors.js";
 import { clearOrders } from "/static/organiser_orders.js";
 
 const STATS_EVERY_MS = 1_000;
+// A sale's phase in plain words (fairdrop/protocol.py SaleState).
+const STATE_WORDS = {
+  scheduled: "Not open yet",
+  buffering: "Waiting room open",
+  drawing: "Drawing the queue order",
+  queueing: "Selling",
+  sold_out: "Sold out",
+};
+const stateWords = (state) => STATE_WORDS[state] || state || "—";
 const page = {
   events: new Map(), // id -> event object (from the list or the create answer)
   selectedId: "",
@@ -63,7 +72,7 @@ function renderEvents(events) {
       { type: "button", "data-event-id": event.id, "aria-current": String(event.id === page.selectedId) },
       el("span", {}, event.name, el("br"),
         el("span", { class: "muted small" }, `drop ${new Date(event.drop_at).toLocaleString()}`)),
-      el("span", { class: "pill" }, event.paused ? "paused" : event.state || "—"),
+      el("span", { class: "pill", "data-state": event.state || "" }, event.paused ? "Paused" : stateWords(event.state)),
     );
     button.addEventListener("click", () => (location.hash = event.id));
     list.append(el("li", {}, button));
@@ -133,7 +142,8 @@ function renderStats(stats) {
   page.stats = stats;
   // The tiles in the page name their figures (data-stat): the HTML is the list.
   for (const cell of $("stats").querySelectorAll(".tiles [data-stat]")) {
-    const value = stats ? stats[cell.dataset.stat] : undefined;
+    let value = stats ? stats[cell.dataset.stat] : undefined;
+    if (cell.dataset.stat === "state" && value) value = stateWords(value);
     cell.textContent = value === undefined || value === null ? "—" : String(value);
   }
   const event = page.events.get(page.selectedId);

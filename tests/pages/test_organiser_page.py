@@ -31,7 +31,7 @@ def test_organiser_creates_watches_and_pauses_a_sale(
     joined = httpx.post(f"{live_stack.base_url}/api/events/{event_id}/join")
     assert joined.status_code == 200
     expect(page.locator('[data-stat="buffered"]')).to_have_text("1", timeout=10_000)
-    expect(page.locator('[data-stat="state"]')).to_have_text("buffering", timeout=10_000)
+    expect(page.locator('[data-stat="state"]')).to_have_text("Waiting room open", timeout=10_000)
     page.screenshot(path=screenshot_path("organiser-live"), full_page=True)
 
     page.click("#pause-button")
