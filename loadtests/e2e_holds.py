@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,11 +29,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 import redis
 
+import launch.stack
 from fairdrop.settings import Settings
+from launch.processes import wait_until_answered
 from launch.stack import Stack
 from loadtests.burst import redis_cpu_seconds
 from loadtests.client_processes import shares, start_clients
@@ -112,13 +116,23 @@ def _create_sale(http: httpx.Client, token: str, fans: int, stock: int) -> str:
     return str(response.json()["id"])
 
 
+STARTUP_S = 120.0
+
+
+def _patient(url: str, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    wait_until_answered(url, processes, timeout=STARTUP_S)
+
+
 @contextmanager
 def _started(make: Callable[[], Stack], tries: int = 3) -> Iterator[Stack]:
     """A stack, started, then stopped; started afresh when its web processes were too
-    slow to answer (30 s: a box busy with other work has taken longer to import the app)."""
+    slow to answer. A box busy with other work (1-minute load average 10-16) has taken
+    longer than the stack's 30 s to import the app in two web processes: the bench
+    waits up to STARTUP_S for each."""
     for attempt in range(tries):
         try:
-            stack = make().start()
+            with patch.object(launch.stack, "wait_until_answered", _patient):
+                stack = make().start()
         except RuntimeError as slow:
             if attempt == tries - 1 or "did not answer" not in str(slow):
                 raise
