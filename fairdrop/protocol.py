@@ -13,7 +13,10 @@ kind (:class:`MessageType`). The server sends:
   its own "ahead" and wait from its number (static/queue_state.js).
 - answers to this fan only, from the purchase worker or the web process:
   ``hold_queued``, ``hold_result``, ``payment``, ``order``, ``released``,
-  ``order_refunded`` (each followed by a ``status`` when the place changed);
+  ``order_refunded``. Each answer from the worker carries the fan's new
+  ``status`` in its :data:`STATUS_FIELD` (one frame, not two: a frame costs
+  the web process a write system call); a page reads the answer, then that
+  status, as if they had come one after the other;
 - ``error`` (:class:`ErrorMessage`, a code of :class:`fairdrop.errors.ErrorCode`):
   a refused message (the socket stays open) or a refused socket (then closed
   with 4000 + the code's HTTP status, or 1008 / 1009 for floods and size);
@@ -25,7 +28,10 @@ The page sends ``ping`` (:class:`PingMessage`) and ``hold``
 Between Redis and the web processes the event's pub/sub channel carries the
 clock's :class:`SaleProgress` (``t`` ``progress``, without ``fan``) and the
 fan messages above with a ``fan`` field naming their entrant, which the web
-process strips before it sends them to that fan's sockets only.
+process strips before it sends them to that fan's sockets only. A worker that
+answers many fans at once (a batch of holds) publishes them as one message
+whose :data:`FANS_FIELD` lists them, each with its ``fan``: every web process
+decodes the batch once instead of one message per fan.
 
 The page's JavaScript (static/) cannot import this module: it spells the same
 names, and the README's "The socket protocol" section lists them for both.
@@ -177,6 +183,17 @@ class ProgressMessage(SaleFigures):
     now_ms: int
 
 
+class FanAnswer(TypedDict):
+    """What every answer from the worker to one fan may carry: its status after it.
+
+    Sent by the web process when the fan's place is known (its room has the
+    sale's progress): the page reads it as the ``status`` that follows the
+    answer (the hold it now has, its order's "done").
+    """
+
+    status: NotRequired[StatusMessage]
+
+
 class HoldQueuedMessage(TypedDict):
     """A ``hold`` sent on the socket was accepted; its answer comes as ``hold_result``."""
 
@@ -198,7 +215,7 @@ class Hold(TypedDict):
     presale: NotRequired[str]
 
 
-class HoldResultMessage(TypedDict):
+class HoldResultMessage(FanAnswer):
     """The worker's answer to a hold request: the hold, or a refusal's code."""
 
     t: Literal[MessageType.HOLD_RESULT]
@@ -214,7 +231,7 @@ class StripeSetUp(TypedDict):
     js_url: str
 
 
-class PaymentMessage(TypedDict):
+class PaymentMessage(FanAnswer):
     """A payment started (``pending``: the page confirms it with the provider), or refused.
 
     A refused one is ``unknown_hold``, ``hold_expired``, or ``payment_failed``
@@ -238,7 +255,7 @@ class Ticket(TypedDict):
     code: str
 
 
-class OrderMessage(TypedDict):
+class OrderMessage(FanAnswer):
     """The order a payment bought, or its refund (``code`` ``refunded``).
 
     A refund's ``reason`` is the code of why it bought nothing: ``hold_ended``,
@@ -260,7 +277,7 @@ class OrderMessage(TypedDict):
     message: NotRequired[str]
 
 
-class ReleasedMessage(TypedDict):
+class ReleasedMessage(FanAnswer):
     """The fan let a hold go (``released``: it was still live)."""
 
     t: Literal[MessageType.RELEASED]
@@ -271,7 +288,7 @@ class ReleasedMessage(TypedDict):
     message: NotRequired[str]
 
 
-class OrderRefundedMessage(TypedDict):
+class OrderRefundedMessage(FanAnswer):
     """The organiser cancelled one of this fan's orders: refunded, its tickets void."""
 
     t: Literal[MessageType.ORDER_REFUNDED]
@@ -345,6 +362,11 @@ class SaleProgress(TypedDict):
 
 # The field that routes a channel message to one fan's sockets (queue_engine/notify.py).
 FAN_FIELD = "fan"
+# A channel message with this field carries many fans' messages (a list, each
+# with its FAN_FIELD), routed as if each had come alone.
+FANS_FIELD = "fans"
+# The field of a fan's answer on its socket that carries its status (FanAnswer).
+STATUS_FIELD = "status"
 
 
 # Each kind of message the server sends a page, and what the page sends the server.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum, auto
 from typing import Any
@@ -32,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from fairdrop.errors import STATUS_FOR, ErrorCode
-from fairdrop.protocol import FanState, Item, MessageType, SignedAdmission
+from fairdrop.protocol import STATUS_FIELD, FanState, Item, MessageType, SignedAdmission
 from fairdrop.tokens import FAN_COOKIE
 
 Message = dict[str, Any]
@@ -227,6 +228,16 @@ def http_client(
     return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, **kwargs)
 
 
+def messages_in(frame: str | bytes) -> list[Message]:
+    """What one frame says, as a page reads it: its message, and then the fan's
+    status when an answer carries one inside (fairdrop/protocol.py FanAnswer)."""
+    message: Message = json.loads(frame)
+    status = message.get(STATUS_FIELD) if isinstance(message, dict) else None
+    if isinstance(status, dict) and message.get("t") != MessageType.STATUS:
+        return [message, status]
+    return [message]
+
+
 class NoMatchingMessage(AssertionError):
     """A socket said nothing that matched in time (an AssertionError: tests fail with it)."""
 
@@ -240,6 +251,12 @@ class Socket:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
         self.seen: list[Message] = []
+        self._unread: deque[Message] = deque()  # the rest of the last frame read
+
+    async def _read(self) -> Message:
+        if not self._unread:
+            self._unread.extend(messages_in(await self.connection.recv()))
+        return self._unread.popleft()
 
     async def send(self, text: str) -> None:
         await self.connection.send(text)
@@ -254,7 +271,7 @@ class Socket:
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    message: Message = json.loads(await self.connection.recv())
+                    message = await self._read()
                     self.seen.append(message)
                     if matching(message):
                         return message
@@ -273,11 +290,9 @@ class Socket:
 
     async def __anext__(self) -> Message:
         try:
-            raw = await self.connection.recv()
+            return await self._read()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
-        message: Message = json.loads(raw)
-        return message
 
     async def close_code(self, timeout: float = WAIT_S) -> int | None:
         """Reads until the server closes the socket; the close code it sent."""

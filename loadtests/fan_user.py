@@ -13,7 +13,6 @@ module makes the calls with locust's client and reports each step.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -36,6 +35,7 @@ from launch.fan_client import (
     event_path,
     items_of,
     join_body,
+    messages_in,
     pay_path,
     purchase_body,
     socket_url,
@@ -174,9 +174,9 @@ class FanJourney:
             if not raw:  # an empty frame is what a close looks like here
                 self.fail("socket", "socket closed by the server", "socket_closed")
                 return
-            message = json.loads(raw)
-            if isinstance(message, dict) and self.on_message(message, len(raw)):
-                return
+            for message in messages_in(raw):
+                if isinstance(message, dict) and self.on_message(message, len(raw)):
+                    return
         self.fail("fan timeout", f"not finished after {self.timeout_s} s", "timed_out")
 
     def finish(self, outcome: str) -> bool:

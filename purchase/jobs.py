@@ -8,6 +8,7 @@ died is simply run again (purchase/reaper.py requeues it within seconds).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -41,7 +42,7 @@ from purchase.orders import (
 from purchase.payments import PaymentProvider, PaymentRequest, PaymentStart
 from purchase.providers import provider_named
 from purchase.stray_payments import Stray, refund_stray_payment
-from queue_engine.notify import publish_to_fan
+from queue_engine.notify import publish_to_fan, publish_to_fans
 from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.jobs")
@@ -76,12 +77,14 @@ def worker_context() -> WorkerContext:
 EMAIL_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 300])
 
 
-def hold_batch_job(event_id: str, requests: list[list[Any]]) -> list[dict[str, Any]]:
-    """A web process's batch of hold requests: one pipeline of hold.lua, one of results.
+def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
+    """A web process's batch of hold requests: one pipeline of hold.lua, one message of answers.
 
     ``requests`` is ``[[fan id, request id, [[type, quantity], ...]], ...]``
     (see web/hold_batches.py). A retry repeats nothing: each request id keeps
-    its first answer in Redis.
+    its first answer in Redis. Returns how many requests were held and how
+    many refused, by code: RQ keeps a job's return value, and the answers
+    themselves are in Redis already (hold.lua stores each under its request id).
     """
     ctx = worker_context()
     asks = [
@@ -93,11 +96,15 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> list[dict[str, A
     # the job, hold.lua hands back each request's stored answer, and the fans
     # hear it then.
     fault_point(PAUSE_IN_HOLD_BATCH)
-    pipe = ctx.client.pipeline(transaction=False)
-    for ask, answer in zip(asks, answers, strict=True):
-        publish_to_fan(pipe, event_id, ask.fan_id, {"t": MessageType.HOLD_RESULT, **answer.body})
-    pipe.execute()
-    return [answer.body for answer in answers]
+    publish_to_fans(
+        ctx.client,
+        event_id,
+        (
+            (ask.fan_id, {"t": MessageType.HOLD_RESULT, **answer.body})
+            for ask, answer in zip(asks, answers, strict=True)
+        ),
+    )
+    return dict(Counter("held" if answer.ok else answer.code for answer in answers))
 
 
 def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) -> dict[str, Any]:

@@ -159,7 +159,17 @@ function handleReleased(released) {
   render();
 }
 
+/**
+ * One socket frame: its message, then the fan's new status when an answer
+ * carries one inside (a hold's result, an order: one frame, not two).
+ */
 export function handleSocketMessage(message) {
+  handleOneMessage(message);
+  const status = message.t !== "status" ? message.status : null;
+  if (status && typeof status === "object") handleStatus(status);
+}
+
+function handleOneMessage(message) {
   switch (message.t) {
     case "status":
       return handleStatus(message);

@@ -4,7 +4,7 @@ The clock publishes one progress per change (and a heartbeat) on the event's
 channel; the room encodes the shared part once and sends the same
 ``progress`` text to every socket. A socket gets its own full ``status`` only
 when its place changes (web/places.py), and the worker's answers to a fan go
-to that fan's sockets only, each followed by its status.
+to that fan's sockets only, each with its new status inside (one frame).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from fairdrop.connections import AsyncSaleRedis
 from fairdrop.protocol import (
     BEFORE_NUMBERS,
     FAN_FIELD,
+    FANS_FIELD,
+    STATUS_FIELD,
     FanPlace,
     MessageType,
     SaleState,
@@ -189,21 +191,37 @@ class Room:
         if not isinstance(message, dict):
             return
         fan_id = message.get(FAN_FIELD)
+        batch = message.get(FANS_FIELD)
         if isinstance(fan_id, str):
-            await self._to_fan(fan_id, message)
+            self._to_fan(fan_id, message)
+        elif isinstance(batch, list):
+            # A worker's answers to many fans at once (queue_engine/notify.py),
+            # most of them another process's fans: those are skipped unencoded.
+            for each in batch:
+                fan_id = each.get(FAN_FIELD) if isinstance(each, dict) else None
+                if isinstance(fan_id, str) and fan_id in self.by_fan:
+                    self._to_fan(fan_id, each)
         elif message.get("t") == MessageType.PROGRESS:
             await self._on_progress(message)
 
-    async def _to_fan(self, fan_id: str, message: dict[str, Any]) -> None:
+    def _to_fan(self, fan_id: str, message: dict[str, Any]) -> None:
+        """The worker's answer to this fan's sockets, its new status inside (FanAnswer).
+
+        One frame where there were two (the answer, then the status): each is
+        a write system call, the largest part of a send's cost.
+        """
         socks = list(self.by_fan.get(fan_id, ()))
         if not socks:
             return
         for sock in socks:
             sock.apply_fan_message(message)
         encoded = orjson.dumps({k: v for k, v in message.items() if k != FAN_FIELD}).decode()
-        _to_sockets((s, encoded) for s in socks)
-        # The place changed too (holding, done): say so in the same breath.
-        await self._send_status(socks)
+        if not self.progress:  # no place to tell before the sale's first progress
+            _to_sockets((s, encoded) for s in socks)
+            return
+        # The place changed too (holding, done): said in the same frame.
+        start = encoded[:-1] + ("," if len(encoded) > 2 else "") + f'"{STATUS_FIELD}":'
+        self._tell(socks, int(time.time() * 1000), start)
 
     async def _on_progress(self, progress: dict[str, Any]) -> None:
         self._set_progress(progress)
@@ -336,9 +354,14 @@ class Room:
             return
         self._tell(socks, int(time.time() * 1000))
 
-    def _tell(self, socks: list[FanSocket], now_ms: int) -> None:
-        """Each socket's full status, and what it now knows of its place."""
-        _to_sockets((s, self.status_message(s, now_ms)) for s in socks)
+    def _tell(self, socks: list[FanSocket], now_ms: int, answer_start: str = "") -> None:
+        """Each socket's full status, and what it now knows of its place.
+
+        With ``answer_start`` (an answer's JSON object, open, up to its status
+        field) the status goes inside that answer.
+        """
+        end = "}" if answer_start else ""
+        _to_sockets((s, answer_start + self.status_message(s, now_ms) + end) for s in socks)
         for sock in socks:
             sock.told = place_of(sock, fan_state(sock, self.progress, now_ms))
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 
+import orjson
 from starlette.applications import Starlette
 from starlette.routing import Match, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
-from fairdrop.protocol import ErrorMessage, HoldQueuedMessage, MessageType
+from fairdrop.protocol import ErrorMessage, MessageType
 from fairdrop.settings import Settings
 from web.auth import session_of
 from web.catalog import EventRecord
@@ -197,8 +198,9 @@ async def _answer(
     nothing was changed, and the fan may try again.
     """
     try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError):
+        # orjson: every hold on a socket passes here (a quarter of json's time).
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict):
         await ws.send_text(_error(ErrorCode.MALFORMED_JSON, "messages must be JSON objects"))
@@ -212,8 +214,8 @@ async def _answer(
         except REDIS_DOWN:  # nothing was asked: the fan may ask again, the socket stays
             await ws.send_text(_error(ErrorCode.UNAVAILABLE, redis_down().message))
         else:
-            queued: HoldQueuedMessage = {"t": MessageType.HOLD_QUEUED, "request_id": request_id}
-            await ws.send_text(json.dumps(queued))
+            # A request id is hex (web/hold_batches.py): spliced in, not encoded.
+            await ws.send_text(_HOLD_QUEUED_START + request_id + '"}')
     else:
         await ws.send_text(
             _error(
@@ -221,6 +223,10 @@ async def _answer(
                 'a page sends {"t":"ping"} or {"t":"hold","admission_token":...,"items":[...]}',
             )
         )
+
+
+# HoldQueuedMessage, up to its request id.
+_HOLD_QUEUED_START = '{"t":"' + MessageType.HOLD_QUEUED + '","request_id":"'
 
 
 FAN_SOCKET = WebSocketRoute("/ws/events/{event_id}", fan_socket)

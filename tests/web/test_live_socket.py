@@ -286,6 +286,8 @@ async def test_a_fan_is_let_in_holds_pays_and_gets_tickets(
     assert held["ok"] is True, held
     assert held["hold"]["items"] == [[ga(event_id), 2]]
     hold_id = held["hold"]["id"]
+    # The fan's new status comes inside the answer (one frame), and is read after it.
+    assert held["status"]["t"] == "status" and held["status"]["hold_id"] == hold_id
     assert (await socket.next(is_status()))["hold_id"] == hold_id
     order = await _paid(socket, fan, hold_id)
     assert [t["type"] for t in order["tickets"]] == [ga(event_id)] * 2
