@@ -56,7 +56,8 @@ from fairdrop.errors import ErrorCode
 from fairdrop.protocol import PLACED, EntryStatus
 from fairdrop.tokens import FAN_COOKIE
 from launch.demo_fans import FanOutcome, SimulatedFan
-from launch.fan_client import FanClient, http_client, solve
+from launch.fan_client import FanClient, http_client
+from launch.fan_proof import solve
 
 # The bots keep minting this long after the window closed: a late entrant
 # still gets a place, after everyone drawn, as the demo's late fans do.

@@ -29,8 +29,8 @@ from launch.fan_client import (
     event_path,
     http_client,
     items_of,
-    solution_for,
 )
+from launch.fan_proof import solution_for
 from launch.localstripe_server import pay_with_card
 
 # A test card that always succeeds.

@@ -28,13 +28,13 @@ from enum import Enum, auto
 from typing import Any
 
 import httpx
-from altcha import v1 as altcha_v1
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from fairdrop.errors import STATUS_FOR, ErrorCode
 from fairdrop.protocol import STATUS_FIELD, FanState, Item, MessageType, SignedAdmission
 from fairdrop.tokens import FAN_COOKIE
+from launch.fan_proof import solution_for
 
 Message = dict[str, Any]
 # A purchase's items: fairdrop.protocol's Item, or anything a test sends instead.
@@ -90,30 +90,6 @@ def hold_text(token: str, items: Items) -> str:
 def join_body(altcha: str | None) -> dict[str, str] | None:
     """A join's body: the solved proof of work, or nothing."""
     return {"altcha": altcha} if altcha else None
-
-
-def solve(challenge: Mapping[str, Any]) -> str:
-    """What a fan sends as ``altcha`` for a challenge the server gave (``GET /challenge``).
-
-    A page solves it in a Web Worker (static/pow_worker.js); here it is
-    altcha's own solver, one SHA-256 per number tried, in the caller's process
-    (a bot pays its bill in CPU).
-    """
-    algorithm = altcha_v1.SHA256
-    found = altcha_v1.solve_challenge(
-        challenge["challenge"], challenge["salt"], algorithm, challenge["maxnumber"]
-    )
-    if found is None:
-        raise ValueError("no number in 0..maxnumber solves this challenge")
-    payload = altcha_v1.Payload(
-        algorithm, challenge["challenge"], found.number, challenge["salt"], challenge["signature"]
-    )
-    return payload.to_base64()
-
-
-def solution_for(challenge: Mapping[str, Any]) -> str | None:
-    """The challenge solved, or None when the sale asks for no proof."""
-    return solve(challenge) if challenge.get("required") else None
 
 
 def is_message(kind: MessageType | str, **fields: Any) -> Callable[[Message], bool]:

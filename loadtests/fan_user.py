@@ -39,8 +39,8 @@ from launch.fan_client import (
     pay_path,
     purchase_body,
     socket_url,
-    solution_for,
 )
+from launch.fan_proof import solution_for
 from loadtests.drop_figures import STOCK_REFUSALS, DropRun, FanRecord
 
 READ_TIMEOUT_S = 1.0  # how long one recv may wait before the loop looks at the clock

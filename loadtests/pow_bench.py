@@ -35,7 +35,7 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from fairdrop.settings import Settings
-from launch.fan_client import solve
+from launch.fan_proof import solve
 from launch.stack import Stack
 from loadtests.chromium import CHROMIUM, CHROMIUM_ARGS
 

@@ -18,7 +18,7 @@ import pytest
 from fairdrop.errors import ErrorCode
 from fairdrop.settings import POW_MAX, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE, Signer
-from launch.fan_client import solve
+from launch.fan_proof import solve
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.fans import Crowd, Fan, expect_error, is_status, open_sale, stats

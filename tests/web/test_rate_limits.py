@@ -22,7 +22,7 @@ from buffer.arrivals import NO_SHARE, AddressShare
 from fairdrop.errors import ErrorCode
 from fairdrop.settings import RATE_LIMITS, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE
-from launch.fan_client import solve
+from launch.fan_proof import solve
 from tests.live_stack import LiveStack, running_stack
 from tests.servers import PostgresServer
 from tests.web.addressed_fans import (
