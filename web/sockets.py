@@ -201,7 +201,13 @@ async def _answer(
         # orjson: every hold on a socket passes here (a quarter of json's time).
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
-        parsed = None
+        # orjson refuses some JSON the json module reads (an escaped lone
+        # surrogate, "\ud800"): read as before, so the answer names the field
+        # that is wrong (an admission token: invalid_token), not the JSON.
+        try:
+            parsed = json.loads(data)
+        except (ValueError, RecursionError):
+            parsed = None
     if not isinstance(parsed, dict):
         await ws.send_text(_error(ErrorCode.MALFORMED_JSON, "messages must be JSON objects"))
     elif parsed.get("t") == MessageType.PING:

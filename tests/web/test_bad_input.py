@@ -727,7 +727,7 @@ async def test_an_unknown_path_is_a_json_404(world: World, method: str, path: st
 
 WRONG_METHODS = [
     ("PUT", "/api/events"),
-    ("DELETE", "/api/events/{shop}"),
+    ("PUT", "/api/events/{shop}"),
     ("GET", "/api/events/{shop}/join"),
     ("GET", "/api/events/{shop}/purchases"),
     ("POST", "/api/events/{shop}/stats"),
