@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fairdrop.errors import ErrorCode, FairdropError
 from purchase.models import Order, OrderItem
 from purchase.order_search import (
     MAX_PAGE,
@@ -25,8 +24,7 @@ from purchase.order_search import (
     check_ins_by_door,
     search_orders,
 )
-from web.auth import require_organiser
-from web.context import WebContext, context_of
+from web.context import organiser_sale
 from web.validation import CONTROL, invalid
 
 DEFAULT_PAGE = 50
@@ -86,17 +84,9 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
-async def _event_of(request: Request) -> tuple[WebContext, str]:
-    ctx = context_of(request)
-    require_organiser(request, ctx.settings.organiser_token)
-    event_id = request.path_params["event_id"]
-    if await ctx.catalog.get(event_id) is None:
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
-    return ctx, event_id
-
-
 async def list_orders(request: Request) -> JSONResponse:
-    ctx, event_id = await _event_of(request)
+    ctx, record = await organiser_sale(request)
+    event_id = record.event.id
     unknown = sorted(set(request.query_params) - set(_PARAMS))
     if unknown:
         raise invalid(f"unknown parameter {unknown[0]!r}: the list takes q, after and limit")
@@ -117,7 +107,8 @@ async def list_orders(request: Request) -> JSONResponse:
 
 
 async def door_check_ins(request: Request) -> JSONResponse:
-    ctx, event_id = await _event_of(request)
+    ctx, record = await organiser_sale(request)
+    event_id = record.event.id
     figures = await run_in_threadpool(check_ins_by_door, ctx.engine, event_id)
     return JSONResponse(
         {

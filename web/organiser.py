@@ -24,9 +24,8 @@ from purchase.models import Event, TicketType, epoch_ms
 from purchase.orders import cancel_order
 from purchase.restore import sale_spec
 from queue_engine.sales import create_sale, set_access, set_paused, snapshot
-from web.auth import require_organiser
 from web.catalog import EventRecord
-from web.context import WebContext, context_of
+from web.context import WebContext, organiser_context
 from web.order_list import order_view
 from web.validation import (
     CURRENCY,
@@ -56,12 +55,6 @@ MAX_ORDER_CENTS = 1_000_000_000
 MAX_RATE_PER_MIN = 1_000_000
 MAX_CAP = 1_000_000
 MIN_HOLD_SECONDS, MAX_HOLD_SECONDS = 5, 3_600
-
-
-def _organiser(request: Request) -> WebContext:
-    ctx = context_of(request)
-    require_organiser(request, ctx.settings.organiser_token)
-    return ctx
 
 
 def _ticket_types(body: dict[str, Any], event_id: str) -> list[TicketType]:
@@ -178,7 +171,7 @@ async def beacon_round(settings: Settings, event: Event) -> str:
 
 
 async def create_event(request: Request) -> JSONResponse:
-    ctx = _organiser(request)
+    ctx = organiser_context(request)
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     event = _event(body, ctx.settings)
     types = _ticket_types(body, event.id)
@@ -199,7 +192,7 @@ async def create_event(request: Request) -> JSONResponse:
 
 async def change_access(request: Request) -> JSONResponse:
     """Sets who may enter: only before the window opens (409 window_open afterwards)."""
-    ctx = _organiser(request)
+    ctx = organiser_context(request)
     event_id = request.path_params["event_id"]
     record = await ctx.catalog.get(event_id)
     if record is None:
@@ -219,7 +212,7 @@ async def change_access(request: Request) -> JSONResponse:
 
 
 async def list_events(request: Request) -> JSONResponse:
-    ctx = _organiser(request)
+    ctx = organiser_context(request)
     events = []
     for event in await ctx.catalog.list_events():
         record = await ctx.catalog.get(event.id)
@@ -236,12 +229,12 @@ async def _live_or_404(ctx: WebContext, event_id: str) -> dict[str, Any]:
 
 
 async def event_stats(request: Request) -> JSONResponse:
-    ctx = _organiser(request)
+    ctx = organiser_context(request)
     return JSONResponse(stats_view(await _live_or_404(ctx, request.path_params["event_id"])))
 
 
 async def _set_paused(request: Request, paused: bool) -> JSONResponse:
-    ctx = _organiser(request)
+    ctx = organiser_context(request)
     event_id = request.path_params["event_id"]
     if not await set_paused(ctx.scripts, event_id, paused):
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
@@ -265,7 +258,7 @@ async def cancel_paid_order(request: Request) -> JSONResponse:
     stays "refunding" (its tickets void) and cancelling it again finishes it,
     since every step repeats safely (purchase/orders.py).
     """
-    ctx = _organiser(request)
+    ctx = organiser_context(request)
     event_id, order_id = request.path_params["event_id"], request.path_params["order_id"]
     order = await run_in_threadpool(
         cancel_order, ctx.engine, ctx.sync_scripts, ctx.settings, event_id, order_id

@@ -36,9 +36,8 @@ from purchase.steering import (
     steer_sale,
 )
 from queue_engine.sales import delete_sale, reschedule, snapshot
-from web.auth import require_organiser
 from web.catalog import EventRecord, iso
-from web.context import WebContext, context_of
+from web.context import WebContext, organiser_sale
 from web.organiser import (
     MAX_CAP,
     MAX_HOLD_SECONDS,
@@ -173,18 +172,9 @@ def change_view(change: SaleChange) -> dict[str, Any]:
     }
 
 
-def _organiser(request: Request) -> WebContext:
-    ctx = context_of(request)
-    require_organiser(request, ctx.settings.organiser_token)
-    return ctx
-
-
 async def steer_event(request: Request) -> JSONResponse:
-    ctx = _organiser(request)
-    event_id = request.path_params["event_id"]
-    before = await ctx.catalog.get(event_id)
-    if before is None:
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    ctx, before = await organiser_sale(request)
+    event_id = before.event.id
     body = await read_json_object(request, ctx.settings.max_body_bytes)
     edit, who = _edit(body), _who(request, ctx, body)
     # Checked before anything changes: a refused body must change nothing.
@@ -192,7 +182,6 @@ async def steer_event(request: Request) -> JSONResponse:
     if unknown:
         raise FairdropError(ErrorCode.UNKNOWN_TICKET_TYPE, f"no ticket type {unknown[0]}")
     changes = await _reschedule(ctx, before, body, who)
-    ctx.catalog.forget(event_id)
     if edit != SaleEdit():
         changes += await run_in_threadpool(
             steer_sale, ctx.engine, ctx.sync_scripts, event_id, edit, who, MAX_STOCK
@@ -207,10 +196,8 @@ async def steer_event(request: Request) -> JSONResponse:
 
 async def delete_event(request: Request) -> JSONResponse:
     """Deletes a sale before its window opens, when nobody holds or bought a ticket of it."""
-    ctx = _organiser(request)
-    event_id = request.path_params["event_id"]
-    if await ctx.catalog.get(event_id) is None:
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    ctx, record = await organiser_sale(request)
+    event_id = record.event.id
     answer = await delete_sale(ctx.scripts, event_id)
     if answer == "window_open":
         raise FairdropError(
@@ -230,10 +217,8 @@ async def delete_event(request: Request) -> JSONResponse:
 
 
 async def list_changes(request: Request) -> JSONResponse:
-    ctx = _organiser(request)
-    event_id = request.path_params["event_id"]
-    if await ctx.catalog.get(event_id) is None:
-        raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
+    ctx, record = await organiser_sale(request)
+    event_id = record.event.id
     changes = await run_in_threadpool(sale_changes, ctx.engine, event_id)
     return JSONResponse({"changes": [change_view(c) for c in changes]})
 
