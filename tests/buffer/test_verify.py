@@ -65,8 +65,12 @@ def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> N
     for _ in range(25):
         assert httpx.post(f"{live_stack.base_url}/api/events/{event['id']}/join").status_code == 200
 
-    code, verdict = _verify(draw_url)
-    assert code == 1 and verdict["verified"] is False  # before the drop there is nothing to check
+    # Before the drop there is nothing to check: asked of a sale whose drop is
+    # an hour away, as a 4 s window could close while a slow machine starts
+    # the verifier (it did at a load of 3 on a slow VM).
+    later = live_stack.create_event(drop_at=(now + timedelta(hours=1)).isoformat())
+    code, verdict = _verify(f"{live_stack.base_url}/api/events/{later['id']}/draw")
+    assert code == 1 and verdict["verified"] is False
 
     info = _drawn(draw_url)
     code, verdict = _verify(draw_url, "--expect-seed-hash", event["seed_hash"])
