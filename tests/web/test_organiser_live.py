@@ -1,0 +1,166 @@
+"""The organiser's live socket on a running stack (web/organiser_live.py): the
+token as the first message, the history on connect, a sample pushed after a
+change, and the clock's samples behind them (queue_engine/samples.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.live_stack import LiveStack
+from tests.web.fans import WAIT_S, Fan, ga, open_sale
+
+Message = dict[str, Any]
+
+
+def _url(stack: LiveStack, event_id: str) -> str:
+    return stack.base_url.replace("http", "ws", 1) + f"/ws/organiser/{event_id}"
+
+
+@asynccontextmanager
+async def organiser_socket(
+    stack: LiveStack, event_id: str, token: str | None = None
+) -> AsyncIterator[ClientConnection]:
+    """An organiser's socket, the token sent first (the stack's own unless named)."""
+    async with connect(_url(stack, event_id)) as ws:
+        given = stack.settings.organiser_token if token is None else token
+        await ws.send(json.dumps({"t": "auth", "token": given}))
+        yield ws
+
+
+async def _next(ws: ClientConnection, wanted: Callable[[Message], bool]) -> Message:
+    """The next message ``wanted`` says yes to, within WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            message: Message = json.loads(await ws.recv())
+            if wanted(message):
+                return message
+
+
+async def _refusal(ws: ClientConnection) -> tuple[Message, int | None]:
+    """The error message the server sends before it closes, and the close code."""
+    async with asyncio.timeout(WAIT_S + 6):
+        error: Message = json.loads(await ws.recv())
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code is not None
+    return error, ws.close_code
+
+
+async def test_a_wrong_token_is_refused_with_4403(live_stack: LiveStack) -> None:
+    event_id = open_sale(live_stack)
+    async with organiser_socket(live_stack, event_id, token="not-the-token") as ws:
+        error, code = await _refusal(ws)
+    assert (error["t"], error["code"], code) == ("error", "forbidden", 4403)
+
+
+async def test_a_first_message_without_the_token_is_refused_with_4401(
+    live_stack: LiveStack,
+) -> None:
+    event_id = open_sale(live_stack)
+    async with connect(_url(live_stack, event_id)) as ws:
+        await ws.send(json.dumps({"t": "ping"}))
+        error, code = await _refusal(ws)
+    assert (error["code"], code) == ("unauthorized", 4401)
+    assert '"t":"auth"' in error["message"]
+
+
+async def test_a_socket_that_says_nothing_is_closed_after_the_wait(live_stack: LiveStack) -> None:
+    event_id = open_sale(live_stack)
+    async with connect(_url(live_stack, event_id)) as ws:
+        error, code = await _refusal(ws)
+    assert (error["code"], code) == ("unauthorized", 4401)
+    assert "within 5 seconds" in error["message"]
+
+
+async def test_an_oversized_first_message_closes_with_1009(live_stack: LiveStack) -> None:
+    event_id = open_sale(live_stack)
+    async with connect(_url(live_stack, event_id)) as ws:
+        await ws.send(json.dumps({"t": "auth", "token": "x" * 5_000}))
+        error, code = await _refusal(ws)
+    assert (error["code"], code) == ("message_too_large", 1009)
+
+
+async def test_a_flood_after_the_token_closes_with_1008(live_stack: LiveStack) -> None:
+    event_id = open_sale(live_stack)
+    async with organiser_socket(live_stack, event_id) as ws:
+        await _next(ws, lambda m: m["t"] == "history")
+        for _ in range(live_stack.settings.max_ws_messages_per_second + 5):
+            await ws.send(json.dumps({"t": "ping"}))
+        async with asyncio.timeout(WAIT_S):
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.recv()
+    assert ws.close_code == 1008
+
+
+async def test_an_unknown_sale_is_refused_with_4404(live_stack: LiveStack) -> None:
+    async with organiser_socket(live_stack, "no-such-sale") as ws:
+        error, code = await _refusal(ws)
+    assert (error["code"], code) == ("unknown_event", 4404)
+
+
+async def test_a_late_dashboard_gets_the_history_then_a_sample_a_second(
+    live_stack: LiveStack,
+) -> None:
+    event_id = open_sale(live_stack)
+    await asyncio.sleep(3.5)  # the clock samples the sale meanwhile
+    async with organiser_socket(live_stack, event_id) as ws:
+        history = await _next(ws, lambda m: m["t"] == "history")
+        seconds = [s["s"] for s in history["samples"]]
+        assert len(seconds) >= 2, history
+        assert seconds == sorted(set(seconds)), "one sample a second, oldest first"
+        newest = history["samples"][-1]
+        assert newest["st"] == "queueing" and newest["l"] == 10 and newest["r"] == 6_000
+        figures = history["stats"]
+        assert figures["state"] == "queueing" and figures["remaining_total"] == 10
+        assert figures["opens_at_ms"] < figures["drop_at_ms"] <= history["now_ms"]
+        pushed = await _next(ws, lambda m: m["t"] == "sample" and bool(m["samples"]))
+        assert pushed["samples"][0]["s"] > seconds[-1], "only samples it has not seen"
+
+
+async def test_a_join_and_a_pause_reach_the_dashboard_in_pushed_samples(
+    live_stack: LiveStack,
+) -> None:
+    event_id = open_sale(live_stack)
+    async with organiser_socket(live_stack, event_id) as ws:
+        history = await _next(ws, lambda m: m["t"] == "history")
+        joined_before = history["samples"][-1]["j"] if history["samples"] else 0
+        fan = Fan(live_stack, event_id)
+        await fan.join()
+        await fan.admission_token()
+        pushed = await _next(ws, lambda m: any(s["j"] > joined_before for s in m["samples"]))
+        arrived = next(s for s in pushed["samples"] if s["j"] > joined_before)
+        assert arrived["j"] == joined_before + 1
+        await _next(ws, lambda m: any(s["a"] >= 1 for s in m["samples"]))
+
+        paused = httpx.post(
+            f"{live_stack.base_url}/api/events/{event_id}/pause",
+            headers=live_stack.organiser_headers,
+        )
+        assert paused.status_code == 200, paused.text
+        told = await _next(ws, lambda m: any(s["p"] == 1 for s in m["samples"]))
+        assert told["stats"]["paused"] is True
+        assert told["stats"]["held_by_type"] == {ga(event_id): 0}
+
+
+async def test_two_dashboards_of_one_sale_get_the_same_samples(live_stack: LiveStack) -> None:
+    event_id = open_sale(live_stack)
+    async with (
+        organiser_socket(live_stack, event_id) as first,
+        organiser_socket(live_stack, event_id) as second,
+    ):
+        await _next(first, lambda m: m["t"] == "history")
+        await _next(second, lambda m: m["t"] == "history")
+        one = await _next(first, lambda m: m["t"] == "sample" and bool(m["samples"]))
+        wanted = one["samples"][-1]["s"]
+        other = await _next(second, lambda m: any(s["s"] == wanted for s in m["samples"]))
+        assert [s for s in other["samples"] if s["s"] == wanted] == [one["samples"][-1]]
