@@ -26,7 +26,8 @@ def _line_pixels(page: Page, chart: str) -> int:
     count: int = page.evaluate(
         """([chart, rgbs]) => {
           const canvas = document.querySelector(`[data-chart="${chart}"] canvas`);
-          const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+          const context = canvas.getContext("2d");
+          const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
           let found = 0;
           for (let i = 0; i < pixels.length; i += 4) {
             const near = (rgb) => Math.abs(pixels[i] - rgb[0]) + Math.abs(pixels[i + 1] - rgb[1])
@@ -115,9 +116,10 @@ def test_on_a_phone_the_charts_fit_and_a_late_dashboard_gets_the_history(
     )["id"]
     time.sleep(4)  # the clock samples the sale meanwhile
     page = _watch(browser, live_stack, event_id, PHONE)
-    expect(page.get_by_test_id("chart-fans")).not_to_have_attribute("data-points", "0", timeout=10_000)
+    fans = page.get_by_test_id("chart-fans")
+    expect(fans).not_to_have_attribute("data-points", "0", timeout=10_000)
     # Opened late: the seconds before it came as history, in one message.
-    assert int(page.get_by_test_id("chart-fans").get_attribute("data-points") or 0) >= 3
+    assert int(fans.get_attribute("data-points") or 0) >= 3
     expect(page.get_by_test_id("countdown-drop")).to_contain_text("in ")
     widths = page.evaluate(
         """() => ({
@@ -132,4 +134,3 @@ def test_on_a_phone_the_charts_fit_and_a_late_dashboard_gets_the_history(
     page.get_by_test_id("charts").scroll_into_view_if_needed()
     page.screenshot(path=screenshot_path("organiser-charts-phone"), full_page=True)
     page.close()
-
