@@ -5,32 +5,37 @@ change, and the clock's samples behind them (queue_engine/samples.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.live_stack import LiveStack
+from tests.live_stack import LiveStack, running_fleet
+from tests.servers import PostgresServer
 from tests.web.fans import WAIT_S, Fan, ga, open_sale
 
 Message = dict[str, Any]
 
 
-def _url(stack: LiveStack, event_id: str) -> str:
-    return stack.base_url.replace("http", "ws", 1) + f"/ws/organiser/{event_id}"
+def _url(stack: LiveStack, event_id: str, base_url: str = "") -> str:
+    base = base_url or stack.base_url
+    return base.replace("http", "ws", 1) + f"/ws/organiser/{event_id}"
 
 
 @asynccontextmanager
 async def organiser_socket(
-    stack: LiveStack, event_id: str, token: str | None = None
+    stack: LiveStack, event_id: str, token: str | None = None, base_url: str = ""
 ) -> AsyncIterator[ClientConnection]:
-    """An organiser's socket, the token sent first (the stack's own unless named)."""
-    async with connect(_url(stack, event_id)) as ws:
+    """An organiser's socket, the token sent first (the stack's own unless named);
+    to ``base_url`` (one web process of a fleet) when given."""
+    async with connect(_url(stack, event_id, base_url)) as ws:
         given = stack.settings.organiser_token if token is None else token
         await ws.send(json.dumps({"t": "auth", "token": given}))
         yield ws
@@ -164,3 +169,75 @@ async def test_two_dashboards_of_one_sale_get_the_same_samples(live_stack: LiveS
         wanted = one["samples"][-1]["s"]
         other = await _next(second, lambda m: any(s["s"] == wanted for s in m["samples"]))
         assert [s for s in other["samples"] if s["s"] == wanted] == [one["samples"][-1]]
+
+
+def _lrange_calls(stack: LiveStack) -> int:
+    """How many LRANGE calls the stack's Redis has served: the feeds' reads of
+    the samples, and the RQ worker's own (about one a second, whatever the
+    dashboards do)."""
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    try:
+        stats = client.info("commandstats").get("cmdstat_lrange", {})
+        return int(stats.get("calls", 0))
+    finally:
+        client.close()
+
+
+async def _reads_while_pushed(stack: LiveStack, event_id: str, dashboards: int) -> int:
+    """LRANGE calls while ``dashboards`` sockets of the sale are each pushed four samples."""
+    async with contextlib.AsyncExitStack() as sockets:
+        opened = [
+            await sockets.enter_async_context(organiser_socket(stack, event_id))
+            for _ in range(dashboards)
+        ]
+        for ws in opened:
+            await _next(ws, lambda m: m["t"] == "history")
+        before = _lrange_calls(stack)
+        for _ in range(4):
+            for ws in opened:
+                await _next(ws, lambda m: m["t"] == "sample")
+        return _lrange_calls(stack) - before
+
+
+async def test_a_process_reads_a_sale_once_a_second_whatever_its_dashboards(
+    live_stack: LiveStack,
+) -> None:
+    event_id = open_sale(live_stack)
+    alone = await _reads_while_pushed(live_stack, event_id, 1)
+    many = await _reads_while_pushed(live_stack, event_id, 6)
+    # Read once a socket, six dashboards would cost twenty more reads than one.
+    assert many <= alone + 3, (alone, many)
+
+
+WEB_PROCESSES = 2
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    with running_fleet(postgres_server, tmp_path_factory.mktemp("fleet"), WEB_PROCESSES) as stack:
+        yield stack
+
+
+async def test_every_web_process_serves_the_same_series(fleet: LiveStack) -> None:
+    event_id = open_sale(fleet)
+    await asyncio.sleep(2.5)  # a few samples first
+    ports = list(fleet.stack.web_ports.values())
+    assert len(ports) == WEB_PROCESSES
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    async with (
+        organiser_socket(fleet, event_id, base_url=urls[0]) as first,
+        organiser_socket(fleet, event_id, base_url=urls[1]) as second,
+    ):
+        one = await _next(first, lambda m: m["t"] == "history")
+        other = await _next(second, lambda m: m["t"] == "history")
+        shared = {s["s"] for s in one["samples"]} & {s["s"] for s in other["samples"]}
+        assert len(shared) >= 2, (one["samples"], other["samples"])
+        assert [s for s in one["samples"] if s["s"] in shared] == [
+            s for s in other["samples"] if s["s"] in shared
+        ]
+        pushed = await _next(first, lambda m: m["t"] == "sample" and bool(m["samples"]))
+        wanted = pushed["samples"][-1]
+        again = await _next(second, lambda m: any(s["s"] == wanted["s"] for s in m["samples"]))
+        assert wanted in again["samples"]
