@@ -175,6 +175,7 @@ def _lrange_calls(stack: LiveStack) -> int:
     """How many LRANGE calls the stack's Redis has served: the feeds' reads of
     the samples, and the RQ worker's own (about one a second, whatever the
     dashboards do)."""
+    assert stack.settings.redis_url
     client = redis.Redis.from_url(stack.settings.redis_url)
     try:
         stats = client.info("commandstats").get("cmdstat_lrange", {})
