@@ -134,12 +134,14 @@ def check_redis(
 
 
 def take_samples(sampler: Sampler) -> None:
-    """A sample of every live sale for the organiser's charts; Redis out of
-    reach costs the charts a second, never a step."""
+    """A sample of every live sale for the organiser's charts; a failure costs
+    the charts a second, never a step of any sale."""
     try:
         sampler.sample_all()
     except (redis.ConnectionError, redis.TimeoutError) as lost:
         log.warning("sampling the sales: Redis out of reach: %s", lost)
+    except Exception:  # the charts are not worth a sale's admission
+        log.exception("sampling the sales failed")
 
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
