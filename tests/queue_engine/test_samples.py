@@ -1,5 +1,6 @@
-"""sample.lua on a real Redis: one sample a second of a live sale, the newest
-kept, none for a sale not live yet or sold out long ago (queue_engine/samples.py)."""
+"""sample.lua on a real Redis (and a real Redis Cluster): one sample a second
+of a live sale, the newest kept, none for a sale not live yet or sold out long
+ago (queue_engine/samples.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 import pytest
 import redis
 
+from fairdrop.connections import async_redis, sync_redis
+from fairdrop.settings import Settings
+from launch.redis_cluster import RedisCluster
 from loadtests.crowds import admitted_crowd
 from queue_engine.keys import EventKeys
-from queue_engine.samples import SAMPLE_LEAD_MS, SAMPLE_TAIL_S, Sampler
+from queue_engine.samples import SAMPLE_LEAD_MS, SAMPLE_TAIL_S, Sampler, read_samples
 from queue_engine.scripts import SyncScripts
 
 
@@ -82,3 +86,23 @@ def test_sample_all_samples_every_live_sale(scripts: SyncScripts) -> None:
     sampler = Sampler(scripts.client)
     assert sampler.sample_all() >= 2  # other tests' sales may be live too
     assert len(_samples(scripts, first)) == 1 and len(_samples(scripts, second)) == 1
+
+
+async def test_samples_on_a_redis_cluster(redis_cluster: RedisCluster) -> None:
+    settings = Settings(redis_url=redis_cluster.url, redis_cluster=True)
+    client = sync_redis(settings)
+    async_client = async_redis(settings)
+    assert isinstance(client, redis.RedisCluster)
+    try:
+        event_id, _fans = admitted_crowd(SyncScripts(client), 2, 10)
+        sampler = Sampler(client)
+        assert sampler.sample(event_id, now_ms=3_000)
+        assert sampler.sample(event_id, now_ms=4_000)
+        raws = await read_samples(async_client, event_id)
+        assert [json.loads(raw)["s"] for raw in raws] == [3, 4]
+        assert [json.loads(raw)["s"] for raw in await read_samples(async_client, event_id, 1)] == [
+            4
+        ]
+    finally:
+        client.close()
+        await async_client.aclose()
