@@ -242,3 +242,7 @@ async def test_every_web_process_serves_the_same_series(fleet: LiveStack) -> Non
         wanted = pushed["samples"][-1]
         again = await _next(second, lambda m: any(s["s"] == wanted["s"] for s in m["samples"]))
         assert wanted in again["samples"]
+    # And through nginx, as a browser comes (deploy/nginx.conf.template's /ws/).
+    async with organiser_socket(fleet, event_id) as proxied:
+        history = await _next(proxied, lambda m: m["t"] == "history")
+        assert wanted in history["samples"]
