@@ -11,6 +11,8 @@ const HEIGHT = 170;
 const RATE_WINDOW_S = 10; // the admission rate is averaged over this much
 const PACE_WINDOW_S = 30; // and the selling pace over this much
 // Readable on the light and the dark background alike.
+// Time ticks a whole number of seconds apart (uPlot would mark half seconds on a short history).
+const TIME_STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600];
 const COLOURS = ["#2f7fd8", "#e8590c", "#2f9e44", "#ae3ec9", "#d6336c", "#1098ad", "#f59f00", "#74b816"];
 // buffer/entry_tallies.py REFUSALS, in plain words.
 const REFUSAL_WORDS = {
@@ -156,7 +158,7 @@ function options(box, lines) {
         value: (u, v) => figure(v),
       })),
     ],
-    axes: [axis, { ...axis, size: 52 }],
+    axes: [{ ...axis, incrs: TIME_STEPS_S }, { ...axis, size: 52 }],
   };
 }
 

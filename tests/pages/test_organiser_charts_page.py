@@ -5,7 +5,9 @@ per-second HTTP polling, on a laptop and on a 390 px phone."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,6 +15,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.live_stack import LiveStack
 from tests.pages.browser import DESKTOP, PHONE, screenshot_path
+from tests.web.fans import Fan, open_sale, ticket_type
 
 CHARTS = ("arrivals", "fans", "tickets", "refusals", "rate")
 # The first two lines' colours (static/organiser_charts.js COLOURS): a line
@@ -133,4 +136,29 @@ def test_on_a_phone_the_charts_fit_and_a_late_dashboard_gets_the_history(
     expect(page.locator("#stats-title")).to_have_text("test drop")
     page.get_by_test_id("charts").scroll_into_view_if_needed()
     page.screenshot(path=screenshot_path("organiser-charts-phone"), full_page=True)
+    page.close()
+
+
+async def _buy_all(stack: LiveStack, event_id: str) -> None:
+    fan = Fan(stack, event_id)
+    try:
+        await fan.buy(2)
+    finally:
+        await fan.close()
+
+
+def test_a_sale_that_sells_out_shows_how_long_it_took(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=2, per_person_limit=2)])
+    page = _watch(browser, live_stack, event_id, DESKTOP)
+    expect(page.get_by_test_id("sell-out")).to_contain_text("2 left", timeout=10_000)
+    with ThreadPoolExecutor(1) as fan_thread:
+        fan_thread.submit(asyncio.run, _buy_all(live_stack, event_id)).result(timeout=60)
+    sold_out = page.get_by_test_id("sell-out")
+    expect(sold_out).to_contain_text("Sold out", timeout=10_000)
+    expect(sold_out).to_contain_text("after the drop")
+    expect(page.get_by_test_id("chart-now-tickets")).to_contain_text("GA sold: 2")
+    expect(page.get_by_test_id("chart-now-fans")).to_contain_text("admitted so far: 1")
+    page.screenshot(path=screenshot_path("organiser-charts-sold-out"), full_page=True)
     page.close()
