@@ -14,8 +14,11 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as sync_connect
 
 from tests.live_stack import LiveStack, running_fleet
 from tests.servers import PostgresServer
@@ -246,3 +249,43 @@ async def test_every_web_process_serves_the_same_series(fleet: LiveStack) -> Non
     async with organiser_socket(fleet, event_id) as proxied:
         history = await _next(proxied, lambda m: m["t"] == "history")
         assert wanted in history["samples"]
+
+
+_FIRST_FRAME = st.one_of(
+    st.fixed_dictionaries(
+        {"t": st.sampled_from(["auth", "ping", "AUTH", ""]) | st.text(max_size=6)},
+        optional={"token": st.text(max_size=40) | st.integers() | st.none()},
+    ).map(json.dumps),
+    st.text(max_size=60),  # not JSON at all
+    st.binary(max_size=60),
+    st.integers(1, 40).map(lambda depth: "[" * depth * 100 + "]" * depth * 100),
+    st.integers(1_100, 3_000).map(lambda size: '{"t":"auth","token":"' + "x" * size + '"}'),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frame=_FIRST_FRAME)
+def test_any_first_frame_without_the_token_is_refused_cleanly(
+    live_stack: LiveStack, frame: str | bytes
+) -> None:
+    event_id = open_sale_once(live_stack)
+    with sync_connect(_url(live_stack, event_id), open_timeout=WAIT_S) as ws:
+        ws.send(frame)
+        error = json.loads(ws.recv(timeout=WAIT_S))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=WAIT_S)
+    assert error["t"] == "error", error
+    expected = {"unauthorized": 4401, "forbidden": 4403, "message_too_large": 1009}
+    assert ws.close_code == expected[error["code"]], (error, ws.close_code)
+
+
+_FUZZED_SALES: dict[str, str] = {}
+
+
+def open_sale_once(stack: LiveStack) -> str:
+    """One sale for every example (a sale per example would be 25 more)."""
+    if stack.base_url not in _FUZZED_SALES:
+        _FUZZED_SALES[stack.base_url] = open_sale(stack)
+    return _FUZZED_SALES[stack.base_url]
