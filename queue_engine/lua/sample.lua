@@ -6,7 +6,8 @@
 -- ARGV[1] now in ms (0: Redis's clock)
 -- ARGV[2] how many samples the list keeps (the oldest go)
 -- ARGV[3] ms before the window opens that sampling starts
--- ARGV[4] s after the sale was first sampled sold out that sampling stops
+-- ARGV[4] s after the sale was first sampled sold out that sampling stops (a sale
+--   already sold out at its first sample is not sampled)
 -- ARGV[5] ms the list outlives its last sample (PEXPIRE)
 -- Returns 1 when a sample was added, 0 when not (unknown or not live sale,
 -- this second already sampled).
@@ -25,7 +26,10 @@ if state == 'scheduled' and now < opens - tonumber(ARGV[3]) then return 0 end
 -- The second the sale was first seen sold out, carried from sample to sample.
 local sold_out_at = cjson.null
 if state == 'sold_out' then
-  sold_out_at = (last and last.st == 'sold_out' and last.so) or second
+  -- Sold out before any sample (or so long ago that its samples expired):
+  -- nothing to chart, and no fresh list a day after the old one went.
+  if not last then return 0 end
+  sold_out_at = (last.st == 'sold_out' and last.so) or second
   if second - sold_out_at > tonumber(ARGV[4]) then return 0 end
 end
 local serving = tonumber(m[2] or '0')

@@ -78,6 +78,9 @@ def test_a_sold_out_sale_is_sampled_for_a_while_then_no_more(scripts: SyncScript
     assert not sampler.sample(event_id, now_ms=(7 + SAMPLE_TAIL_S) * 1_000)
     samples = _samples(scripts, event_id)
     assert [s["so"] for s in samples] == [None, 6, 6]
+    # Sold out before its first sample (or its samples expired): none begin.
+    scripts.client.delete(EventKeys(event_id).samples)
+    assert not sampler.sample(event_id, now_ms=(8 + SAMPLE_TAIL_S) * 1_000)
 
 
 def test_sample_all_samples_every_live_sale(scripts: SyncScripts) -> None:
