@@ -5,9 +5,10 @@ on a websocket, and a token in the address ends up in logs and history, so
 the page sends the organiser token as its first message,
 ``{"t":"auth","token":"..."}``, within :data:`AUTH_WAIT_S`. A socket that
 sends nothing in time or no token is closed with 4401, a wrong token with
-4403, each after an ``error`` message; an unknown sale with 4404. Past the
-token, the page may only ping: a flood (more than the fan socket's messages a
-second) closes it with 1008, a message over the fan socket's size with 1009.
+4403, each after an ``error`` message; an unknown sale with 4404; Redis out
+of reach with 4503 (the page tries again). Past the token, the page may only
+ping: a flood (more than the fan socket's messages a second) closes it with
+1008, a message over the fan socket's size with 1009.
 
 What it is told: first ``history``, every sample the clock has kept of the
 sale (queue_engine/samples.py: one a second, the same list for every web
@@ -40,6 +41,7 @@ from queue_engine.samples import read_samples
 from web.context import WebContext, context_of
 from web.sending import send_all
 from web.sockets import CLOSE_POLICY, CLOSE_TOO_LARGE, _same_origin
+from web.unavailable import REDIS_DOWN, redis_down
 from web.views import stats_view
 
 log = logging.getLogger("fairdrop.organiser_live")
@@ -255,9 +257,13 @@ async def organiser_socket(ws: WebSocket) -> None:
     if not await _authenticated(ws, ctx):
         return
     event_id = ws.path_params["event_id"]
-    raws, live = await asyncio.gather(
-        read_samples(ctx.client, event_id), snapshot(ctx.scripts, event_id)
-    )
+    try:
+        raws, live = await asyncio.gather(
+            read_samples(ctx.client, event_id), snapshot(ctx.scripts, event_id)
+        )
+    except REDIS_DOWN:  # 4503: the page tries again, as the fan's page does
+        await _refuse(ws, redis_down())
+        return
     if live is None:
         await _refuse(ws, FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}"))
         return
