@@ -44,8 +44,10 @@ def _line_pixels(page: Page, chart: str) -> int:
     return count
 
 
-def _watch(browser: Browser, stack: LiveStack, event_id: str, viewport: ViewportSize) -> Page:
-    page = browser.new_page(viewport=viewport)
+def _watch(
+    browser: Browser, stack: LiveStack, event_id: str, viewport: ViewportSize, dark: bool = False
+) -> Page:
+    page = browser.new_page(viewport=viewport, color_scheme="dark" if dark else "light")
     page.goto(f"{stack.base_url}/organiser")
     page.fill("#token", stack.settings.organiser_token)
     page.evaluate("(id) => { location.hash = id; }", event_id)
@@ -109,7 +111,7 @@ def test_the_dashboard_draws_pushed_samples_and_counts_down_without_polling(
     page.close()
 
 
-def test_on_a_phone_the_charts_fit_and_a_late_dashboard_gets_the_history(
+def test_on_a_dark_phone_the_charts_fit_and_a_late_dashboard_gets_the_history(
     browser: Browser, live_stack: LiveStack
 ) -> None:
     now = datetime.now(UTC)
@@ -118,7 +120,7 @@ def test_on_a_phone_the_charts_fit_and_a_late_dashboard_gets_the_history(
         drop_at=(now + timedelta(seconds=30)).isoformat(),
     )["id"]
     time.sleep(4)  # the clock samples the sale meanwhile
-    page = _watch(browser, live_stack, event_id, PHONE)
+    page = _watch(browser, live_stack, event_id, PHONE, dark=True)
     fans = page.get_by_test_id("chart-fans")
     expect(fans).not_to_have_attribute("data-points", "0", timeout=10_000)
     # Opened late: the seconds before it came as history, in one message.
