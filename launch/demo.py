@@ -59,6 +59,7 @@ from launch.demo_fans import (
     fan_address,
     proof_figures,
 )
+from launch.demo_metrics import metrics_figures
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
 from launch.demo_steer import rate_change_figures, turn_up_the_rate
 from launch.localstripe_server import (
@@ -364,6 +365,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             )
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
+        summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
     summary["seconds"] = round(time.monotonic() - started, 2)

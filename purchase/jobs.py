@@ -93,7 +93,6 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
         for fan, request_id, items in requests
     ]
     answers = hold_many(ctx.scripts, event_id, asks)
-    count_hold_answers(None if answer.ok else answer.code for answer in answers)
     # A worker dying here has held and told nobody: purchase/reaper.py requeues
     # the job, hold.lua hands back each request's stored answer, and the fans
     # hear it then.
@@ -106,6 +105,8 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
             for ask, answer in zip(asks, answers, strict=True)
         ),
     )
+    # Counted once told: a batch requeued after its worker died above is counted once.
+    count_hold_answers(None if answer.ok else answer.code for answer in answers)
     return dict(Counter("held" if answer.ok else answer.code for answer in answers))
 
 

@@ -257,7 +257,7 @@ def create_app(settings: Settings) -> Starlette:
         *email_sign_in.routes,
         *session_routes.routes,
         *blocklist.routes,
-        *metrics.routes,
+        *metrics.routes(settings),
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     # The fan socket's path is tried first, ahead of the middleware (web/sockets.py).

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from fairdrop.connections import AsyncSaleRedis
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.settings import Settings
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from web.auth import bearer_is
 from web.context import WebContext, context_of
@@ -135,17 +136,19 @@ def exposition(metrics_dir: Path | None, live: list[Metric]) -> bytes:
     return generate_latest(registry)
 
 
-async def metrics(request: Request) -> Response:
-    ctx = context_of(request)
-    token = ctx.settings.metrics_token
-    if not token:
-        raise FairdropError(ErrorCode.NOT_FOUND, "no such path: metrics are off")
-    if not bearer_is(request, token, "metrics"):
-        raise FairdropError(ErrorCode.FORBIDDEN, "metrics token is not valid")
-    live = await sale_families(ctx.client)
-    live.append(await run_in_threadpool(_rq_family, ctx))
-    body = await run_in_threadpool(exposition, ctx.settings.metrics_dir, live)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+def routes(settings: Settings) -> list[Route]:
+    """``GET /metrics``; its token is checked before anything else is touched."""
+    token = settings.metrics_token
 
+    async def metrics(request: Request) -> Response:
+        if not token:
+            raise FairdropError(ErrorCode.NOT_FOUND, "no such path: metrics are off")
+        if not bearer_is(request, token, "metrics"):
+            raise FairdropError(ErrorCode.FORBIDDEN, "metrics token is not valid")
+        ctx = context_of(request)
+        live = await sale_families(ctx.client)
+        live.append(await run_in_threadpool(_rq_family, ctx))
+        body = await run_in_threadpool(exposition, settings.metrics_dir, live)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-routes = [Route("/metrics", metrics)]
+    return [Route("/metrics", metrics)]
