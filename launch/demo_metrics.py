@@ -75,7 +75,7 @@ def tallied_joins(tallies: Tallies) -> int:
 async def _sale_state(settings: Settings, event_id: str) -> tuple[Tallies, int]:
     client = async_redis(settings, max_connections=2)
     try:
-        holds = await client.hlen(EventKeys(event_id).holds)  # type: ignore[misc]
+        holds = await client.hlen(EventKeys(event_id).holds)
         return await read_tallies(client, event_id), int(holds)
     finally:
         await client.aclose()

@@ -36,4 +36,4 @@ def fresh_metrics(settings: Settings, data_dir: Path) -> dict[str, object]:
 def mark_dead(settings: Settings, pid: int) -> None:
     """A process of the stack ended: its live gauges no longer count."""
     if settings.metrics_dir is not None:
-        mark_process_dead(pid, str(settings.metrics_dir))
+        mark_process_dead(pid, str(settings.metrics_dir))  # type: ignore[no-untyped-call]
