@@ -129,6 +129,7 @@ class RefuseControlCharacters:
         refusal = FairdropError(ErrorCode.NOT_FOUND, "no such path: it holds a control character")
         if scope["type"] == "http":
             response = JSONResponse(refusal.as_body(), status_code=refusal.status)
+            count_refusal(refusal.code, refusal.status)
             await response(scope, receive, send)
             return
         ws = WebSocket(scope, receive, send)
