@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import limits
@@ -102,3 +103,16 @@ def parse_rate_limit(name: str, raw: str) -> limits.RateLimitItem | None:
             f'(at least 1), or "off", got {raw!r}'
         )
     return items[0]
+
+
+def metrics_dir_from(env: Mapping[str, str]) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR, prometheus_client's own variable: an existing
+    directory (the library writes its files there from the first count), or unset."""
+    raw = env.get("PROMETHEUS_MULTIPROC_DIR") or ""
+    if not raw:
+        return None
+    if not Path(raw).is_dir():
+        raise SettingsError(
+            f"PROMETHEUS_MULTIPROC_DIR must name an existing directory, got {raw!r}"
+        )
+    return Path(raw)

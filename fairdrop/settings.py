@@ -17,6 +17,7 @@ from fairdrop.setting_values import RATE_LIMIT_OFF as RATE_LIMIT_OFF
 from fairdrop.setting_values import SettingsError as SettingsError
 from fairdrop.setting_values import (
     beacon_url_from,
+    metrics_dir_from,
     payment_provider_from,
     trusted_proxies_from,
 )
@@ -307,9 +308,7 @@ class Settings:
             beacon_margin_seconds=_float(e, "FAIRDROP_BEACON_MARGIN_SECONDS", 1.0),
             beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
             metrics_token=e.get("FAIRDROP_METRICS_TOKEN", ""),
-            metrics_dir=Path(e["PROMETHEUS_MULTIPROC_DIR"])
-            if e.get("PROMETHEUS_MULTIPROC_DIR")
-            else None,
+            metrics_dir=metrics_dir_from(e),
         )
         rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
         return settings.with_overrides(**rate_limits)

@@ -19,7 +19,6 @@ import pytest
 from buffer.entry_tallies import Tallies, read_tallies
 from fairdrop.connections import async_redis
 from fairdrop.errors import ErrorCode
-from fairdrop.metrics import OTHER, count_join, count_refusal
 from fairdrop.settings import Settings
 from launch.demo_metrics import Samples, answered_joins, scrape, tallied_joins, total
 from launch.demo_payments import count_orders
@@ -184,21 +183,3 @@ def test_a_live_gauge_of_a_process_that_is_gone_is_forgotten(tmp_path: Path) -> 
     finally:
         live.kill()
         live.wait()
-
-
-def test_a_label_outside_the_known_values_counts_as_other() -> None:
-    """No label value comes from a client: anything unexpected is ``other``."""
-    from fairdrop.metrics import JOINS, REFUSALS
-
-    def value(counter: object, label: str) -> float:
-        return float(counter.labels(label)._value.get())  # type: ignore[attr-defined]
-
-    before = value(JOINS, OTHER), value(REFUSALS, OTHER), value(REFUSALS, "not_found")
-    count_join("made-up")
-    count_refusal("made-up", 400)
-    count_refusal(ErrorCode.NOT_FOUND, 404)
-    count_refusal(ErrorCode.UNAVAILABLE, 503)  # a 5xx is no refusal
-    after = value(JOINS, OTHER), value(REFUSALS, OTHER), value(REFUSALS, "not_found")
-    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
-    assert value(REFUSALS, "unavailable") == 0
-    assert ("made-up",) not in JOINS._metrics
