@@ -61,7 +61,8 @@ def _text(value: bytes | str | None) -> str:
 
 async def sale_families(client: AsyncSaleRedis) -> list[Metric]:
     """Each sale's fans waiting for their turn (in the buffer before the draw,
-    numbered after it) and fans choosing now: two reads a sale, one pipeline."""
+    numbered after it, none once it sold out) and fans choosing now: three
+    reads a sale, all in one pipeline."""
     waiting = GaugeMetricFamily(
         "fairdrop_queue_length",
         "Fans waiting for their turn: in the buffer before the draw, numbered after it",
@@ -86,6 +87,8 @@ async def sale_families(client: AsyncSaleRedis) -> list[Metric]:
             continue  # deleted since SMEMBERS
         numbered = int(frozen or 0) + int(late or 0) - int(serving or 0)
         length = buffered if _text(state) in _BEFORE_THE_DRAW else max(0, numbered)
+        if _text(state) == "sold_out":
+            length = 0  # told so: nobody waits for a turn any more
         waiting.add_metric([sale], float(length))
         shopping.add_metric([sale], float(choosing))
     return [waiting, shopping]

@@ -183,3 +183,17 @@ def test_a_live_gauge_of_a_process_that_is_gone_is_forgotten(tmp_path: Path) -> 
     finally:
         live.kill()
         live.wait()
+
+
+async def test_a_paused_sale_s_queue_is_read_at_scrape_time(fleet: LiveStack) -> None:
+    event_id = open_sale(fleet)
+    paused = httpx.post(
+        f"{fleet.base_url}/api/events/{event_id}/pause", headers=fleet.organiser_headers, timeout=10
+    )
+    assert paused.status_code == 200, paused.text
+    for _ in range(3):
+        assert (await Fan(fleet, event_id).post_join()).status_code == 200
+    samples = scrape(fleet.base_url, fleet.settings.metrics_token)
+    # Numbered after the window, and nobody let in while paused.
+    assert total(samples, "fairdrop_queue_length", sale=event_id) == 3
+    assert total(samples, "fairdrop_fans_shopping", sale=event_id) == 0
