@@ -19,6 +19,7 @@ import pytest
 from buffer.entry_tallies import Tallies, read_tallies
 from fairdrop.connections import async_redis
 from fairdrop.errors import ErrorCode
+from fairdrop.metrics import REFUSALS
 from fairdrop.settings import Settings
 from launch.demo_metrics import Samples, answered_joins, scrape, tallied_joins, total
 from launch.demo_payments import count_orders
@@ -130,6 +131,24 @@ async def test_without_a_token_there_is_no_metrics_path() -> None:
         expect_error(await http.get("/metrics"), ErrorCode.NOT_FOUND)
         bearer = {"Authorization": "Bearer t"}
         expect_error(await http.get("/metrics", headers=bearer), ErrorCode.NOT_FOUND)
+
+
+async def test_refusals_the_app_never_sees_are_counted_too() -> None:
+    """The edge's cross-site refusal and Starlette's own 404 carry their codes too."""
+    app = create_app(Settings(secret_key="metrics-test", organiser_token="t"))
+    transport = httpx.ASGITransport(app=app)
+
+    def counted(code: ErrorCode) -> float:
+        return float(REFUSALS.labels(code.value)._value.get())
+
+    before = counted(ErrorCode.CROSS_SITE_REQUEST), counted(ErrorCode.NOT_FOUND)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fairdrop.test") as http:
+        other_site = {"Origin": "https://elsewhere.example"}
+        answer = await http.post("/api/events", headers=other_site, content=b"{}")
+        expect_error(answer, ErrorCode.CROSS_SITE_REQUEST)
+        expect_error(await http.get("/no/such/page"), ErrorCode.NOT_FOUND)
+    after = counted(ErrorCode.CROSS_SITE_REQUEST), counted(ErrorCode.NOT_FOUND)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
 async def test_a_dead_web_process_counts_stay_and_its_sockets_go(fleet: LiveStack) -> None:
