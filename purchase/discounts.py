@@ -66,7 +66,7 @@ def terms_of(row: DiscountCode) -> DiscountTerms:
     return DiscountTerms(row.code, row.kind, row.amount, row.ticket_type_id)
 
 
-def _code_arg(row: DiscountCode, uses: CodeUses) -> str:
+def code_arg(row: DiscountCode, uses: CodeUses) -> str:
     return json.dumps(
         {
             "kind": row.kind,
@@ -95,7 +95,7 @@ def store_code(engine: Engine, row: DiscountCode) -> DiscountCode:
 async def add_to_sale(scripts: AsyncScripts, row: DiscountCode) -> bool:
     """Puts a new code in the running sale; False when the event is not in Redis."""
     added = int(
-        await scripts.run("add_discount", row.event_id, row.code, _code_arg(row, CodeUses(0, 0)))
+        await scripts.run("add_discount", row.event_id, row.code, code_arg(row, CodeUses(0, 0)))
     )
     return added >= 0
 
@@ -162,5 +162,5 @@ def restore_codes(engine: Engine, scripts: SyncScripts, event_id: str) -> int:
     rows = codes_of(engine, event_id)
     for row in rows:
         uses = paid.get(row.code, 0)
-        scripts.run("add_discount", event_id, row.code, _code_arg(row, CodeUses(uses, uses)))
+        scripts.run("add_discount", event_id, row.code, code_arg(row, CodeUses(uses, uses)))
     return len(rows)
