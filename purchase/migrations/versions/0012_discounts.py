@@ -33,9 +33,7 @@ def upgrade() -> None:
     with op.batch_alter_table("ticket_order") as batch:
         batch.add_column(sa.Column("discount_code", sa.String(length=40), nullable=True))
         batch.add_column(
-            sa.Column(
-                "discount_cents", sa.BigInteger(), nullable=False, server_default=sa.text("0")
-            )
+            sa.Column("discount_cents", sa.BigInteger(), nullable=False, server_default="0")
         )
 
 
