@@ -215,15 +215,6 @@ class Hold(TypedDict):
     presale: NotRequired[str]
 
 
-class HoldPrice(TypedDict):
-    """What a discounted hold costs (purchase/jobs.py), in minor units."""
-
-    total_cents: int
-    discount_cents: int
-    currency: str
-    discount_code: str
-
-
 class HoldResultMessage(FanAnswer):
     """The worker's answer to a hold request: the hold, or a refusal's code."""
 
@@ -233,8 +224,7 @@ class HoldResultMessage(FanAnswer):
     hold: NotRequired[Hold]
     code: NotRequired[ErrorCode]
     message: NotRequired[str]
-    # A hold with a discount code: its price as the server computes it.
-    price: NotRequired[HoldPrice]
+    price: NotRequired[dict[str, int | str]]  # a discounted hold's (purchase/jobs.py _price)
 
 
 class StripeSetUp(TypedDict):
@@ -335,8 +325,7 @@ class HoldMessage(TypedDict):
     t: Literal[MessageType.HOLD]
     admission_token: str
     items: list[Item]
-    # A discount code (any case); hold.lua takes a use of it with the tickets.
-    discount_code: NotRequired[str]
+    discount_code: NotRequired[str]  # any case; hold.lua takes a use with the tickets
 
 
 # --- the event's channel (Redis pub/sub to the web processes) -----------------

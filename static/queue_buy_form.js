@@ -106,6 +106,15 @@ export function discountCode() {
   return buyingWithPresale() ? "" : $("discount-code").value.trim();
 }
 
+/** A discounted hold's price, as the server computed it: the page never prices a discount. */
+export function showHoldPrice(price) {
+  $("hold-discount-line").hidden = !price;
+  if (!price) return;
+  $("hold-discount-code").textContent = price.discount_code;
+  $("hold-discount").textContent = `−${formatMoney(price.discount_cents, price.currency)}`;
+  $("hold-total").textContent = formatMoney(price.total_cents, price.currency);
+}
+
 function updateBuyTotal() {
   const cents = chosenItems().reduce(
     (sum, item) => sum + item.quantity * page.typesById.get(item.type).price_cents,

@@ -3,7 +3,7 @@
 // parts, the order, the countdowns and the small status lines. Everything
 // here only shows what the state (queue_state.js) says.
 import { $, el } from "/static/common.js";
-import { buildBuyRows, updateBuyLimits } from "/static/queue_buy_form.js";
+import { buildBuyRows, showHoldPrice, updateBuyLimits } from "/static/queue_buy_form.js";
 import {
   formatCountdown,
   formatMoney,
@@ -117,7 +117,6 @@ function renderHold() {
   list.replaceChildren();
   // After a reload the page knows the hold's id and deadline, not its items.
   $("hold-total-line").hidden = !hold.items;
-  $("hold-discount-line").hidden = true;
   if (!hold.items) {
     list.append(el("li", {}, "The tickets you chose before this page was reloaded."));
     return;
@@ -137,14 +136,7 @@ function renderHold() {
     );
   }
   $("hold-total").textContent = formatMoney(totalCents, eventCurrency());
-  // With a discount code, the server's figures: the page never prices a discount itself.
-  const price = hold.price;
-  $("hold-discount-line").hidden = !price;
-  if (price) {
-    $("hold-discount-code").textContent = price.discount_code;
-    $("hold-discount").textContent = `−${formatMoney(price.discount_cents, price.currency)}`;
-    $("hold-total").textContent = formatMoney(price.total_cents, price.currency);
-  }
+  showHoldPrice(hold.price);
 }
 
 export function setPaying(paying) {
