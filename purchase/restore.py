@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from purchase.db import open_session
+from purchase.discounts import restore_codes
 from purchase.drawn_restore import restored_draw, write_back
 from purchase.models import (
     AccessEntry,
@@ -39,7 +40,6 @@ from purchase.models import (
     epoch_ms,
     utcnow,
 )
-from purchase.discounts import restore_codes
 from purchase.presales import restore_links
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +34,7 @@ from purchase.discounts import (
 from purchase.models import DISCOUNT_CODE_LENGTH, DiscountCode
 from web.catalog import EventRecord, iso
 from web.context import WebContext, organiser_sale
-from web.validation import SLUG, datetime_field, int_field, invalid, read_json_object, text_field
+from web.validation import future_datetime_field, int_field, invalid, read_json_object, text_field
 
 # What a code may be typed as: letters, digits, '-' and '_' (any case).
 CODE = re.compile(f"[A-Za-z0-9][A-Za-z0-9_-]{{0,{DISCOUNT_CODE_LENGTH - 1}}}")
@@ -77,17 +76,8 @@ def _new_code(body: dict[str, Any], record: EventRecord) -> DiscountCode:
         raise invalid(f"kind must be one of {', '.join(KINDS)}")
     top = 100 if kind == PERCENT else MAX_FIXED_CENTS
     amount = int_field(body, "amount", 1, top)
-    expires_at = datetime_field(body, "expires_at")
-    if expires_at <= datetime.now(UTC):
-        raise invalid("expires_at must be in the future")
-    type_id = None
-    if body.get("ticket_type") is not None:
-        type_id = f"{record.event.id}.{text_field(body, 'ticket_type', 40, SLUG)}"
-        if type_id not in record.type_ids():
-            raise FairdropError(
-                ErrorCode.UNKNOWN_TICKET_TYPE,
-                f"ticket_type {body['ticket_type']!r} is not in this event",
-            )
+    expires_at = future_datetime_field(body, "expires_at")
+    type_id = record.type_named_in(body)
     return DiscountCode(
         event_id=record.event.id,
         code=code,

@@ -5,25 +5,16 @@ live hold's use is gone with the hold, so the limit still holds exactly."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from fairdrop.errors import ErrorCode
 from tests.live_stack import LiveStack
-from tests.redis_restarts import restorable_stack
-from tests.servers import PostgresServer
+from tests.web import test_redis_restart as redis_restart
 from tests.web.fans import Crowd, expect_error, is_message, open_sale
 from tests.web.test_discounts import ask_with_code, codes, make_code
 from tests.web.test_redis_restart import _flush, _stats_when_back
 
-
-@pytest.fixture(scope="module")
-def live_stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with restorable_stack(postgres_server, tmp_path_factory.mktemp("restart-stack")) as stack:
-        yield stack
+# A stack whose clock puts back what Redis lost (the restart tests' fixture, for this module).
+live_stack = redis_restart.live_stack
 
 
 async def test_codes_come_back_with_their_paid_uses(live_stack: LiveStack, crowd: Crowd) -> None:
