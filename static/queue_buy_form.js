@@ -106,10 +106,16 @@ export function discountCode() {
   return buyingWithPresale() ? "" : $("discount-code").value.trim();
 }
 
-/** A discounted hold's price, as the server computed it: the page never prices a discount. */
-export function showHoldPrice(price) {
-  $("hold-discount-line").hidden = !price;
-  if (!price) return;
+/** A discounted hold's price, as the server computed it: the page never prices a discount.
+ * An answer read by polling has the code but no price: the total waits for the payment. */
+export function showHoldPrice(price, discount) {
+  $("hold-discount-line").hidden = !price && !discount;
+  if (!price) {
+    if (discount) $("hold-discount-code").textContent = discount.code;
+    $("hold-discount").textContent = discount ? "applied when you pay" : "";
+    $("hold-total-line").hidden = $("hold-total-line").hidden || Boolean(discount);
+    return;
+  }
   $("hold-discount-code").textContent = price.discount_code;
   $("hold-discount").textContent = `−${formatMoney(price.discount_cents, price.currency)}`;
   $("hold-total").textContent = formatMoney(price.total_cents, price.currency);

@@ -63,6 +63,7 @@ export function handleHoldResult(result) {
       expires_at: result.hold.expires_at,
       // A discounted hold's price, as the server computed it (purchase/jobs.py).
       price: result.price,
+      discount: result.hold.discount,
     };
     clearError();
   } else if (ours) {

@@ -136,7 +136,7 @@ function renderHold() {
     );
   }
   $("hold-total").textContent = formatMoney(totalCents, eventCurrency());
-  showHoldPrice(hold.price);
+  showHoldPrice(hold.price, hold.discount);
 }
 
 export function setPaying(paying) {
