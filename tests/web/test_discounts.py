@@ -10,6 +10,7 @@ held or used; bad organiser input gets its 4xx and makes no code.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -208,3 +209,24 @@ async def test_a_malformed_code_in_a_hold_request_is_refused(
         )
         expect_error(asked, ErrorCode.INVALID_FIELD)
     assert stats(live_stack, event_id)["held"] == 0
+
+
+async def test_a_code_over_the_socket_is_refused_or_taken_there(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = open_sale(live_stack)
+    assert (await make_code(live_stack, event_id, code="sock", max_uses=1)).status_code == 201
+    fan = crowd.fan(event_id)
+    await fan.join()
+    token = await fan.admission_token()
+    socket = await fan.open_socket()
+    hold = {"t": "hold", "admission_token": token, "items": [{"type": ga(event_id), "quantity": 1}]}
+    await socket.send(json.dumps({**hold, "discount_code": "nope"}))
+    refused = await socket.next(is_message("error"))
+    assert refused["code"] == "unknown_discount", refused
+    assert stats(live_stack, event_id)["held"] == 0
+    await socket.send(json.dumps({**hold, "discount_code": "SOCK"}))
+    queued = await socket.next(is_message("hold_queued"))
+    held = await socket.next(is_message("hold_result", request_id=queued["request_id"]))
+    assert held["ok"] and held["hold"]["discount"]["code"] == "sock", held
+    assert (await codes(live_stack, event_id))["sock"]["used"] == 1
