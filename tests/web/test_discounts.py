@@ -230,3 +230,23 @@ async def test_a_code_over_the_socket_is_refused_or_taken_there(
     held = await socket.next(is_message("hold_result", request_id=queued["request_id"]))
     assert held["ok"] and held["hold"]["discount"]["code"] == "sock", held
     assert (await codes(live_stack, event_id))["sock"]["used"] == 1
+
+
+async def test_letting_a_hold_go_gives_its_use_to_the_next_fan(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    event_id = open_sale(live_stack)
+    assert (await make_code(live_stack, event_id, code="single", max_uses=1)).status_code == 201
+    first, second = crowd.fan(event_id), crowd.fan(event_id)
+    await first.join()
+    socket = await first.open_socket()
+    asked = await ask_with_code(first, "single")
+    hold_id = (await first.answer_to(asked.json()["request_id"]))["hold"]["id"]
+    expect_error(await ask_with_code(second, "single"), ErrorCode.DISCOUNT_USED_UP)
+
+    assert (await first.release(hold_id)).status_code == 202
+    await socket.next(is_message("released"), timeout=20)
+    assert (await codes(live_stack, event_id))["single"]["used"] == 0
+    asked = await second.ask_for(await second.admission_token(), None, "single")
+    assert (await second.answer_to(asked.json()["request_id"]))["ok"]
+    assert (await codes(live_stack, event_id))["single"]["used"] == 1
