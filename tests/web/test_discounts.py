@@ -97,6 +97,10 @@ async def test_a_fan_pays_the_discounted_price_and_the_order_records_it(
     assert (row.total_cents, row.discount_code, row.discount_cents) == (2_999, "fans-25", 999)
     listed = (await codes(live_stack, event_id))["fans-25"]
     assert (listed["used"], listed["paid"], listed["max_uses"]) == (1, 1, 2)
+    # The organiser's order list shows it too.
+    async with client(live_stack, live_stack.organiser_headers) as http:
+        orders = (await http.get(f"/api/events/{event_id}/orders")).json()["orders"]
+    assert [(o["discount_code"], o["discount_cents"]) for o in orders] == [("fans-25", 999)]
 
 
 async def test_the_hold_answer_on_the_socket_carries_the_server_price(
