@@ -42,7 +42,7 @@ from web.sending import send_all
 from web.sockets import (
     CLOSE_POLICY,
     CLOSE_TOO_LARGE,
-    flooded,
+    checked_message,
     message_data,
     same_origin,
     too_large,
@@ -276,19 +276,11 @@ async def organiser_socket(ws: WebSocket) -> None:
 
 async def _read_until_closed(ws: WebSocket, ctx: WebContext) -> None:
     """The page only pings; a flood or an oversized message closes the socket."""
-    max_per_second = ctx.settings.max_ws_messages_per_second
     recent: list[float] = []
     while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        if flooded(recent, time.monotonic(), max_per_second):
-            flood = f"more than {max_per_second} messages a second"
-            await _refuse(ws, FairdropError(ErrorCode.TOO_MANY_MESSAGES, flood), CLOSE_POLICY)
-            return
-        data = message_data(message)
-        if (refused := too_large(data, ctx.settings.max_ws_message_bytes)) is not None:
-            await _refuse(ws, refused, CLOSE_TOO_LARGE)
+        data, refusal = checked_message(await ws.receive(), recent, ctx.settings)
+        if refusal is not None:
+            await _refuse(ws, *refusal)
             return
         with contextlib.suppress(orjson.JSONDecodeError):
             parsed = orjson.loads(data)

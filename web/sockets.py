@@ -74,6 +74,26 @@ def too_large(data: str | bytes, max_bytes: int) -> FairdropError | None:
     return FairdropError(ErrorCode.MESSAGE_TOO_LARGE, f"messages are limited to {max_bytes} bytes")
 
 
+def checked_message(
+    message: Mapping[str, Any], recent: list[float], settings: Settings
+) -> tuple[str | bytes, tuple[FairdropError, int] | None]:
+    """A received message's data, or the refusal and close code it earns.
+
+    Raises WebSocketDisconnect when the message is the socket's end.
+    ``recent`` is the socket's own (see flooded).
+    """
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    limit = settings.max_ws_messages_per_second
+    if flooded(recent, time.monotonic(), limit):
+        flood = FairdropError(ErrorCode.TOO_MANY_MESSAGES, f"more than {limit} messages a second")
+        return b"", (flood, CLOSE_POLICY)
+    data = message_data(message)
+    if (refused := too_large(data, settings.max_ws_message_bytes)) is not None:
+        return data, (refused, CLOSE_TOO_LARGE)
+    return data, None
+
+
 async def _refuse(ws: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
     await ws.send_text(_error(code, message))
     await ws.close(code=close_code)
@@ -174,24 +194,12 @@ async def _read_until_closed(
     ws: WebSocket, ctx: WebContext, record: EventRecord, fan_id: str
 ) -> None:
     """Each message the page sends, answered; a flood or an oversized message closes the socket."""
-    max_bytes = ctx.settings.max_ws_message_bytes
-    max_per_second = ctx.settings.max_ws_messages_per_second
     recent: list[float] = []
     while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        if flooded(recent, time.monotonic(), max_per_second):
-            await _refuse(
-                ws,
-                ErrorCode.TOO_MANY_MESSAGES,
-                f"more than {max_per_second} messages a second",
-                CLOSE_POLICY,
-            )
-            return
-        data = message_data(message)
-        if (refused := too_large(data, max_bytes)) is not None:
-            await _refuse(ws, refused.code, refused.message, CLOSE_TOO_LARGE)
+        data, refusal = checked_message(await ws.receive(), recent, ctx.settings)
+        if refusal is not None:
+            refused, close_code = refusal
+            await _refuse(ws, refused.code, refused.message, close_code)
             return
         await _answer(ws, data, ctx, record, fan_id)
 
