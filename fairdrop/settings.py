@@ -254,6 +254,9 @@ class Settings:
     # time the clock keeps asking for wait seconds, then draws without it.
     beacon_margin_seconds: float = 1.0
     beacon_wait_seconds: float = 20.0
+    # Each sale's ticket lifecycle stream (queue_engine/lifecycle.py) keeps about
+    # this many entries (XADD MAXLEN ~): a consumer further behind loses the oldest.
+    lifecycle_stream_maxlen: int = 100_000
 
     @property
     def emails_enabled(self) -> bool:
@@ -323,6 +326,7 @@ class Settings:
             beacon_url=beacon_url_from(e, QUICKNET_URL),
             beacon_margin_seconds=_float(e, "FAIRDROP_BEACON_MARGIN_SECONDS", 1.0),
             beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
+            lifecycle_stream_maxlen=_int(e, "FAIRDROP_LIFECYCLE_STREAM_MAXLEN", 100_000, minimum=1),
         )
         rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
         return settings.with_overrides(**rate_limits)
@@ -386,6 +390,7 @@ class Settings:
             "FAIRDROP_BEACON_URL": self.beacon_url,
             "FAIRDROP_BEACON_MARGIN_SECONDS": str(self.beacon_margin_seconds),
             "FAIRDROP_BEACON_WAIT_SECONDS": str(self.beacon_wait_seconds),
+            "FAIRDROP_LIFECYCLE_STREAM_MAXLEN": str(self.lifecycle_stream_maxlen),
             **{f"FAIRDROP_{name.upper()}": getattr(self, name) for name in RATE_LIMITS},
         }
         if self.redis_url:

@@ -84,6 +84,8 @@ class EventKeys:
             self.addresses,
             self.arrivals,
             self.tallies,
+            self.lifecycle,
+            self.lifecycle_check_ins,
         ]
 
     @cached_property
@@ -193,6 +195,18 @@ class EventKeys:
         """Hash: the fairness report's counters: entrants placed by access route,
         joins refused by reason (buffer/entry_tallies.py)."""
         return self._key("tallies")
+
+    @cached_property
+    def lifecycle(self) -> str:
+        """Stream: one entry per ticket change (held, released, expired, sold,
+        refunded, resold, checked_in), for other systems (queue_engine/lifecycle.py)."""
+        return self._key("lifecycle")
+
+    @cached_property
+    def lifecycle_check_ins(self) -> str:
+        """Hash: ticket code -> lifecycle entry id of its check-in, so a check-in
+        is streamed once however often it is offered (stream_check_in.lua)."""
+        return self._key("lifecycle_check_ins")
 
     @cached_property
     def channel(self) -> str:

@@ -1,0 +1,107 @@
+"""A sale's ticket lifecycle as a Redis Stream, for other systems to follow.
+
+One entry per ticket change, written by the Lua script that makes the change
+(``record_change`` in lua/_prelude.lua), so a change and its entry happen
+together or not at all:
+
+======================  ==============================================================
+kind                    written by
+======================  ==============================================================
+``held``                hold.lua, presale_hold.lua (``take_hold``)
+``released``            release.lua (the fan let go, or the payment failed)
+``expired``             tick.lua's expiry sweep, or confirm.lua meeting an unswept one
+``sold``                confirm.lua (once per hold; a late payment after
+                        ``expired``/``released`` writes ``sold`` after it)
+``refunded``            return_sold.lua (an organiser's cancel, a refund)
+``resold``              the resale's script, through ``record_change('resold', ...)``
+``checked_in``          stream_check_in.lua, after the door's PostgreSQL check-in
+                        (purchase/check_in_stream.py: exactly once, see there)
+======================  ==============================================================
+
+Every entry's fields: ``kind``; ``sale`` (the event id); ``items``, JSON
+``[[ticket type id, count], ...]``; ``hold``, the hold id ("" for a check-in:
+an order is unique per hold, ``orders.hold_id``); ``order``, the order id
+where the change knows one (refunded, checked_in; a sale's order is written
+to PostgreSQL just after ``sold``, under the same hold); ``codes``, JSON
+ticket codes (checked_in); ``at``, Redis's clock in ms when the change was
+made. The stream's key carries the sale's hash tag (queue_engine/keys.py
+``EventKeys.lifecycle``) and is trimmed to about
+``Settings.lifecycle_stream_maxlen`` entries (``XADD MAXLEN ~``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Final
+
+from fairdrop.connections import SaleRedis
+from queue_engine.keys import EventKeys
+
+HELD: Final = "held"
+RELEASED: Final = "released"
+EXPIRED: Final = "expired"
+SOLD: Final = "sold"
+REFUNDED: Final = "refunded"
+RESOLD: Final = "resold"
+CHECKED_IN: Final = "checked_in"
+KINDS: Final = (HELD, RELEASED, EXPIRED, SOLD, REFUNDED, RESOLD, CHECKED_IN)
+
+# Entries read per XRANGE call when a whole stream is counted.
+_PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class LifecycleEntry:
+    id: str
+    kind: str
+    sale: str
+    items: tuple[tuple[str, int], ...]
+    hold: str
+    order: str
+    codes: tuple[str, ...]
+    at_ms: int
+
+    @property
+    def tickets(self) -> int:
+        return sum(count for _, count in self.items)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def parse_entry(
+    entry_id: bytes | str, fields: dict[bytes, bytes] | dict[str, str]
+) -> LifecycleEntry:
+    """An entry as XRANGE/XREADGROUP give it (bytes or str, as the client decodes)."""
+    f = {_text(k): _text(v) for k, v in fields.items()}
+    return LifecycleEntry(
+        id=_text(entry_id),
+        kind=f["kind"],
+        sale=f["sale"],
+        items=tuple((str(t), int(n)) for t, n in json.loads(f["items"])),
+        hold=f["hold"],
+        order=f["order"],
+        codes=tuple(json.loads(f["codes"])),
+        at_ms=int(f["at"]),
+    )
+
+
+def lifecycle_entries(client: SaleRedis, event_id: str) -> list[LifecycleEntry]:
+    """Every entry the sale's stream still keeps, oldest first, a page at a time."""
+    key = EventKeys(event_id).lifecycle
+    entries: list[LifecycleEntry] = []
+    start = "-"
+    while True:
+        page = client.xrange(key, start, "+", count=_PAGE)
+        entries.extend(parse_entry(entry_id, fields) for entry_id, fields in page)
+        if len(page) < _PAGE:
+            return entries
+        start = "(" + _text(page[-1][0])
+
+
+def count_by_kind(client: SaleRedis, event_id: str) -> Counter[str]:
+    """How many entries of each kind the sale's stream keeps."""
+    return Counter(entry.kind for entry in lifecycle_entries(client, event_id))
