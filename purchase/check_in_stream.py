@@ -60,9 +60,6 @@ async def stream_check_in_async(scripts: AsyncScripts, ticket: TicketDetails) ->
 def stream_check_ins_since(engine: Engine, scripts: SyncScripts, since: datetime) -> int:
     """Offers every check-in made at or after ``since`` to the stream again;
     how many entries were missing (and are written now)."""
-    # SQLite keeps the UTC wall time without its zone (purchase/tickets.py _details).
-    if engine.dialect.name == "sqlite":
-        since = since.astimezone(UTC).replace(tzinfo=None)
     query = (
         select(col(Order.event_id), col(Ticket.code), col(Ticket.ticket_type_id), col(Order.id))
         .join(Order, col(Order.id) == col(Ticket.order_id))
