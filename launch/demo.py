@@ -60,6 +60,7 @@ from launch.demo_fans import (
     proof_figures,
 )
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
+from launch.demo_stream import check_in_some, stream_figures
 from launch.localstripe_server import (
     register_webhook,
     running_localstripe,
@@ -355,8 +356,12 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
                 stack.base_url, stack.settings.organiser_token, plan, payer, doorway, share, chaos
             )
         )
+        summary["checked_in"] = asyncio.run(
+            check_in_some(stack.base_url, stack.settings.organiser_token, summary["event_id"])
+        )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
+        summary.update(stream_figures(stack.settings, summary["event_id"]))
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary
