@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from fairdrop.connections import SaleRedis
 from queue_engine.keys import EventKeys
@@ -72,9 +73,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def parse_entry(
-    entry_id: bytes | str, fields: dict[bytes, bytes] | dict[str, str]
-) -> LifecycleEntry:
+def parse_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> LifecycleEntry:
     """An entry as XRANGE/XREADGROUP give it (bytes or str, as the client decodes)."""
     f = {_text(k): _text(v) for k, v in fields.items()}
     return LifecycleEntry(
@@ -95,7 +94,7 @@ def lifecycle_entries(client: SaleRedis, event_id: str) -> list[LifecycleEntry]:
     entries: list[LifecycleEntry] = []
     start = "-"
     while True:
-        page = client.xrange(key, start, "+", count=_PAGE)
+        page: list[tuple[Any, Any]] = client.xrange(key, start, "+", count=_PAGE) or []
         entries.extend(parse_entry(entry_id, fields) for entry_id, fields in page)
         if len(page) < _PAGE:
             return entries

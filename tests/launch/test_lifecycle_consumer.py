@@ -29,6 +29,7 @@ import redis
 from queue_engine.keys import EventKeys
 from queue_engine.lifecycle import CHECKED_IN, HELD, REFUNDED, RELEASED, SOLD, lifecycle_entries
 from tests.live_stack import LiveStack
+from tests.reads import text
 from tests.web.fans import Crowd, client, open_sale, ticket_type
 from tests.web.test_tickets import check_in
 
@@ -120,7 +121,7 @@ async def test_a_consumer_killed_mid_stream_and_started_again_applies_every_chan
         applied_before_kill = set(_applied_ids(db))
         assert len(applied_before_kill) < made
         unacked_but_applied = {
-            p["message_id"].decode() for p in client_.xpending_range(key, GROUP, "-", "+", 100)
+            text(p["message_id"]) for p in client_.xpending_range(key, GROUP, "-", "+", 100)
         } & applied_before_kill
         assert unacked_but_applied, "the kill did not land between apply and XACK"
 
