@@ -210,14 +210,12 @@ class Settings:
     email_from: str = "fairdrop@localhost"
     # Where fans reach this site, for links in emails; empty: http://host:port.
     public_url: str = ""
-    # "Sign in with ..." for sales whose policy is login: any OpenID Connect
-    # provider's discovery document (Google's is
-    # https://accounts.google.com/.well-known/openid-configuration).
+    # "Sign in with ..." for login sales: any OpenID Connect provider's discovery
+    # document (Google's: https://accounts.google.com/.well-known/openid-configuration).
     oidc_discovery_url: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = field(default="", repr=False)
-    # The provider's name on the button.
-    oidc_name: str = "your account"
+    oidc_name: str = "your account"  # the provider's name on the button
     # Proof of work on join (web/proof_of_work.py): the ALTCHA maxnumber a new
     # open sale gets when the organiser names none; 0 asks no proof.
     pow_default: int = POW_DEFAULT
@@ -254,9 +252,7 @@ class Settings:
     # time the clock keeps asking for wait seconds, then draws without it.
     beacon_margin_seconds: float = 1.0
     beacon_wait_seconds: float = 20.0
-    # Each sale's ticket lifecycle stream (queue_engine/lifecycle.py) keeps about
-    # this many entries (XADD MAXLEN ~): a consumer further behind loses the oldest.
-    lifecycle_stream_maxlen: int = 100_000
+    lifecycle_stream_maxlen: int = 100_000  # about as many entries as each lifecycle stream keeps
 
     @property
     def emails_enabled(self) -> bool:
@@ -326,7 +322,7 @@ class Settings:
             beacon_url=beacon_url_from(e, QUICKNET_URL),
             beacon_margin_seconds=_float(e, "FAIRDROP_BEACON_MARGIN_SECONDS", 1.0),
             beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
-            lifecycle_stream_maxlen=_int(e, "FAIRDROP_LIFECYCLE_STREAM_MAXLEN", 100_000, minimum=1),
+            lifecycle_stream_maxlen=_int(e, "FAIRDROP_LIFECYCLE_STREAM_MAXLEN", 100_000, 1),
         )
         rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
         return settings.with_overrides(**rate_limits)
