@@ -5,12 +5,10 @@ door API as staff would. Then the stream's entries are counted from the
 stream itself and compared, kind by kind, with the changes the sale actually
 made, counted where each change is recorded:
 
-- every hold ever taken is in the sale's ``holds`` hash, with its last status:
-  each one was ``held`` once; one ``released``/``expired`` entry each for the
-  holds that ended unpaid (status released or expired), plus one for each
-  hold sold late (``late`` on a confirmed or refunded hold: it had ended
-  before its payment came); one ``sold`` per confirmed or refunded hold, and
-  one ``refunded`` per refunded hold;
+- every hold ever taken is in the sale's ``holds`` hash with its last status,
+  from which queue_engine/lifecycle.py ``changes_in_holds`` counts the
+  changes it went through (the same count the property test checks after
+  every step, tests/queue_engine/test_invariants.py);
 - the sold holds are checked against the orders in PostgreSQL (one per hold);
 - check-ins are the tickets of the sale with ``checked_in_at`` set in PostgreSQL.
 
@@ -20,8 +18,6 @@ when every kind's count equals the changes counted above.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
 import httpx
@@ -35,18 +31,15 @@ from purchase.models import Order, Ticket
 from queue_engine.keys import EventKeys
 from queue_engine.lifecycle import (
     CHECKED_IN,
-    EXPIRED,
-    HELD,
-    REFUNDED,
-    RELEASED,
     SOLD,
+    changes_in_holds,
+    entries_by_change,
     parse_entry,
 )
 
 # The share of paid orders whose tickets the demo's door checks in, and the most.
 CHECK_IN_SHARE = 0.5
 MAX_CHECK_INS = 50
-ENDED_UNPAID = "ended_unpaid"  # released + expired: a late sale hides which
 
 
 async def check_in_some(base_url: str, token: str, event_id: str) -> int:
@@ -64,17 +57,6 @@ async def check_in_some(base_url: str, token: str, event_id: str) -> int:
             if answer.status_code == 200 and answer.json()["result"] == "valid":
                 checked += 1
     return checked
-
-
-def _changes_in_holds(raw_holds: list[bytes]) -> Counter[str]:
-    changes: Counter[str] = Counter()
-    for hold in map(json.loads, raw_holds):
-        status, late = hold["status"], bool(hold.get("late"))
-        changes[HELD] += 1
-        changes[ENDED_UNPAID] += int(status in (RELEASED, EXPIRED)) + int(late)
-        changes[SOLD] += int(status in ("confirmed", REFUNDED))
-        changes[REFUNDED] += int(status == REFUNDED)
-    return changes
 
 
 def _counted_in_database(settings: Settings, event_id: str) -> tuple[int, int]:
@@ -108,9 +90,8 @@ def stream_figures(settings: Settings, event_id: str) -> dict[str, Any]:
         entries, raw_holds = pipe.execute()
     finally:
         client.close()
-    on_stream = Counter(parse_entry(entry_id, fields).kind for entry_id, fields in entries)
-    on_stream[ENDED_UNPAID] = on_stream.pop(RELEASED, 0) + on_stream.pop(EXPIRED, 0)
-    made = _changes_in_holds(raw_holds)
+    on_stream = entries_by_change(parse_entry(entry_id, fields) for entry_id, fields in entries)
+    made = changes_in_holds(raw_holds)
     orders, made[CHECKED_IN] = _counted_in_database(settings, event_id)
     kinds = set(made) | set(on_stream)
     return {

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -104,3 +104,32 @@ def lifecycle_entries(client: SaleRedis, event_id: str) -> list[LifecycleEntry]:
 def count_by_kind(client: SaleRedis, event_id: str) -> Counter[str]:
     """How many entries of each kind the sale's stream keeps."""
     return Counter(entry.kind for entry in lifecycle_entries(client, event_id))
+
+
+# Released and expired counted as one: a hold sold late keeps only ``late``,
+# not which of the two ended it.
+ENDED_UNPAID: Final = "ended_unpaid"
+
+
+def changes_in_holds(raw_holds: Iterable[bytes | str]) -> Counter[str]:
+    """The changes the sale's holds went through, from each hold's last state
+    (the ``holds`` hash keeps every hold): what its stream must hold, by
+    :func:`entries_by_change`'s kinds. Each hold was held once; one that ended
+    unpaid (released or expired) ended once, and so did one sold late (it had
+    ended before its payment came); a confirmed or refunded hold was sold
+    once, and a refunded one refunded once."""
+    changes: Counter[str] = Counter()
+    for hold in map(json.loads, raw_holds):
+        status = hold["status"]
+        changes[HELD] += 1
+        changes[ENDED_UNPAID] += int(status in (RELEASED, EXPIRED)) + int(bool(hold.get("late")))
+        changes[SOLD] += int(status in ("confirmed", REFUNDED))
+        changes[REFUNDED] += int(status == REFUNDED)
+    return changes
+
+
+def entries_by_change(entries: Iterable[LifecycleEntry]) -> Counter[str]:
+    """Entries counted by kind, released and expired together (ENDED_UNPAID)."""
+    counted = Counter(entry.kind for entry in entries)
+    counted[ENDED_UNPAID] = counted.pop(RELEASED, 0) + counted.pop(EXPIRED, 0)
+    return counted
