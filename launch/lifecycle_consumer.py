@@ -46,6 +46,8 @@ DEFAULT_GROUP = "lifecycle-example"
 # Entries asked for at once, and how long one XREADGROUP waits for new ones.
 READ_COUNT = 50
 BLOCK_MS = 1_000
+# How long the consumer waits before asking a Redis out of reach again.
+RETRY_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied (
@@ -64,7 +66,8 @@ class ChangeStore:
     """The consumer's effect: every change applied, and tickets per kind, in SQLite."""
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
+        # One consumer uses it at a time, from whichever thread runs it.
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.executescript(_SCHEMA)
 
     def apply(self, entry: LifecycleEntry) -> bool:
@@ -179,10 +182,20 @@ class LifecycleConsumer:
         quiet_since = time.monotonic()
         while not self.stopping:
             got = 0
-            if time.monotonic() >= next_claim:
-                got += self.claim_abandoned()
-                next_claim = time.monotonic() + self.claim_idle_ms / 1000 / 2
-            got += self._read(">", BLOCK_MS)
+            try:
+                if time.monotonic() >= next_claim:
+                    got += self.claim_abandoned()
+                    next_claim = time.monotonic() + self.claim_idle_ms / 1000 / 2
+                got += self._read(">", BLOCK_MS)
+            except redis.ResponseError as error:
+                # The stream and its group are gone (a Redis that restarted
+                # empty, or the key deleted while this read waited: UNBLOCKED);
+                # the sale restored from PostgreSQL starts a new stream.
+                if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
+                    raise
+                self.join_group()
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(RETRY_S)  # down or restarting: asked again
             if got:
                 quiet_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - quiet_since >= idle_exit_s:

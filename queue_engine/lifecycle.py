@@ -18,6 +18,11 @@ kind                    written by
                         (purchase/check_in_stream.py: exactly once, see there)
 ======================  ==============================================================
 
+For ``resold``, the resale's script calls, after it moves the tickets,
+``record_change('resold', {id = <buyer's hold id>, items = {{type, n}, ...}},
+<seller's order id>, {<the seller's old codes>, ...})``: one entry per resale,
+in the same script as the change, like the others.
+
 Every entry's fields: ``kind``; ``sale`` (the event id); ``items``, JSON
 ``[[ticket type id, count], ...]``; ``hold``, the hold id ("" for a check-in:
 an order is unique per hold, ``orders.hold_id``); ``order``, the order id

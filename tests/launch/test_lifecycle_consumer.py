@@ -19,15 +19,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from launch.lifecycle_consumer import ChangeStore, LifecycleConsumer
 from queue_engine.keys import EventKeys
 from queue_engine.lifecycle import CHECKED_IN, HELD, REFUNDED, RELEASED, SOLD, lifecycle_entries
+from queue_engine.scripts import SyncScripts
 from tests.live_stack import LiveStack
 from tests.reads import text
 from tests.web.fans import Crowd, client, open_sale, ticket_type
@@ -158,3 +162,31 @@ async def test_a_consumer_killed_mid_stream_and_started_again_applies_every_chan
         tickets = dict(connection.execute("SELECT kind, tickets FROM tickets_by_kind"))
     # Three rounds of two orders of two tickets; one order a round checked in, one cancelled.
     assert tickets == {HELD: 3 * 5, SOLD: 3 * 4, RELEASED: 3, CHECKED_IN: 3 * 2, REFUNDED: 3 * 2}
+
+
+def test_a_consumer_follows_a_stream_redis_lost_and_began_again(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A Redis that restarted empty lost the stream and its group (NOGROUP):
+    the consumer makes the group again and applies the new stream's entries."""
+    client_ = redis.Redis.from_url(redis_url)
+    scripts = SyncScripts(client_)
+    event_id = uuid.uuid4().hex[:12]
+    db = tmp_path / "changes.sqlite3"
+    store = ChangeStore(db)
+    consumer = LifecycleConsumer(client_, event_id, store, name="only")
+    follower = threading.Thread(target=consumer.run, kwargs={"idle_exit_s": 3.0})
+    follower.start()
+    try:
+        for code in ("a", "b", "c"):
+            scripts.run("stream_check_in", event_id, code, "ga", "order-1")
+        _wait(lambda: len(_applied_ids(db)) == 3, "the first three entries")
+        client_.delete(EventKeys(event_id).lifecycle, EventKeys(event_id).lifecycle_check_ins)
+        for code in ("d", "e"):
+            scripts.run("stream_check_in", event_id, code, "ga", "order-1")
+    finally:
+        follower.join(timeout=WAIT_S)
+    assert not follower.is_alive()
+    assert len(_applied_ids(db)) == 5
+    store.close()
+    client_.close()
