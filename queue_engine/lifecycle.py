@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -78,9 +78,14 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def parse_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> LifecycleEntry:
-    """An entry as XRANGE/XREADGROUP give it (bytes or str, as the client decodes)."""
-    f = {_text(k): _text(v) for k, v in fields.items()}
+def parse_entry(entry_id: bytes | str, fields: Mapping[Any, Any] | Sequence[Any]) -> LifecycleEntry:
+    """An entry as XRANGE/XREADGROUP give it (bytes or str, as the client decodes;
+    a flat list of names and values from a cluster's MULTI, which redis-py leaves raw)."""
+    if isinstance(fields, Mapping):
+        pairs = list(fields.items())
+    else:
+        pairs = list(zip(fields[::2], fields[1::2], strict=True))
+    f = {_text(k): _text(v) for k, v in pairs}
     return LifecycleEntry(
         id=_text(entry_id),
         kind=f["kind"],
