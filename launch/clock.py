@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from buffer.draw import run_draw
 from fairdrop.connections import SaleRedis, sync_redis
+from fairdrop.metrics import CLOCK_STEP, count_admitted
 from fairdrop.settings import Settings
 from purchase.check_in_stream import CheckInSweep
 from purchase.db import make_engine
@@ -86,6 +87,7 @@ class DrawSaver:
         self._executor.shutdown(wait=True)
 
 
+@CLOCK_STEP.time()  # its step time, in fairdrop_clock_step_seconds
 def step_all_sales(
     scripts: SyncScripts,
     heartbeat_ms: int,
@@ -101,6 +103,7 @@ def step_all_sales(
         event_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         result = admit_next_batch(scripts, event_id, heartbeat_ms)
         admitted += result.admitted
+        count_admitted(result.admitted)
         if result.state == "drawing":
             drawn = run_draw(scripts, event_id, beacon_wait_seconds)
             if drawn is not None:

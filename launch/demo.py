@@ -59,7 +59,9 @@ from launch.demo_fans import (
     fan_address,
     proof_figures,
 )
+from launch.demo_metrics import metrics_figures
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
+from launch.demo_steer import rate_change_figures, turn_up_the_rate
 from launch.demo_stream import check_in_some, stream_figures
 from launch.localstripe_server import (
     register_webhook,
@@ -258,13 +260,18 @@ async def _drop(
             for fan, _ in sorted(zip(fans, arrivals, strict=True), key=lambda pair: pair[1]):
                 fan.proof = farm.solve_for(base_url, doorway.event_id, fan.address)
         tasks = [asyncio.create_task(fan.run(at)) for fan, at in zip(fans, arrivals, strict=True)]
+        steering = asyncio.create_task(
+            turn_up_the_rate(
+                http, token, doorway.event_id, plan.rate_per_min, started + plan.deadline_seconds
+            )
+        )
         browser_check = None
         if plan.browser:
             browser_check = asyncio.create_task(
                 browser_fan(base_url, event["id"], plan.deadline_seconds)
             )
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
-        for task in pending:
+        for task in [*pending, steering]:
             task.cancel()
         if chaos is not None:
             await chaos.settle()  # every fault over before the sale's figures are read
@@ -275,6 +282,7 @@ async def _drop(
             access["sign_in_seconds"] = round(sign_in_seconds, 2)
         headers = {"Authorization": f"Bearer {token}"}
         stats = (await http.get(f"/api/events/{event['id']}/stats", headers=headers)).json()
+        steered = await rate_change_figures(http, token, doorway.event_id)
     outcomes = [fan.outcome for fan in fans]
     bot_outcomes = [o for report in bot_reports for o in report.outcomes]
     receipts = [o.receipt for o in outcomes if o.receipt]
@@ -305,6 +313,7 @@ async def _drop(
         "fan_errors": sum(len(o.errors) for o in outcomes),
         **FanOutcome.admitted_found_empty(outcomes, int(stats["serving"])),
         **access,
+        **steered,
     }
     # One place per identity, on the server's side too: no more queue places than
     # people (and the bots' identities, each of which had to be placed).
@@ -360,6 +369,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             check_in_some(stack.base_url, stack.settings.organiser_token, summary["event_id"])
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
+        summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
         # A chaos drop killed a Redis master: the sale is read from the live nodes.

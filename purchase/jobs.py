@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from fairdrop.connections import SaleRedis, rq_redis, sync_redis
 from fairdrop.errors import ErrorCode
+from fairdrop.metrics import count_hold_answers, count_payment
 from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import make_engine
@@ -104,6 +105,8 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
             for ask, answer in zip(asks, answers, strict=True)
         ),
     )
+    # Counted once told: a batch requeued after its worker died above is counted once.
+    count_hold_answers(None if answer.ok else answer.code for answer in answers)
     return dict(Counter("held" if answer.ok else answer.code for answer in answers))
 
 
@@ -134,6 +137,7 @@ def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) 
         start = attached
     if start.confirmed:
         return confirm_job(event_id, hold_id, start.reference, email)
+    count_payment("started")
     result: dict[str, Any] = {
         "ok": True,
         "pending": True,
@@ -168,6 +172,7 @@ def _tell_payment(
     ctx: WorkerContext, event_id: str, fan_id: str, code: ErrorCode, message: str
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"ok": False, "code": code, "message": message}
+    count_payment("refused")
     publish_to_fan(ctx.client, event_id, fan_id, {"t": MessageType.PAYMENT, **result})
     return result
 
@@ -188,6 +193,8 @@ def confirm_job(
         reason = answer.code or ErrorCode.PAID_TWICE
         why = answer.message or "another payment already bought these tickets"
         return refund_unplaced(ctx, event_id, hold_id, payment_ref, reason, why)
+    if not answer.body.get("already"):
+        count_payment("succeeded")  # once per hold sold, however often the job runs
     # Written after the Lua confirm: if the database is down the job fails,
     # RQ retries it, and the confirm answers "already" the second time. If the
     # worker dies here, purchase/reaper.py requeues the job within seconds

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from buffer.arrivals import Entry, Joiner, join
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, allowed, policies_for
+from fairdrop.metrics import count_join
 from fairdrop.tokens import Admission, Session, anonymous_identity
 from purchase.holds import read_hold_async, request_result
 from queue_engine.sales import snapshot
@@ -130,6 +131,8 @@ async def enter_sale(
     if new_fan is not None:
         await ctx.limits.spend(new_fan, Action.NEW_FAN)
     entry = await join(ctx.scripts, event_id, joiner, ctx.limits.entrant_share)
+    if own:
+        count_join(entry.status)  # as join.lua tallies it (buffer/entry_tallies.py)
     if entry.status == "unknown_event":
         # The database has the sale (``record``) and Redis lacks it: Redis came
         # back empty and the clock is putting it back (purchase/restore.py).

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
+from fairdrop.metrics import FAN_SOCKETS
 from fairdrop.protocol import ErrorMessage, MessageType
 from fairdrop.settings import Settings
 from web.auth import session_of
@@ -128,6 +129,7 @@ async def _follow_sale(
     try:
         room = await ctx.hub.room_for(record.event.id)
         room.add(sock)
+        FAN_SOCKETS.inc()
         try:
             await room.send_status(sock)
             await _read_until_closed(ws, ctx, record, sock.fan_id)
@@ -135,6 +137,7 @@ async def _follow_sale(
             pass
         finally:
             room.remove(sock)
+            FAN_SOCKETS.dec()
     finally:
         ctx.limits.close_socket(socket_key)
 
