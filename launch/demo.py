@@ -374,6 +374,6 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             summary.update(payment_figures(stack.settings, client, summary))
         # A chaos drop killed a Redis master: the sale is read from the live nodes.
         reads = chaos.reads() if chaos is not None else stack.settings
-        summary.update(stream_figures(reads, summary["event_id"]))
+        summary.update(stream_figures(reads, summary["event_id"], summary.get("resold")))
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary

@@ -31,6 +31,7 @@ from purchase.models import Order, Ticket
 from queue_engine.keys import EventKeys
 from queue_engine.lifecycle import (
     CHECKED_IN,
+    RESOLD,
     SOLD,
     changes_in_holds,
     entries_by_change,
@@ -78,8 +79,11 @@ def _counted_in_database(settings: Settings, event_id: str) -> tuple[int, int]:
     return int(orders), int(checked_in)
 
 
-def stream_figures(settings: Settings, event_id: str) -> dict[str, Any]:
-    """The stream's entries against the changes made (see the module)."""
+def stream_figures(settings: Settings, event_id: str, resold: int | None = None) -> dict[str, Any]:
+    """The stream's entries against the changes made (see the module).
+
+    ``resold``: the resales the sale made, as the resale counts them where it
+    records them; None when the demo made none (then no entry may say so)."""
     keys = EventKeys(event_id)
     client = sync_redis(settings)
     try:
@@ -93,6 +97,7 @@ def stream_figures(settings: Settings, event_id: str) -> dict[str, Any]:
     on_stream = entries_by_change(parse_entry(entry_id, fields) for entry_id, fields in entries)
     made = changes_in_holds(raw_holds)
     orders, made[CHECKED_IN] = _counted_in_database(settings, event_id)
+    made[RESOLD] = resold or 0
     kinds = set(made) | set(on_stream)
     return {
         "stream_events": len(entries),
