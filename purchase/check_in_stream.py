@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import redis
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
@@ -51,9 +52,18 @@ def _script_args(code: str, ticket_type_id: str, order_id: str) -> list[ScriptAr
 
 
 async def stream_check_in_async(scripts: AsyncScripts, ticket: TicketDetails) -> str | None:
-    """The check-in's entry id, or None when it was streamed before."""
+    """The check-in's entry id, or None when it was streamed before or Redis
+    is out of reach: the holder is in (the database says so), and the door
+    must hear that; the clock's sweep writes the entry once Redis is back."""
     args = _script_args(ticket.code, ticket.ticket_type_id, ticket.order_id)
-    entry = await scripts.run("stream_check_in", ticket.event_id, *args)
+    try:
+        entry = await scripts.run("stream_check_in", ticket.event_id, *args)
+    except redis.RedisError as error:
+        # Not the code: it is what lets its holder in.
+        log.warning(
+            "a check-in of %s not streamed yet (the sweep will): %s", ticket.event_id, error
+        )
+        return None
     return None if entry is None else entry.decode() if isinstance(entry, bytes) else str(entry)
 
 

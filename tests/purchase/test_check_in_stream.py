@@ -3,19 +3,26 @@ the door's process dies between the database commit and the stream write."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import redis.asyncio
 from sqlalchemy import Engine
 
-from purchase.check_in_stream import SWEEP_SECONDS, CheckInSweep, stream_check_ins_since
+from purchase.check_in_stream import (
+    SWEEP_SECONDS,
+    CheckInSweep,
+    stream_check_in_async,
+    stream_check_ins_since,
+)
 from purchase.db import make_engine
 from purchase.tickets import check_in, find_ticket
 from queue_engine.lifecycle import CHECKED_IN, lifecycle_entries
-from queue_engine.scripts import SyncScripts
+from queue_engine.scripts import AsyncScripts, SyncScripts
 from tests.live_stack import LiveStack
 from tests.purchase.test_tickets import engine, sold_ticket
 from tests.web.fans import Crowd
@@ -104,3 +111,22 @@ async def test_the_clock_streams_a_check_in_whose_door_died_after_the_commit(
         assert kinds.count(CHECKED_IN) == 1, kinds
     finally:
         client.close()
+
+
+async def test_a_door_whose_redis_is_out_of_reach_still_answers_and_leaves_it_to_the_sweep(
+    engine: Engine, scripts: SyncScripts
+) -> None:
+    code = sold_ticket(engine)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    answer = check_in(engine, code, "north", datetime.now(UTC))
+    assert answer is not None and answer.result == "valid"
+    # A port nothing listens on: the door's stream write fails, the door's answer stands.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    unreachable = redis.asyncio.Redis(host="127.0.0.1", port=dead_port, socket_connect_timeout=1)
+    try:
+        assert await stream_check_in_async(AsyncScripts(unreachable), answer.ticket) is None
+    finally:
+        await unreachable.aclose()
+    assert stream_check_ins_since(engine, scripts, before) == 1
