@@ -30,6 +30,7 @@ from purchase.drawn import save_draw, unsaved_draws
 from purchase.restore import restore_lost_sales
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EVENTS_INDEX
+from queue_engine.samples import Sampler
 from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.clock")
@@ -38,6 +39,9 @@ log = logging.getLogger("fairdrop.clock")
 # and whether a draw's frozen list or numbers still wait to be saved (one
 # pipeline): a frozen list is saved about a second after its digest is out.
 RESTORE_CHECK_SECONDS = 1.0
+# Samples for the organiser's charts (queue_engine/samples.py) are taken just
+# after each wall-clock second begins, so each lands in a second of its own.
+SAMPLE_OFFSET_SECONDS = 0.05
 
 
 def keep_draw(engine: Engine, client: SaleRedis, event_id: str) -> None:
@@ -142,6 +146,17 @@ def check_redis(
             log.warning("streaming door check-ins failed: %s", exc)
 
 
+def take_samples(sampler: Sampler) -> None:
+    """A sample of every live sale for the organiser's charts; a failure costs
+    the charts a second, never a step of any sale."""
+    try:
+        sampler.sample_all()
+    except (redis.ConnectionError, redis.TimeoutError) as lost:
+        log.warning("sampling the sales: Redis out of reach: %s", lost)
+    except Exception:  # the charts are not worth a sale's admission
+        log.exception("sampling the sales failed")
+
+
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     scripts = SyncScripts(sync_redis(settings), settings.lifecycle_stream_maxlen)
     engine = make_engine(settings)
@@ -153,12 +168,17 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     grace = timedelta(seconds=settings.restore_grace_seconds)
     stop = stop or threading.Event()
     next_check = 0.0
+    sampler = Sampler(scripts.client)
+    next_sample = 0.0
     try:
         while not stop.is_set():
             started = time.monotonic()
             if started >= next_check:
                 next_check = started + RESTORE_CHECK_SECONDS
                 check_redis(engine, scripts, grace, saver.submit, sweep)
+            if time.time() >= next_sample:
+                next_sample = int(time.time()) + 1 + SAMPLE_OFFSET_SECONDS
+                take_samples(sampler)
             try:
                 step_all_sales(scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds)
             except (redis.ConnectionError, redis.TimeoutError) as lost:

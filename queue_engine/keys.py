@@ -230,3 +230,10 @@ class EventKeys:
     def draw_lease(self) -> str:
         """Held by the one clock that computes the draw; others wait for it."""
         return self._key("draw_lease")
+
+    @cached_property
+    def samples(self) -> str:
+        """List: one JSON sample of the sale's figures a second while it is live,
+        for the organiser's charts (queue_engine/samples.py); trimmed by length
+        and expiring on its own, so not among :attr:`stored_keys`."""
+        return self._key("samples")

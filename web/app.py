@@ -43,6 +43,7 @@ from web import (
     oidc_sign_in,
     order_list,
     organiser,
+    organiser_live,
     presales,
     proof_of_work,
     queue_again,
@@ -222,6 +223,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await app.state.fairdrop.holds.close()
             await app.state.fairdrop.hub.close()
+            await organiser_live.close_feeds(app.state)
             await client.aclose()
             rq_client.close()
             sync_scripts.client.close()
@@ -238,6 +240,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/tickets/{code}", ticket_page),
         Route("/door", door_page),
         *organiser.routes,
+        *organiser_live.routes,
         *order_list.routes,
         *sale_steering.routes,
         *draw.routes,

@@ -84,7 +84,8 @@ DOCUMENT: dict[str, Any] = {
         "title": "fairdrop",
         "version": "0.1.0",
         "description": "Fair-queue ticket drops: buffer window, verifiable draw, ordered "
-        "admission over websockets (/ws/events/{event_id}), atomic holds.",
+        "admission over websockets (/ws/events/{event_id}), atomic holds; the organiser's "
+        "live figures over /ws/organiser/{event_id} (the token as the first message).",
     },
     "paths": _merged_paths([concern.PATHS for concern in _CONCERNS]),
     "components": {
