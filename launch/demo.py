@@ -49,6 +49,7 @@ from launch.demo_access import (
     second_devices,
 )
 from launch.demo_browser import browser_fan
+from launch.demo_discounts import discount_figures, hand_out_code
 from launch.demo_draw import draw_figures
 from launch.demo_event import create_demo_event
 from launch.demo_fans import (
@@ -255,6 +256,7 @@ async def _drop(
             )
             for who in range(len(arrivals))
         ]
+        await hand_out_code(http, token, doorway.event_id, fans)
         if farm is not None:
             # Solved in the order the fans arrive, so the first to come are ready first.
             for fan, _ in sorted(zip(fans, arrivals, strict=True), key=lambda pair: pair[1]):
@@ -372,6 +374,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
+        summary.update(discount_figures(stack.settings, summary["event_id"], client))
         # A chaos drop killed a Redis master: the sale is read from the live nodes.
         reads = chaos.reads() if chaos is not None else stack.settings
         summary.update(stream_figures(reads, summary["event_id"], summary.get("resold")))

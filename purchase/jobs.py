@@ -15,7 +15,7 @@ from typing import Any
 
 from rq import Queue, Retry
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from fairdrop.connections import SaleRedis, rq_redis, sync_redis
 from fairdrop.errors import ErrorCode
@@ -28,6 +28,7 @@ from purchase.faults import PAUSE_AFTER_CONFIRM, PAUSE_IN_HOLD_BATCH, fault_poin
 from purchase.holds import (
     Hold,
     HoldAsk,
+    ScriptAnswer,
     attach_payment,
     confirm_hold,
     hold_many,
@@ -35,6 +36,7 @@ from purchase.holds import (
     release_hold,
 )
 from purchase.orders import (
+    PricingError,
     price_hold,
     record_paid_order,
     return_sold_tickets,
@@ -88,9 +90,10 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
     themselves are in Redis already (hold.lua stores each under its request id).
     """
     ctx = worker_context()
+    # A request's optional fourth element is its discount code (web/hold_batches.py).
     asks = [
-        HoldAsk(str(fan), str(request_id), [(str(t), int(q)) for t, q in items])
-        for fan, request_id, items in requests
+        HoldAsk(str(fan), str(request_id), [(str(t), int(q)) for t, q in items], *map(str, code))
+        for fan, request_id, items, *code in requests
     ]
     answers = hold_many(ctx.scripts, event_id, asks)
     # A worker dying here has held and told nobody: purchase/reaper.py requeues
@@ -101,13 +104,42 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
         ctx.client,
         event_id,
         (
-            (ask.fan_id, {"t": MessageType.HOLD_RESULT, **answer.body})
+            (
+                ask.fan_id,
+                {"t": MessageType.HOLD_RESULT, **answer.body, **_price(ctx, event_id, answer)},
+            )
             for ask, answer in zip(asks, answers, strict=True)
         ),
     )
     # Counted once told: a batch requeued after its worker died above is counted once.
     count_hold_answers(None if answer.ok else answer.code for answer in answers)
     return dict(Counter("held" if answer.ok else answer.code for answer in answers))
+
+
+def _price(ctx: WorkerContext, event_id: str, answer: ScriptAnswer) -> dict[str, Any]:
+    """A discounted hold's price as the server computes it, for the fan's page to show.
+
+    Only holds with a code: the page works out an undiscounted total from the
+    prices it shows. The prices are cached per worker (purchase/orders.py).
+    """
+    hold = answer.hold
+    if not answer.ok or hold is None or hold.discount is None:
+        return {}
+    try:
+        total, currency, prices = price_hold(ctx.engine, event_id, hold)
+    except (PricingError, SQLAlchemyError):
+        # The hold stands without a figure: pay_job prices it again for the charge.
+        log.warning("no price for discounted hold %s yet", hold.id, exc_info=True)
+        return {}
+    subtotal = sum(prices[t] * q for t, q in hold.items)
+    return {
+        "price": {
+            "total_cents": total,
+            "discount_cents": subtotal - total,
+            "currency": currency,
+            "discount_code": hold.discount.code,
+        }
+    }
 
 
 def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) -> dict[str, Any]:

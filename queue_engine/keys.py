@@ -84,6 +84,7 @@ class EventKeys:
             self.addresses,
             self.arrivals,
             self.tallies,
+            self.discounts,
             self.lifecycle,
             self.lifecycle_check_ins,
         ]
@@ -195,6 +196,12 @@ class EventKeys:
         """Hash: the fairness report's counters: entrants placed by access route,
         joins refused by reason (buffer/entry_tallies.py)."""
         return self._key("tallies")
+
+    @cached_property
+    def discounts(self) -> str:
+        """Hash: discount code (lower case) -> its terms and uses as JSON
+        (purchase/discounts.py, hold.lua, release_hold, confirm.lua)."""
+        return self._key("discounts")
 
     @cached_property
     def lifecycle(self) -> str:

@@ -45,6 +45,7 @@ ScriptName = Literal[
     "restore_sale",
     "presale_hold",
     "add_presale",
+    "add_discount",
     "stream_check_in",
 ]
 
@@ -71,6 +72,7 @@ _OWNER: dict[ScriptName, str] = {
     "restore_sale": "purchase",
     "presale_hold": "purchase",
     "add_presale": "purchase",
+    "add_discount": "purchase",
     "stream_check_in": "purchase",
 }
 

@@ -18,6 +18,7 @@
 import { $ } from "/static/common.js";
 import { organiserToken } from "/static/organiser_api.js";
 import { wireAccess } from "/static/organiser_access.js";
+import "/static/organiser_discounts.js"; // the "Discount codes" card, self-wired
 import { wireCreate } from "/static/organiser_create.js";
 import { wireDoors } from "/static/organiser_doors.js";
 import { wireOrders } from "/static/organiser_orders.js";

@@ -32,6 +32,7 @@ from queue_engine.scripts import AsyncScripts, SyncScripts
 from web import (
     access_list,
     blocklist,
+    discounts,
     door,
     draw,
     email_sign_in,
@@ -257,6 +258,7 @@ def create_app(settings: Settings) -> Starlette:
         *stripe_webhook.routes,
         *access_list.routes,
         *presales.routes,
+        *discounts.routes,
         *oidc_sign_in.routes(settings),
         *email_sign_in.routes,
         *session_routes.routes,

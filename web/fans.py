@@ -25,6 +25,7 @@ from queue_engine.sales import snapshot
 from web.auth import entrant_of, session_of, set_session_cookie
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
+from web.discounts import requested_code
 from web.hold_batches import is_request_id, still_pending
 from web.proof_of_work import NO_SESSION, require_proof, solution_in
 from web.rate_limits import Action
@@ -238,7 +239,9 @@ async def ask_for_tickets(
             ErrorCode.NOT_ADMITTED, "admission_token is required: wait for your turn"
         )
     ctx.signer.check_admission(token, event_id, fan_id)
-    return await ctx.holds.submit(event_id, fan_id, requested_items(body, record))
+    items = requested_items(body, record)
+    code = await requested_code(ctx, event_id, body)
+    return await ctx.holds.submit(event_id, fan_id, items, code)
 
 
 async def request_tickets(request: Request) -> JSONResponse:

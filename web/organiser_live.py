@@ -27,7 +27,6 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -40,7 +39,14 @@ from queue_engine.sales import snapshot
 from queue_engine.samples import read_samples
 from web.context import WebContext, context_of
 from web.sending import send_all
-from web.sockets import CLOSE_POLICY, CLOSE_TOO_LARGE, _same_origin
+from web.sockets import (
+    CLOSE_POLICY,
+    CLOSE_TOO_LARGE,
+    flooded,
+    message_data,
+    same_origin,
+    too_large,
+)
 from web.unavailable import REDIS_DOWN, redis_down
 from web.views import stats_view
 
@@ -202,17 +208,6 @@ async def _refuse(ws: WebSocket, refused: FairdropError, close_code: int = 0) ->
     await ws.close(code=close_code or 4000 + STATUS_FOR[refused.code])
 
 
-def _message_text(message: Mapping[str, Any]) -> str | bytes:
-    return message.get("text") or message.get("bytes") or ""
-
-
-def _too_large(data: str | bytes, max_bytes: int) -> FairdropError | None:
-    size = len(data.encode()) if isinstance(data, str) else len(data)
-    if size <= max_bytes:
-        return None
-    return FairdropError(ErrorCode.MESSAGE_TOO_LARGE, f"messages are limited to {max_bytes} bytes")
-
-
 _SEND_TOKEN = 'send {"t":"auth","token":"<organiser token>"} as the first message'
 
 
@@ -225,9 +220,9 @@ async def _authenticated(ws: WebSocket, ctx: WebContext) -> bool:
         message = None
     if message is not None and message["type"] == "websocket.disconnect":
         return False
-    data = _message_text(message) if message is not None else ""
-    if (too_large := _too_large(data, ctx.settings.max_ws_message_bytes)) is not None:
-        await _refuse(ws, too_large, CLOSE_TOO_LARGE)
+    data = message_data(message) if message is not None else ""
+    if (refused := too_large(data, ctx.settings.max_ws_message_bytes)) is not None:
+        await _refuse(ws, refused, CLOSE_TOO_LARGE)
         return False
     try:
         parsed = orjson.loads(data) if data else None
@@ -250,7 +245,7 @@ async def _authenticated(ws: WebSocket, ctx: WebContext) -> bool:
 async def organiser_socket(ws: WebSocket) -> None:
     """An organiser's socket, for its whole life."""
     ctx = context_of(ws)
-    if not _same_origin(ws, ctx.settings):  # the fan socket's rule
+    if not same_origin(ws, ctx.settings):  # the fan socket's rule
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
@@ -287,15 +282,13 @@ async def _read_until_closed(ws: WebSocket, ctx: WebContext) -> None:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
-        now = time.monotonic()
-        recent = [t for t in recent if now - t <= 1.0] + [now]
-        if len(recent) > max_per_second:
+        if flooded(recent, time.monotonic(), max_per_second):
             flood = f"more than {max_per_second} messages a second"
             await _refuse(ws, FairdropError(ErrorCode.TOO_MANY_MESSAGES, flood), CLOSE_POLICY)
             return
-        data = _message_text(message)
-        if (too_large := _too_large(data, ctx.settings.max_ws_message_bytes)) is not None:
-            await _refuse(ws, too_large, CLOSE_TOO_LARGE)
+        data = message_data(message)
+        if (refused := too_large(data, ctx.settings.max_ws_message_bytes)) is not None:
+            await _refuse(ws, refused, CLOSE_TOO_LARGE)
             return
         with contextlib.suppress(orjson.JSONDecodeError):
             parsed = orjson.loads(data)

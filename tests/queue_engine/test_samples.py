@@ -5,10 +5,8 @@ ago (queue_engine/samples.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 
 from fairdrop.connections import async_redis, sync_redis
@@ -18,15 +16,6 @@ from loadtests.crowds import admitted_crowd
 from queue_engine.keys import EventKeys
 from queue_engine.samples import SAMPLE_LEAD_MS, SAMPLE_TAIL_S, Sampler, read_samples
 from queue_engine.scripts import SyncScripts
-
-
-@pytest.fixture
-def scripts(redis_url: str) -> Iterator[SyncScripts]:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield SyncScripts(client)
-    finally:
-        client.close()
 
 
 def _samples(scripts: SyncScripts, event_id: str) -> list[dict[str, Any]]:

@@ -10,11 +10,9 @@ the processes: a scrape of either web process says the same.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from buffer.entry_tallies import Tallies, read_tallies
 from fairdrop.connections import async_redis
@@ -24,21 +22,10 @@ from fairdrop.settings import Settings
 from launch.demo_metrics import Samples, answered_joins, scrape, tallied_joins, total
 from launch.demo_payments import count_orders
 from launch.fan_socket import ReconnectingSocket
-from tests.live_stack import LiveStack, running_fleet
-from tests.servers import PostgresServer
+from tests.live_stack import LiveStack
 from tests.web.fans import Fan, expect_error, ga, open_sale, stats
 from web.app import create_app
 from web.metrics import forget_dead_processes
-
-WEB_PROCESSES = 2
-
-
-@pytest.fixture(scope="module")
-def fleet(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with running_fleet(postgres_server, tmp_path_factory.mktemp("metrics"), WEB_PROCESSES) as stack:
-        yield stack
 
 
 def web_url(fleet: LiveStack, name: str) -> str:

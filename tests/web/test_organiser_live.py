@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,8 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
 
-from tests.live_stack import LiveStack, running_fleet
-from tests.servers import PostgresServer
+from tests.live_stack import FLEET_WEB_PROCESSES, LiveStack
 from tests.web.fans import WAIT_S, Fan, ga, open_sale
 
 Message = dict[str, Any]
@@ -213,22 +212,11 @@ async def test_a_process_reads_a_sale_once_a_second_whatever_its_dashboards(
     assert many <= alone + 3, (alone, many)
 
 
-WEB_PROCESSES = 2
-
-
-@pytest.fixture(scope="module")
-def fleet(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with running_fleet(postgres_server, tmp_path_factory.mktemp("fleet"), WEB_PROCESSES) as stack:
-        yield stack
-
-
 async def test_every_web_process_serves_the_same_series(fleet: LiveStack) -> None:
     event_id = open_sale(fleet)
     await asyncio.sleep(2.5)  # a few samples first
     ports = list(fleet.stack.web_ports.values())
-    assert len(ports) == WEB_PROCESSES
+    assert len(ports) == FLEET_WEB_PROCESSES
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     async with (
         organiser_socket(fleet, event_id, base_url=urls[0]) as first,

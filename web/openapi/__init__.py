@@ -15,6 +15,7 @@ from typing import Any
 
 from fairdrop.errors import HTTP_CODES
 from web.openapi import (
+    discount_api,
     door_api,
     fairness_api,
     fan_api,
@@ -37,6 +38,7 @@ _CONCERNS = (
     fairness_api,
     door_api,
     sign_in_api,
+    discount_api,
 )
 
 
