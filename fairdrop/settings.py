@@ -189,14 +189,12 @@ class Settings:
     email_from: str = "fairdrop@localhost"
     # Where fans reach this site, for links in emails; empty: http://host:port.
     public_url: str = ""
-    # "Sign in with ..." for sales whose policy is login: any OpenID Connect
-    # provider's discovery document (Google's is
-    # https://accounts.google.com/.well-known/openid-configuration).
+    # "Sign in with ..." for login sales: any OpenID Connect provider's discovery
+    # document (Google's: https://accounts.google.com/.well-known/openid-configuration).
     oidc_discovery_url: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = field(default="", repr=False)
-    # The provider's name on the button.
-    oidc_name: str = "your account"
+    oidc_name: str = "your account"  # the provider's name on the button
     # Proof of work on join (web/proof_of_work.py): the ALTCHA maxnumber a new
     # open sale gets when the organiser names none; 0 asks no proof.
     pow_default: int = POW_DEFAULT
@@ -238,6 +236,7 @@ class Settings:
     # prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR), shared by every
     # process of one machine; None: each process counts for itself (fairdrop/metrics.py).
     metrics_dir: Path | None = None
+    lifecycle_stream_maxlen: int = 100_000  # about as many entries as each lifecycle stream keeps
 
     @property
     def emails_enabled(self) -> bool:
@@ -309,6 +308,7 @@ class Settings:
             beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
             metrics_token=e.get("FAIRDROP_METRICS_TOKEN", ""),
             metrics_dir=metrics_dir_from(e),
+            lifecycle_stream_maxlen=_int(e, "FAIRDROP_LIFECYCLE_STREAM_MAXLEN", 100_000, 1),
         )
         rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
         return settings.with_overrides(**rate_limits)
@@ -374,6 +374,7 @@ class Settings:
             "FAIRDROP_BEACON_WAIT_SECONDS": str(self.beacon_wait_seconds),
             "FAIRDROP_METRICS_TOKEN": self.metrics_token,
             **({"PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)} if self.metrics_dir else {}),
+            "FAIRDROP_LIFECYCLE_STREAM_MAXLEN": str(self.lifecycle_stream_maxlen),
             **{f"FAIRDROP_{name.upper()}": getattr(self, name) for name in RATE_LIMITS},
         }
         if self.redis_url:

@@ -163,6 +163,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     # Every placed fan's receipt is in the list; a browser that ran found the draw right.
     ok = ok and summary["receipts_checked"] and summary["browser_verified"] is not False
     ok = ok and one_place_each(summary) and summary.get("payments_consistent", True)
+    ok = ok and summary["stream_matches_changes"]  # one lifecycle entry per change
     return 0 if ok and _bots_held_back(summary) and chaos_survived(summary) else 1
 
 

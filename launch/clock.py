@@ -24,6 +24,7 @@ from buffer.draw import run_draw
 from fairdrop.connections import SaleRedis, sync_redis
 from fairdrop.metrics import CLOCK_STEP, count_admitted
 from fairdrop.settings import Settings
+from purchase.check_in_stream import CheckInSweep
 from purchase.db import make_engine
 from purchase.drawn import save_draw, unsaved_draws
 from purchase.restore import restore_lost_sales
@@ -117,11 +118,15 @@ def step_all_sales(
 
 
 def check_redis(
-    engine: Engine, scripts: SyncScripts, grace: timedelta, save: Callable[[str], None]
+    engine: Engine,
+    scripts: SyncScripts,
+    grace: timedelta,
+    save: Callable[[str], None],
+    sweep: CheckInSweep | None = None,
 ) -> None:
     """Once a second: sales Redis lost come back, and each sale with a draw
     step not saved yet (just frozen, or the database was down at the drop)
-    goes to ``save``."""
+    goes to ``save``; ``sweep`` streams check-ins a dying door did not."""
     # A Redis that restarted empty has lost every sale: the database puts
     # them back before anyone can hold a ticket it already sold. Apart from
     # the steps: a database outage must not stop admission.
@@ -134,6 +139,11 @@ def check_redis(
             save(event_id)
     except Exception as exc:  # retried next second
         log.warning("looking for draws to save failed: %s", exc)
+    if sweep is not None:
+        try:
+            sweep.run_if_due()
+        except Exception as exc:  # the same check-ins are looked for next time
+            log.warning("streaming door check-ins failed: %s", exc)
 
 
 def take_samples(sampler: Sampler) -> None:
@@ -148,9 +158,10 @@ def take_samples(sampler: Sampler) -> None:
 
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
-    scripts = SyncScripts(sync_redis(settings))
+    scripts = SyncScripts(sync_redis(settings), settings.lifecycle_stream_maxlen)
     engine = make_engine(settings)
     saver = DrawSaver(engine, scripts.client)
+    sweep = CheckInSweep(engine, scripts)
     # One tick early: a step lands up to a tick after the heartbeat falls due,
     # and every fan must hear from us within heartbeat_seconds.
     heartbeat_ms = int((settings.heartbeat_seconds - settings.clock_tick_seconds) * 1000)
@@ -164,7 +175,7 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
             started = time.monotonic()
             if started >= next_check:
                 next_check = started + RESTORE_CHECK_SECONDS
-                check_redis(engine, scripts, grace, saver.submit)
+                check_redis(engine, scripts, grace, saver.submit, sweep)
             if time.time() >= next_sample:
                 next_sample = int(time.time()) + 1 + SAMPLE_OFFSET_SECONDS
                 take_samples(sampler)

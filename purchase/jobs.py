@@ -69,7 +69,7 @@ def worker_context() -> WorkerContext:
     return WorkerContext(
         settings=settings,
         client=client,
-        scripts=SyncScripts(client),
+        scripts=SyncScripts(client, settings.lifecycle_stream_maxlen),
         engine=make_engine(settings),
         payments=provider_named(settings.payment_provider, settings),
         queue=Queue(settings.rq_queue, connection=rq_redis(settings)),

@@ -85,6 +85,8 @@ class EventKeys:
             self.arrivals,
             self.tallies,
             self.discounts,
+            self.lifecycle,
+            self.lifecycle_check_ins,
         ]
 
     @cached_property
@@ -200,6 +202,18 @@ class EventKeys:
         """Hash: discount code (lower case) -> its terms and uses as JSON
         (purchase/discounts.py, hold.lua, release_hold, confirm.lua)."""
         return self._key("discounts")
+
+    @cached_property
+    def lifecycle(self) -> str:
+        """Stream: one entry per ticket change (held, released, expired, sold,
+        refunded, resold, checked_in), for other systems (queue_engine/lifecycle.py)."""
+        return self._key("lifecycle")
+
+    @cached_property
+    def lifecycle_check_ins(self) -> str:
+        """Hash: ticket code -> lifecycle entry id of its check-in, so a check-in
+        is streamed once however often it is offered (stream_check_in.lua)."""
+        return self._key("lifecycle_check_ins")
 
     @cached_property
     def channel(self) -> str:

@@ -46,6 +46,7 @@ ScriptName = Literal[
     "presale_hold",
     "add_presale",
     "add_discount",
+    "stream_check_in",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -72,6 +73,7 @@ _OWNER: dict[ScriptName, str] = {
     "presale_hold": "purchase",
     "add_presale": "purchase",
     "add_discount": "purchase",
+    "stream_check_in": "purchase",
 }
 
 ScriptArg = str | int | float
@@ -100,19 +102,27 @@ ALONE_RECHECK_S = 5.0
 FAILOVER_ATTEMPTS = 12
 
 
+# The lifecycle stream's length when no settings name one (Settings.lifecycle_stream_maxlen).
+LIFECYCLE_MAXLEN = 100_000
+
+
 @cache
-def script_source(name: ScriptName) -> str:
+def script_source(name: ScriptName, lifecycle_maxlen: int = LIFECYCLE_MAXLEN) -> str:
+    """The prelude and the script; the prelude's record_change trims the
+    sale's lifecycle stream to about ``lifecycle_maxlen`` entries."""
     prelude = files("queue_engine").joinpath("lua", "_prelude.lua").read_text("utf-8")
     body = files(_OWNER[name]).joinpath("lua", f"{name}.lua").read_text("utf-8")
-    return f"{prelude}\n{body}"
+    return f"local LIFECYCLE_MAXLEN = {int(lifecycle_maxlen)}\n{prelude}\n{body}"
 
 
 class SyncScripts:
     """The event scripts on a blocking client (worker, clock, CLI)."""
 
-    def __init__(self, client: SaleRedis) -> None:
+    def __init__(self, client: SaleRedis, lifecycle_maxlen: int = LIFECYCLE_MAXLEN) -> None:
         self.client = client
-        self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
+        self._scripts = {
+            name: client.register_script(script_source(name, lifecycle_maxlen)) for name in _OWNER
+        }
         # Masters with no replica (by node name), until when WAIT is skipped there.
         self._alone_until: dict[str, float] = {}
 
@@ -245,9 +255,11 @@ class SyncScripts:
 class AsyncScripts:
     """The event scripts on an asyncio client (web processes)."""
 
-    def __init__(self, client: AsyncSaleRedis) -> None:
+    def __init__(self, client: AsyncSaleRedis, lifecycle_maxlen: int = LIFECYCLE_MAXLEN) -> None:
         self.client = client
-        self._scripts = {name: client.register_script(script_source(name)) for name in _OWNER}
+        self._scripts = {
+            name: client.register_script(script_source(name, lifecycle_maxlen)) for name in _OWNER
+        }
         # On a lone Redis, the calls of one pass of the loop go as one pipeline.
         self._pipelined = (
             None if isinstance(client, redis.asyncio.RedisCluster) else Autopipeline(client)

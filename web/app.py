@@ -198,12 +198,12 @@ def create_app(settings: Settings) -> Starlette:
         # The tables are made before web starts (fairdrop db upgrade, or the stack).
         engine = make_engine(settings)
         client = async_redis(settings)
-        scripts = AsyncScripts(client)
+        scripts = AsyncScripts(client, settings.lifecycle_stream_maxlen)
         signer = Signer(secret)
         limits = RateLimits(settings, client)
         rq_client = rq_redis(settings)
         queue = Queue(settings.rq_queue, connection=rq_client)
-        sync_scripts = SyncScripts(sync_redis(settings))
+        sync_scripts = SyncScripts(sync_redis(settings), settings.lifecycle_stream_maxlen)
         app.state.receipts = receipt_signer
         app.state.fairdrop = WebContext(
             settings=settings,

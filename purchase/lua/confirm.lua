@@ -83,6 +83,7 @@ hold.payment = payment
 hold.confirmed_at = now
 hold.late = late
 redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
+record_change('sold', hold)  -- once: a repeat answers 'already' above
 redis.call('ZREM', K.hold_expiry, hold_id)
 if redis.call('HGET', K.fan_hold, hold.fan) == hold_id then redis.call('HDEL', K.fan_hold, hold.fan) end
 redis.call('ZREM', K.shopping, hold.fan)

@@ -6,15 +6,16 @@
 --   1 meta  2 buffer  3 queue  4 shopping  5 stock  6 available  7 held
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
 --   14 requests  15 seed  16 identities  17 allowance  18 presales
---   19 addresses  20 arrivals  21 tallies  22 discounts
---   23 channel (pub/sub, not a key)
+--   19 addresses  20 arrivals  21 tallies  22 discounts  23 lifecycle
+--   24 lifecycle_check_ins  25 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
   limits = KEYS[9], bought = KEYS[10], holds = KEYS[11], hold_expiry = KEYS[12],
   fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
   allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], arrivals = KEYS[20],
-  tallies = KEYS[21], discounts = KEYS[22], channel = KEYS[23],
+  tallies = KEYS[21], discounts = KEYS[22], lifecycle = KEYS[23],
+  lifecycle_check_ins = KEYS[24], channel = KEYS[25],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees
@@ -24,6 +25,18 @@ local function now_ms(arg)
   if n and n > 0 then return n end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- One entry on the sale's lifecycle stream per ticket change (kinds and fields:
+-- queue_engine/lifecycle.py), written by the script that makes the change, so
+-- the change and its entry happen together or not at all. LIFECYCLE_MAXLEN is
+-- set above this prelude by queue_engine/scripts.py from the settings. The
+-- sale's id is read off its meta key ({e:<id>}:meta). Returns the entry's id.
+local function record_change(kind, hold, order, codes)
+  return redis.call('XADD', K.lifecycle, 'MAXLEN', '~', LIFECYCLE_MAXLEN, '*', 'kind', kind,
+    'sale', string.sub(K.meta, 4, -7), 'items', cjson.encode(hold.items), 'hold', hold.id or '',
+    'order', order or '', 'codes', codes and cjson.encode(codes) or '[]',
+    'at', now_ms(0))
 end
 
 local function meta_num(field)
@@ -156,6 +169,7 @@ local function release_hold(hold_id, new_status)
   end
   -- And its discount code's use (purchase/discounts.py).
   if hold.discount then count_discount_use(hold.discount.code, -1, 0) end
+  record_change(new_status, hold)  -- 'released' or 'expired'
   mark_changed()
   return true
 end
@@ -238,6 +252,7 @@ local function take_hold(fan, hold_id, request_id, items, now, presale)
   redis.call('ZADD', K.hold_expiry, expires, hold_id)
   redis.call('HSET', K.fan_hold, fan, hold_id)
   redis.call('ZADD', K.shopping, expires, fan)
+  record_change('held', hold)
   mark_changed()
   return hold
 end

@@ -2,7 +2,7 @@
 -- per second (a second clock's call in the same second adds nothing), for the
 -- organiser's charts (queue_engine/samples.py). Decides nothing: no script
 -- reads the list.
--- KEYS: the event keys (see _prelude.lua), then, last, the samples list
+-- KEYS: the event keys (see _prelude.lua), then the samples list (the last)
 -- ARGV[1] now in ms (0: Redis's clock)
 -- ARGV[2] how many samples the list keeps (the oldest go)
 -- ARGV[3] ms before the window opens that sampling starts
@@ -11,7 +11,7 @@
 -- ARGV[5] ms the list outlives its last sample (PEXPIRE)
 -- Returns 1 when a sample was added, 0 when not (unknown or not live sale,
 -- this second already sampled).
-local samples = KEYS[#KEYS]  -- last, after however many the prelude names
+local samples = KEYS[#KEYS]  -- after the event keys, however many they are
 local now = now_ms(ARGV[1])
 if redis.call('EXISTS', K.meta) == 0 then return 0 end
 local m = redis.call('HMGET', K.meta, 'state', 'serving', 'frozen', 'late', 'paused',

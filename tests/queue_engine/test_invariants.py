@@ -31,6 +31,7 @@ from purchase.holds import answer_of, confirm_hold, release_hold
 from purchase.orders import return_sold_tickets
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
+from queue_engine.lifecycle import changes_in_holds, entries_by_change, lifecycle_entries
 from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 from tests.reads import text as _text
@@ -359,6 +360,15 @@ class SaleMachine(RuleBasedStateMachine):
         # Sold out means nothing left: refunded tickets reopen the sale.
         if _text(self.client.hget(self.keys.meta, "state") or b"") == "sold_out":
             assert sum(available.values()) == 0
+
+    @invariant()
+    def one_lifecycle_entry_per_change(self) -> None:
+        """Each change a hold went through is one entry on the sale's stream
+        (queue_engine/lifecycle.py), under every interleaving and repeat."""
+        if not hasattr(self, "keys"):
+            return
+        entries = lifecycle_entries(self.client, self.event_id)
+        assert entries_by_change(entries) == changes_in_holds(self.client.hvals(self.keys.holds))
 
     @invariant()
     def presale_link_is_used_exactly(self) -> None:
