@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -141,8 +141,12 @@ class LifecycleConsumer:
         self.client.xack(self.key, self.group, entry_id)
 
     def _read(self, start: str, block_ms: int | None) -> int:
-        answer = self.client.xreadgroup(
-            self.group, self.name, {self.key: start}, count=READ_COUNT, block=block_ms
+        # [[key, [(id, fields), ...]]] for a client that decodes nothing (RESP2).
+        answer: list[Any] = cast(
+            list[Any],
+            self.client.xreadgroup(
+                self.group, self.name, {self.key: start}, count=READ_COUNT, block=block_ms
+            ),
         )
         entries = answer[0][1] if answer else []
         for entry_id, fields in entries:
@@ -172,6 +176,7 @@ class LifecycleConsumer:
             if next_start in (b"0-0", "0-0"):
                 return total
             start = next_start
+        return total
 
     def run(self, idle_exit_s: float | None = None) -> None:
         """Follows the stream until stopped (SIGTERM, SIGINT), or until nothing
