@@ -45,6 +45,7 @@ ScriptName = Literal[
     "restore_sale",
     "presale_hold",
     "add_presale",
+    "resale_return",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -70,6 +71,7 @@ _OWNER: dict[ScriptName, str] = {
     "restore_sale": "purchase",
     "presale_hold": "purchase",
     "add_presale": "purchase",
+    "resale_return": "purchase",
 }
 
 ScriptArg = str | int | float

@@ -21,6 +21,7 @@ from web.openapi import (
     organiser_api,
     presale_api,
     receipt_api,
+    resale_api,
     sale_api,
     sign_in_api,
 )
@@ -37,6 +38,7 @@ _CONCERNS = (
     fairness_api,
     door_api,
     sign_in_api,
+    resale_api,
 )
 
 
