@@ -19,6 +19,7 @@ function renderListing(listing) {
   const status = $("resale-status");
   $("resale-actions").hidden = true;
   $("resale-offer").hidden = true;
+  $("resale-title").textContent = "Resale";
   const price = formatMoney(listing.price_cents, listing.currency);
   if (listing.status === "resold" && listing.refund_ref) {
     status.textContent = `Resold ${when(listing.resold_at)}. ${price} is on its way back to you.`;
