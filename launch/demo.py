@@ -60,6 +60,7 @@ from launch.demo_fans import (
     proof_figures,
 )
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
+from launch.demo_resale import DemoResale, resale_figures
 from launch.localstripe_server import (
     register_webhook,
     running_localstripe,
@@ -113,6 +114,9 @@ class DemoPlan:
     web_processes: int = 1  # above one, behind nginx
     # Every fault of launch/chaos.py during the drop, its fans as patient as the page.
     chaos: ChaosPlan | None = None
+    # Fans who put a ticket back mid-sale (launch/demo_resale.py); open sales
+    # without bots or chaos only.
+    resellers: int = 0
 
 
 async def _access_figures(
@@ -189,6 +193,11 @@ def _lead_seconds(plan: DemoPlan) -> float:
     return 0.0
 
 
+def _resellers(plan: DemoPlan, farm: BotFarm | None, chaos: Chaos | None) -> int:
+    """Fans who put a ticket back: on an open sale only, where one more fan can join."""
+    return plan.resellers if plan.access == "open" and not (farm or chaos) else 0
+
+
 async def _drop(
     base_url: str,
     token: str,
@@ -262,9 +271,12 @@ async def _drop(
             browser_check = asyncio.create_task(
                 browser_fan(base_url, event["id"], plan.deadline_seconds)
             )
+        sellers = _resellers(plan, farm, chaos)
+        reselling = DemoResale(base_url, event, fans, sellers, payer, plan.deadline_seconds)
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in pending:
             task.cancel()
+        fans += await reselling.finish()
         if chaos is not None:
             await chaos.settle()  # every fault over before the sale's figures are read
         # The bots stop by the same deadline; their tickets are in the stats below.
@@ -356,6 +368,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             )
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
+        summary.update(resale_figures(stack.settings, summary["event_id"]))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
     summary["seconds"] = round(time.monotonic() - started, 2)
