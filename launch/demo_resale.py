@@ -78,7 +78,9 @@ class DemoResale:
 
     async def finish(self) -> list[SimulatedFan]:
         """Seats put back and still unsold (the crowd had left) go to new fans at the
-        back of the queue, one each; those fans, once they have run."""
+        back of the queue, one each; those fans, once they have run. Fans who left
+        when told "sold out" keep their places, and each has their turn before
+        these (invariant 4): with many of them, these may not get through in time."""
         await self._selling
         unsold = 0
         for client, code in self.put_back:
@@ -89,7 +91,9 @@ class DemoResale:
         if not addresses:
             return []
         running = [asyncio.create_task(self._buy_one(address)) for address in addresses]
-        done, _ = await asyncio.wait(running, timeout=self.deadline_s)
+        done, pending = await asyncio.wait(running, timeout=self.deadline_s)
+        for task in pending:
+            task.cancel()
         return [task.result() for task in done]
 
     async def _buy_one(self, address: str) -> SimulatedFan:

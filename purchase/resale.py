@@ -84,7 +84,7 @@ def put_back(
 def return_seat(scripts: SyncScripts, listing: ResaleListing) -> bool:
     """resale_return.lua: the listing's seat is available again (once); True the first time."""
     answer = json.loads(
-        scripts.run("resale_return", listing.event_id, listing.id, listing.ticket_type_id)
+        scripts.run("resale_return", listing.event_id, listing.id, listing.ticket_type_id, "0")
     )
     if not answer["ok"]:
         # Redis does not know the sale or its sold tickets (lost and rebuilt):
@@ -229,8 +229,10 @@ def _resell(session: Session, listing: ResaleListing, order_id: str, now: dateti
 def settle_resales(engine: Engine, settings: Settings, buyer_order_id: str) -> list[ResaleListing]:
     """Refunds the sellers whose tickets this paid order took; the listings it settled now.
 
-    A resale completes here: the seller's ticket is void (since the buyer's
-    order was written) and the seller has their money back. Safe to call
+    A resale completes here, once per listing: the seller's ticket is void
+    (since the buyer's order was written) and the seller has their money
+    back. Each listing is in the answer of exactly one call, so what should
+    be said once per resale (a ``resold`` lifecycle entry) hangs here. Safe to call
     again: a listing refunded already is skipped, and the provider gets the
     same idempotency key for a refund asked twice (Stripe then answers with
     the first refund). Raises when the provider fails, so the confirm job is
@@ -254,15 +256,18 @@ def settle_resales(engine: Engine, settings: Settings, buyer_order_id: str) -> l
             seller.payment_ref, listing.price_cents, listing.currency, refund_key(listing.id)
         )
         with open_session(engine) as session:
-            session.execute(
+            # Whoever's UPDATE writes the refund settles the listing: once, even
+            # with two confirms of the same order running at once.
+            won = session.execute(
                 update(ResaleListing)
                 .where(col(ResaleListing.id) == listing.id, col(ResaleListing.refund_ref).is_(None))
                 .values(refund_ref=refund_ref, refunded_at=utcnow())
-            )
+                .returning(col(ResaleListing.id))
+            ).first()
             session.commit()
             done = session.get(ResaleListing, listing.id)
-        assert done is not None
-        settled.append(done)
+        if won is not None and done is not None:
+            settled.append(done)
     return settled
 
 
@@ -291,6 +296,32 @@ def order_has_resale(session: Session, order_id: str) -> bool:
         select(ResaleListing.id).where(ResaleListing.seller_order_id == order_id).limit(1)
     ).first()
     return found is not None
+
+
+def mark_seats_returned(engine: Engine, scripts: SyncScripts, event_id: str) -> int:
+    """After a sale was rebuilt from the database (which counts put-back seats as not
+    sold): every listing's seat recorded as returned, so none is returned twice."""
+    with open_session(engine) as session:
+        listings = session.exec(
+            select(ResaleListing.id, ResaleListing.ticket_type_id).where(
+                ResaleListing.event_id == event_id
+            )
+        ).all()
+    for listing_id, type_id in listings:
+        scripts.run("resale_return", event_id, listing_id, type_id, "1")
+    return len(listings)
+
+
+def put_back_counts(engine: Engine, event_id: str) -> dict[tuple[str, str], int]:
+    """Tickets put back (listed or resold) per seller order and type: seats its
+    order no longer holds, for a sale rebuilt from the database (purchase/restore.py)."""
+    with open_session(engine) as session:
+        rows = session.exec(
+            select(ResaleListing.seller_order_id, ResaleListing.ticket_type_id, func.count())
+            .where(ResaleListing.event_id == event_id)
+            .group_by(col(ResaleListing.seller_order_id), col(ResaleListing.ticket_type_id))
+        ).all()
+    return {(order_id, type_id): int(n) for order_id, type_id, n in rows}
 
 
 def resold_count(engine: Engine, event_id: str | None = None) -> int:

@@ -9,6 +9,9 @@
 -- A sale that had sold out queues again (reopen_sold_out, as steer.lua does).
 -- KEYS: the event keys (see queue_engine/lua/_prelude.lua).
 -- ARGV[1] listing id  ARGV[2] ticket type id
+-- ARGV[3] '1': only record the seat as returned, moving no stock (a sale rebuilt
+--         from the database has its put-back seats counted there already:
+--         purchase/restore.py), so a later retry does not return it twice
 -- Returns JSON: {"ok":true,"returned":bool} or {"ok":false,"code":...,"message":...}
 local request_id, t = 'resale:' .. ARGV[1], ARGV[2]
 local prior = redis.call('HGET', K.requests, request_id)
@@ -16,6 +19,10 @@ if prior then
   local answer = cjson.decode(prior)
   answer.returned = false
   return cjson.encode(answer)
+end
+if ARGV[3] == '1' then
+  redis.call('HSET', K.requests, request_id, cjson.encode({ok = true, returned = false, type = t}))
+  return cjson.encode({ok = true, returned = false, type = t})
 end
 if redis.call('EXISTS', K.meta) == 0 then
   return cjson.encode({ok = false, code = 'unknown_event', message = 'no such sale'})

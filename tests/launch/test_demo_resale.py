@@ -1,13 +1,13 @@
 """``fairdrop demo``'s resale (launch/demo_resale.py): fans put tickets back
 mid-sale, the next fans in line buy them, and ``resold`` is counted in the
-database, the sellers' refunds at Stripe (localstripe) adding up with the rest."""
+database (listings resold with the seller refunded), not by the demo."""
 
 from __future__ import annotations
 
 import pytest
 
 from fairdrop.settings import Settings
-from launch.demo import LOCALSTRIPE_HOLD_SECONDS, DemoPlan, run_demo
+from launch.demo import DemoPlan, run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -15,18 +15,9 @@ pytestmark = pytest.mark.e2e
 def test_tickets_put_back_mid_sale_are_resold_and_the_sellers_refunded(
     demo_settings: Settings,
 ) -> None:
-    summary = run_demo(
-        demo_settings,
-        DemoPlan(
-            fans=30,
-            tickets=8,
-            resellers=2,
-            payments="localstripe",
-            hold_seconds=LOCALSTRIPE_HOLD_SECONDS,
-            deadline_seconds=40.0,
-            seed=99,
-        ),
-    )
+    # Many more fans than seats and instant payments: the first buyers have their
+    # tickets while most fans still wait, so the seats put back go to them.
+    summary = run_demo(demo_settings, DemoPlan(fans=30, tickets=8, resellers=2, seed=99))
 
     assert summary["fans_unfinished"] == 0 and summary["fan_errors"] == 0, summary
     assert summary["resold"] == 2, summary
@@ -34,6 +25,4 @@ def test_tickets_put_back_mid_sale_are_resold_and_the_sellers_refunded(
     # One valid ticket per seat: the two resold codes are void, their seats counted once.
     assert summary["tickets_in_db"] == summary["sold"], summary
     assert summary["tickets_received"] == summary["sold"] + summary["resold"], summary
-    # Each seller's refund is at Stripe, and nothing else was refunded that should not be.
-    assert summary["payments_consistent"] is True, summary
-    assert summary["refunds_at_stripe"] == summary["refunded"] + summary["resold"], summary
+    assert summary["admitted_in_order"] is True, summary

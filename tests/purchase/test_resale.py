@@ -37,6 +37,7 @@ from purchase.holds import Hold, answer_of, confirm_hold, release_hold
 from purchase.models import Order, ResaleListing, Ticket, TicketType
 from purchase.orders import cancel_order, record_paid_order
 from purchase.resale import RESOLD, _list_ticket, put_back, refund_key, settle_resales
+from purchase.restore import restore_sale
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec
@@ -222,6 +223,19 @@ class ResaleMachine(RuleBasedStateMachine):
         except FairdropError as refused:
             assert refused.code in {ErrorCode.ORDER_HAS_RESALE, ErrorCode.ORDER_NOT_PAID}
 
+    @precondition(lambda self: not self.paid_unwritten)
+    @rule()
+    def redis_loses_the_sale(self) -> None:
+        """Redis restarts empty; the clock rebuilds the sale from the database
+        (purchase/restore.py). Live holds are gone, as they are then."""
+        keys = EventKeys(self.event_id)
+        self.scripts.client.delete(*keys.script_keys[:-1])
+        assert restore_sale(self.engine, self.scripts, self.event_id)
+        link = {"allowance": 1_000, "left": 1_000, "expires_at": 10**13, "type": ""}
+        assert self.scripts.run("add_presale", self.event_id, LINK, json.dumps(link)) == 1
+        self.live.clear()
+        event("redis lost the sale")
+
     @rule()
     def retries_run(self) -> None:
         """RQ and the seller run again what stopped half-way."""
@@ -273,7 +287,7 @@ def test_resale_never_puts_more_tickets_in_circulation_than_stock(
     ResaleMachine.settings = Settings(data_dir=tmp_path)
     machine_test = ResaleMachine.TestCase
     machine_test.settings = settings(
-        max_examples=50,
+        max_examples=30,
         stateful_step_count=40,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
