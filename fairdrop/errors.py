@@ -94,6 +94,12 @@ class ErrorCode(StrEnum):
     # The sale's Redis is out of reach (down, restarting) or has not had the
     # sale put back yet (purchase/restore.py): ask again after Retry-After.
     UNAVAILABLE = "unavailable"
+    # Discount codes (purchase/discounts.py, hold.lua): refused, nothing held or used.
+    UNKNOWN_DISCOUNT = "unknown_discount"
+    DISCOUNT_EXPIRED = "discount_expired"
+    DISCOUNT_USED_UP = "discount_used_up"
+    DISCOUNT_NOT_APPLICABLE = "discount_not_applicable"
+    DISCOUNT_EXISTS = "discount_exists"
     # The worker's own, on a fan's socket only (WORKER_ONLY below).
     # A payment after its hold ended, whose tickets are gone by now (confirm.lua).
     NO_STOCK = "no_stock"
@@ -222,6 +228,13 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.NOT_ENTERED: 404,
     # A 5xx too, with Retry-After: neither the fan's fault nor lasting (web/unavailable.py).
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.UNKNOWN_DISCOUNT: 404,
+    ErrorCode.DISCOUNT_EXPIRED: 410,
+    ErrorCode.DISCOUNT_USED_UP: 409,
+    # The order has no ticket of the code's type.
+    ErrorCode.DISCOUNT_NOT_APPLICABLE: 422,
+    # The sale has that code already (codes are case-insensitive).
+    ErrorCode.DISCOUNT_EXISTS: 409,
 }
 
 

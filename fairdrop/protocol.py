@@ -224,6 +224,7 @@ class HoldResultMessage(FanAnswer):
     hold: NotRequired[Hold]
     code: NotRequired[ErrorCode]
     message: NotRequired[str]
+    price: NotRequired[dict[str, int | str]]  # a discounted hold's (purchase/jobs.py _price)
 
 
 class StripeSetUp(TypedDict):
@@ -324,6 +325,7 @@ class HoldMessage(TypedDict):
     t: Literal[MessageType.HOLD]
     admission_token: str
     items: list[Item]
+    discount_code: NotRequired[str]  # any case; hold.lua takes a use with the tickets
 
 
 # --- the event's channel (Redis pub/sub to the web processes) -----------------

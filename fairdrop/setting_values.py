@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
+
+import limits
 
 
 class SettingsError(ValueError):
@@ -78,3 +81,38 @@ def beacon_url_from(env: Mapping[str, str], default: str) -> str:
             f'"{BEACON_OFF}", got {raw!r}'
         )
     return value.rstrip("/")
+
+
+RATE_LIMIT_OFF = "off"
+
+
+def parse_rate_limit(name: str, raw: str) -> limits.RateLimitItem | None:
+    """One limit in the limits library's notation, or None for "off".
+
+    SettingsError naming ``name`` for anything else.
+    """
+    if raw.strip().lower() == RATE_LIMIT_OFF:
+        return None
+    try:
+        items = limits.parse_many(raw)
+    except ValueError:
+        items = []
+    if len(items) != 1 or items[0].amount < 1:
+        raise SettingsError(
+            f'{name} must be one rate limit like "60/minute" or "10 per 30 seconds" '
+            f'(at least 1), or "off", got {raw!r}'
+        )
+    return items[0]
+
+
+def metrics_dir_from(env: Mapping[str, str]) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR, prometheus_client's own variable: an existing
+    directory (the library writes its files there from the first count), or unset."""
+    raw = env.get("PROMETHEUS_MULTIPROC_DIR") or ""
+    if not raw:
+        return None
+    if not Path(raw).is_dir():
+        raise SettingsError(
+            f"PROMETHEUS_MULTIPROC_DIR must name an existing directory, got {raw!r}"
+        )
+    return Path(raw)

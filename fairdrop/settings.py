@@ -12,15 +12,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-import limits
-
 from fairdrop.receipts import receipt_key_from
+from fairdrop.setting_values import RATE_LIMIT_OFF as RATE_LIMIT_OFF
 from fairdrop.setting_values import SettingsError as SettingsError
 from fairdrop.setting_values import (
     beacon_url_from,
+    metrics_dir_from,
     payment_provider_from,
     trusted_proxies_from,
 )
+from fairdrop.setting_values import parse_rate_limit as parse_rate_limit
 
 N = TypeVar("N", int, float)
 
@@ -102,28 +103,6 @@ RATE_LIMITS = (
     "limit_release_per_address",
     "limit_release_per_fan",
 )
-
-
-RATE_LIMIT_OFF = "off"
-
-
-def parse_rate_limit(name: str, raw: str) -> limits.RateLimitItem | None:
-    """One limit in the limits library's notation, or None for "off".
-
-    SettingsError naming ``name`` for anything else.
-    """
-    if raw.strip().lower() == RATE_LIMIT_OFF:
-        return None
-    try:
-        items = limits.parse_many(raw)
-    except ValueError:
-        items = []
-    if len(items) != 1 or items[0].amount < 1:
-        raise SettingsError(
-            f'{name} must be one rate limit like "60/minute" or "10 per 30 seconds" '
-            f'(at least 1), or "off", got {raw!r}'
-        )
-    return items[0]
 
 
 def _rate_limit(env: Mapping[str, str], field_name: str, default: str) -> str:
@@ -254,6 +233,11 @@ class Settings:
     # time the clock keeps asking for wait seconds, then draws without it.
     beacon_margin_seconds: float = 1.0
     beacon_wait_seconds: float = 20.0
+    # GET /metrics answers only a bearer of this token; empty: no /metrics (404). README "Metrics".
+    metrics_token: str = field(default="", repr=False)
+    # prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR), shared by every
+    # process of one machine; None: each process counts for itself (fairdrop/metrics.py).
+    metrics_dir: Path | None = None
 
     @property
     def emails_enabled(self) -> bool:
@@ -323,6 +307,8 @@ class Settings:
             beacon_url=beacon_url_from(e, QUICKNET_URL),
             beacon_margin_seconds=_float(e, "FAIRDROP_BEACON_MARGIN_SECONDS", 1.0),
             beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
+            metrics_token=e.get("FAIRDROP_METRICS_TOKEN", ""),
+            metrics_dir=metrics_dir_from(e),
         )
         rate_limits = {name: _rate_limit(e, name, getattr(cls, name)) for name in RATE_LIMITS}
         return settings.with_overrides(**rate_limits)
@@ -386,6 +372,8 @@ class Settings:
             "FAIRDROP_BEACON_URL": self.beacon_url,
             "FAIRDROP_BEACON_MARGIN_SECONDS": str(self.beacon_margin_seconds),
             "FAIRDROP_BEACON_WAIT_SECONDS": str(self.beacon_wait_seconds),
+            "FAIRDROP_METRICS_TOKEN": self.metrics_token,
+            **({"PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)} if self.metrics_dir else {}),
             **{f"FAIRDROP_{name.upper()}": getattr(self, name) for name in RATE_LIMITS},
         }
         if self.redis_url:

@@ -93,8 +93,8 @@ class PatientClient(FanClient):
                     return response
             await asyncio.sleep(RETRY_EVERY_S)
 
-    async def ask_for(self, token: str, items: Items) -> httpx.Response:
-        response = await super().ask_for(token, items)
+    async def ask_for(self, token: str, items: Items, discount_code: str = "") -> httpx.Response:
+        response = await super().ask_for(token, items, discount_code)
         if response.status_code == 202:
             request_id = str(response.json()["request_id"])
             self.request_ids.append(request_id)

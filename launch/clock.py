@@ -22,12 +22,14 @@ from sqlalchemy import Engine
 
 from buffer.draw import run_draw
 from fairdrop.connections import SaleRedis, sync_redis
+from fairdrop.metrics import CLOCK_STEP, count_admitted
 from fairdrop.settings import Settings
 from purchase.db import make_engine
 from purchase.drawn import save_draw, unsaved_draws
 from purchase.restore import restore_lost_sales
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EVENTS_INDEX
+from queue_engine.samples import Sampler
 from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.clock")
@@ -36,6 +38,9 @@ log = logging.getLogger("fairdrop.clock")
 # and whether a draw's frozen list or numbers still wait to be saved (one
 # pipeline): a frozen list is saved about a second after its digest is out.
 RESTORE_CHECK_SECONDS = 1.0
+# Samples for the organiser's charts (queue_engine/samples.py) are taken just
+# after each wall-clock second begins, so each lands in a second of its own.
+SAMPLE_OFFSET_SECONDS = 0.05
 
 
 def keep_draw(engine: Engine, client: SaleRedis, event_id: str) -> None:
@@ -85,6 +90,7 @@ class DrawSaver:
         self._executor.shutdown(wait=True)
 
 
+@CLOCK_STEP.time()  # its step time, in fairdrop_clock_step_seconds
 def step_all_sales(
     scripts: SyncScripts,
     heartbeat_ms: int,
@@ -100,6 +106,7 @@ def step_all_sales(
         event_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         result = admit_next_batch(scripts, event_id, heartbeat_ms)
         admitted += result.admitted
+        count_admitted(result.admitted)
         if result.state == "drawing":
             drawn = run_draw(scripts, event_id, beacon_wait_seconds)
             if drawn is not None:
@@ -129,6 +136,17 @@ def check_redis(
         log.warning("looking for draws to save failed: %s", exc)
 
 
+def take_samples(sampler: Sampler) -> None:
+    """A sample of every live sale for the organiser's charts; a failure costs
+    the charts a second, never a step of any sale."""
+    try:
+        sampler.sample_all()
+    except (redis.ConnectionError, redis.TimeoutError) as lost:
+        log.warning("sampling the sales: Redis out of reach: %s", lost)
+    except Exception:  # the charts are not worth a sale's admission
+        log.exception("sampling the sales failed")
+
+
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     scripts = SyncScripts(sync_redis(settings))
     engine = make_engine(settings)
@@ -139,12 +157,17 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     grace = timedelta(seconds=settings.restore_grace_seconds)
     stop = stop or threading.Event()
     next_check = 0.0
+    sampler = Sampler(scripts.client)
+    next_sample = 0.0
     try:
         while not stop.is_set():
             started = time.monotonic()
             if started >= next_check:
                 next_check = started + RESTORE_CHECK_SECONDS
                 check_redis(engine, scripts, grace, saver.submit)
+            if time.time() >= next_sample:
+                next_sample = int(time.time()) + 1 + SAMPLE_OFFSET_SECONDS
+                take_samples(sampler)
             try:
                 step_all_sales(scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds)
             except (redis.ConnectionError, redis.TimeoutError) as lost:

@@ -49,6 +49,7 @@ from launch.demo_access import (
     second_devices,
 )
 from launch.demo_browser import browser_fan
+from launch.demo_discounts import discount_figures, hand_out_code
 from launch.demo_draw import draw_figures
 from launch.demo_event import create_demo_event
 from launch.demo_fans import (
@@ -59,8 +60,10 @@ from launch.demo_fans import (
     fan_address,
     proof_figures,
 )
+from launch.demo_metrics import metrics_figures
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
 from launch.demo_resale import DemoResale, resale_figures
+from launch.demo_steer import rate_change_figures, turn_up_the_rate
 from launch.localstripe_server import (
     register_webhook,
     running_localstripe,
@@ -261,11 +264,17 @@ async def _drop(
             )
             for who in range(len(arrivals))
         ]
+        await hand_out_code(http, token, doorway.event_id, fans)
         if farm is not None:
             # Solved in the order the fans arrive, so the first to come are ready first.
             for fan, _ in sorted(zip(fans, arrivals, strict=True), key=lambda pair: pair[1]):
                 fan.proof = farm.solve_for(base_url, doorway.event_id, fan.address)
         tasks = [asyncio.create_task(fan.run(at)) for fan, at in zip(fans, arrivals, strict=True)]
+        steering = asyncio.create_task(
+            turn_up_the_rate(
+                http, token, doorway.event_id, plan.rate_per_min, started + plan.deadline_seconds
+            )
+        )
         browser_check = None
         if plan.browser:
             browser_check = asyncio.create_task(
@@ -274,7 +283,7 @@ async def _drop(
         sellers = _resellers(plan, farm, chaos)
         reselling = DemoResale(base_url, event, fans, sellers, payer, plan.deadline_seconds)
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
-        for task in pending:
+        for task in [*pending, steering]:
             task.cancel()
         fans += await reselling.finish()
         if chaos is not None:
@@ -286,6 +295,7 @@ async def _drop(
             access["sign_in_seconds"] = round(sign_in_seconds, 2)
         headers = {"Authorization": f"Bearer {token}"}
         stats = (await http.get(f"/api/events/{event['id']}/stats", headers=headers)).json()
+        steered = await rate_change_figures(http, token, doorway.event_id)
     outcomes = [fan.outcome for fan in fans]
     bot_outcomes = [o for report in bot_reports for o in report.outcomes]
     receipts = [o.receipt for o in outcomes if o.receipt]
@@ -316,6 +326,7 @@ async def _drop(
         "fan_errors": sum(len(o.errors) for o in outcomes),
         **FanOutcome.admitted_found_empty(outcomes, int(stats["serving"])),
         **access,
+        **steered,
     }
     # One place per identity, on the server's side too: no more queue places than
     # people (and the bots' identities, each of which had to be placed).
@@ -369,7 +380,9 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
         summary.update(resale_figures(stack.settings, summary["event_id"]))
+        summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))
+        summary.update(discount_figures(stack.settings, summary["event_id"], client))
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary

@@ -149,6 +149,8 @@ class SimulatedFan:
         self.client = FanClient(self.base_url, self.event_id, cookie or "", local_address=address)
         # The proof of work this fan's page is solving, when the sale asks one.
         self.proof: Future[FanProof] | None = None
+        # The discount code this fan types on the buy form ('' for none: launch/demo_discounts.py).
+        self.discount_code = ""
 
     @property
     def cookie(self) -> str | None:
@@ -194,7 +196,8 @@ class SimulatedFan:
             assert page.admission is not None
             self.outcome.admitted_deadline_ms = page.admission["deadline_ms"]
             items = items_of(self.type_id, page.want)
-            (await self.client.ask_for(page.admission["token"], items)).raise_for_status()
+            asked = await self.client.ask_for(page.admission["token"], items, self.discount_code)
+            asked.raise_for_status()
         elif step is Step.PAY:
             (await self.client.pay(page.hold_id)).raise_for_status()
         elif step is Step.CONFIRM and self.payer is not None:

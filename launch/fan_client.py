@@ -77,9 +77,12 @@ def items_of(type_id: str, quantity: int = 1) -> list[Item]:
     return [{"type": type_id, "quantity": quantity}]
 
 
-def purchase_body(token: str, items: Items) -> dict[str, Any]:
+def purchase_body(token: str, items: Items, discount_code: str = "") -> dict[str, Any]:
     """``POST /purchases``'s body; the socket's ``hold`` message carries the same."""
-    return {"admission_token": token, "items": list(items)}
+    body: dict[str, Any] = {"admission_token": token, "items": list(items)}
+    if discount_code:
+        body["discount_code"] = discount_code
+    return body
 
 
 def hold_text(token: str, items: Items) -> str:
@@ -353,9 +356,10 @@ class FanClient:
             response = await self.post_join(await self.solution())
         return response
 
-    async def ask_for(self, token: str, items: Items) -> httpx.Response:
+    async def ask_for(self, token: str, items: Items, discount_code: str = "") -> httpx.Response:
         """``POST /purchases``: the hold request (202 and its request id)."""
-        return await self.request("POST", self.path("/purchases"), json=purchase_body(token, items))
+        body = purchase_body(token, items, discount_code)
+        return await self.request("POST", self.path("/purchases"), json=body)
 
     async def purchase_answer(self, request_id: str) -> httpx.Response:
         """``GET /purchases/{request_id}``: the worker's answer, or ``pending``."""

@@ -82,6 +82,7 @@ def _serve(stack: Stack, with_demo_event: bool) -> int:
     print(f"fairdrop is running at {stack.base_url}")
     print(f"  organiser page: {stack.base_url}/organiser  (token: {s.organiser_token})")
     print(f"  door check-in:  {stack.base_url}/door  (organiser or door token)")
+    print(f"  metrics:        {stack.base_url}/metrics  (bearer token: {s.metrics_token})")
     try:
         if with_demo_event:
             event = asyncio.run(create_demo_event(stack.base_url, s.organiser_token))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 from fairdrop.setting_values import BEACON_LOCAL
 from fairdrop.settings import Settings
 from launch.beacon_server import running_beacon
+from launch.metrics_dir import fresh_metrics, mark_dead
 from launch.nginx import Nginx, running_nginx
 
 # Helper servers (localstripe, the OpenID provider) and tests import these from
@@ -99,6 +100,7 @@ class Stack:
         if not self.settings.organiser_token:
             # Hex: a token pasted into a command line never starts with "-".
             changes["organiser_token"] = secrets.token_hex(24)
+        changes.update(fresh_metrics(self.settings, data_dir))
         if self.settings.port == 0:
             changes["port"] = free_port()
         if self.web_processes > 1 and NGINX_ADDRESS not in self.settings.trusted_proxies:
@@ -175,6 +177,7 @@ class Stack:
         else:
             process.kill()
         process.wait()
+        mark_dead(self.settings, process.pid)
 
     def restart(self, name: str) -> None:
         """Starts a process of the stack again (after a test killed it), as it first ran.
@@ -184,6 +187,7 @@ class Stack:
         old = self.processes[name]
         if old.poll() is None:
             stop_processes([old])
+        mark_dead(self.settings, old.pid)
         self._launch(name)
         port = self.web_ports.get(name)
         if port is not None:

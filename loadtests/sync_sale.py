@@ -53,8 +53,11 @@ def hold_tickets(
     items: list[tuple[str, int]],
     now_ms: int = 0,
     hold_id: str | None = None,
+    discount: str = "",
 ) -> ScriptAnswer:
     """One fan's hold.lua call: all the items or none; the same request id
-    always gets the same answer. ``hold_id`` fixes the new hold's id (replays)."""
-    args = hold_args(HoldAsk(fan_id, request_id, items), now_ms, hold_id or uuid.uuid4().hex)
+    always gets the same answer. ``hold_id`` fixes the new hold's id (replays);
+    ``discount`` is a code in lower case."""
+    ask = HoldAsk(fan_id, request_id, items, discount)
+    args = hold_args(ask, now_ms, hold_id or uuid.uuid4().hex)
     return answer_of(scripts.run("hold", event_id, *args))

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from fairdrop.connections import AsyncSaleRedis
+from purchase.discount_terms import DiscountTerms
 from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
 
@@ -31,6 +32,8 @@ class Hold:
     buyer: str = ""
     # The presale link it was taken through, if any.
     presale: str | None = None
+    # The discount code it took a use of (hold.lua), priced in purchase/orders.py.
+    discount: DiscountTerms | None = None
 
     @classmethod
     def from_script(cls, raw: dict[str, Any]) -> Hold:
@@ -43,6 +46,9 @@ class Hold:
             payment=str(raw["payment"]) if raw.get("payment") else None,
             buyer=str(raw.get("buyer") or ""),
             presale=str(raw["presale"]) if raw.get("presale") else None,
+            discount=DiscountTerms.from_script(raw["discount"])
+            if isinstance(raw.get("discount"), dict)
+            else None,
         )
 
 
@@ -73,6 +79,8 @@ class HoldAsk:
     fan_id: str
     request_id: str
     items: list[tuple[str, int]]
+    # A discount code in lower case (web/discounts.py), '' for none.
+    discount: str = ""
 
 
 def hold_many(
@@ -95,7 +103,7 @@ def hold_many(
 def hold_args(ask: HoldAsk, now_ms: int, hold_id: str) -> list[str | int]:
     """hold.lua's ARGV."""
     items_json = orjson.dumps([[t, q] for t, q in ask.items]).decode()
-    return [now_ms, ask.fan_id, ask.request_id, hold_id, items_json]
+    return [now_ms, ask.fan_id, ask.request_id, hold_id, items_json, ask.discount]
 
 
 def confirm_hold(

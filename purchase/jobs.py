@@ -15,10 +15,11 @@ from typing import Any
 
 from rq import Queue, Retry
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from fairdrop.connections import SaleRedis, rq_redis, sync_redis
 from fairdrop.errors import ErrorCode
+from fairdrop.metrics import count_hold_answers, count_payment
 from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import make_engine
@@ -27,6 +28,7 @@ from purchase.faults import PAUSE_AFTER_CONFIRM, PAUSE_IN_HOLD_BATCH, fault_poin
 from purchase.holds import (
     Hold,
     HoldAsk,
+    ScriptAnswer,
     attach_payment,
     confirm_hold,
     hold_many,
@@ -34,6 +36,7 @@ from purchase.holds import (
     release_hold,
 )
 from purchase.orders import (
+    PricingError,
     price_hold,
     record_paid_order,
     return_sold_tickets,
@@ -88,9 +91,10 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
     themselves are in Redis already (hold.lua stores each under its request id).
     """
     ctx = worker_context()
+    # A request's optional fourth element is its discount code (web/hold_batches.py).
     asks = [
-        HoldAsk(str(fan), str(request_id), [(str(t), int(q)) for t, q in items])
-        for fan, request_id, items in requests
+        HoldAsk(str(fan), str(request_id), [(str(t), int(q)) for t, q in items], *map(str, code))
+        for fan, request_id, items, *code in requests
     ]
     answers = hold_many(ctx.scripts, event_id, asks)
     # A worker dying here has held and told nobody: purchase/reaper.py requeues
@@ -101,11 +105,42 @@ def hold_batch_job(event_id: str, requests: list[list[Any]]) -> dict[str, int]:
         ctx.client,
         event_id,
         (
-            (ask.fan_id, {"t": MessageType.HOLD_RESULT, **answer.body})
+            (
+                ask.fan_id,
+                {"t": MessageType.HOLD_RESULT, **answer.body, **_price(ctx, event_id, answer)},
+            )
             for ask, answer in zip(asks, answers, strict=True)
         ),
     )
+    # Counted once told: a batch requeued after its worker died above is counted once.
+    count_hold_answers(None if answer.ok else answer.code for answer in answers)
     return dict(Counter("held" if answer.ok else answer.code for answer in answers))
+
+
+def _price(ctx: WorkerContext, event_id: str, answer: ScriptAnswer) -> dict[str, Any]:
+    """A discounted hold's price as the server computes it, for the fan's page to show.
+
+    Only holds with a code: the page works out an undiscounted total from the
+    prices it shows. The prices are cached per worker (purchase/orders.py).
+    """
+    hold = answer.hold
+    if not answer.ok or hold is None or hold.discount is None:
+        return {}
+    try:
+        total, currency, prices = price_hold(ctx.engine, event_id, hold)
+    except (PricingError, SQLAlchemyError):
+        # The hold stands without a figure: pay_job prices it again for the charge.
+        log.warning("no price for discounted hold %s yet", hold.id, exc_info=True)
+        return {}
+    subtotal = sum(prices[t] * q for t, q in hold.items)
+    return {
+        "price": {
+            "total_cents": total,
+            "discount_cents": subtotal - total,
+            "currency": currency,
+            "discount_code": hold.discount.code,
+        }
+    }
 
 
 def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) -> dict[str, Any]:
@@ -135,6 +170,7 @@ def pay_job(event_id: str, fan_id: str, hold_id: str, email: str | None = None) 
         start = attached
     if start.confirmed:
         return confirm_job(event_id, hold_id, start.reference, email)
+    count_payment("started")
     result: dict[str, Any] = {
         "ok": True,
         "pending": True,
@@ -169,6 +205,7 @@ def _tell_payment(
     ctx: WorkerContext, event_id: str, fan_id: str, code: ErrorCode, message: str
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"ok": False, "code": code, "message": message}
+    count_payment("refused")
     publish_to_fan(ctx.client, event_id, fan_id, {"t": MessageType.PAYMENT, **result})
     return result
 
@@ -189,6 +226,8 @@ def confirm_job(
         reason = answer.code or ErrorCode.PAID_TWICE
         why = answer.message or "another payment already bought these tickets"
         return refund_unplaced(ctx, event_id, hold_id, payment_ref, reason, why)
+    if not answer.body.get("already"):
+        count_payment("succeeded")  # once per hold sold, however often the job runs
     # Written after the Lua confirm: if the database is down the job fails,
     # RQ retries it, and the confirm answers "already" the second time. If the
     # worker dies here, purchase/reaper.py requeues the job within seconds

@@ -107,6 +107,10 @@ class TicketType(SQLModel, table=True):
 BUYER_LENGTH = 520
 
 
+# A discount code as the organiser types it (purchase/discounts.py).
+DISCOUNT_CODE_LENGTH = 40
+
+
 class Order(SQLModel, table=True):
     __tablename__ = "ticket_order"
 
@@ -129,6 +133,12 @@ class Order(SQLModel, table=True):
     # The presale link the order was bought through, if any.
     presale_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+    # The discount code the order was bought with (lower case) and what it took
+    # off, in minor units; total_cents is already the discounted figure.
+    discount_code: str | None = Field(default=None, max_length=DISCOUNT_CODE_LENGTH)
+    discount_cents: int = Field(
+        default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
 
 
 class OrderItem(SQLModel, table=True):
@@ -341,3 +351,30 @@ class ResaleListing(SQLModel, table=True):
     listed_at: datetime = Field(default_factory=utcnow)
     resold_at: datetime | None = Field(default=None)
     refunded_at: datetime | None = Field(default=None)
+
+
+class DiscountCode(SQLModel, table=True):
+    """A sale's discount code: a percentage or a fixed amount off, of one type or the order.
+
+    Never changed once made, so a hold that took it is priced the same at any
+    later time. Redis counts its uses (``discounts`` hash, hold.lua takes one,
+    release_hold gives it back, confirm.lua makes it final); paid orders name
+    the code (``Order.discount_code``), which is how a sale Redis lost gets
+    its uses back.
+    """
+
+    __tablename__ = "discount_code"
+    __table_args__ = (UniqueConstraint("event_id", "code", name="discount_code_event_id_code_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    # Lower case: codes are compared case-insensitively.
+    code: str = Field(max_length=DISCOUNT_CODE_LENGTH)
+    # "percent" (amount is 1..100) or "fixed" (amount in minor units).
+    kind: str = Field(max_length=16)
+    amount: int = Field(sa_type=BigInteger)
+    # None: the whole order; else only the tickets of this type.
+    ticket_type_id: str | None = Field(default=None, max_length=TYPE_ID_LENGTH)
+    max_uses: int
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)

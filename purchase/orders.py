@@ -19,6 +19,7 @@ from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import open_session
+from purchase.discount_terms import discount_cents
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
 from purchase.providers import provider_named
@@ -34,7 +35,8 @@ class PricingError(LookupError):
 
 
 def price_hold(engine: Engine, event_id: str, hold: Hold) -> tuple[int, str, dict[str, int]]:
-    """Total, currency and unit prices, from the database: never from the client."""
+    """Total (less the hold's discount), currency and unit prices, from the
+    database and the hold: never from the client."""
     types = event_prices(engine, event_id)
     missing = {t for t, _ in hold.items} - types.keys()
     if missing:
@@ -42,7 +44,7 @@ def price_hold(engine: Engine, event_id: str, hold: Hold) -> tuple[int, str, dic
     prices = {t: types[t][0] for t, _ in hold.items}
     currencies = {types[t][1] for t, _ in hold.items}
     total = sum(prices[t] * q for t, q in hold.items)
-    return total, currencies.pop(), prices
+    return total - discount_cents(hold.items, prices, hold.discount), currencies.pop(), prices
 
 
 # A sale's ticket types never change once created (web/catalog.py caches them
@@ -94,6 +96,8 @@ def record_paid_order(
         email=email,
         buyer=hold.buyer or None,
         presale_id=hold.presale,
+        discount_code=hold.discount.code if hold.discount else None,
+        discount_cents=discount_cents(hold.items, prices, hold.discount),
     )
     try:
         with open_session(engine) as session:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairdrop.errors import ErrorCode
+from fairdrop.metrics import count_payment
 from fairdrop.protocol import MessageType
 from purchase.holds import read_hold, release_hold
 from purchase.jobs import WorkerContext, confirm_job, refund_unplaced, worker_context
@@ -61,6 +62,7 @@ def _failed(ctx: WorkerContext, facts: IntentFacts, event_type: str) -> dict[str
     if hold is None or hold.payment != facts.id or hold.status != "held":
         return {"ok": True, "ignored": "the hold is not waiting for this payment"}
     answer = release_hold(ctx.scripts, facts.event_id, facts.hold_id)
+    count_payment("failed")
     what = "was cancelled" if event_type.endswith("canceled") else "failed"
     message = {
         "t": MessageType.PAYMENT,

@@ -127,7 +127,7 @@ def _list_ticket(engine: Engine, event_id: str, code: str, fan_id: str) -> Resal
             ticket_id=ticket.id,
             ticket_type_id=ticket.ticket_type_id,
             seller_order_id=order.id,
-            price_cents=_price_paid(session, order.id, ticket.ticket_type_id),
+            price_cents=_price_paid(session, order, ticket.ticket_type_id),
             currency=order.currency,
             listed_at=now,
         )
@@ -159,16 +159,22 @@ def _check_may_list(ticket: Ticket, order: Order, event_id: str, fan_id: str) ->
         )
 
 
-def _price_paid(session: Session, order_id: str, type_id: str) -> int:
-    """What the seller paid for one ticket of this type in this order: their refund."""
+def _price_paid(session: Session, order: Order, type_id: str) -> int:
+    """What the seller paid for one ticket of this type in this order: their refund.
+
+    The unit price less this ticket's share of the order's discount, by value
+    and rounded up, so the refunds of all its tickets never pass what was paid.
+    """
     unit = session.exec(
         select(OrderItem.unit_price_cents).where(
-            OrderItem.order_id == order_id, OrderItem.ticket_type_id == type_id
+            OrderItem.order_id == order.id, OrderItem.ticket_type_id == type_id
         )
     ).first()
     if unit is None:
-        raise LookupError(f"order {order_id} has no item of {type_id}")
-    return int(unit)
+        raise LookupError(f"order {order.id} has no item of {type_id}")
+    listed = order.total_cents + order.discount_cents
+    share = -(-order.discount_cents * int(unit) // listed) if listed else 0
+    return max(0, int(unit) - share)
 
 
 def take_listings(

@@ -6,7 +6,8 @@ sale the database has and Redis lacks, and ``restore_sale.lua`` rebuilds
 each in one step: its schedule and stock with every ticket the database says
 was sold taken out, and each order's hold, so cancels and late payments
 still find them; the organiser's list and its allowances come back from
-``access_entry``, and each presale link with what paid orders left of it.
+``access_entry``, each presale link with what paid orders left of it, and
+each discount code with the uses paid orders made of it.
 
 A sale lost after its freeze keeps its draw as far as it was published
 (``draw_record``, purchase/drawn_restore.py): the frozen list, and once
@@ -27,6 +28,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from purchase.db import open_session
+from purchase.discounts import restore_codes
 from purchase.drawn_restore import restored_draw, write_back
 from purchase.models import (
     AccessEntry,
@@ -115,6 +117,7 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
     if answer["restored"]:
         restore_links(engine, scripts, event_id)
         mark_seats_returned(engine, scripts, event_id)
+        restore_codes(engine, scripts, event_id)
     if answer["restored"]:
         log.warning(
             "restored sale %s from the database: sold %s, drawn entrants %s",

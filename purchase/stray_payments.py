@@ -14,6 +14,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from fairdrop.metrics import count_payment
 from purchase.db import open_session
 from purchase.models import StrayPayment
 from purchase.payments import PaymentProvider
@@ -39,6 +40,7 @@ def refund_stray_payment(engine: Engine, provider: PaymentProvider, stray: Stray
     if row.refund_ref:
         return row.refund_ref
     refund_ref = provider.refund(stray.payment_ref, None, "", f"stray-{stray.payment_ref}")
+    count_payment("refunded")
     with open_session(engine) as session:
         session.execute(
             update(StrayPayment)

@@ -84,6 +84,7 @@ class EventKeys:
             self.addresses,
             self.arrivals,
             self.tallies,
+            self.discounts,
         ]
 
     @cached_property
@@ -195,6 +196,12 @@ class EventKeys:
         return self._key("tallies")
 
     @cached_property
+    def discounts(self) -> str:
+        """Hash: discount code (lower case) -> its terms and uses as JSON
+        (purchase/discounts.py, hold.lua, release_hold, confirm.lua)."""
+        return self._key("discounts")
+
+    @cached_property
     def channel(self) -> str:
         """Pub/sub channel of the sale's updates (not a key; tagged all the same)."""
         return self._key("updates")
@@ -216,3 +223,10 @@ class EventKeys:
     def draw_lease(self) -> str:
         """Held by the one clock that computes the draw; others wait for it."""
         return self._key("draw_lease")
+
+    @cached_property
+    def samples(self) -> str:
+        """List: one JSON sample of the sale's figures a second while it is live,
+        for the organiser's charts (queue_engine/samples.py); trimmed by length
+        and expiring on its own, so not among :attr:`stored_keys`."""
+        return self._key("samples")

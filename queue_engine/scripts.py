@@ -46,6 +46,7 @@ ScriptName = Literal[
     "presale_hold",
     "add_presale",
     "resale_return",
+    "add_discount",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -72,6 +73,7 @@ _OWNER: dict[ScriptName, str] = {
     "presale_hold": "purchase",
     "add_presale": "purchase",
     "resale_return": "purchase",
+    "add_discount": "purchase",
 }
 
 ScriptArg = str | int | float

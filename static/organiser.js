@@ -1,6 +1,6 @@
 // The organiser dashboard (/organiser, /organiser#<event id>).
 //
-// Create a sale, pick one to watch, see its figures every second, pause and
+// Create a sale, pick one to watch, see its figures and charts live, pause and
 // resume it, find its orders and cancel (refund) one. Every call carries the organiser token as a bearer token; the
 // token lives in sessionStorage so it is gone when the tab closes.
 //
@@ -8,6 +8,9 @@
 //   organiser_api.js     the calls to the API with the token
 //   organiser_create.js  the "Create a sale" form
 //   organiser_sales.js   the list of sales, the one watched
+//   organiser_live.js    the watched sale's live socket
+//   organiser_charts.js  its charts (uPlot) and time to sell out
+//   organiser_countdown.js  the countdown to the window and the drop
 //   organiser_orders.js  its orders: search, pages, tickets, cancel
 //   organiser_access.js  the "Who may enter" card
 //   organiser_doors.js   the "Door staff" card
@@ -15,13 +18,14 @@
 import { $ } from "/static/common.js";
 import { organiserToken } from "/static/organiser_api.js";
 import { wireAccess } from "/static/organiser_access.js";
+import "/static/organiser_discounts.js"; // the "Discount codes" card, self-wired
 import { wireCreate } from "/static/organiser_create.js";
 import { wireDoors } from "/static/organiser_doors.js";
 import { wireOrders } from "/static/organiser_orders.js";
 import { wireSteering } from "/static/organiser_steer.js";
 import {
   reloadEvents,
-  restartStatsPolling,
+  restartLive,
   selectFromHash,
   selectedId,
   setPaused,
@@ -42,7 +46,7 @@ function onTokenInput() {
   clearTimeout(eventsReloadTimer);
   eventsReloadTimer = setTimeout(() => {
     reloadEvents();
-    restartStatsPolling();
+    restartLive();
   }, EVENTS_RELOAD_DELAY_MS);
 }
 

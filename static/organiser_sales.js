@@ -1,14 +1,17 @@
 // The organiser dashboard's sales: the list of them, the one being watched
-// (picked by the address's #<event id>: its figures every second, pause and
-// resume); its orders are organiser_orders.js's.
+// (picked by the address's #<event id>: its figures and charts pushed each
+// second over the live socket, its countdown, pause and resume); its orders
+// are organiser_orders.js's.
 import { $, clearError, el, showError } from "/static/common.js";
-import { absoluteUrl, callApi, eventPath, isAuthError, organiserToken } from "/static/organiser_api.js";
+import { absoluteUrl, callApi, eventPath, organiserToken } from "/static/organiser_api.js";
 import { showAccess } from "/static/organiser_access.js";
 import { showSteering } from "/static/organiser_steer.js";
 import { showDoors } from "/static/organiser_doors.js";
 import { clearOrders } from "/static/organiser_orders.js";
+import { addSamples, clearCharts, showHistory } from "/static/organiser_charts.js";
+import { clearCountdown, setSchedule } from "/static/organiser_countdown.js";
+import { stopWatching, watchSale } from "/static/organiser_live.js";
 
-const STATS_EVERY_MS = 1_000;
 // A sale's phase in plain words (fairdrop/protocol.py SaleState).
 const STATE_WORDS = {
   scheduled: "Not open yet",
@@ -23,7 +26,6 @@ const page = {
   selectedId: "",
   stats: null,
   selection: 0, // bumps on every new selection: answers for the sale picked before are dropped
-  statsGeneration: 0, // bumps on every new selection or poll restart: stale polls stop themselves
 };
 
 /** The sale being watched ("" when none is). */
@@ -93,13 +95,15 @@ export function selectFromHash() {
   page.selectedId = eventId;
   page.stats = null;
   page.selection += 1;
-  page.statsGeneration += 1;
   markSelectedInList();
   $("stats").hidden = !eventId;
   const event = page.events.get(eventId);
   showAccess(eventId ? event || null : null);
   showSteering(eventId ? event || null : null);
   showDoors(eventId);
+  stopWatching();
+  clearCharts();
+  clearCountdown();
   if (!eventId) return;
   $("stats-title").textContent = event ? event.name : eventId;
   const fanUrl = `/e/${encodeURIComponent(eventId)}`;
@@ -109,33 +113,46 @@ export function selectFromHash() {
   $("fairness-link").href = `${fanUrl}/fairness`;
   clearOrders();
   renderStats(null);
-  pollStats(page.statsGeneration);
+  watchLive();
 }
 
-/** A poll loop stopped by a wrong token starts again with the new one. */
-export function restartStatsPolling() {
-  if (!page.selectedId) return;
-  page.statsGeneration += 1;
-  pollStats(page.statsGeneration);
+/** A socket the server refused (a wrong token) starts again with the new token. */
+export function restartLive() {
+  if (page.selectedId) watchLive();
 }
 
-/** One poll at a time, one second apart; a new selection ends the old loop. */
-async function pollStats(generation) {
-  if (generation !== page.statsGeneration) return;
-  const eventId = page.selectedId;
-  let again = true;
-  try {
-    const stats = await callApi("GET", eventPath(eventId, "/stats"));
-    if (generation !== page.statsGeneration) return;
-    renderStats(stats);
-  } catch (error) {
-    if (generation !== page.statsGeneration) return;
-    showError(error.message);
-    // A wrong token or an unknown sale will not fix itself; a blip will.
-    again = !isAuthError(error) && error.httpStatus !== 404;
-    if (!again) $("stats-updated").textContent = "stopped: fix the token or pick another sale";
-  }
-  if (again) setTimeout(() => pollStats(generation), STATS_EVERY_MS);
+/** The watched sale's ticket types by id, their names as the organiser gave them. */
+function typeNames() {
+  const event = page.events.get(page.selectedId);
+  return new Map(((event && event.ticket_types) || []).map((t) => [t.id, t.name]));
+}
+
+/** The figures, charts and countdown of the watched sale, pushed over its socket. */
+function watchLive() {
+  const selection = page.selection;
+  const mine = (handler) => (message) => {
+    if (selection === page.selection) handler(message);
+  };
+  const figures = (message) => {
+    if (message.stats) renderStats(message.stats);
+    if (message.stats) setSchedule(message.stats.opens_at_ms, message.stats.drop_at_ms, message.now_ms);
+  };
+  watchSale(page.selectedId, organiserToken(), {
+    history: mine((message) => {
+      clearError();
+      showHistory(message.samples, typeNames());
+      figures(message);
+    }),
+    sample: mine((message) => {
+      addSamples(message.samples, typeNames());
+      figures(message);
+    }),
+    lost: mine(() => ($("stats-updated").textContent = "connection lost: reconnecting…")),
+    stopped: mine((error) => {
+      showError(error.message);
+      $("stats-updated").textContent = "stopped: fix the token or pick another sale";
+    }),
+  });
 }
 
 function renderStats(stats) {
@@ -152,7 +169,7 @@ function renderStats(stats) {
   $("pause-button").disabled = !stats || stats.paused;
   $("resume-button").disabled = !stats || !stats.paused;
   $("stats-updated").textContent = stats
-    ? `updated ${new Date().toLocaleTimeString()}`
+    ? `live · updated ${new Date().toLocaleTimeString()}`
     : "waiting for figures…";
   renderTypeStats(stats, event);
   renderDraw(stats);

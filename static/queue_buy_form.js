@@ -1,5 +1,6 @@
 // The fan page's buy form: one stepper per ticket type, each kept within the
-// fan's limit, the live stock and a presale link's share, and the total.
+// fan's limit, the live stock and a presale link's share, and the total; and
+// an optional discount code, priced by the server once the tickets are held.
 import { $, el } from "/static/common.js";
 import { formatMoney } from "/static/queue_format.js";
 import { buyingWithPresale, eventCurrency, page } from "/static/queue_state.js";
@@ -44,6 +45,7 @@ export function buildBuyRows(types) {
       ),
     );
   });
+  $("discount-field").hidden = buyingWithPresale();
   updateBuyTotal();
 }
 
@@ -97,6 +99,26 @@ export function chosenItems() {
   return page.event.ticket_types
     .map((type) => ({ type: type.id, quantity: quantityOf(type.id) }))
     .filter((item) => item.quantity > 0);
+}
+
+/** The typed discount code, '' for none; a presale link's holds take none. */
+export function discountCode() {
+  return buyingWithPresale() ? "" : $("discount-code").value.trim();
+}
+
+/** A discounted hold's price, as the server computed it: the page never prices a discount.
+ * An answer read by polling has the code but no price: the total waits for the payment. */
+export function showHoldPrice(price, discount) {
+  $("hold-discount-line").hidden = !price && !discount;
+  if (!price) {
+    if (discount) $("hold-discount-code").textContent = discount.code;
+    $("hold-discount").textContent = discount ? "applied when you pay" : "";
+    $("hold-total-line").hidden = $("hold-total-line").hidden || Boolean(discount);
+    return;
+  }
+  $("hold-discount-code").textContent = price.discount_code;
+  $("hold-discount").textContent = `−${formatMoney(price.discount_cents, price.currency)}`;
+  $("hold-total").textContent = formatMoney(price.total_cents, price.currency);
 }
 
 function updateBuyTotal() {

@@ -2,7 +2,7 @@
 // socket or by polling; or a presale hold, answered at once), pay for the
 // hold, or let it go.
 import { $, clearError, showError } from "/static/common.js";
-import { chosenItems } from "/static/queue_buy_form.js";
+import { chosenItems, discountCode } from "/static/queue_buy_form.js";
 import { handleHoldResult, loadMyOrders } from "/static/queue_messages.js";
 import { render, renderPresale, setBuyPending, setPaying } from "/static/queue_render.js";
 import { API, PRESALE_ID, buyingWithPresale, callApi, page } from "/static/queue_state.js";
@@ -23,9 +23,11 @@ export async function buyTickets(submitEvent) {
   if (!admission) return showError("It is not your turn to buy yet.");
   setBuyPending(true);
   try {
+    const code = discountCode();
     const answer = await callApi("POST", `${API}/purchases`, {
       admission_token: admission.token,
       items,
+      ...(code ? { discount_code: code } : {}),
     });
     page.pendingRequestId = answer.request_id;
     // The answer normally comes on the socket; polling covers a socket that dropped.

@@ -61,6 +61,9 @@ export function handleHoldResult(result) {
       id: result.hold.id,
       items: result.hold.items,
       expires_at: result.hold.expires_at,
+      // A discounted hold's price, as the server computed it (purchase/jobs.py).
+      price: result.price,
+      discount: result.hold.discount,
     };
     clearError();
   } else if (ours) {

@@ -3,7 +3,7 @@
 // parts, the order, the countdowns and the small status lines. Everything
 // here only shows what the state (queue_state.js) says.
 import { $, el } from "/static/common.js";
-import { buildBuyRows, updateBuyLimits } from "/static/queue_buy_form.js";
+import { buildBuyRows, showHoldPrice, updateBuyLimits } from "/static/queue_buy_form.js";
 import {
   formatCountdown,
   formatMoney,
@@ -136,6 +136,7 @@ function renderHold() {
     );
   }
   $("hold-total").textContent = formatMoney(totalCents, eventCurrency());
+  showHoldPrice(hold.price, hold.discount);
 }
 
 export function setPaying(paying) {

@@ -146,3 +146,16 @@ def live_stack(
 ) -> Iterator[LiveStack]:
     with running_stack(postgres_server, tmp_path_factory.mktemp("stack")) as stack:
         yield stack
+
+
+FLEET_WEB_PROCESSES = 2
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    """Two web processes behind nginx, with a worker and the clock: one per module."""
+    workdir = tmp_path_factory.mktemp("fleet")
+    with running_fleet(postgres_server, workdir, FLEET_WEB_PROCESSES) as stack:
+        yield stack

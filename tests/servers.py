@@ -32,6 +32,7 @@ from launch.beacon_server import running_beacon
 from launch.postgres_server import PostgresServer as PostgresServer
 from launch.postgres_server import private_postgres as private_postgres
 from launch.redis_server import RedisServer, start_redis_server
+from queue_engine.scripts import SyncScripts
 
 # The tests' beacon: a round a second, so a draw waits about two after the drop.
 BEACON_PERIOD_SECONDS = 1
@@ -50,6 +51,16 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def scripts(redis_url: str) -> Iterator[SyncScripts]:
+    """The engine's Lua scripts on a clean private Redis."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield SyncScripts(client)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,9 @@ def test_three_hundred_fans_for_sixty_tickets(
     assert summary["admitted_in_order"] is True
     assert summary["admitted_found_empty_share"] <= 0.01, summary  # tick.lua's bound
     assert summary["draw_verified"] is True
+    # The organiser doubled the rate once the first fans were in; the log says so.
+    assert summary["rate_changes"] == 1, summary
+    assert summary["rate_per_min_final"] == 2 * plan.rate_per_min
     # Drawn with the (local) beacon's value, and every placed fan's signed
     # receipt is in the published list at its number.
     assert summary["draw_algorithm"] == "fairdrop-draw-v2"

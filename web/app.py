@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 
 from fairdrop.connections import async_redis, rq_redis, sync_redis
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.metrics import count_refusal
 from fairdrop.protocol import MessageType
 from fairdrop.receipts import ReceiptSigner
 from fairdrop.settings import Settings
@@ -31,16 +32,19 @@ from queue_engine.scripts import AsyncScripts, SyncScripts
 from web import (
     access_list,
     blocklist,
+    discounts,
     door,
     draw,
     email_sign_in,
     export,
     fairness_report,
     fans,
+    metrics,
     my_orders,
     oidc_sign_in,
     order_list,
     organiser,
+    organiser_live,
     presales,
     proof_of_work,
     queue_again,
@@ -94,6 +98,7 @@ def _methods_at(request: Request) -> set[str]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_FIELD)
+    count_refusal(code, exc.status_code)
     # exc.headers carries e.g. the Allow header a 405 must have.
     headers = dict(exc.headers or {})
     if exc.status_code == 405 and (methods := _methods_at(request)):
@@ -127,6 +132,7 @@ class RefuseControlCharacters:
         refusal = FairdropError(ErrorCode.NOT_FOUND, "no such path: it holds a control character")
         if scope["type"] == "http":
             response = JSONResponse(refusal.as_body(), status_code=refusal.status)
+            count_refusal(refusal.code, refusal.status)
             await response(scope, receive, send)
             return
         ws = WebSocket(scope, receive, send)
@@ -219,6 +225,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await app.state.fairdrop.holds.close()
             await app.state.fairdrop.hub.close()
+            await organiser_live.close_feeds(app.state)
             await client.aclose()
             rq_client.close()
             sync_scripts.client.close()
@@ -235,6 +242,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/tickets/{code}", ticket_page),
         Route("/door", door_page),
         *organiser.routes,
+        *organiser_live.routes,
         *order_list.routes,
         *sale_steering.routes,
         *draw.routes,
@@ -252,10 +260,12 @@ def create_app(settings: Settings) -> Starlette:
         *stripe_webhook.routes,
         *access_list.routes,
         *presales.routes,
+        *discounts.routes,
         *oidc_sign_in.routes(settings),
         *email_sign_in.routes,
         *session_routes.routes,
         *blocklist.routes,
+        *metrics.routes(settings),
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     # The fan socket's path is tried first, ahead of the middleware (web/sockets.py).

@@ -31,6 +31,11 @@ def _is(given: str, token: str) -> bool:
     return bool(token) and hmac.compare_digest(given.encode(), token.encode())
 
 
+def bearer_is(conn: HTTPConnection, token: str, whose: str) -> bool:
+    """Whether the request's bearer token is ``token``; 401 when it names none."""
+    return _is(_bearer(conn, whose), token)
+
+
 def require_organiser(conn: HTTPConnection, organiser_token: str) -> None:
     if not _is(_bearer(conn, "organiser"), organiser_token):
         raise FairdropError(ErrorCode.FORBIDDEN, "organiser token is not valid")

@@ -15,14 +15,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
+from fairdrop.errors import ErrorCode, FairdropError
 from purchase.db import open_session
 from purchase.models import Event, TicketType, aware
-from web.validation import SLUG
+from web.validation import SLUG, text_field
 
 # How stale a sale's record may be before its window opens, and after.
 FRESH_SECONDS = 2.0
@@ -45,6 +47,19 @@ class EventRecord:
 
     def type_ids(self) -> set[str]:
         return {t.id for t in self.ticket_types}
+
+    def type_named_in(self, body: dict[str, Any]) -> str | None:
+        """The full id of the sale's type the body's optional ``ticket_type`` names
+        (as the organiser named it, without the sale's prefix); None without one."""
+        if body.get("ticket_type") is None:
+            return None
+        type_id = f"{self.event.id}.{text_field(body, 'ticket_type', 40, SLUG)}"
+        if type_id not in self.type_ids():
+            raise FairdropError(
+                ErrorCode.UNKNOWN_TICKET_TYPE,
+                f"ticket_type {body['ticket_type']!r} is not in this event",
+            )
+        return type_id
 
 
 def iso(value: datetime) -> str:

@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fairdrop.errors import ErrorCode, FairdropError
+from fairdrop.metrics import count_refusal
 from fairdrop.settings import Settings
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -175,6 +176,7 @@ class Edge:
                 "this request came from a page of another site: nothing was changed",
             )
             response = JSONResponse(refusal.as_body(), status_code=refusal.status)
+            count_refusal(refusal.code, refusal.status)
             await response(scope, receive, send_with_headers)
             return
         try:

@@ -18,12 +18,14 @@ from starlette.routing import Route
 from buffer.arrivals import Entry, Joiner, join
 from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.identity import EMAIL_ADDRESS, MAX_EMAIL, allowed, policies_for
+from fairdrop.metrics import count_join
 from fairdrop.tokens import Admission, Session, anonymous_identity
 from purchase.holds import read_hold_async, request_result
 from queue_engine.sales import snapshot
 from web.auth import entrant_of, session_of, set_session_cookie
 from web.catalog import EventRecord
 from web.context import WebContext, context_of
+from web.discounts import requested_code
 from web.hold_batches import is_request_id, still_pending
 from web.proof_of_work import NO_SESSION, require_proof, solution_in
 from web.rate_limits import Action
@@ -130,6 +132,8 @@ async def enter_sale(
     if new_fan is not None:
         await ctx.limits.spend(new_fan, Action.NEW_FAN)
     entry = await join(ctx.scripts, event_id, joiner, ctx.limits.entrant_share)
+    if own:
+        count_join(entry.status)  # as join.lua tallies it (buffer/entry_tallies.py)
     if entry.status == "unknown_event":
         # The database has the sale (``record``) and Redis lacks it: Redis came
         # back empty and the clock is putting it back (purchase/restore.py).
@@ -235,7 +239,9 @@ async def ask_for_tickets(
             ErrorCode.NOT_ADMITTED, "admission_token is required: wait for your turn"
         )
     ctx.signer.check_admission(token, event_id, fan_id)
-    return await ctx.holds.submit(event_id, fan_id, requested_items(body, record))
+    items = requested_items(body, record)
+    code = await requested_code(ctx, event_id, body)
+    return await ctx.holds.submit(event_id, fan_id, items, code)
 
 
 async def request_tickets(request: Request) -> JSONResponse:

@@ -75,17 +75,20 @@ class _Batch:
         # about three times the cost).
         self.waiters: list[asyncio.Future[str]] = []
 
-    def add(self, fan_id: str, items: list[list[Any]]) -> asyncio.Future[str]:
+    def add(self, fan_id: str, items: list[list[Any]], discount: str) -> asyncio.Future[str]:
         """The request's wait for its id (given once the batch is in RQ's queue)."""
         request_id = f"{self.id}{len(self.requests):0{INDEX_CHARS}x}"
-        self.requests.append([fan_id, request_id, items])
+        # A discount code is a fourth element, only when there is one.
+        self.requests.append(
+            [fan_id, request_id, items, discount] if discount else [fan_id, request_id, items]
+        )
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         return waiter
 
     def settle(self, error: BaseException | None) -> None:
         """Each waiting request learns its id, or what enqueueing raised."""
-        for waiter, (_, request_id, _) in zip(self.waiters, self.requests, strict=True):
+        for waiter, (_, request_id, *_) in zip(self.waiters, self.requests, strict=True):
             if waiter.done():
                 continue  # its fan went away
             if error is None:
@@ -123,8 +126,11 @@ class HoldBatcher:
         # Strong references: the event loop keeps only weak ones to tasks.
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def submit(self, event_id: str, fan_id: str, items: list[list[Any]]) -> str:
-        """Adds a hold request; returns its id once its batch is enqueued.
+    async def submit(
+        self, event_id: str, fan_id: str, items: list[list[Any]], discount: str = ""
+    ) -> str:
+        """Adds a hold request (with a discount code in lower case, or '');
+        returns its id once its batch is enqueued.
 
         Raises whatever enqueueing raised (Redis unreachable): the caller then
         answers an error, and the fan knows the request was not taken.
@@ -135,7 +141,7 @@ class HoldBatcher:
             loop = asyncio.get_running_loop()
             gap_left = self._last_sent.get(event_id, -math.inf) + self.min_gap_s - loop.time()
             loop.call_later(max(self.linger_s, gap_left), self._close, batch)
-        waiter = batch.add(fan_id, items)
+        waiter = batch.add(fan_id, items, discount)
         if len(batch.requests) >= self.max_batch:
             self._close(batch)
         return await waiter

@@ -46,6 +46,8 @@ def order_view(order: Order, items: list[OrderItem] | None = None) -> dict[str, 
         "email": order.email,
         "buyer": order.buyer,
         "created_at": order.created_at.isoformat(),
+        "discount_code": order.discount_code,
+        "discount_cents": order.discount_cents,
     }
     if items is not None:
         view["items"] = [{"type": item.ticket_type_id, "quantity": item.quantity} for item in items]

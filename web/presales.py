@@ -8,7 +8,6 @@ same message a queued hold gets, and paying works as for any hold.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -37,10 +36,8 @@ from web.context import WebContext, context_of
 from web.fans import requested_items
 from web.rate_limits import Action
 from web.validation import (
-    SLUG,
-    datetime_field,
+    future_datetime_field,
     int_field,
-    invalid,
     read_json_object,
     text_field,
 )
@@ -76,17 +73,8 @@ def _link_view(ctx: WebContext, link: PresaleLink, left: int | None) -> dict[str
 
 
 def _new_link(body: dict[str, Any], record: EventRecord) -> PresaleLink:
-    expires_at = datetime_field(body, "expires_at")
-    if expires_at <= datetime.now(UTC):
-        raise invalid("expires_at must be in the future")
-    type_id = None
-    if body.get("ticket_type") is not None:
-        type_id = f"{record.event.id}.{text_field(body, 'ticket_type', 40, SLUG)}"
-        if type_id not in record.type_ids():
-            raise FairdropError(
-                ErrorCode.UNKNOWN_TICKET_TYPE,
-                f"ticket_type {body['ticket_type']!r} is not in this event",
-            )
+    expires_at = future_datetime_field(body, "expires_at")
+    type_id = record.type_named_in(body)
     return PresaleLink(
         id=new_link_id(),
         event_id=record.event.id,

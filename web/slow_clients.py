@@ -44,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
+from fairdrop.metrics import count_refusal
 from fairdrop.settings import Settings
 
 
@@ -198,6 +199,7 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
     def _refuse(self, code: ErrorCode, message: str) -> None:
         """Answers with the JSON error and closes: no app has seen this request."""
         status = STATUS_FOR[code]
+        count_refusal(code, status)
         body = json.dumps(FairdropError(code, message).as_body()).encode()
         lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]

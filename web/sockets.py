@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -12,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fairdrop.errors import STATUS_FOR, ErrorCode, FairdropError
+from fairdrop.metrics import FAN_SOCKETS
 from fairdrop.protocol import ErrorMessage, MessageType
 from fairdrop.settings import Settings
 from web.auth import session_of
@@ -34,7 +37,7 @@ CLOSE_TOO_LARGE = 1009
 CLOSE_POLICY = 1008
 
 
-def _same_origin(ws: WebSocket, settings: Settings) -> bool:
+def same_origin(ws: WebSocket, settings: Settings) -> bool:
     """Browsers send Origin; a page on another site must not open a fan's socket.
 
     The same rule as the edge's for state-changing requests (web/edge.py), so a
@@ -43,6 +46,32 @@ def _same_origin(ws: WebSocket, settings: Settings) -> bool:
     origin = ws.headers.get("origin")
     host = ws.headers.get("host", "")
     return origin is None or from_this_site(origin, host, origin_of(settings.public_base_url))
+
+
+def flooded(recent: list[float], now: float, max_per_second: int) -> bool:
+    """Notes a message come at ``now``: whether over ``max_per_second`` came within a second.
+
+    ``recent`` is the socket's own list of its last second's times: a list,
+    not a deque (a deque is 760 bytes even empty, and it lives as long as
+    the socket); it holds at most max_per_second + 1 of them.
+    """
+    recent.append(now)
+    while now - recent[0] > 1.0:
+        del recent[0]
+    return len(recent) > max_per_second
+
+
+def message_data(message: Mapping[str, Any]) -> str | bytes:
+    """The text or bytes of an ASGI websocket.receive message."""
+    return message.get("text") or message.get("bytes") or ""
+
+
+def too_large(data: str | bytes, max_bytes: int) -> FairdropError | None:
+    """The refusal of a message over ``max_bytes``, or None."""
+    size = len(data.encode()) if isinstance(data, str) else len(data)
+    if size <= max_bytes:
+        return None
+    return FairdropError(ErrorCode.MESSAGE_TOO_LARGE, f"messages are limited to {max_bytes} bytes")
 
 
 async def _refuse(ws: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
@@ -66,7 +95,7 @@ async def fan_socket(ws: WebSocket) -> None:
     (:class:`FanSocketsFirst`).
     """
     ctx = context_of(ws)
-    if not _same_origin(ws, ctx.settings):
+    if not same_origin(ws, ctx.settings):
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
@@ -128,6 +157,7 @@ async def _follow_sale(
     try:
         room = await ctx.hub.room_for(record.event.id)
         room.add(sock)
+        FAN_SOCKETS.inc()
         try:
             await room.send_status(sock)
             await _read_until_closed(ws, ctx, record, sock.fan_id)
@@ -135,6 +165,7 @@ async def _follow_sale(
             pass
         finally:
             room.remove(sock)
+            FAN_SOCKETS.dec()
     finally:
         ctx.limits.close_socket(socket_key)
 
@@ -145,18 +176,12 @@ async def _read_until_closed(
     """Each message the page sends, answered; a flood or an oversized message closes the socket."""
     max_bytes = ctx.settings.max_ws_message_bytes
     max_per_second = ctx.settings.max_ws_messages_per_second
-    # The times of the messages of the last second: a list, not a deque (a
-    # deque is 760 bytes even empty, and this lives as long as the socket).
     recent: list[float] = []
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
-        now = time.monotonic()
-        recent.append(now)
-        while now - recent[0] > 1.0:
-            del recent[0]  # at most max_per_second + 1 of them
-        if len(recent) > max_per_second:
+        if flooded(recent, time.monotonic(), max_per_second):
             await _refuse(
                 ws,
                 ErrorCode.TOO_MANY_MESSAGES,
@@ -164,15 +189,9 @@ async def _read_until_closed(
                 CLOSE_POLICY,
             )
             return
-        data = message.get("text") or message.get("bytes") or ""
-        size = len(data.encode()) if isinstance(data, str) else len(data)
-        if size > max_bytes:
-            await _refuse(
-                ws,
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"messages are limited to {max_bytes} bytes",
-                CLOSE_TOO_LARGE,
-            )
+        data = message_data(message)
+        if (refused := too_large(data, max_bytes)) is not None:
+            await _refuse(ws, refused.code, refused.message, CLOSE_TOO_LARGE)
             return
         await _answer(ws, data, ctx, record, fan_id)
 

@@ -192,6 +192,14 @@ def datetime_field(body: dict[str, Any], name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def future_datetime_field(body: dict[str, Any], name: str) -> datetime:
+    """:func:`datetime_field`, refused unless it is still to come (a link's or a code's end)."""
+    value = datetime_field(body, name)
+    if value <= datetime.now(UTC):
+        raise invalid(f"{name} must be in the future")
+    return value
+
+
 def list_field(body: dict[str, Any], name: str, max_items: int) -> list[Any]:
     value = required(body, name)
     if not isinstance(value, list) or not value:

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from buffer.arrivals import Entry
 from fairdrop.errors import FairdropError
+from fairdrop.metrics import count_refusal
 from web.catalog import EventRecord, iso
 
 
@@ -23,6 +24,7 @@ class FastJSONResponse(JSONResponse):
 def error_response(exc: FairdropError) -> JSONResponse:
     """The JSON error answer, with Retry-After when the error says when to try again."""
     headers = {} if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+    count_refusal(exc.code, exc.status)
     return JSONResponse(exc.as_body(), status_code=exc.status, headers=headers)
 
 

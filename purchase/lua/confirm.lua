@@ -39,6 +39,13 @@ if late then
     return cjson.encode({ok = false, code = code, hold = hold,
       message = 'the payment came after the hold ended, and now ' .. message})
   end
+  -- Nor a discount code past its limit: its use went back when the hold ended.
+  local raw_use = hold.discount and redis.call('HGET', K.discounts, hold.discount.code)
+  local use = raw_use and cjson.decode(raw_use)
+  if use and use.used >= use.limit then
+    return cjson.encode({ok = false, code = 'discount_used_up', hold = hold,
+      message = 'the payment came after the hold ended and its discount code is used up'})
+  end
   -- Nor a presale link past its allowance: its tickets went back to the link.
   local raw_link = hold.presale and redis.call('HGET', K.presales, hold.presale)
   if raw_link then
@@ -51,6 +58,7 @@ if late then
     link.left = link.left - wanted
     redis.call('HSET', K.presales, hold.presale, cjson.encode(link))
   end
+  if use then count_discount_use(hold.discount.code, 1, 0) end
   -- The fan was counted out of 'bought' when the hold ended; count them in again.
   for _, item in ipairs(hold.items) do
     redis.call('HINCRBY', K.available, item[1], -item[2])
@@ -68,6 +76,8 @@ end
 for _, item in ipairs(hold.items) do
   redis.call('HINCRBY', K.sold, item[1], item[2])
 end
+-- The code's use is paid for now: final, never given back (hold.lua took it).
+if hold.discount then count_discount_use(hold.discount.code, 0, 1) end
 hold.status = 'confirmed'
 hold.payment = payment
 hold.confirmed_at = now

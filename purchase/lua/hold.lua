@@ -6,6 +6,8 @@
 -- KEYS: the event keys (see queue_engine/lua/_prelude.lua).
 -- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] fan id  ARGV[3] request id
 -- ARGV[4] new hold id  ARGV[5] items as JSON [[type, quantity], ...]
+-- ARGV[6] discount code in lower case, '' or absent for none: the hold takes
+--   one use of it in the same step, or is refused and takes nothing
 -- Returns JSON: {"ok":true,"hold":{...}} or {"ok":false,"code":...,"message":...}
 local prior = redis.call('HGET', K.requests, ARGV[3])
 if prior then return prior end
@@ -31,7 +33,18 @@ end
 
 local items, code, message = check_items(fan, ARGV[5])
 if not items then return refuse(code, message) end
+local discount_code, discount = ARGV[6] or '', nil
+if discount_code ~= '' then
+  local refusal, detail = discount_refusal(discount_code, items, now)
+  if refusal then return refuse(refusal, detail) end
+  discount = detail
+end
 local hold = take_hold(fan, hold_id, request_id, items, now, nil)
+if discount then
+  count_discount_use(discount_code, 1, 0)
+  hold.discount = discount
+  redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
+end
 -- What this buyer took, for the tickets per buyer so far (likely_take): the
 -- clock's admission bound and the fan page's odds; and the longest a buyer
 -- took to choose (let in at its deadline less the hold time), after which a

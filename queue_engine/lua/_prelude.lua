@@ -6,14 +6,15 @@
 --   1 meta  2 buffer  3 queue  4 shopping  5 stock  6 available  7 held
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
 --   14 requests  15 seed  16 identities  17 allowance  18 presales
---   19 addresses  20 arrivals  21 tallies  22 channel (pub/sub, not a key)
+--   19 addresses  20 arrivals  21 tallies  22 discounts
+--   23 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
   limits = KEYS[9], bought = KEYS[10], holds = KEYS[11], hold_expiry = KEYS[12],
   fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
   allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], arrivals = KEYS[20],
-  tallies = KEYS[21], channel = KEYS[22],
+  tallies = KEYS[21], discounts = KEYS[22], channel = KEYS[23],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees
@@ -88,6 +89,40 @@ local function find_hold(hold_id)
   return cjson.decode(raw), nil
 end
 
+-- A discount code's uses change by ``used`` (held or paid) and ``paid``; a
+-- code the sale no longer has is left alone.
+local function count_discount_use(code, used, paid)
+  local raw = redis.call('HGET', K.discounts, code)
+  if not raw then return end
+  local discount = cjson.decode(raw)
+  discount.used = discount.used + used
+  discount.paid = discount.paid + paid
+  redis.call('HSET', K.discounts, code, cjson.encode(discount))
+end
+
+-- Why a hold may not take a use of the code now (a code and a message), or
+-- nil and the code's terms as a hold carries them. ``items`` as check_items
+-- gives them; a per-type code needs a ticket of its type.
+local function discount_refusal(code, items, now)
+  local raw = redis.call('HGET', K.discounts, code)
+  if not raw then return 'unknown_discount', 'no discount code ' .. code .. ' for this sale' end
+  local discount = cjson.decode(raw)
+  if discount.expires_at <= now then
+    return 'discount_expired', 'the discount code ' .. code .. ' has expired'
+  end
+  if discount.used >= discount.limit then
+    return 'discount_used_up', 'the discount code ' .. code .. ' is used up'
+  end
+  if discount.type ~= '' then
+    local found = false
+    for _, item in ipairs(items) do found = found or item[1] == discount.type end
+    if not found then
+      return 'discount_not_applicable', 'the discount code ' .. code .. ' is for another ticket type'
+    end
+  end
+  return nil, {code = code, kind = discount.kind, amount = discount.amount, type = discount.type}
+end
+
 -- Gives a live hold's tickets back. The status check makes it happen exactly
 -- once per hold, whoever calls it (expiry, cancel, failed payment).
 local function release_hold(hold_id, new_status)
@@ -119,6 +154,8 @@ local function release_hold(hold_id, new_status)
     for _, item in ipairs(hold.items) do link.left = link.left + item[2] end
     redis.call('HSET', K.presales, hold.presale, cjson.encode(link))
   end
+  -- And its discount code's use (purchase/discounts.py).
+  if hold.discount then count_discount_use(hold.discount.code, -1, 0) end
   mark_changed()
   return true
 end

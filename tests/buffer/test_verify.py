@@ -62,8 +62,14 @@ def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> N
     now = datetime.now(UTC)
     event = live_stack.create_event(drop_at=(now + timedelta(seconds=4)).isoformat())
     draw_url = f"{live_stack.base_url}/api/events/{event['id']}/draw"
+    # On a loaded machine the last joins may come after the drop, as late
+    # joiners: the draw holds those that came in the window.
+    in_window = 0
     for _ in range(25):
-        assert httpx.post(f"{live_stack.base_url}/api/events/{event['id']}/join").status_code == 200
+        joined = httpx.post(f"{live_stack.base_url}/api/events/{event['id']}/join")
+        assert joined.status_code == 200
+        in_window += not joined.json()["number"]
+    assert in_window >= 2, in_window  # two to swap below
 
     # Before the drop there is nothing to check: asked of a sale whose drop is
     # an hour away, as a 4 s window could close while a slow machine starts
@@ -74,7 +80,7 @@ def test_verify_draw_command_checks_the_served_order(live_stack: LiveStack) -> N
 
     info = _drawn(draw_url)
     code, verdict = _verify(draw_url, "--expect-seed-hash", event["seed_hash"])
-    assert (code, verdict["verified"], verdict["entrants"]) == (0, True, 25)
+    assert (code, verdict["verified"], verdict["entrants"]) == (0, True, in_window)
     # The stack's beacon (a local drand-speaking one) was mixed in and checked.
     assert verdict["algorithm"] == "fairdrop-draw-v2"
     assert info["promise"] == "unsteerable" and info["beacon"]["status"] == "verified"

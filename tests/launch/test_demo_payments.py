@@ -37,7 +37,13 @@ def stripe_demo(settings: Settings, **plan: Any) -> dict[str, Any]:
     # Refunded once each, as both the database and Stripe tell it.
     assert summary["refunded"] == summary["refunds_at_stripe"] >= summary["late_refunded"], summary
     assert summary["payments_consistent"] is True, summary
+    # /metrics counted the payments that succeeded and the refunds as the database has them.
+    assert summary["metrics_ok"] is True, summary["metrics_compared"]
     assert summary["admitted_in_order"] is True and summary["draw_verified"] is True, summary
+    # A share of the fans typed the demo's code: paid orders with it, counted in the
+    # database, each priced less its discount and charged that at Stripe.
+    assert summary["discounts_used"] >= 1, summary
+    assert summary["discount_prices_ok"] and summary["discounts_match_stripe"], summary
     return summary
 
 

@@ -101,6 +101,9 @@ def test_the_organiser_and_door_pages_have_no_serious_violations(
     page.fill("#token", live_stack.settings.organiser_token)
     page.evaluate("(id) => { location.hash = id; }", event_id)
     expect(page.get_by_test_id("steer-card")).to_be_visible(timeout=10_000)
+    # The live charts drawn (uPlot's canvases and legends are checked too).
+    charted = page.get_by_test_id("chart-fans")
+    expect(charted).not_to_have_attribute("data-points", "0", timeout=10_000)
     page.click("#orders-button")
     expect(page.locator("#orders tr[data-order]")).to_have_count(1, timeout=10_000)
     found += _serious(page, "organiser page, a sale watched")

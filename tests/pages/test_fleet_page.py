@@ -12,15 +12,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, WebSocket, expect
 
-from tests.live_stack import LiveStack, running_fleet
+from tests.live_stack import LiveStack
 from tests.pages.browser import PHONE
-from tests.servers import PostgresServer
 from tests.web.fans import open_sale, ticket_type
 
 # The page's first reconnect comes after 1 s; a kill is seen at once.
@@ -29,15 +26,6 @@ RECONNECTED_MS = 15_000
 
 # Longer than nginx's fail_timeout (launch/nginx.py).
 ORGANISER_PATIENCE_S = 6.0
-
-
-@pytest.fixture(scope="module")
-def fleet(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    workdir = tmp_path_factory.mktemp("fleet-page")
-    with running_fleet(postgres_server, workdir, 2) as stack:
-        yield stack
 
 
 def _organiser(stack: LiveStack, event_id: str, action: str) -> None:

@@ -134,13 +134,6 @@ def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         yield from _engine(Settings(data_dir=tmp_path))
 
 
-@pytest.fixture
-def scripts(redis_url: str) -> Iterator[SyncScripts]:
-    client = redis.Redis.from_url(redis_url)
-    yield SyncScripts(client)
-    client.close()
-
-
 def frozen(
     engine: Engine, scripts: SyncScripts, fans: int, beacon_url: str = "", beacon_in_s: float = 0
 ) -> Drop:

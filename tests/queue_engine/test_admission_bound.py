@@ -5,10 +5,7 @@ so admitted fans who find nothing left stay rare whatever buyers take."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,15 +16,6 @@ from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
 from queue_engine.sales import parse_snapshot
 from queue_engine.scripts import SyncScripts
-
-
-@pytest.fixture
-def scripts(redis_url: str) -> Iterator[SyncScripts]:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield SyncScripts(client)
-    finally:
-        client.close()
 
 
 def test_before_anyone_buys_each_fan_let_in_is_promised_the_limit(

@@ -140,10 +140,12 @@ class Fan(FanClient):
         self.sockets.append(socket)
         return socket
 
-    async def ask_for(self, token: str, items: Items | None = None) -> httpx.Response:
+    async def ask_for(
+        self, token: str, items: Items | None = None, discount_code: str = ""
+    ) -> httpx.Response:
         """POST a purchase request (one ticket of the event's type unless told)."""
         items = [{"type": ga(self.event_id), "quantity": 1}] if items is None else items
-        return await super().ask_for(token, items)
+        return await super().ask_for(token, items, discount_code)
 
     async def answer_to(self, request_id: str, timeout: float = WAIT_S) -> Message:
         """Polls a purchase request until the worker has answered it."""

@@ -50,6 +50,8 @@ CROSS_FIELD_RULES = {
     # add_stock names this sale's own types; the cap not below what is sold;
     # a new drop_at not before opens_at.
     ("PATCH", "/api/events/{event_id}"),
+    # A percentage at most 100; expires_at in the future; the type one of this sale's.
+    ("POST", "/api/events/{event_id}/discounts"),
 }
 
 

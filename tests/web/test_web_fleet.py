@@ -11,26 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from launch.fan_socket import ReconnectingSocket, retrying_once
-from tests.live_stack import LiveStack, running_fleet
-from tests.servers import PostgresServer
+from tests.live_stack import LiveStack
 from tests.web.fans import Fan, Message, is_admitted, is_status, open_sale, ticket_type
-
-WEB_PROCESSES = 2
-
-
-@pytest.fixture(scope="module")
-def fleet(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    workdir = tmp_path_factory.mktemp("fleet")
-    with running_fleet(postgres_server, workdir, WEB_PROCESSES) as stack:
-        yield stack
 
 
 def organiser(stack: LiveStack, event_id: str, action: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from fairdrop.errors import HTTP_CODES
 from web.openapi import (
+    discount_api,
     door_api,
     fairness_api,
     fan_api,
@@ -39,6 +40,7 @@ _CONCERNS = (
     door_api,
     sign_in_api,
     resale_api,
+    discount_api,
 )
 
 
@@ -86,7 +88,8 @@ DOCUMENT: dict[str, Any] = {
         "title": "fairdrop",
         "version": "0.1.0",
         "description": "Fair-queue ticket drops: buffer window, verifiable draw, ordered "
-        "admission over websockets (/ws/events/{event_id}), atomic holds.",
+        "admission over websockets (/ws/events/{event_id}), atomic holds; the organiser's "
+        "live figures over /ws/organiser/{event_id} (the token as the first message).",
     },
     "paths": _merged_paths([concern.PATHS for concern in _CONCERNS]),
     "components": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from web.hold_batches import REQUEST_ID
+from web.openapi.discount_api import DISCOUNT_CODE
 from web.openapi.parts import (
     EMAIL,
     ERROR,
@@ -82,6 +83,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "from the join answer or the socket, once it is the fan's turn",
             },
             "items": ITEMS,
+            "discount_code": DISCOUNT_CODE,
         },
     },
     "PayIn": {

@@ -188,6 +188,8 @@ SCHEMAS: dict[str, Any] = {
             "email": NULL_TEXT,
             "buyer": NULL_TEXT,
             "created_at": {"type": "string", "format": "date-time"},
+            "discount_code": NULL_TEXT,
+            "discount_cents": {"type": "integer", "description": "taken off total_cents already"},
             "tickets": {
                 "type": "array",
                 "description": "in the list only",
