@@ -34,7 +34,7 @@ from fairdrop.settings import Settings
 from loadtests.sync_sale import create_sale_sync
 from purchase.db import make_engine, open_session, upgrade_database
 from purchase.holds import Hold, answer_of, confirm_hold, release_hold
-from purchase.models import Order, ResaleListing, Ticket, TicketType
+from purchase.models import Order, OrderItem, ResaleListing, Ticket, TicketType
 from purchase.orders import cancel_order, record_paid_order
 from purchase.resale import RESOLD, _list_ticket, put_back, refund_key, settle_resales
 from purchase.restore import restore_sale
@@ -332,3 +332,40 @@ def test_a_put_back_seat_is_sold_again_and_voids_the_old_code(
         old = session.exec(select(Ticket).where(Ticket.code == code)).one()
     assert old.voided_at is not None
     assert valid_tickets(engine, event_id) == STOCK
+
+
+def test_a_seller_gets_back_what_they_paid_after_a_discount(redis_url: str, engine: Engine) -> None:
+    """Two tickets at 40.00 bought with 15.00 off the order: each refund is 40.00
+    less its share of the discount, rounded so the two never pass what was paid."""
+    scripts = SyncScripts(redis.Redis.from_url(redis_url))
+    event_id = new_sale(engine, scripts)
+    order_id = uuid.uuid4().hex
+    with open_session(engine) as session:
+        session.add(
+            Order(
+                id=order_id,
+                event_id=event_id,
+                fan_id="fan",
+                hold_id=order_id,
+                payment_ref=f"pay-{order_id}",
+                payment_provider="local",
+                total_cents=2 * PRICE - 1_500,
+                discount_cents=1_500,
+                currency="EUR",
+            )
+        )
+        session.flush()
+        session.add(
+            OrderItem(
+                order_id=order_id, ticket_type_id=ga(event_id), quantity=2, unit_price_cents=PRICE
+            )
+        )
+        codes = [uuid.uuid4().hex for _ in range(2)]
+        for code in codes:
+            session.add(Ticket(id=code, order_id=order_id, ticket_type_id=ga(event_id), code=code))
+        session.commit()
+
+    prices = [put_back(engine, scripts, event_id, code, "fan").price_cents for code in codes]
+
+    assert prices == [PRICE - 750, PRICE - 750]
+    assert sum(prices) <= 2 * PRICE - 1_500
