@@ -58,6 +58,13 @@ class ErrorCode(StrEnum):
     UNKNOWN_DOOR_TOKEN = "unknown_door_token"
     DOOR_TOKEN_REVOKED = "door_token_revoked"
     TICKET_OF_ANOTHER_EVENT = "ticket_of_another_event"
+    # Resale (purchase/resale.py): only the buyer of a paid ticket not yet used
+    # may put it back, once; an order with a ticket put back is not cancelled whole.
+    NOT_YOUR_TICKET = "not_your_ticket"
+    TICKET_CHECKED_IN = "ticket_checked_in"
+    TICKET_NOT_VALID = "ticket_not_valid"
+    TICKET_LISTED = "ticket_listed"
+    ORDER_HAS_RESALE = "order_has_resale"
     # A sale someone holds or bought tickets of (a presale) cannot be deleted.
     SALE_HAS_BUYERS = "sale_has_buyers"
     # Queueing again is for a fan whose turn ended without buying (buffer/lua/queue_again.lua).
@@ -179,6 +186,11 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.DOOR_TOKEN_REVOKED: 403,
     # Valid, but not at this event's doors: nothing is checked in.
     ErrorCode.TICKET_OF_ANOTHER_EVENT: 409,
+    ErrorCode.NOT_YOUR_TICKET: 403,
+    ErrorCode.TICKET_CHECKED_IN: 409,
+    ErrorCode.TICKET_NOT_VALID: 409,
+    ErrorCode.TICKET_LISTED: 409,
+    ErrorCode.ORDER_HAS_RESALE: 409,
     ErrorCode.EMAIL_SIGN_IN_NOT_CONFIGURED: 404,
     # Gone for good: the fan asks for a new link.
     ErrorCode.LINK_EXPIRED: 410,

@@ -151,6 +151,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         bot_addresses=args.bot_addresses,
         browser=args.browser,
         web_processes=args.web,
+        resellers=max(0, args.resellers),
         chaos=ChaosPlan(postgres_seconds=args.chaos_postgres_seconds) if args.chaos else None,
         # The faults' recoveries (PostgreSQL's outage, twice: orders are retried) come on top.
         deadline_seconds=DemoPlan.deadline_seconds + 2 * args.chaos_postgres_seconds
@@ -286,6 +287,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one more fan on the real fan page in headless Chromium, whose page checks "
         "the draw itself (needs Chromium and Playwright; browser_verified says how it went)",
+    )
+    demo.add_argument(
+        "--resellers",
+        type=int,
+        default=1,
+        help="fans who put a ticket back mid-sale for the next fans in line to buy, on an "
+        "open sale without --bots or --chaos (default 1; 0 for none); the last JSON line's "
+        "resold counts, from the database, those resold with the seller refunded",
     )
     demo.add_argument(
         "--chaos",

@@ -62,6 +62,7 @@ from launch.demo_fans import (
 )
 from launch.demo_metrics import metrics_figures
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
+from launch.demo_resale import DemoResale, resale_figures
 from launch.demo_steer import rate_change_figures, turn_up_the_rate
 from launch.demo_stream import check_in_some, stream_figures
 from launch.localstripe_server import (
@@ -117,6 +118,9 @@ class DemoPlan:
     web_processes: int = 1  # above one, behind nginx
     # Every fault of launch/chaos.py during the drop, its fans as patient as the page.
     chaos: ChaosPlan | None = None
+    # Fans who put a ticket back mid-sale (launch/demo_resale.py); open sales
+    # without bots or chaos only.
+    resellers: int = 0
 
 
 async def _access_figures(
@@ -191,6 +195,11 @@ def _lead_seconds(plan: DemoPlan) -> float:
         # Fans who arrive in the window come with their proof solved, as they would.
         return POW_LEAD_SECONDS + plan.fans * FAN_PROOF_CPU_S / PROOF_WORKERS
     return 0.0
+
+
+def _resellers(plan: DemoPlan, farm: BotFarm | None, chaos: Chaos | None) -> int:
+    """Fans who put a ticket back: on an open sale only, where one more fan can join."""
+    return plan.resellers if plan.access == "open" and not (farm or chaos) else 0
 
 
 async def _drop(
@@ -272,9 +281,12 @@ async def _drop(
             browser_check = asyncio.create_task(
                 browser_fan(base_url, event["id"], plan.deadline_seconds)
             )
+        sellers = _resellers(plan, farm, chaos)
+        reselling = DemoResale(base_url, event, fans, sellers, payer, plan.deadline_seconds)
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in [*pending, steering]:
             task.cancel()
+        fans += await reselling.finish()
         if chaos is not None:
             await chaos.settle()  # every fault over before the sale's figures are read
         # The bots stop by the same deadline; their tickets are in the stats below.
@@ -371,6 +383,7 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
             check_in_some(stack.base_url, stack.settings.organiser_token, summary["event_id"])
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
+        summary.update(resale_figures(stack.settings, summary["event_id"]))
         summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))

@@ -44,6 +44,7 @@ from purchase.orders import (
 )
 from purchase.payments import PaymentProvider, PaymentRequest, PaymentStart
 from purchase.providers import provider_named
+from purchase.resale import settle_resales
 from purchase.stray_payments import Stray, refund_stray_payment
 from queue_engine.notify import publish_to_fan, publish_to_fans
 from queue_engine.scripts import SyncScripts
@@ -238,6 +239,8 @@ def confirm_job(
         )
     except (DataError, IntegrityError) as error:
         return undo_unrecordable_sale(ctx, event_id, answer.hold, payment_ref, error)
+    # Sellers whose tickets this order took get their money back (once).
+    settle_resales(ctx.engine, ctx.settings, order.id)
     tickets = tickets_for_order(ctx.engine, order.id)
     result = {
         "ok": True,

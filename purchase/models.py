@@ -160,6 +160,10 @@ class Ticket(SQLModel, table=True):
     # Set once, by the first door that scans the ticket (door check-in).
     checked_in_at: datetime | None = Field(default=None)
     checked_in_by: str | None = Field(default=None, max_length=64)
+    # Put back for resale (purchase/resale.py): the door refuses it from then
+    # on, since its seat is on sale again; voided once a buyer paid for that seat.
+    listed_at: datetime | None = Field(default=None)
+    voided_at: datetime | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -319,6 +323,34 @@ class DrawnEntrant(SQLModel, table=True):
     number: int = Field(primary_key=True)
     # The entrant id (fairdrop/tokens.py entrant_id, 22 characters today).
     entry_id: str = Field(max_length=64)
+
+
+class ResaleListing(SQLModel, table=True):
+    """A ticket its buyer put back, and what became of it (purchase/resale.py).
+
+    ``listed`` until a buyer of its type pays; then, in that order's own
+    transaction, ``resold`` with the buyer's order named and the seller's
+    ticket voided. The seller's refund of ``price_cents`` (what they paid for
+    it) is asked for after that commit under the listing id as idempotency
+    key; ``refund_ref`` is set once it went through.
+    """
+
+    __tablename__ = "resale_listing"
+
+    id: str = Field(primary_key=True, max_length=32)
+    event_id: str = Field(foreign_key="event.id", index=True, max_length=64)
+    # One listing per ticket, ever: a ticket is put back once.
+    ticket_id: str = Field(foreign_key="ticket.id", unique=True, max_length=64)
+    ticket_type_id: str = Field(max_length=TYPE_ID_LENGTH)
+    seller_order_id: str = Field(foreign_key="ticket_order.id", index=True, max_length=64)
+    price_cents: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    status: str = Field(default="listed", max_length=16)
+    buyer_order_id: str | None = Field(default=None, index=True, max_length=64)
+    refund_ref: str | None = Field(default=None, max_length=255)
+    listed_at: datetime = Field(default_factory=utcnow)
+    resold_at: datetime | None = Field(default=None)
+    refunded_at: datetime | None = Field(default=None)
 
 
 class DiscountCode(SQLModel, table=True):

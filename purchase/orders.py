@@ -23,6 +23,7 @@ from purchase.discount_terms import discount_cents
 from purchase.holds import Hold
 from purchase.models import Order, OrderItem, Ticket, TicketType
 from purchase.providers import provider_named
+from purchase.resale import order_has_resale, take_listings
 from queue_engine.notify import publish_to_fan
 from queue_engine.scripts import SyncScripts
 
@@ -120,6 +121,9 @@ def record_paid_order(
                             code=secrets.token_urlsafe(16),
                         )
                     )
+            # Tickets put back for resale that this order's seats came from are
+            # void from this same commit (purchase/resale.py).
+            take_listings(session, event_id, order.id, hold.items)
             session.commit()
             session.refresh(order)
             return order
@@ -231,6 +235,15 @@ def _start_refund(engine: Engine, event_id: str, order_id: str) -> Order:
             )
             .values(status=REFUNDING)
         )
+        # Asked with the order's row locked by the UPDATE: a ticket put back
+        # (listed under the same lock) has its seat on sale or resold already,
+        # and a whole refund would give it back twice.
+        if order_has_resale(session, order_id):
+            session.rollback()
+            raise FairdropError(
+                ErrorCode.ORDER_HAS_RESALE,
+                f"order {order_id} has a ticket put back for resale: it cannot be cancelled whole",
+            )
         session.commit()
         order = session.get(Order, order_id)
     if order is None or order.event_id != event_id:

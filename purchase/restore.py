@@ -41,6 +41,7 @@ from purchase.models import (
     utcnow,
 )
 from purchase.presales import restore_links
+from purchase.resale import mark_seats_returned, put_back_counts
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances
 from queue_engine.scripts import SyncScripts
@@ -93,8 +94,13 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         # Before the script makes the sale exist (purchase/drawn_restore.py).
         write_back(engine, scripts.client, record)
     by_order: dict[str, list[list[str | int]]] = {o.id: [] for o in orders}
+    # A ticket put back is on sale again or counted by its buyer's order: its
+    # seller's seat is not sold twice (purchase/resale.py).
+    back = put_back_counts(engine, event_id)
     for item in items:
-        by_order[item.order_id].append([item.ticket_type_id, item.quantity])
+        quantity = item.quantity - back.get((item.order_id, item.ticket_type_id), 0)
+        if quantity > 0:
+            by_order[item.order_id].append([item.ticket_type_id, quantity])
     sold = [
         [o.hold_id, o.fan_id, by_order[o.id], o.payment_ref, o.status]
         for o in orders
@@ -110,6 +116,7 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         set_allowances(scripts, event_id, allowances, replace=True)
     if answer["restored"]:
         restore_links(engine, scripts, event_id)
+        mark_seats_returned(engine, scripts, event_id)
         restore_codes(engine, scripts, event_id)
     if answer["restored"]:
         log.warning(

@@ -35,12 +35,16 @@ class TicketDetails:
     order_status: str
     checked_in_at: datetime | None
     checked_in_by: str | None
+    # Put back for resale (purchase/resale.py), and void once resold.
+    listed: bool = False
+    voided: bool = False
 
 
 @dataclass(frozen=True)
 class CheckIn:
-    """``valid`` (this scan let the holder in), ``already_used``, ``void`` (order not paid)
-    or ``another_event`` (a door of one event was shown another event's ticket).
+    """``valid`` (this scan let the holder in), ``already_used``, ``void`` (order not paid,
+    ticket put back for resale or resold) or ``another_event`` (a door of one event was
+    shown another event's ticket).
     """
 
     result: str
@@ -59,6 +63,8 @@ _DETAILS: Select[*tuple[Any, ...]] = (
         col(Order.status).label("order_status"),
         col(Ticket.checked_in_at).label("checked_in_at"),
         col(Ticket.checked_in_by).label("checked_in_by"),
+        col(Ticket.listed_at).label("listed"),
+        col(Ticket.voided_at).label("voided"),
     )
     .join(Order, col(Order.id) == col(Ticket.order_id))
     .join(Event, col(Event.id) == col(Order.event_id))
@@ -76,6 +82,8 @@ def _details(connection: Connection, code: str) -> TicketDetails | None:
     if checked_in_at is not None and checked_in_at.tzinfo is None:
         # SQLite gives naive datetimes back; they were stored in UTC.
         fields["checked_in_at"] = checked_in_at.replace(tzinfo=UTC)
+    fields["listed"] = fields["listed"] is not None
+    fields["voided"] = fields["voided"] is not None
     return TicketDetails(**fields)
 
 
@@ -104,6 +112,10 @@ def check_in(
         .where(
             col(Ticket.code) == code,
             col(Ticket.checked_in_at).is_(None),
+            # A ticket put back has its seat on sale again (purchase/resale.py):
+            # checked on this row, which the put-back's UPDATE also changes.
+            col(Ticket.listed_at).is_(None),
+            col(Ticket.voided_at).is_(None),
             col(Ticket.order_id).in_(paid_orders),
         )
         .values(checked_in_at=at, checked_in_by=door)

@@ -45,6 +45,7 @@ ScriptName = Literal[
     "restore_sale",
     "presale_hold",
     "add_presale",
+    "resale_return",
     "add_discount",
     "stream_check_in",
 ]
@@ -72,6 +73,7 @@ _OWNER: dict[ScriptName, str] = {
     "restore_sale": "purchase",
     "presale_hold": "purchase",
     "add_presale": "purchase",
+    "resale_return": "purchase",
     "add_discount": "purchase",
     "stream_check_in": "purchase",
 }

@@ -51,6 +51,10 @@ function showAnswer(answer) {
       `Checked in ${when(answer.checked_in_at)} at door “${answer.checked_in_by}”.${orderNote} ${what}`,
       answer.code,
     );
+  } else if (answer.voided || answer.listed) {
+    // Resale: the seat went (or is going) to another fan with a new code.
+    const why = answer.voided ? "This ticket was resold" : "This ticket is put back for resale";
+    showResult("void", "Not valid", `${why}. ${what}`, answer.code);
   } else {
     showResult("void", "Not valid", `This order is ${answer.order_status}. ${what}`, answer.code);
   }

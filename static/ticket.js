@@ -3,6 +3,7 @@
 // at the door reads the ticket again every RECHECK_MS until it is used, so it
 // says "Used" without a reload once the door has scanned it.
 import { $, callJson, el, showError } from "/static/common.js";
+import { showResale } from "/static/ticket_resale.js";
 
 const code = decodeURIComponent(location.pathname.split("/").pop() || "");
 const path = `/api/tickets/${encodeURIComponent(code)}`;
@@ -15,9 +16,15 @@ function when(iso) {
 
 function renderCheckIn(ticket) {
   const line = $("check-in");
-  if (!ticket.valid) {
+  if (ticket.voided) {
+    line.className = "banner banner-error";
+    line.textContent = "Not valid: resold to another fan, who has a new code.";
+  } else if (!ticket.valid) {
     line.className = "banner banner-error";
     line.textContent = `Not valid: this order is ${ticket.order_status}.`;
+  } else if (ticket.listed) {
+    line.className = "banner banner-info";
+    line.textContent = "Put back for resale: not valid at the door.";
   } else if (ticket.checked_in_at) {
     line.className = "banner banner-info";
     line.replaceChildren(
@@ -31,6 +38,7 @@ function renderCheckIn(ticket) {
     line.textContent = "Valid · not checked in yet";
   }
   line.dataset.checkedIn = ticket.checked_in_at ? "yes" : "no";
+  // A listed ticket is read again too: the page says when it was resold.
   usedOrVoid = !ticket.valid || Boolean(ticket.checked_in_at);
 }
 
@@ -46,6 +54,7 @@ async function load() {
     $("qr").alt = `QR code of ticket ${ticket.code}`;
     renderCheckIn(ticket);
     $("ticket").hidden = false;
+    await showResale(ticket, load);
   } catch (error) {
     showError(error.code === "unknown_ticket" ? "There is no ticket with this code." : error.message);
   }

@@ -55,8 +55,18 @@ def organiser_context(request: Request) -> WebContext:
 async def organiser_sale(request: Request) -> tuple[WebContext, EventRecord]:
     """:func:`organiser_context` and the path's sale (404 ``unknown_event`` without one)."""
     ctx = organiser_context(request)
+    return ctx, await _path_sale(ctx, request)
+
+
+async def fan_sale(request: Request) -> tuple[WebContext, EventRecord]:
+    """The context and the path's sale (404 ``unknown_event`` without one), for anyone."""
+    ctx = context_of(request)
+    return ctx, await _path_sale(ctx, request)
+
+
+async def _path_sale(ctx: WebContext, request: Request) -> EventRecord:
     event_id = request.path_params["event_id"]
     record = await ctx.catalog.get(event_id)
     if record is None:
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
-    return ctx, record
+    return record

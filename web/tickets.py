@@ -47,7 +47,10 @@ def ticket_view(ticket: TicketDetails) -> dict[str, Any]:
         "ticket_type": ticket.ticket_type_name,
         "order_id": ticket.order_id,
         "order_status": ticket.order_status,
-        "valid": ticket.order_status == PAID,
+        "valid": ticket.order_status == PAID and not ticket.voided,
+        # Put back for resale (web/resale.py); void once a buyer paid for its seat.
+        "listed": ticket.listed,
+        "voided": ticket.voided,
         "checked_in_at": iso(ticket.checked_in_at) if ticket.checked_in_at else None,
         "checked_in_by": ticket.checked_in_by,
     }

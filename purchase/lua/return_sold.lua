@@ -31,10 +31,7 @@ hold.order = order_id
 hold.refunded_at = now
 redis.call('HSET', K.holds, hold_id, cjson.encode(hold))
 record_change('refunded', hold, order_id)  -- once: a repeat finds it refunded above
--- settle_sold_out() moved the sale to sold_out when nothing was left; with
--- tickets back it queues again, and tick.lua admits while available > 0.
-if redis.call('HGET', K.meta, 'state') == 'sold_out' and hash_total(K.available) > 0 then
-  redis.call('HSET', K.meta, 'state', 'queueing')
-end
+-- settle_sold_out() moved the sale to sold_out when nothing was left.
+reopen_sold_out()
 mark_changed()
 return cjson.encode({ok = true, returned = true, hold = hold})

@@ -288,6 +288,14 @@ local function settle_sold_out()
   end
 end
 
+-- Tickets came back to a sale that had sold out (more stock, a refund, a
+-- resale): it queues again, and tick.lua admits while available > 0.
+local function reopen_sold_out()
+  if redis.call('HGET', K.meta, 'state') == 'sold_out' and hash_total(K.available) > 0 then
+    redis.call('HSET', K.meta, 'state', 'queueing')
+  end
+end
+
 -- What buyers took so far: how many bought (hold.lua counts every queue hold
 -- in the meta fields takers, taken and taken_sq), the tickets and the sum of
 -- their squares; and the most one fan may take now: the per-person limits of

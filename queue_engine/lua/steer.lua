@@ -26,8 +26,6 @@ for t, stock in pairs(cjson.decode(ARGV[2])) do
     redis.call('HINCRBY', K.available, t, added)
   end
 end
-if redis.call('HGET', K.meta, 'state') == 'sold_out' and hash_total(K.available) > 0 then
-  redis.call('HSET', K.meta, 'state', 'queueing')
-end
+reopen_sold_out()
 mark_changed()
 return 1

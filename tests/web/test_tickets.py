@@ -86,6 +86,8 @@ async def test_a_fan_who_paid_can_read_each_ticket_by_its_code(
             "order_id": order["order_id"],
             "order_status": "paid",
             "valid": True,
+            "listed": False,
+            "voided": False,
             "checked_in_at": None,
             "checked_in_by": None,
         }

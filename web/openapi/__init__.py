@@ -22,6 +22,7 @@ from web.openapi import (
     organiser_api,
     presale_api,
     receipt_api,
+    resale_api,
     sale_api,
     sign_in_api,
 )
@@ -38,6 +39,7 @@ _CONCERNS = (
     fairness_api,
     door_api,
     sign_in_api,
+    resale_api,
     discount_api,
 )
 

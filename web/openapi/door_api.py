@@ -42,7 +42,12 @@ SCHEMAS: dict[str, Any] = {
                     "order_status",
                 )
             },
-            "valid": {"type": "boolean", "description": "false once the order is not paid"},
+            "valid": {
+                "type": "boolean",
+                "description": "false once the order is not paid or the ticket was resold",
+            },
+            "listed": {"type": "boolean", "description": "put back for resale: not at the door"},
+            "voided": {"type": "boolean", "description": "resold: its seat has a new code"},
             "checked_in_at": {"type": ["string", "null"], "format": "date-time"},
             "checked_in_by": {"type": ["string", "null"], "description": "the door"},
         },
