@@ -23,6 +23,7 @@ from fairdrop.metrics import count_hold_answers, count_payment
 from fairdrop.protocol import MessageType
 from fairdrop.settings import Settings
 from purchase.db import make_engine
+from purchase.db_changes_stream import stream_resales
 from purchase.emails import SignInMail, send_order_confirmation, send_sign_in
 from purchase.faults import PAUSE_AFTER_CONFIRM, PAUSE_IN_HOLD_BATCH, fault_point
 from purchase.holds import (
@@ -240,6 +241,10 @@ def confirm_job(
     except (DataError, IntegrityError) as error:
         return undo_unrecordable_sale(ctx, event_id, answer.hold, payment_ref, error)
     # Sellers whose tickets this order took get their money back (once).
+    # The seats changed hands when the order was written: on the lifecycle
+    # stream before the refunds, which may wait on the provider (the clock's
+    # sweep writes them if this worker dies first).
+    stream_resales(ctx.engine, ctx.scripts, order.id)
     settle_resales(ctx.engine, ctx.settings, order.id)
     tickets = tickets_for_order(ctx.engine, order.id)
     result = {

@@ -86,7 +86,7 @@ class EventKeys:
             self.tallies,
             self.discounts,
             self.lifecycle,
-            self.lifecycle_check_ins,
+            self.lifecycle_once,
         ]
 
     @cached_property
@@ -210,10 +210,11 @@ class EventKeys:
         return self._key("lifecycle")
 
     @cached_property
-    def lifecycle_check_ins(self) -> str:
-        """Hash: ticket code -> lifecycle entry id of its check-in, so a check-in
-        is streamed once however often it is offered (stream_check_in.lua)."""
-        return self._key("lifecycle_check_ins")
+    def lifecycle_once(self) -> str:
+        """Hash: ``kind:name`` of a change made in PostgreSQL (a check-in, a
+        resale) -> its lifecycle entry id, so each is streamed once however
+        often it is offered (stream_once.lua)."""
+        return self._key("lifecycle_once")
 
     @cached_property
     def channel(self) -> str:

@@ -13,15 +13,14 @@ kind                    written by
 ``sold``                confirm.lua (once per hold; a late payment after
                         ``expired``/``released`` writes ``sold`` after it)
 ``refunded``            return_sold.lua (an organiser's cancel, a refund)
-``resold``              the resale's script, through ``record_change('resold', ...)``
-``checked_in``          stream_check_in.lua, after the door's PostgreSQL check-in
-                        (purchase/check_in_stream.py: exactly once, see there)
+``resold``              stream_once.lua, after the buyer's order took the listing in
+                        PostgreSQL (purchase/db_changes_stream.py: exactly once)
+``checked_in``          stream_once.lua, after the door's PostgreSQL check-in
+                        (purchase/db_changes_stream.py: exactly once, see there)
 ======================  ==============================================================
 
-For ``resold``, the resale's script calls, after it moves the tickets,
-``record_change('resold', {id = <buyer's hold id>, items = {{type, n}, ...}},
-<seller's order id>, {<the seller's old codes>, ...})``: one entry per resale,
-in the same script as the change, like the others.
+A ``resold`` entry is one seat that changed hands: ``items`` ``[[type, 1]]``,
+``order`` the buyer's order, ``codes`` the seller's code, void from then on.
 
 Every entry's fields: ``kind``; ``sale`` (the event id); ``items``, JSON
 ``[[ticket type id, count], ...]``; ``hold``, the hold id ("" for a check-in:

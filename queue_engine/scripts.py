@@ -47,7 +47,7 @@ ScriptName = Literal[
     "add_presale",
     "resale_return",
     "add_discount",
-    "stream_check_in",
+    "stream_once",
 ]
 
 # Which package owns each script: each package keeps its Lua beside its code.
@@ -75,7 +75,7 @@ _OWNER: dict[ScriptName, str] = {
     "add_presale": "purchase",
     "resale_return": "purchase",
     "add_discount": "purchase",
-    "stream_check_in": "purchase",
+    "stream_once": "purchase",
 }
 
 ScriptArg = str | int | float

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from fairdrop.errors import ErrorCode, FairdropError
-from purchase.check_in_stream import stream_check_in_async
+from purchase.db_changes_stream import stream_check_in_async
 from purchase.door_tokens import door_tokens_of, new_door_token, revoke_door_token
 from purchase.models import DoorToken
 from purchase.tickets import ANOTHER_EVENT, check_in
@@ -123,7 +123,7 @@ async def check_in_ticket(request: Request) -> JSONResponse:
     ticket = answer.ticket
     if answer.result == "valid":
         # The lifecycle stream's checked_in entry; if this process dies before
-        # it, the clock's sweep writes it (purchase/check_in_stream.py).
+        # it, the clock's sweep writes it (purchase/db_changes_stream.py).
         await stream_check_in_async(ctx.scripts, ticket)
     if answer.result == ANOTHER_EVENT:
         raise FairdropError(

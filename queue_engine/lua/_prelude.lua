@@ -7,7 +7,7 @@
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
 --   14 requests  15 seed  16 identities  17 allowance  18 presales
 --   19 addresses  20 arrivals  21 tallies  22 discounts  23 lifecycle
---   24 lifecycle_check_ins  25 channel (pub/sub, not a key)
+--   24 lifecycle_once  25 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
@@ -15,7 +15,7 @@ local K = {
   fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
   allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], arrivals = KEYS[20],
   tallies = KEYS[21], discounts = KEYS[22], lifecycle = KEYS[23],
-  lifecycle_check_ins = KEYS[24], channel = KEYS[25],
+  lifecycle_once = KEYS[24], channel = KEYS[25],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees

@@ -179,11 +179,11 @@ def test_a_consumer_follows_a_stream_redis_lost_and_began_again(
     follower.start()
     try:
         for code in ("a", "b", "c"):
-            scripts.run("stream_check_in", event_id, code, "ga", "order-1")
+            scripts.run("stream_once", event_id, "checked_in", code, "ga", "order-1", code)
         _wait(lambda: len(_applied_ids(db)) == 3, "the first three entries")
-        client_.delete(EventKeys(event_id).lifecycle, EventKeys(event_id).lifecycle_check_ins)
+        client_.delete(EventKeys(event_id).lifecycle, EventKeys(event_id).lifecycle_once)
         for code in ("d", "e"):
-            scripts.run("stream_check_in", event_id, code, "ga", "order-1")
+            scripts.run("stream_once", event_id, "checked_in", code, "ga", "order-1", code)
     finally:
         follower.join(timeout=WAIT_S)
     assert not follower.is_alive()

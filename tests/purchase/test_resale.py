@@ -33,6 +33,7 @@ from fairdrop.errors import ErrorCode, FairdropError
 from fairdrop.settings import Settings
 from loadtests.sync_sale import create_sale_sync
 from purchase.db import make_engine, open_session, upgrade_database
+from purchase.db_changes_stream import stream_check_ins_since, stream_resales
 from purchase.holds import Hold, answer_of, confirm_hold, release_hold
 from purchase.models import Order, OrderItem, ResaleListing, Ticket, TicketType
 from purchase.orders import cancel_order, record_paid_order
@@ -40,6 +41,8 @@ from purchase.resale import RESOLD, _list_ticket, put_back, refund_key, settle_r
 from purchase.restore import restore_sale
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
+from queue_engine.lifecycle import RESOLD as RESOLD_KIND
+from queue_engine.lifecycle import lifecycle_entries
 from queue_engine.sales import SaleSpec, TicketTypeSpec
 from queue_engine.scripts import SyncScripts
 from tests.purchase.test_migrations import add_event
@@ -332,6 +335,17 @@ def test_a_put_back_seat_is_sold_again_and_voids_the_old_code(
         old = session.exec(select(Ticket).where(Ticket.code == code)).one()
     assert old.voided_at is not None
     assert valid_tickets(engine, event_id) == STOCK
+
+    # On the lifecycle stream once: here the worker "died" before it streamed
+    # the resale, so the clock's sweep writes it, and the worker's own call
+    # (its retry) then finds it written.
+    assert stream_check_ins_since(engine, scripts, listing.listed_at) == 1
+    assert stream_resales(engine, scripts, order.id) == 0
+    assert stream_check_ins_since(engine, scripts, listing.listed_at) == 0
+    resold = [e for e in lifecycle_entries(scripts.client, event_id) if e.kind == RESOLD_KIND]
+    assert [(e.order, e.codes, e.items) for e in resold] == [
+        (order.id, (code,), ((ga(event_id), 1),))
+    ]
 
 
 def test_a_seller_gets_back_what_they_paid_after_a_discount(redis_url: str, engine: Engine) -> None:

@@ -1,7 +1,7 @@
 """queue_engine/lifecycle.py and ``record_change`` (lua/_prelude.lua): each kind of
 ticket change made by a script writes exactly one entry on the sale's stream,
 and a repeated call (a retried job, a second cancel) writes none. Real scripts
-on a real Redis; check-ins are tests/purchase/test_check_in_stream.py's."""
+on a real Redis; check-ins are tests/purchase/test_db_changes_stream.py's."""
 
 from __future__ import annotations
 
@@ -150,7 +150,9 @@ def test_the_stream_is_trimmed_to_about_its_setting_and_keeps_the_sales_tag(
     sale = open_sale(small)
     changes = 300  # check-ins: the change a script can make the most of in a row
     for i in range(changes):
-        assert small.run("stream_check_in", sale.event_id, f"code-{i}", "ga", "order-1")
+        assert small.run(
+            "stream_once", sale.event_id, "checked_in", f"code-{i}", "ga", "order-1", f"code-{i}"
+        )
     key = EventKeys(sale.event_id).lifecycle
     assert key.startswith(EventKeys(sale.event_id).tag)
     # MAXLEN ~ trims whole macro nodes (100 entries by default): never far past it.

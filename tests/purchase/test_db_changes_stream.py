@@ -1,4 +1,4 @@
-"""purchase/check_in_stream.py: each door check-in is one lifecycle entry, even when
+"""purchase/db_changes_stream.py: each door check-in is one lifecycle entry, even when
 the door's process dies between the database commit and the stream write."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import redis
 import redis.asyncio
 from sqlalchemy import Engine
 
-from purchase.check_in_stream import (
+from purchase.db_changes_stream import (
     SWEEP_SECONDS,
     CheckInSweep,
+    check_in_args,
     stream_check_in_async,
     stream_check_ins_since,
 )
@@ -63,10 +64,10 @@ def test_a_check_in_the_door_streamed_is_not_streamed_again(
     assert check_in(engine, code, "north", datetime.now(UTC)) is not None
     ticket = find_ticket(engine, code)
     assert ticket is not None
-    args = (ticket.code, ticket.ticket_type_id, ticket.order_id)
-    assert scripts.run("stream_check_in", ticket.event_id, *args)
+    args = check_in_args(ticket.code, ticket.ticket_type_id, ticket.order_id)
+    assert scripts.run("stream_once", ticket.event_id, *args)
     # The door's own call again (a retry), then the sweep: both find it streamed.
-    assert scripts.run("stream_check_in", ticket.event_id, *args) is None
+    assert scripts.run("stream_once", ticket.event_id, *args) is None
     sweep = CheckInSweep(engine, scripts)
     assert sweep.run_if_due() == 0
     assert len(lifecycle_entries(scripts.client, ticket.event_id)) == 1
