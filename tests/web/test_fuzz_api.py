@@ -52,6 +52,8 @@ CROSS_FIELD_RULES = {
     ("PATCH", "/api/events/{event_id}"),
     # A percentage at most 100; expires_at in the future; the type one of this sale's.
     ("POST", "/api/events/{event_id}/discounts"),
+    # after names an order of this sale (the previous page's next_after).
+    ("GET", "/api/events/{event_id}/orders"),
 }
 
 

@@ -26,6 +26,8 @@ def whole(regex: re.Pattern[str]) -> str:
 _NO_CONTROL = r"[^\u0000-\u001f\u007f]*"
 _NOT_SPACE = r"[^\u0000-\u0020\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 TEXT_PATTERN = f"^{_NO_CONTROL}{_NOT_SPACE}{_NO_CONTROL}$"
+# A query parameter the server reads with only web/validation.py's CONTROL rule.
+NO_CONTROL_PATTERN = f"^{_NO_CONTROL}$"
 
 
 def text(max_length: int, **more: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from purchase.models import PAUSE_MESSAGE_LENGTH
 from purchase.order_search import MAX_PAGE, MAX_QUERY_CHARS
 from web import organiser, sale_steering
 from web.openapi.organiser_api import CAP, HOLD_SECONDS, NULL_TEXT, RATE
-from web.openapi.parts import EVENT_ID, WHEN, list_of, op, text
+from web.openapi.parts import EVENT_ID, NO_CONTROL_PATTERN, WHEN, list_of, op, text
 from web.order_list import DEFAULT_PAGE, MAX_ORDER_ID_CHARS
 
 _ORDER_SEARCH = [
@@ -19,14 +19,18 @@ _ORDER_SEARCH = [
         "required": False,
         "description": "an order id or its start, any part of the buyer's email "
         "(any case), or a whole ticket code",
-        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS, "pattern": NO_CONTROL_PATTERN},
     },
     {
         "name": "after",
         "in": "query",
         "required": False,
         "description": "the previous page's next_after",
-        "schema": {"type": "string", "maxLength": MAX_ORDER_ID_CHARS},
+        "schema": {
+            "type": "string",
+            "maxLength": MAX_ORDER_ID_CHARS,
+            "pattern": NO_CONTROL_PATTERN,
+        },
     },
     {
         "name": "limit",
