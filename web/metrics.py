@@ -86,7 +86,10 @@ async def sale_families(client: AsyncSaleRedis) -> list[Metric]:
         if state is None:
             continue  # deleted since SMEMBERS
         numbered = int(frozen or 0) + int(late or 0) - int(serving or 0)
-        length = buffered if _text(state) in _BEFORE_THE_DRAW else max(0, numbered)
+        # Before the draw: the window's fans, and those who came after the drop
+        # and were numbered behind them while the draw waits for its beacon.
+        before = _text(state) in _BEFORE_THE_DRAW
+        length = buffered + int(late or 0) if before else max(0, numbered)
         if _text(state) == "sold_out":
             length = 0  # told so: nobody waits for a turn any more
         waiting.add_metric([sale], float(length))
