@@ -24,8 +24,8 @@ from buffer.draw import run_draw
 from fairdrop.connections import SaleRedis, sync_redis
 from fairdrop.metrics import CLOCK_STEP, count_admitted
 from fairdrop.settings import Settings
-from purchase.db_changes_stream import CheckInSweep
 from purchase.db import make_engine
+from purchase.db_changes_stream import CheckInSweep
 from purchase.drawn import save_draw, unsaved_draws
 from purchase.restore import restore_lost_sales
 from queue_engine.admission import admit_next_batch

@@ -13,6 +13,7 @@ import redis
 import redis.asyncio
 from sqlalchemy import Engine
 
+from purchase.db import make_engine
 from purchase.db_changes_stream import (
     SWEEP_SECONDS,
     CheckInSweep,
@@ -20,7 +21,6 @@ from purchase.db_changes_stream import (
     stream_check_in_async,
     stream_check_ins_since,
 )
-from purchase.db import make_engine
 from purchase.tickets import check_in, find_ticket
 from queue_engine.lifecycle import CHECKED_IN, lifecycle_entries
 from queue_engine.scripts import AsyncScripts, SyncScripts
