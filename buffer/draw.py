@@ -108,7 +108,7 @@ class _Connection(Protocol):
     def disconnect(self) -> None: ...
 
 
-def _owner(client: SaleRedis, key: str) -> redis.Redis:
+def owner_of(client: SaleRedis, key: str) -> redis.Redis:
     """The lone server, or on a cluster the master serving ``key``'s slot (the
     event's ``{e:<id>}`` tag): the pipelined commands below all name that slot."""
     if isinstance(client, redis.RedisCluster):
@@ -124,7 +124,7 @@ def _own_connection(client: SaleRedis, key: str) -> Iterator[_Connection]:
     If anything fails with replies still unread, the connection is closed
     rather than handed back out of step.
     """
-    pool = _owner(client, key).connection_pool
+    pool = owner_of(client, key).connection_pool
     connection = pool.get_connection()
     if not isinstance(connection, AbstractConnection):
         pool.release(connection)
@@ -139,20 +139,22 @@ def _own_connection(client: SaleRedis, key: str) -> Iterator[_Connection]:
         pool.release(connection)
 
 
-def read_buffer(client: SaleRedis, keys: EventKeys) -> list[bytes]:
+def read_buffer(client: SaleRedis, keys: EventKeys, source: str | None = None) -> list[bytes]:
     """Every buffered fan id (UTF-8), each once, sorted by bytes.
 
-    Each SSCAN page is asked for before the previous one is sorted, so Redis
-    scans while we sort.
+    ``source`` is the set to read, the sale's buffer unless named (a resale
+    round's, buffer/rounds.py). Each SSCAN page is asked for before the
+    previous one is sorted, so Redis scans while we sort.
     """
+    source = source or keys.buffer
     members: list[bytes] = []
-    with _own_connection(client, keys.buffer) as connection:
-        connection.send_command("SSCAN", keys.buffer, 0, "COUNT", SCAN_COUNT)
+    with _own_connection(client, source) as connection:
+        connection.send_command("SSCAN", source, 0, "COUNT", SCAN_COUNT)
         cursor = b""
         while cursor != b"0":
             cursor, page = connection.read_response(disable_decoding=True)
             if cursor != b"0":
-                connection.send_command("SSCAN", keys.buffer, cursor, "COUNT", SCAN_COUNT)
+                connection.send_command("SSCAN", source, cursor, "COUNT", SCAN_COUNT)
             page.sort()
             members += page
     # The pages are sorted runs, which Python's sort (Timsort) merges: about
@@ -160,19 +162,21 @@ def read_buffer(client: SaleRedis, keys: EventKeys) -> list[bytes]:
     members.sort()
     # SSCAN may return a member twice, never miss one of a set that does not
     # change (the buffer is frozen): more members than the set holds means repeats.
-    if len(members) > client.scard(keys.buffer):
+    if len(members) > client.scard(source):
         members = sorted(set(members))
     return members
 
 
-def write_numbers(client: SaleRedis, keys: EventKeys, ids: list[bytes], ranking: list[int]) -> None:
-    """``ZADD`` queue number n + 1 for ``ids[ranking[n]]``, a chunk per command."""
+def write_numbers(
+    client: SaleRedis, keys: EventKeys, ids: list[bytes], ranking: list[int], first: int = 1
+) -> None:
+    """``ZADD`` queue number ``first + n`` for ``ids[ranking[n]]``, a chunk per command."""
     in_flight = 0
     with _own_connection(client, keys.queue) as connection:
         for start in range(0, len(ranking), WRITE_CHUNK):
             chunk = list(map(ids.__getitem__, ranking[start : start + WRITE_CHUNK]))
             pairs: list[int | bytes] = [0] * (2 * len(chunk))
-            pairs[0::2] = range(start + 1, start + 1 + len(chunk))
+            pairs[0::2] = range(first + start, first + start + len(chunk))
             pairs[1::2] = chunk
             # A health-check PING would read a ZADD's reply as its own.
             connection.send_packed_command(
@@ -186,7 +190,7 @@ def write_numbers(client: SaleRedis, keys: EventKeys, ids: list[bytes], ranking:
             connection.read_response()
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
@@ -256,7 +260,7 @@ def run_draw(
     keys = EventKeys(event_id)
     now = time.time() if now is None else now
     algorithm, beacon_json, digest_on_record = map(
-        _text, client.hmget(keys.meta, ["algorithm", "beacon", "entrants_digest"])
+        text_of, client.hmget(keys.meta, ["algorithm", "beacon", "entrants_digest"])
     )
     algorithm = algorithm or ALGORITHM_V1  # sales made before v2
     outcome = BeaconOutcome("", "", "")
@@ -276,11 +280,11 @@ def run_draw(
     seed = client.get(keys.seed)
     if seed is None:
         raise RuntimeError(f"event {event_id} has no seed")
-    key = draw_key(algorithm, _text(seed), outcome.randomness)
+    key = draw_key(algorithm, text_of(seed), outcome.randomness)
     by_bytes = read_buffer(client, keys)
     ranking, digest = draw_ranking(key, by_bytes, fast_order_by_keys)
     write_numbers(client, keys, by_bytes, ranking)
     state = scripts.run(
         "finish_draw", event_id, 0, len(ranking), digest, outcome.beacon, outcome.promise
     )
-    return DrawResult(len(ranking), digest, time.perf_counter() - started, _text(state))
+    return DrawResult(len(ranking), digest, time.perf_counter() - started, text_of(state))

@@ -148,6 +148,12 @@ class SaleFigures(TypedDict):
     # What holds the queue back: "rate", "cap" (fans shopping), "stock" (every
     # ticket left promised to fans choosing now), or "" (nobody waits).
     admit_limit: str
+    # The latest resale round (buffer/rounds.py): tickets back after the sale
+    # sold out are drawn among whoever enters its window. 0 before any round.
+    round: int
+    round_state: str  # "buffering" (open), "drawing", or "" (none open)
+    round_drop_at: int  # epoch ms its window closes
+    round_entered: int  # fans in it while it is open
 
 
 class SignedAdmission(TypedDict):
@@ -360,6 +366,10 @@ class SaleProgress(TypedDict):
     tokens: float  # the admission rate's bucket (tick.lua) ...
     tokens_at: int  # ... as of this epoch ms
     admit_limit: str
+    round: int  # the latest resale round (SaleFigures)
+    round_state: str
+    round_drop_at: int
+    round_entered: int
 
 
 # The field that routes a channel message to one fan's sockets (queue_engine/notify.py).

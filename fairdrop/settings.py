@@ -231,6 +231,9 @@ class Settings:
     # time the clock keeps asking for wait seconds, then draws without it.
     beacon_margin_seconds: float = 1.0
     beacon_wait_seconds: float = 20.0
+    # How long a resale round's window stays open (buffer/rounds.py): tickets
+    # back after a sale sold out are drawn among everyone who enters in it.
+    resale_round_seconds: float = 60.0
     # GET /metrics answers only a bearer of this token; empty: no /metrics (404). README "Metrics".
     metrics_token: str = field(default="", repr=False)
     # prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR), shared by every
@@ -306,6 +309,7 @@ class Settings:
             beacon_url=beacon_url_from(e, QUICKNET_URL),
             beacon_margin_seconds=_float(e, "FAIRDROP_BEACON_MARGIN_SECONDS", 1.0),
             beacon_wait_seconds=_float(e, "FAIRDROP_BEACON_WAIT_SECONDS", 20.0),
+            resale_round_seconds=_float(e, "FAIRDROP_RESALE_ROUND_SECONDS", 60.0),
             metrics_token=e.get("FAIRDROP_METRICS_TOKEN", ""),
             metrics_dir=metrics_dir_from(e),
             lifecycle_stream_maxlen=_int(e, "FAIRDROP_LIFECYCLE_STREAM_MAXLEN", 100_000, 1),
@@ -372,6 +376,7 @@ class Settings:
             "FAIRDROP_BEACON_URL": self.beacon_url,
             "FAIRDROP_BEACON_MARGIN_SECONDS": str(self.beacon_margin_seconds),
             "FAIRDROP_BEACON_WAIT_SECONDS": str(self.beacon_wait_seconds),
+            "FAIRDROP_RESALE_ROUND_SECONDS": str(self.resale_round_seconds),
             "FAIRDROP_METRICS_TOKEN": self.metrics_token,
             **({"PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)} if self.metrics_dir else {}),
             "FAIRDROP_LIFECYCLE_STREAM_MAXLEN": str(self.lifecycle_stream_maxlen),

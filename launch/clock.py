@@ -21,6 +21,7 @@ import redis
 from sqlalchemy import Engine
 
 from buffer.draw import run_draw
+from buffer.rounds import RoundTiming, open_round, run_round_draw
 from fairdrop.connections import SaleRedis, sync_redis
 from fairdrop.metrics import CLOCK_STEP, count_admitted
 from fairdrop.settings import Settings
@@ -34,6 +35,7 @@ from queue_engine.samples import Sampler
 from queue_engine.scripts import SyncScripts
 
 log = logging.getLogger("fairdrop.clock")
+DEFAULT_ROUNDS = RoundTiming()
 
 # How often the clock asks whether Redis lost a sale (one query, one pipeline),
 # and whether a draw's frozen list or numbers still wait to be saved (one
@@ -97,10 +99,13 @@ def step_all_sales(
     heartbeat_ms: int,
     on_drawn: Callable[[str], None] | None = None,
     beacon_wait_seconds: float = 20.0,
+    rounds: RoundTiming = DEFAULT_ROUNDS,
 ) -> int:
     """One step for every sale; returns how many fans were admitted.
 
-    ``on_drawn`` is called with the id of each sale whose draw finished in this step.
+    ``on_drawn`` is called with the id of each sale whose draw finished in this
+    step. A sale whose tickets came back after it sold out, with nobody left in
+    line, gets a resale round, drawn when its window closes (buffer/rounds.py).
     """
     admitted = 0
     for raw in scripts.client.smembers(EVENTS_INDEX):
@@ -114,6 +119,12 @@ def step_all_sales(
                 log.info("drew %s: %d entrants in %.3fs", event_id, drawn.entrants, drawn.seconds)
             if drawn is not None and drawn.state != "drawing" and on_drawn is not None:
                 on_drawn(event_id)
+        if result.round_due:
+            open_round(scripts, event_id, rounds)
+        elif result.round_state == "drawing":
+            drew = run_round_draw(scripts, event_id, rounds.beacon_wait_seconds)
+            if drew is not None:
+                log.info("drew %s round %d: %d entrants", event_id, drew.round, drew.entrants)
     return admitted
 
 
@@ -170,6 +181,7 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     next_check = 0.0
     sampler = Sampler(scripts.client)
     next_sample = 0.0
+    rounds = RoundTiming.from_settings(settings)
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -180,7 +192,9 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
                 next_sample = int(time.time()) + 1 + SAMPLE_OFFSET_SECONDS
                 take_samples(sampler)
             try:
-                step_all_sales(scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds)
+                step_all_sales(
+                    scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds, rounds
+                )
             except (redis.ConnectionError, redis.TimeoutError) as lost:
                 # Down or restarting: every tick says so, in one line, until it is
                 # back; then check_redis puts back the sales it lost.

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from buffer.order import ALGORITHM_V1, digest_of_ordered
+from buffer.published import given_up_in
 from fairdrop.connections import SaleRedis
 from purchase.models import DrawnEntrant, DrawRecord, from_epoch_ms
 from queue_engine.keys import EVENTS_INDEX, EventKeys
@@ -121,19 +122,26 @@ def read_drawn_entrants(client: SaleRedis, event_id: str, entrants: int) -> list
     Read a page of numbers at a time, so Redis answers others in between; a
     number missing or out of place means this is not the whole draw.
     """
-    key = EventKeys(event_id).queue
+    keys = EventKeys(event_id)
     command = cast(Callable[..., list[Any]], client.execute_command)  # untyped in redis-py
+    requeued = cast(dict[bytes, bytes], client.hgetall(keys.requeued)).items()
+    given_up = given_up_in(requeued, 1, entrants)
     ids: list[str] = []
     for low in range(1, entrants + 1, READ_PAGE):
         high = min(entrants, low + READ_PAGE - 1)
         # The raw reply: redis-py's (member, float) pairs of zrange(withscores=True)
         # took 20 times as long (0.9 s of 100k members here).
         members, scores = _members_and_scores(
-            command("ZRANGE", key, low, high, "BYSCORE", "WITHSCORES")
+            command("ZRANGE", keys.queue, low, high, "BYSCORE", "WITHSCORES")
         )
-        if list(map(int, scores)) != list(range(low, high + 1)):
+        numbered = [
+            (int(score), _text(member)) for member, score in zip(members, scores, strict=True)
+        ]
+        if given_up:
+            numbered = sorted(numbered + [(n, f) for n, f in given_up.items() if low <= n <= high])
+        if [n for n, _ in numbered] != list(range(low, high + 1)):
             raise DrawNotSaved(f"event {event_id}: the queue lacks drawn numbers {low}..{high}")
-        ids += map(_text, members)
+        ids += [fan for _, fan in numbered]
     return ids
 
 

@@ -20,6 +20,10 @@ class TickResult:
     expired_holds: int
     expired_admissions: int
     published: bool
+    # A resale round should open (buffer/rounds.py), and the open round's state
+    # ('buffering', 'drawing', '' for none).
+    round_due: bool = False
+    round_state: str = ""
 
 
 def admit_next_batch(
@@ -30,4 +34,14 @@ def admit_next_batch(
         "tick", event_id, now_ms, MAX_ADMIT_PER_STEP, MAX_EXPIRE_PER_STEP, heartbeat_ms, sharded
     )
     state = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
-    return TickResult(state, int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]), bool(raw[5]))
+    round_state = raw[7].decode() if isinstance(raw[7], bytes) else str(raw[7])
+    return TickResult(
+        state,
+        int(raw[1]),
+        int(raw[2]),
+        int(raw[3]),
+        int(raw[4]),
+        bool(raw[5]),
+        bool(raw[6]),
+        round_state,
+    )

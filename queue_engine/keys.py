@@ -87,6 +87,9 @@ class EventKeys:
             self.discounts,
             self.lifecycle,
             self.lifecycle_once,
+            self.rounds,
+            self.round_buffer,
+            self.requeued,
         ]
 
     @cached_property
@@ -215,6 +218,24 @@ class EventKeys:
         resale) -> its lifecycle entry id, so each is streamed once however
         often it is offered (stream_once.lua)."""
         return self._key("lifecycle_once")
+
+    @cached_property
+    def rounds(self) -> str:
+        """Hash: resale round n -> its public record (JSON: commitment, schedule,
+        digest, then the revealed seed and beacon value); "seed:<n>" -> the
+        round's seed, secret until its draw (buffer/rounds.py)."""
+        return self._key("rounds")
+
+    @cached_property
+    def round_buffer(self) -> str:
+        """Set: fans who entered the open resale round, drawn when its window closes."""
+        return self._key("round_buffer")
+
+    @cached_property
+    def requeued(self) -> str:
+        """Hash: a drawn queue number its fan gave up to queue again -> that fan,
+        so the published draw keeps every number it gave (buffer/published.py)."""
+        return self._key("requeued")
 
     @cached_property
     def channel(self) -> str:

@@ -193,5 +193,9 @@ def shared_fields(progress: Mapping[str, Any]) -> str:
         "hold_return_share": progress.get("hold_return_share") or 0,
         "next_admit_ms": next_admission_of(progress),
         "admit_limit": progress.get("admit_limit") or "",
+        "round": int(progress.get("round") or 0),
+        "round_state": progress.get("round_state") or "",
+        "round_drop_at": int(progress.get("round_drop_at") or 0),
+        "round_entered": int(progress.get("round_entered") or 0),
     }
     return json.dumps(fields, separators=(",", ":"))[1:-1]

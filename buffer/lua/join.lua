@@ -48,7 +48,7 @@ local function tally_refusal(reason)
   if own_join then redis.call('HINCRBY', K.tallies, 'refused:' .. reason, 1) end
 end
 -- ... and each entrant once, when placed ('drawn' in the window, 'late'
--- after it), by access route: the kind of who signed in, anon when nobody.
+-- after it, 'round' in a resale round's), by access route: the kind of who signed in, anon when nobody.
 local function tally_placed(where)
   local route = string.match(ARGV[4] or '', '^(%a+):') or 'anon'
   redis.call('HINCRBY', K.tallies, where .. ':' .. route, 1)
@@ -83,6 +83,11 @@ if state == 'buffering' then
   end
   return {'buffered', 0, serving, 0, '', 0}
 end
+if redis.call('SISMEMBER', K.round_buffer, fan) == 1 then
+  -- In the resale round (buffer/rounds.py), drawn when its window closes.
+  tally_refusal('duplicate')
+  return {'buffered', 0, serving, 0, '', 0}
+end
 local number = redis.call('ZSCORE', K.queue, fan)
 if not number then
   if redis.call('SISMEMBER', K.buffer, fan) == 1 then
@@ -98,6 +103,14 @@ if not number then
   if free_at then
     tally_refusal('address_busy')
     return {'address_busy', 0, serving, free_at, '', 0}
+  end
+  if redis.call('HGET', K.meta, 'round_state') == 'buffering' then
+    -- Tickets came back after the sale sold out: a new fan enters the resale
+    -- round's draw, where arriving first inside its window gives no edge.
+    redis.call('SADD', K.round_buffer, fan)
+    tally_placed('round')
+    mark_changed()
+    return {'buffered', 0, serving, 0, '', 0}
   end
   -- Contiguous numbers after the drawn ones keep "how many are ahead" exact.
   number = meta_num('frozen') + redis.call('HINCRBY', K.meta, 'late', 1)

@@ -5,6 +5,8 @@
 -- as before, and a fan who bought, or holds, or whose turn runs, is refused.
 -- KEYS: the event keys (see _prelude.lua).
 -- ARGV[1] now in ms (0: Redis's clock)  ARGV[2] fan (entrant) id
+-- While a resale round is open the fan enters it instead (status 'buffered',
+-- number 0; buffer/rounds.py).
 -- Returns {status, number, serving, 0, '', 0} as join.lua does, status 'queued',
 -- or a refusal: unknown_event | not_admitted (never let in) | turn_not_over
 -- | hold_exists | already_bought | sold_out (nothing left, or not selling).
@@ -26,8 +28,16 @@ for _, t in ipairs(redis.call('HKEYS', K.stock)) do
   end
 end
 if state ~= 'queueing' or hash_total(K.available) <= 0 then return refuse('sold_out') end
-number = meta_num('frozen') + redis.call('HINCRBY', K.meta, 'late', 1)
-redis.call('ZADD', K.queue, number, fan)
+-- The number given up stays in the published draw, with this fan (buffer/published.py).
+redis.call('HSET', K.requeued, number, fan)
 redis.call('ZREM', K.shopping, fan)
 mark_changed()
+if redis.call('HGET', K.meta, 'round_state') == 'buffering' then
+  -- A resale round is open: the fan enters its draw like anyone else.
+  redis.call('ZREM', K.queue, fan)
+  redis.call('SADD', K.round_buffer, fan)
+  return {'buffered', 0, serving, 0, '', 0}
+end
+number = meta_num('frozen') + redis.call('HINCRBY', K.meta, 'late', 1)
+redis.call('ZADD', K.queue, number, fan)
 return {'queued', number, serving, 0, '', 0}

@@ -7,7 +7,8 @@
 --   8 sold  9 limits  10 bought  11 holds  12 hold_expiry  13 fan_hold
 --   14 requests  15 seed  16 identities  17 allowance  18 presales
 --   19 addresses  20 arrivals  21 tallies  22 discounts  23 lifecycle
---   24 lifecycle_once  25 channel (pub/sub, not a key)
+--   24 lifecycle_once  25 rounds  26 round_buffer  27 requeued
+--   28 channel (pub/sub, not a key)
 local K = {
   meta = KEYS[1], buffer = KEYS[2], queue = KEYS[3], shopping = KEYS[4],
   stock = KEYS[5], available = KEYS[6], held = KEYS[7], sold = KEYS[8],
@@ -15,7 +16,8 @@ local K = {
   fan_hold = KEYS[13], requests = KEYS[14], seed = KEYS[15], identities = KEYS[16],
   allowance = KEYS[17], presales = KEYS[18], addresses = KEYS[19], arrivals = KEYS[20],
   tallies = KEYS[21], discounts = KEYS[22], lifecycle = KEYS[23],
-  lifecycle_once = KEYS[24], channel = KEYS[25],
+  lifecycle_once = KEYS[24], rounds = KEYS[25], round_buffer = KEYS[26],
+  requeued = KEYS[27], channel = KEYS[28],
 }
 
 -- Callers pass 0 to use Redis's clock, so every web replica and clock agrees
@@ -63,8 +65,20 @@ end
 -- script runs first: the window closes at drop_at exactly, however late the
 -- clock is, and the buffer is frozen (its size recorded) in the same step.
 local function current_phase(now)
-  local state = redis.call('HGET', K.meta, 'state')
+  local phase = redis.call('HMGET', K.meta, 'state', 'round_state')
+  local state = phase[1]
   if not state then return nil end
+  -- A resale round's window (buffer/rounds.py) closes the same way: frozen at
+  -- its drop, and its block of queue numbers kept right after every number
+  -- given before, so whoever comes later is behind all of its entrants.
+  if phase[2] == 'buffering' and now >= meta_num('round_drop_at') then
+    local entrants = redis.call('SCARD', K.round_buffer)
+    local first = meta_num('frozen') + meta_num('late') + 1
+    redis.call('HSET', K.meta, 'round_state', 'drawing', 'round_frozen', entrants,
+      'round_first', first)
+    redis.call('HINCRBY', K.meta, 'late', entrants)
+    mark_changed()
+  end
   if state == 'scheduled' and now >= meta_num('opens_at') then
     state = 'buffering'
     redis.call('HSET', K.meta, 'state', state)
@@ -280,12 +294,27 @@ end
 
 -- Sold out only when nothing is left and no live hold could bring any back;
 -- while holds are live, waiting fans are told tickets may still come back.
+-- ``ran_out`` marks that the sale sold out once: from then on a seat that
+-- comes back with nobody left in line goes to a resale round (round_due).
 local function settle_sold_out()
   if redis.call('HGET', K.meta, 'state') == 'queueing'
       and hash_total(K.available) <= 0 and redis.call('ZCARD', K.hold_expiry) == 0 then
-    redis.call('HSET', K.meta, 'state', 'sold_out')
+    redis.call('HSET', K.meta, 'state', 'sold_out', 'ran_out', 1)
     mark_changed()
   end
+end
+
+-- Whether a resale round should open (buffer/rounds.py): the sale sold out
+-- once, tickets are back (a resale, a refund, a hold that ended, more stock)
+-- and nobody is left in line or choosing to take them. Given to whoever asked first, they
+-- would go to whoever polls fastest: a script. The round draws them instead
+-- among everyone who enters its window, as the sale's own draw did.
+local function round_due()
+  local m = redis.call('HMGET', K.meta, 'state', 'ran_out', 'round_state', 'paused',
+    'frozen', 'late', 'serving')
+  return m[1] == 'queueing' and m[2] == '1' and (m[3] or '') == '' and m[4] ~= '1'
+    and tonumber(m[5]) + tonumber(m[6]) <= tonumber(m[7]) and hash_total(K.available) > 0
+    and redis.call('ZCARD', K.shopping) <= redis.call('HLEN', K.fan_hold)
 end
 
 -- Tickets came back to a sale that had sold out (more stock, a refund, a
@@ -352,7 +381,8 @@ end
 local function progress(now)
   local m = redis.call('HMGET', K.meta, 'state', 'serving', 'frozen', 'late', 'paused',
     'rate_per_min', 'cap', 'hold_ms', 'drop_at', 'opens_at', 'tokens', 'tokens_at',
-    'returned', 'admit_limit', 'chose_max_ms', 'pause_message')
+    'returned', 'admit_limit', 'chose_max_ms', 'pause_message', 'round', 'round_state',
+    'round_drop_at')
   local held = hash_total(K.held)
   local remaining = hash_numbers(K.available)
   local shopping = redis.call('ZCARD', K.shopping)
@@ -395,5 +425,12 @@ local function progress(now)
     tokens = rounded(tonumber(m[11] or '0')),
     tokens_at = tonumber(m[12] or '0'),
     admit_limit = m[14] or '',
+    -- The latest resale round (buffer/rounds.py): its number (0 before any), its
+    -- state ('buffering', 'drawing', or '' once drawn), when its window closes
+    -- and how many have entered it while it is open.
+    round = tonumber(m[17] or '0'),
+    round_state = m[18] or '',
+    round_drop_at = tonumber(m[19] or '0'),
+    round_entered = (m[18] or '') ~= '' and redis.call('SCARD', K.round_buffer) or 0,
   }
 end

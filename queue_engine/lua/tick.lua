@@ -9,7 +9,8 @@
 -- ARGV[3] most holds or admissions to expire  ARGV[4] heartbeat in ms
 -- ARGV[5] '1': publish with SPUBLISH (sharded pub/sub, Redis 7), else PUBLISH
 --   (the rule is queue_engine/notify.py's; the channel is in KEYS, in the event's slot)
--- Returns {state, serving, admitted, expired holds, expired admissions, published 0/1}
+-- Returns {state, serving, admitted, expired holds, expired admissions, published 0/1,
+--   1 when a resale round should open (round_due), the round's state ('' for none)}
 
 -- How many fans let in may be choosing at once with ``left`` tickets left:
 -- as many as it serves if each takes the most one fan may, or, as buyers show
@@ -59,7 +60,10 @@ if expired_admissions > 0 then mark_changed() end
 
 local serving = meta_num('serving')
 local admitted = 0
-if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' then
+-- While a resale round is drawn its block of numbers is kept but not written
+-- yet: admitting now would pass over its entrants to whoever came after.
+local round_drawing = redis.call('HGET', K.meta, 'round_state') == 'drawing'
+if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' and not round_drawing then
   local rate = meta_num('rate_per_min')
   local burst = math.max(1, rate / 30)  -- at most two seconds' worth at once
   local last = meta_num('tokens_at')
@@ -117,4 +121,5 @@ if redis.call('HGET', K.meta, 'dirty') == '1' or now - meta_num('published_at') 
   redis.call('HSET', K.meta, 'dirty', 0, 'published_at', now)
   published = 1
 end
-return {redis.call('HGET', K.meta, 'state'), serving, admitted, expired_holds, expired_admissions, published}
+return {redis.call('HGET', K.meta, 'state'), serving, admitted, expired_holds, expired_admissions,
+  published, round_due() and 1 or 0, redis.call('HGET', K.meta, 'round_state') or ''}
