@@ -152,6 +152,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         browser=args.browser,
         web_processes=args.web,
         resellers=max(0, args.resellers),
+        round_fans=max(0, args.round_fans),
         chaos=ChaosPlan(postgres_seconds=args.chaos_postgres_seconds) if args.chaos else None,
         # The faults' recoveries (PostgreSQL's outage, twice: orders are retried) come on top.
         deadline_seconds=DemoPlan.deadline_seconds + 2 * args.chaos_postgres_seconds
@@ -295,6 +296,14 @@ def _parser() -> argparse.ArgumentParser:
         help="fans who put a ticket back mid-sale for the next fans in line to buy, on an "
         "open sale without --bots or --chaos (default 1; 0 for none); the last JSON line's "
         "resold counts, from the database, those resold with the seller refunded",
+    )
+    demo.add_argument(
+        "--round-fans",
+        type=int,
+        default=8,
+        help="after the drop, a small sale of its own sells out, a buyer puts a ticket back, "
+        "and this many new fans come to the resale round the clock opens (3 s window); "
+        "round_first_bought says the round's first number bought it (default 8; 0 for none)",
     )
     demo.add_argument(
         "--chaos",

@@ -63,6 +63,7 @@ from launch.demo_fans import (
 from launch.demo_metrics import metrics_figures
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
 from launch.demo_resale import DemoResale, resale_figures
+from launch.demo_round import after_sale_round
 from launch.demo_steer import rate_change_figures, turn_up_the_rate
 from launch.demo_stream import check_in_some, stream_figures
 from launch.localstripe_server import (
@@ -121,6 +122,10 @@ class DemoPlan:
     # Fans who put a ticket back mid-sale (launch/demo_resale.py); open sales
     # without bots or chaos only.
     resellers: int = 0
+    # New fans who come to an after-sale resale round on a small sale of its own
+    # (launch/demo_round.py); 0 for none. Same conditions as resellers.
+    round_fans: int = 0
+    round_seconds: float = 3.0  # that round's window (FAIRDROP_RESALE_ROUND_SECONDS)
 
 
 async def _access_figures(
@@ -349,10 +354,27 @@ async def _drop(
     return summary
 
 
+async def _round(stack: Stack, plan: DemoPlan, payer: StripePayer | None) -> dict[str, Any]:
+    """The after-sale resale round, with its resale counted in the database."""
+    first_address = plan.fans + 1_000  # past the crowd's and the resale's late buyers'
+    figures = await after_sale_round(
+        stack.base_url,
+        stack.settings.organiser_token,
+        plan.round_fans,
+        payer,
+        first_address,
+        plan.deadline_seconds,
+    )
+    resold = resale_figures(stack.settings, figures["round_event_id"])["resold"]
+    return figures | {"round_resold": resold}
+
+
 def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fairdrop-demo-") as tmp, ExitStack() as servers:
-        demo_settings = settings.with_overrides(data_dir=Path(tmp), port=0)
+        demo_settings = settings.with_overrides(
+            data_dir=Path(tmp), port=0, resale_round_seconds=plan.round_seconds
+        )
         client = None
         if plan.payments == "localstripe":
             api_base = servers.enter_context(running_localstripe(Path(tmp) / "localstripe.log"))
@@ -384,6 +406,8 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
         summary.update(resale_figures(stack.settings, summary["event_id"]))
+        if plan.round_fans and _resellers(plan, None, chaos) and not plan.bots:
+            summary.update(asyncio.run(_round(stack, plan, payer)))
         summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))

@@ -90,6 +90,11 @@ def stats_view(live: dict[str, Any]) -> dict[str, Any]:
         "seed_hash": live.get("seed_hash"),
         "entrants_digest": live.get("entrants_digest") or None,
         "seed": live.get("seed") or None,
+        # The latest resale round (buffer/rounds.py): 0 before any.
+        "round": int(live.get("round") or 0),
+        "round_state": live.get("round_state") or "",
+        "round_drop_at": int(live.get("round_drop_at") or 0),
+        "round_entered": int(live.get("round_entered") or 0),
     }
 
 

@@ -172,7 +172,17 @@ SCHEMAS: dict[str, Any] = {
                 "held",
                 "sold",
                 "remaining_total",
+                "round",
+                "round_drop_at",
+                "round_entered",
             )
+        }
+        | {
+            "round_state": {
+                "type": "string",
+                "enum": ["", "buffering", "drawing"],
+                "description": "the latest resale round's: open, being drawn, or none open",
+            }
         },
     },
     "Order": {
