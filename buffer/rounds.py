@@ -93,27 +93,39 @@ def round_beacon(sale_beacon: str, drop_at_ms: int, margin_seconds: float) -> st
     return json.dumps({**chain.as_json(), "round": round_, "round_time": chain.round_time(round_)})
 
 
-def _redis_now_ms(client: SaleRedis, event_id: str) -> int:
-    """Redis's clock, as the scripts read it, so the window's end is theirs too."""
-    seconds, micros = owner_of(client, EventKeys(event_id).meta).time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def open_round(scripts: SyncScripts, event_id: str, timing: RoundTiming) -> int:
+def open_round(scripts: SyncScripts, event_id: str, timing: RoundTiming, now_ms: int = 0) -> int:
     """Opens a resale round on a sale where one is due; its number, or 0 when
-    none was (another clock opened it, or the tickets went meanwhile)."""
+    none was (another clock opened it, or the tickets went meanwhile).
+    ``now_ms`` 0 is Redis's clock, as for every script; tests pass their own."""
     client = scripts.client
     keys = EventKeys(event_id)
-    drop_at = _redis_now_ms(client, event_id) + int(timing.window_seconds * 1000)
+    window_ms = int(timing.window_seconds * 1000)
+    # The beacon round comes out after the window closes, by Redis's clock (the
+    # scripts') when no time is given: read it here, as the script will.
+    opens_at = now_ms or _redis_now_ms(client, event_id)
     sale_beacon = text_of(client.hget(keys.meta, "beacon"))
-    beacon = round_beacon(sale_beacon, drop_at, timing.beacon_margin_seconds)
+    beacon = round_beacon(sale_beacon, opens_at + window_ms, timing.beacon_margin_seconds)
     seed = new_seed()
     opened = int(
-        scripts.run("open_round", event_id, drop_at, seed, seed_commitment(seed), beacon, ALGORITHM)
+        scripts.run(
+            "open_round",
+            event_id,
+            now_ms,
+            window_ms,
+            seed,
+            seed_commitment(seed),
+            beacon,
+            ALGORITHM,
+        )
     )
     if opened:
-        log.info("sale %s: resale round %d open until %d", event_id, opened, drop_at)
+        log.info("sale %s: resale round %d open for %d ms", event_id, opened, window_ms)
     return opened
+
+
+def _redis_now_ms(client: SaleRedis, event_id: str) -> int:
+    seconds, micros = owner_of(client, EventKeys(event_id).meta).time()
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,7 @@ def round_record(client: SaleRedis, event_id: str, round_number: int) -> dict[st
 
 
 def run_round_draw(
-    scripts: SyncScripts, event_id: str, beacon_wait_seconds: float = 20.0
+    scripts: SyncScripts, event_id: str, beacon_wait_seconds: float = 20.0, now_ms: int = 0
 ) -> RoundDrawn | None:
     """Draws the sale's frozen resale round; None while there is nothing to do
     yet (another clock holds the lease, or the beacon round is not out).
@@ -155,7 +167,15 @@ def run_round_draw(
     if "digest" not in record:
         frozen = read_buffer(client, keys, keys.round_buffer)
         scripts.run(
-            "round_draw", event_id, "digest", n, len(frozen), digest_of_ordered(frozen), "", ""
+            "round_draw",
+            event_id,
+            "digest",
+            n,
+            len(frozen),
+            digest_of_ordered(frozen),
+            "",
+            "",
+            now_ms,
         )
         record = round_record(client, event_id, n) or record
     outcome = BeaconOutcome("", "", "")
@@ -173,6 +193,14 @@ def run_round_draw(
     first = int(record["first_number"])
     write_numbers(client, keys, by_bytes, ranking, first)
     scripts.run(
-        "round_draw", event_id, "finish", n, len(ranking), digest, outcome.beacon, outcome.promise
+        "round_draw",
+        event_id,
+        "finish",
+        n,
+        len(ranking),
+        digest,
+        outcome.beacon,
+        outcome.promise,
+        now_ms,
     )
     return RoundDrawn(n, len(ranking), first, digest)

@@ -8,8 +8,9 @@
 -- KEYS: the event keys (see _prelude.lua).
 -- ARGV[1] 'digest' | 'finish'  ARGV[2] round number  ARGV[3] entrants counted
 -- ARGV[4] entrant digest (hex)  ARGV[5] the beacon as JSON  ARGV[6] the promise
+-- ARGV[7] now in ms (0: Redis's clock)
 -- Returns the round's state after the call ('drawing' or '' when closed), or an error.
-local now = now_ms(0)
+local now = now_ms(ARGV[7])
 if not current_phase(now) then return redis.error_reply('no such sale') end
 local n = ARGV[2]
 local round_state = redis.call('HGET', K.meta, 'round_state') or ''

@@ -1,7 +1,7 @@
 """Hypothesis drives joins, draws, admissions, holds, presale holds, expiries,
-confirms, refunds of sold orders and repeated requests against the real Lua
-scripts on a real Redis, and checks DESIGN.md's invariants 1, 2, 4, 5 and 6
-(and that a presale link is used exactly) after every step."""
+confirms, refunds of sold orders, resale rounds and repeated requests against
+the real Lua scripts on a real Redis, and checks DESIGN.md's invariants 1, 2,
+4, 5 and 6 (and that a presale link is used exactly) after every step."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from hypothesis.stateful import (
 )
 
 from buffer.draw import run_draw
-from buffer.order import seed_commitment
+from buffer.order import ALGORITHM, draw_key, draw_order, seed_commitment
+from buffer.rounds import RoundTiming, open_round, round_record, run_round_draw
 from loadtests.sync_sale import create_sale_sync, hold_tickets, join_sync
 from purchase.holds import answer_of, confirm_hold, release_hold
 from purchase.orders import return_sold_tickets
@@ -38,6 +39,9 @@ from tests.reads import text as _text
 from tests.reads import zset_members, zset_scores
 
 FANS = [f"fan-{i}" for i in range(10)]
+# Fans who come late, after the sale may have sold out: a resale round's entrants.
+NEWCOMERS = [f"new-{i}" for i in range(4)]
+ROUND = RoundTiming(window_seconds=4.0)
 # Fans with the presale link only: they never queue, they buy beside the queue.
 PRESALE_FANS = [f"pre-{i}" for i in range(3)]
 LINK, LINK_TICKETS = "link-1", 3
@@ -97,6 +101,12 @@ class SaleMachine(RuleBasedStateMachine):
         self.serving = 0
         self.queueing_since: int | None = None
         self.admitted_total = 0
+        # The open resale round's entrants, and how many rounds were drawn.
+        self.round_entrants: set[str] = set()
+        self.rounds_drawn = 0
+        # Seats put back for resale, by type, and the holds they came from.
+        self.put_back: dict[str, int] = {}
+        self.put_back_from: dict[tuple[str, str], int] = {}
         if crowd is not None:
             # Half the examples start at the drop with a crowd in the buffer,
             # so most steps are spent where tickets are contested.
@@ -117,6 +127,27 @@ class SaleMachine(RuleBasedStateMachine):
         for fan in crowd:
             self.join(fan)
 
+    @rule(newcomers=st.lists(st.sampled_from(NEWCOMERS), unique=True, min_size=1))
+    def newcomers_arrive(self, newcomers: list[str]) -> None:
+        for fan in newcomers:
+            self.join(fan)
+
+    @precondition(lambda self: hasattr(self, "keys") and self._round_state() == "buffering")
+    @rule(
+        newcomers=st.lists(st.sampled_from(NEWCOMERS), unique=True),
+        offsets=st.lists(st.integers(0, int(ROUND.window_seconds * 1000)), min_size=4, max_size=4),
+    )
+    def round_runs_its_course(self, newcomers: list[str], offsets: list[int]) -> None:
+        """Newcomers arrive at any moment of the open round's window, then the
+        clock draws it: whenever each came, the draw alone orders them."""
+        drop_at = int(self.client.hget(self.keys.meta, "round_drop_at") or 0)
+        for fan, at in sorted(zip(newcomers, offsets, strict=False), key=lambda pair: pair[1]):
+            self.now = max(self.now, drop_at - int(ROUND.window_seconds * 1000) + at)
+            if self.now < drop_at:
+                self.join(fan)
+        self.now = max(self.now, drop_at)
+        self.clock_step(0)
+
     @rule(fan=st.sampled_from(FANS))
     def join(self, fan: str) -> None:
         entry = join_sync(self.scripts, self.event_id, fan, self.now)
@@ -131,6 +162,12 @@ class SaleMachine(RuleBasedStateMachine):
             assert entry.number == 0  # drawn numbers come with the draw
             return
         if entry.status == "sold_out" and entry.number == 0:
+            return
+        if entry.status == "buffered":
+            # A resale round is open (or drawing): a new fan is in its draw.
+            assert fan not in self.numbers and fan not in self.buffered
+            assert fan in self.round_entrants or self._round_state() == "buffering"
+            self.round_entrants.add(fan)
             return
         assert entry.tickets == self._tickets_bought(fan)
         # Invariant 5: one place per identity, whoever asks how often.
@@ -151,6 +188,10 @@ class SaleMachine(RuleBasedStateMachine):
             self.client.delete(self.keys.draw_lease)
             self._learn_drawn_numbers()
             return
+        if result.round_due:
+            self._open_round(result.serving)
+        elif result.round_state == "drawing":
+            self._draw_round()
         if result.state == "queueing" and self.queueing_since is None:
             self.queueing_since = self.now
         assert result.admitted <= BURST
@@ -163,6 +204,40 @@ class SaleMachine(RuleBasedStateMachine):
             # Admission never lets in more fans still choosing than tickets left.
             undecided = len(shopping) - self.client.hlen(self.keys.fan_hold)
             assert 0 <= undecided <= sum(self._hash(self.keys.available).values())
+
+    def _round_state(self) -> str:
+        return _text(self.client.hget(self.keys.meta, "round_state") or b"")
+
+    def _open_round(self, serving: int) -> None:
+        """Only once the sale sold out, tickets came back and nobody waits or chooses."""
+        meta = self._hash_of(self.keys.meta, ("ran_out", "frozen", "late"))
+        assert meta["ran_out"] == 1 and meta["frozen"] + meta["late"] == serving
+        assert self.client.zcard(self.keys.shopping) == self.client.hlen(self.keys.fan_hold)
+        assert sum(self._hash(self.keys.available).values()) > 0
+        assert open_round(self.scripts, self.event_id, ROUND, self.now) >= 1
+        assert not self.round_entrants
+        event("resale round opened")
+
+    def _draw_round(self) -> None:
+        """Invariant 2 for the round: its entrants get the block right after every
+        earlier number, in the order its revealed seed gives, whenever they came."""
+        drew = run_round_draw(self.scripts, self.event_id, now_ms=self.now)
+        assert drew is not None and drew.entrants == len(self.round_entrants)
+        self.client.delete(f"{self.keys.draw_lease}:round:{drew.round}")
+        record = round_record(self.client, self.event_id, drew.round)
+        assert record is not None and seed_commitment(record["seed"]) == record["seed_hash"]
+        ordered, _ = draw_order(draw_key(ALGORITHM, record["seed"]), self.round_entrants)
+        earlier = [n for f, n in self.numbers.items() if n < drew.first_number]
+        assert drew.first_number == len(earlier) + 1
+        for i, fan in enumerate(ordered):
+            self.numbers[fan] = drew.first_number + i
+        self.round_entrants = set()
+        self.rounds_drawn += 1
+        event(f"resale round drawn with {'some' if ordered else 'no'} entrants")
+
+    def _hash_of(self, key: str, fields: tuple[str, ...]) -> dict[str, int]:
+        values = self.client.hmget(key, list(fields))
+        return {f: int(v or 0) for f, v in zip(fields, values, strict=True)}
 
     def _ask(self, fan: str, ga: int, vip: int) -> Any:
         items = [(t, q) for t, q in (("ga", ga), ("vip", vip)) if q] or [("ga", 1)]
@@ -191,6 +266,24 @@ class SaleMachine(RuleBasedStateMachine):
     @rule(target=holds, data=st.data(), ga=st.integers(1, 2), vip=st.integers(0, 1))
     def admitted_fan_asks_for_tickets(self, data: st.DataObject, ga: int, vip: int) -> Any:
         return self._ask(data.draw(st.sampled_from(sorted(self.admitted_ever))), ga, vip)
+
+    @precondition(lambda self: bool(self.admitted_ever))
+    @rule(target=holds)
+    def admitted_fans_buy_what_they_may(self) -> Any:
+        """A rush: every fan let in asks for the most left to them, and pays, so
+        sales sell out (and resale rounds follow) within an example's steps."""
+        bought = []
+        for fan in sorted(self.admitted_ever):
+            left = self._hash(self.keys.available)
+            mine = self._hash(self.keys.bought)
+            ga, vip = (min(left[t], TYPES[t][1] - mine.get(f"{fan}|{t}", 0)) for t in TYPES)
+            if ga <= 0 and vip <= 0:
+                continue
+            held = self._ask(fan, max(0, ga), max(0, vip))
+            for hold_id in held.values:
+                assert confirm_hold(self.scripts, self.event_id, hold_id, "pay-a", self.now).ok
+                bought.append(hold_id)
+        return multiple(*bought)
 
     @rule(target=holds, fan=st.sampled_from(PRESALE_FANS), ga=st.integers(0, 3))
     def presale_fan_asks_for_tickets(self, fan: str, ga: int) -> Any:
@@ -270,12 +363,35 @@ class SaleMachine(RuleBasedStateMachine):
 
     @rule(hold_id=holds)
     def organiser_refunds_order(self, hold_id: str) -> None:
+        if any(hold == hold_id for hold, _ in self.put_back_from):
+            return  # an order with a ticket put back is not cancelled (purchase/orders.py)
         before = self._hold(hold_id)
         answer = return_sold_tickets(self.scripts, self.event_id, hold_id, f"o-{hold_id}", self.now)
         event(f"refund: {before['status']}")
         # Only a sold hold gives tickets back, and only the first time.
         assert answer["ok"] == (before["status"] in {"confirmed", "refunded"})
         assert answer.get("returned", False) == (before["status"] == "confirmed")
+
+    @rule(data=st.data(), which=st.integers(0, 1))
+    def buyer_puts_a_ticket_back(self, data: st.DataObject, which: int) -> None:
+        """A seat put back for resale (purchase/resale.py): one sold ticket of a
+        paid hold's type available again, once per listing."""
+        holds = {_text(k): json.loads(v) for k, v in self.client.hgetall(self.keys.holds).items()}
+        paid = sorted(h for h, hold in holds.items() if hold["status"] == "confirmed")
+        if not paid:
+            return
+        hold_id = data.draw(st.sampled_from(paid))
+        hold = holds[hold_id]
+        type_id, bought = hold["items"][which % len(hold["items"])]
+        if hold["status"] != "confirmed" or self.put_back_from.get((hold_id, type_id), 0) >= bought:
+            return  # only a ticket bought and not put back already
+        listing = f"l{sum(self.put_back.values())}"
+        answer = json.loads(self.scripts.run("resale_return", self.event_id, listing, type_id, "0"))
+        assert answer["ok"] and answer["returned"]
+        again = json.loads(self.scripts.run("resale_return", self.event_id, listing, type_id, "0"))
+        assert not again["returned"]  # the same listing returns its seat once
+        self.put_back[type_id] = self.put_back.get(type_id, 0) + 1
+        self.put_back_from[hold_id, type_id] = self.put_back_from.get((hold_id, type_id), 0) + 1
 
     @precondition(lambda self: self.queueing_since is not None)
     @rule(paused=st.booleans())
@@ -346,6 +462,8 @@ class SaleMachine(RuleBasedStateMachine):
                     want_bought[key] = want_bought.get(key, 0) + q
             if hold["status"] == "held":
                 live_by_fan[hold["fan"]] = live_by_fan.get(hold["fan"], 0) + 1
+        for t, n in self.put_back.items():
+            want_sold[t] -= n  # on sale again; the seller's ticket voids when it sells
         for t, (total, _limit) in TYPES.items():
             assert stock[t] == total
             assert sold[t] + held[t] <= total
@@ -397,8 +515,9 @@ class SaleMachine(RuleBasedStateMachine):
             assert drawn == list(range(1, len(self.buffered) + 1))
         late = [self.numbers[f] for f in self.late_order]
         assert late == sorted(late) and all(n > len(self.buffered) for n in late)
-        if all(f in queue for f in self.buffered):
-            # Contiguous numbers: "how many are ahead" is exact, nobody is skipped.
+        if all(f in queue for f in self.buffered) and self._round_state() != "drawing":
+            # Contiguous numbers: "how many are ahead" is exact, nobody is skipped
+            # (but for a frozen resale round's block, kept until its draw writes it).
             assert sorted(queue.values()) == list(range(1, len(queue) + 1))
 
     @invariant()
@@ -415,10 +534,26 @@ class SaleMachine(RuleBasedStateMachine):
             assert self.admitted_total <= budget
 
 
-def test_sale_invariants_hold_under_any_interleaving(redis_url: str) -> None:
+class AfterSaleMachine(SaleMachine):
+    """The same steps and checks from a sale two fans bought out with nobody left
+    in line: where seats put back or refunded open resale rounds (buffer/rounds.py)."""
+
+    @initialize(seed_bytes=st.binary(min_size=32, max_size=32))
+    def create_sale(self, seed_bytes: bytes, crowd: list[str] | None = None) -> None:
+        SaleMachine.create_sale(self, seed_bytes, ["fan-0", "fan-1"])
+        for _ in range(3):  # one fan let in at a time while each may take 3 of 5
+            self.admitted_fans_buy_what_they_may()
+            self.clock_step(1_000)
+        assert _text(self.client.hget(self.keys.meta, "state") or b"") == "sold_out"
+
+
+@pytest.mark.parametrize("machine", [SaleMachine, AfterSaleMachine])
+def test_sale_invariants_hold_under_any_interleaving(
+    redis_url: str, machine: type[SaleMachine]
+) -> None:
     client = redis.Redis.from_url(redis_url)
     SaleMachine.scripts = SyncScripts(client)
-    machine_test = SaleMachine.TestCase
+    machine_test = machine.TestCase
     machine_test.settings = settings(
         max_examples=150,
         stateful_step_count=60,
