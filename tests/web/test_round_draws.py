@@ -194,6 +194,9 @@ async def test_a_round_number_that_is_not_one_gets_a_clear_refusal(
     assert code == 2 and stderr.startswith("verify-draw: no such round 7"), stderr
     code, _, stderr = _verify_command(draw_url, "--round", "0")
     assert code == 2 and "numbered from 1" in stderr, stderr
+    # A receipt names the sale's commitment: it proves nothing about a round.
+    code, _, stderr = _verify_command(draw_url, "--round", "1", "--receipt", "receipt.json")
+    assert code == 2 and "not --round" in stderr, stderr
 
 
 async def test_the_sale_s_draw_still_verifies_after_a_drawn_fan_queued_again(
