@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from buffer.order import ALGORITHM
 from web.openapi.parts import ERROR, EVENT_ID, op, or_null, path_param
 from web.round_draws import MAX_ROUND
 
@@ -41,7 +42,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "event_id": {"type": "string"},
             "round": {"type": "integer", "minimum": 1},
-            "algorithm": {"type": "string", "enum": ["fairdrop-draw-v2"]},
+            "algorithm": {"type": "string", "enum": [ALGORITHM]},
             "spec": {"type": "string", "description": "where the algorithm is written down"},
             "opens_at": {"type": "string", "format": "date-time"},
             "drop_at": {
