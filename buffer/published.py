@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable
-from typing import cast
+from typing import Any, cast
 
 from fairdrop.connections import AsyncSaleRedis
 from queue_engine.keys import EventKeys
 
 _PAGE = 10_000
+# Round records read per HMGET: a sale open for weeks may have had thousands.
+_ROUNDS_PAGE = 500
 
 
 def _text(value: bytes | str) -> str:
@@ -51,3 +54,33 @@ async def drawn_entrants(
         numbered += [(n, fan) for n, fan in given_up.items() if low <= n <= high]
         for pair in sorted(numbered):
             yield pair
+
+
+def _record(raw: bytes | str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    record: dict[str, Any] = json.loads(_text(raw))
+    return record
+
+
+async def published_round(
+    client: AsyncSaleRedis, event_id: str, round_number: int
+) -> dict[str, Any] | None:
+    """A resale round's public record as buffer/rounds.py keeps it, or None.
+
+    Asked for by its own field, never the whole hash: the round's secret seed
+    sits beside it (``seed:<n>``) until the draw copies it into the record.
+    """
+    return _record(await client.hget(EventKeys(event_id).rounds, str(round_number)))
+
+
+async def published_rounds(client: AsyncSaleRedis, event_id: str) -> list[dict[str, Any]]:
+    """Every resale round's public record, round 1 first; [] before any."""
+    keys = EventKeys(event_id)
+    opened = int(_text(await client.hget(keys.meta, "round") or "0"))
+    records: list[dict[str, Any]] = []
+    for low in range(1, opened + 1, _ROUNDS_PAGE):
+        fields = [str(n) for n in range(low, min(opened, low + _ROUNDS_PAGE - 1) + 1)]
+        page = await client.hmget(keys.rounds, fields)
+        records += [r for raw in page if (r := _record(raw)) is not None]
+    return records

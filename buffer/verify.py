@@ -58,8 +58,12 @@ class PublishedDraw:
         return draw_key(self.algorithm, self.seed, self.randomness)
 
 
-def check_published_draw(draw: PublishedDraw, published: list[tuple[int, str]]) -> Verdict:
-    """Whether the published numbers are the ones the committed seed (and beacon) give."""
+def check_published_draw(
+    draw: PublishedDraw, published: list[tuple[int, str]], first: int = 1
+) -> Verdict:
+    """Whether the published numbers are the ones the committed seed (and beacon)
+    give: ``first`` for the first in the order, and so on (1 for the sale's draw,
+    the block's first number for a resale round's)."""
     if seed_commitment(draw.seed) != draw.seed_hash:
         return Verdict(False, len(published), "the revealed seed does not match its commitment")
     fans = [fan_id for _, fan_id in published]
@@ -69,15 +73,16 @@ def check_published_draw(draw: PublishedDraw, published: list[tuple[int, str]]) 
     if recomputed_digest != draw.digest:
         return Verdict(False, len(published), "the entrant list does not match its digest")
     numbers = sorted(published)
-    if [n for n, _ in numbers] != list(range(1, len(numbers) + 1)):
-        return Verdict(False, len(published), "queue numbers are not exactly 1..N")
+    if [n for n, _ in numbers] != list(range(first, first + len(numbers))):
+        block = "1..N" if first == 1 else f"{first}..{first}+N-1"
+        return Verdict(False, len(published), f"queue numbers are not exactly {block}")
     for (number, fan_id), want in zip(numbers, expected, strict=True):
         if fan_id != want:
             return Verdict(False, len(published), f"queue number {number} went to the wrong fan")
     return Verdict(True, len(published), "every queue number matches the committed seed")
 
 
-def _get_json(client: httpx.Client, url: str, what: str) -> dict[str, Any]:
+def get_json(client: httpx.Client, url: str, what: str) -> dict[str, Any]:
     try:
         response = client.get(url)
     except httpx.HTTPError as exc:
@@ -94,7 +99,7 @@ def _get_json(client: httpx.Client, url: str, what: str) -> dict[str, Any]:
     return body
 
 
-def _beacon_value(info: dict[str, Any]) -> tuple[str, str]:
+def beacon_value(info: dict[str, Any]) -> tuple[str, str]:
     """The beacon randomness the key mixes in, checked against drand's signature
     offline; and what the draw then promises, in words."""
     beacon = info.get("beacon")
@@ -164,14 +169,14 @@ def verify_draw(
     Raises VerifyError when there is nothing to verify at all.
     """
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-        info = _get_json(client, url, "event draw")
+        info = get_json(client, url, "event draw")
         if "seed_hash" not in info or "algorithm" not in info:
             raise VerifyError(f"{url} is not a fairdrop draw document")
         facts: dict[str, Any] = {
             "algorithm": info.get("algorithm"),
             "event_id": info.get("event_id"),
         }
-        event = _get_json(client, url.rstrip("/").removesuffix("/draw"), "event")
+        event = get_json(client, url.rstrip("/").removesuffix("/draw"), "event")
         mismatch = _commitment_mismatch(info, event, expect_seed_hash)
         if mismatch:
             return Verdict(False, 0, mismatch, facts)
@@ -180,7 +185,7 @@ def verify_draw(
         checked_receipt = None
         if receipt is not None:
             key = (
-                receipt_key or _get_json(client, _receipt_key_url(url), "receipt key")["public_key"]
+                receipt_key or get_json(client, _receipt_key_url(url), "receipt key")["public_key"]
             )
             try:
                 checked_receipt = check_receipt(receipt, str(key))
@@ -194,7 +199,7 @@ def verify_draw(
     randomness = ""
     if info["algorithm"] == ALGORITHM:
         try:
-            randomness, facts["promise"] = _beacon_value(info)
+            randomness, facts["promise"] = beacon_value(info)
         except (BeaconError, KeyError, ValueError, TypeError) as exc:
             return Verdict(False, len(published), f"the beacon value does not check: {exc}", facts)
     draw = PublishedDraw(

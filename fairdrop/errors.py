@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_REQUEST = "unknown_request"
     UNKNOWN_TICKET = "unknown_ticket"
     UNKNOWN_ORDER = "unknown_order"
+    UNKNOWN_ROUND = "unknown_round"
     ORDER_NOT_PAID = "order_not_paid"
     NO_FAN_ID = "no_fan_id"
     NOT_OPEN = "not_open"
@@ -151,6 +152,7 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_REQUEST: 404,
     ErrorCode.UNKNOWN_TICKET: 404,
     ErrorCode.UNKNOWN_ORDER: 404,
+    ErrorCode.UNKNOWN_ROUND: 404,
     ErrorCode.ORDER_NOT_PAID: 409,
     ErrorCode.NO_FAN_ID: 401,
     ErrorCode.NOT_OPEN: 409,

@@ -8,6 +8,7 @@ fairdrop demo [--fans N --tickets T] [--payments local|localstripe [--late-payer
               [--access open|email|login|list] [--bots N [--bot-addresses K]] [--browser]
               [--cluster] [--web N] [--chaos [--chaos-postgres-seconds S]]
 fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE [--receipt-key HEX]]
+fairdrop verify-draw URL --round N [--expect-seed-hash H]   a resale round of the sale
 fairdrop db upgrade | current     the database's Alembic revision
 fairdrop events create | list | export   a running server's sales (organiser API over HTTP)
 fairdrop bench [--quick]          the drop's figures on this machine (source checkout only)

@@ -1,4 +1,4 @@
-"""``fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE]``.
+"""``fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE | --round N]``.
 
 Prints one JSON line (verified, entrants, reason, and what was checked) and
 exits 0 only when everything checked out. Anything that leaves nothing to
@@ -30,15 +30,32 @@ def add_verify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="an entry receipt (the fan page's download): its entry must be in the draw",
     )
     verify.add_argument(
+        "--round",
+        metavar="N",
+        type=_round_number,
+        help="check resale round N of the sale instead (--expect-seed-hash: the round's)",
+    )
+    verify.add_argument(
         "--receipt-key",
         metavar="HEX",
         help="the server's Ed25519 receipt key you pinned (default: the key it serves)",
     )
 
 
+def _round_number(text: str) -> int:
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a round is numbered from 1, not {text!r}")
+    return int(text)
+
+
 def run_verify(args: argparse.Namespace) -> int:
     from buffer.verify import VerifyError, verify_draw
+    from buffer.verify_round import verify_round
 
+    if args.round is not None and args.receipt is not None:
+        # A receipt names the sale's commitment, not a round's.
+        print("verify-draw: --receipt checks the sale's own draw, not --round", file=sys.stderr)
+        return 2
     receipt: object = None
     if args.receipt is not None:
         try:
@@ -47,7 +64,10 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"verify-draw: cannot read the receipt {args.receipt}: {exc}", file=sys.stderr)
             return 2
     try:
-        verdict = verify_draw(args.url, args.expect_seed_hash, receipt, args.receipt_key)
+        if args.round is not None:
+            verdict = verify_round(args.url, args.round, args.expect_seed_hash)
+        else:
+            verdict = verify_draw(args.url, args.expect_seed_hash, receipt, args.receipt_key)
     except VerifyError as exc:
         print(f"verify-draw: {exc}", file=sys.stderr)
         return 2

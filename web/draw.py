@@ -33,9 +33,13 @@ async def _live(request: Request) -> tuple[WebContext, str, dict[str, Any]]:
     return ctx, event_id, live
 
 
-def _beacon(live: dict[str, Any]) -> dict[str, Any] | None:
+def public_base(ctx: WebContext, request: Request) -> str:
+    """The server's public URL, for absolute links in published documents."""
+    return ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+def published_beacon(text: str | None) -> dict[str, Any] | None:
     """The beacon as published: the round fixed at creation; its value once drawn."""
-    text = live.get("beacon") or ""
     if not text:
         return None
     beacon: dict[str, Any] = json.loads(text)
@@ -45,7 +49,14 @@ def _beacon(live: dict[str, Any]) -> dict[str, Any] | None:
     return beacon
 
 
-def _iso_ms(ms: object) -> str | None:
+def promise_of(algorithm: str, promise: str | None, beacon: dict[str, Any] | None) -> str | None:
+    """What a draw kept; before it, what it will keep if the beacon round comes."""
+    if algorithm == ALGORITHM and not promise:
+        return PROMISE_UNSTEERABLE if beacon else PROMISE_COMMITTED
+    return promise or None
+
+
+def iso_ms(ms: object) -> str | None:
     if not ms:
         return None
     return datetime.fromtimestamp(int(str(ms)) / 1000, UTC).isoformat(timespec="milliseconds")
@@ -55,13 +66,10 @@ async def draw_info(request: Request) -> JSONResponse:
     ctx, event_id, live = await _live(request)
     done = live.get("state") not in _BEFORE_DRAW
     digest = live.get("entrants_digest") or None
-    base = ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    base = public_base(ctx, request)
     algorithm = live.get("algorithm") or ALGORITHM_V1
-    beacon = _beacon(live)
-    promise = live.get("promise") or None
-    if algorithm == ALGORITHM and not promise:
-        # Before the draw: what it will keep if the beacon round comes.
-        promise = PROMISE_UNSTEERABLE if beacon else PROMISE_COMMITTED
+    beacon = published_beacon(live.get("beacon"))
+    promise = promise_of(algorithm, live.get("promise"), beacon)
     return JSONResponse(
         {
             "event_id": event_id,
@@ -72,11 +80,11 @@ async def draw_info(request: Request) -> JSONResponse:
             "promise": promise,
             # The digest is public from the freeze on, before the beacon round exists.
             "frozen": digest is not None or done,
-            "frozen_at": _iso_ms(live.get("frozen_at")),
+            "frozen_at": iso_ms(live.get("frozen_at")),
             "entrants_digest": digest,
-            "digest_at": _iso_ms(live.get("digest_at")),
+            "digest_at": iso_ms(live.get("digest_at")),
             "drawn": done,
-            "drawn_at": _iso_ms(live.get("drawn_at")) if done else None,
+            "drawn_at": iso_ms(live.get("drawn_at")) if done else None,
             "seed": live.get("seed") if done else None,
             "entrants": live.get("entrants") if done else None,
             "entrants_url": f"{base}/api/events/{event_id}/draw/entrants" if done else None,
@@ -91,10 +99,14 @@ async def draw_entrants(request: Request) -> StreamingResponse:
     ctx, event_id, live = await _live(request)
     if live.get("state") in _BEFORE_DRAW:
         raise FairdropError(ErrorCode.DRAW_NOT_DONE, "the draw has not happened yet")
-    total = int(live.get("entrants") or 0)
+    return entrant_list(ctx, event_id, int(live.get("entrants") or 0))
+
+
+def entrant_list(ctx: WebContext, event_id: str, total: int, first: int = 1) -> StreamingResponse:
+    """The ``total`` drawn numbers from ``first`` as text lines "<number> <entry id>"."""
 
     async def lines() -> AsyncIterator[str]:
-        async for number, fan_id in drawn_entrants(ctx.client, event_id, total):
+        async for number, fan_id in drawn_entrants(ctx.client, event_id, total, first):
             yield f"{number} {fan_id}\n"
 
     # A drawn list never changes: every fan page downloads it to check the

@@ -195,6 +195,23 @@ def test_verification_accepts_the_true_draw_and_rejects_tampering(
         assert not check_published_draw(replace(draw, randomness=""), published).ok
 
 
+def test_a_resale_round_s_block_verifies_from_its_first_number() -> None:
+    """A round numbers a block after every earlier number (buffer/rounds.py): the
+    same order, numbered from the block's first, and only from there."""
+    ordered, digest = draw_order(draw_key(ALGORITHM, SEED, RANDOMNESS), ["a", "b", "c", "d"])
+    block = [(41 + i, f) for i, f in enumerate(ordered)]
+    draw = PublishedDraw(ALGORITHM, SEED, seed_commitment(SEED), digest, RANDOMNESS)
+    assert check_published_draw(draw, block, 41).ok
+    assert not check_published_draw(draw, block).ok  # not 1..N
+    from_one = [(n - 40, f) for n, f in block]
+    verdict = check_published_draw(draw, from_one, 41)
+    assert not verdict.ok and verdict.reason == "queue numbers are not exactly 41..41+N-1"
+    swapped = [(41, block[1][1]), (42, block[0][1]), *block[2:]]
+    assert not check_published_draw(draw, swapped, 41).ok
+    assert not check_published_draw(replace(draw, seed="0e" * 32), block, 41).ok
+    assert not check_published_draw(draw, [*block, (45, "e")], 41).ok  # an entrant added
+
+
 def _drawable_sale(scripts: SyncScripts, event_id: str, fans: int) -> None:
     create_sale_sync(
         scripts,

@@ -4,7 +4,7 @@ tests/web/test_openapi.py checks that every route is described and every
 described path exists, so the two cannot drift apart silently.
 
 Each concern describes its own paths and schemas (organiser_api, sale_api, presale_api,
-fan_api, receipt_api, fairness_api, door_api, sign_in_api, from the pieces in
+fan_api, receipt_api, fairness_api, round_api, door_api, sign_in_api, from the pieces in
 parts); this module puts them together with what all of them share: the error
 answers and the tokens.
 """
@@ -23,6 +23,7 @@ from web.openapi import (
     presale_api,
     receipt_api,
     resale_api,
+    round_api,
     sale_api,
     sign_in_api,
 )
@@ -40,6 +41,7 @@ _CONCERNS = (
     door_api,
     sign_in_api,
     resale_api,
+    round_api,
     discount_api,
 )
 
