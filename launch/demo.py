@@ -63,7 +63,7 @@ from launch.demo_fans import (
 from launch.demo_metrics import metrics_figures
 from launch.demo_payments import count_orders, payment_figures, with_localstripe
 from launch.demo_resale import DemoResale, resale_figures
-from launch.demo_round import after_sale_round
+from launch.demo_round import ROUND_SETTINGS, round_figures
 from launch.demo_steer import rate_change_figures, turn_up_the_rate
 from launch.demo_stream import check_in_some, stream_figures
 from launch.localstripe_server import (
@@ -119,13 +119,10 @@ class DemoPlan:
     web_processes: int = 1  # above one, behind nginx
     # Every fault of launch/chaos.py during the drop, its fans as patient as the page.
     chaos: ChaosPlan | None = None
-    # Fans who put a ticket back mid-sale (launch/demo_resale.py); open sales
-    # without bots or chaos only.
+    # Fans who put a ticket back mid-sale (launch/demo_resale.py), and new fans at an
+    # after-sale resale round (launch/demo_round.py): open sales without bots or chaos.
     resellers: int = 0
-    # New fans who come to an after-sale resale round on a small sale of its own
-    # (launch/demo_round.py); 0 for none. Same conditions as resellers.
     round_fans: int = 0
-    round_seconds: float = 3.0  # that round's window (FAIRDROP_RESALE_ROUND_SECONDS)
 
 
 async def _access_figures(
@@ -202,9 +199,9 @@ def _lead_seconds(plan: DemoPlan) -> float:
     return 0.0
 
 
-def _resellers(plan: DemoPlan, farm: BotFarm | None, chaos: Chaos | None) -> int:
-    """Fans who put a ticket back: on an open sale only, where one more fan can join."""
-    return plan.resellers if plan.access == "open" and not (farm or chaos) else 0
+def _resale_runs(plan: DemoPlan, chaos: Chaos | None) -> bool:
+    """Resale (mid-sale, and after-sale rounds) runs on an open sale without bots or chaos."""
+    return plan.access == "open" and not (plan.bots or chaos)
 
 
 async def _drop(
@@ -286,7 +283,7 @@ async def _drop(
             browser_check = asyncio.create_task(
                 browser_fan(base_url, event["id"], plan.deadline_seconds)
             )
-        sellers = _resellers(plan, farm, chaos)
+        sellers = plan.resellers if _resale_runs(plan, chaos) else 0
         reselling = DemoResale(base_url, event, fans, sellers, payer, plan.deadline_seconds)
         _, pending = await asyncio.wait(tasks, timeout=plan.deadline_seconds)
         for task in [*pending, steering]:
@@ -354,27 +351,10 @@ async def _drop(
     return summary
 
 
-async def _round(stack: Stack, plan: DemoPlan, payer: StripePayer | None) -> dict[str, Any]:
-    """The after-sale resale round, with its resale counted in the database."""
-    first_address = plan.fans + 1_000  # past the crowd's and the resale's late buyers'
-    figures = await after_sale_round(
-        stack.base_url,
-        stack.settings.organiser_token,
-        plan.round_fans,
-        payer,
-        first_address,
-        plan.deadline_seconds,
-    )
-    resold = resale_figures(stack.settings, figures["round_event_id"])["resold"]
-    return figures | {"round_resold": resold}
-
-
 def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fairdrop-demo-") as tmp, ExitStack() as servers:
-        demo_settings = settings.with_overrides(
-            data_dir=Path(tmp), port=0, resale_round_seconds=plan.round_seconds
-        )
+        demo_settings = settings.with_overrides(data_dir=Path(tmp), port=0, **ROUND_SETTINGS)
         client = None
         if plan.payments == "localstripe":
             api_base = servers.enter_context(running_localstripe(Path(tmp) / "localstripe.log"))
@@ -406,8 +386,9 @@ def run_demo(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
         )
         summary.update(count_orders(stack.settings, summary["event_id"]), **stack.topology())
         summary.update(resale_figures(stack.settings, summary["event_id"]))
-        if plan.round_fans and _resellers(plan, None, chaos) and not plan.bots:
-            summary.update(asyncio.run(_round(stack, plan, payer)))
+        if _resale_runs(plan, chaos):
+            round_plan = (plan.round_fans, plan.fans, plan.deadline_seconds)
+            summary.update(asyncio.run(round_figures(stack, payer, *round_plan)))
         summary.update(metrics_figures(stack.settings, stack.base_url, summary))
         if client is not None:
             summary.update(payment_figures(stack.settings, client, summary))

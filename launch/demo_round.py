@@ -20,10 +20,15 @@ from typing import Any
 
 import httpx
 
+from buffer.verify_round import verify_round
 from launch.demo_event import create_demo_event
 from launch.demo_fans import SimulatedFan, StripePayer, fan_address
+from launch.demo_resale import resale_figures
 from launch.fan_client import FanClient
+from launch.stack import Stack
 
+# The demo's rounds are short (FAIRDROP_RESALE_ROUND_SECONDS), so it ends soon.
+ROUND_SETTINGS = {"resale_round_seconds": 3.0}
 # How long the demo waits for the clock to open the round once the seat is back.
 OPEN_WAIT_S = 10.0
 POLL_S = 0.1
@@ -86,6 +91,10 @@ async def after_sale_round(
         opened = await _wait_for_round(http, token, event_id)
         if opened.get("round_state") != "buffering":
             return figures
+        # The round's commitment as a fan sees it while it is open: the draw
+        # revealed later must keep it.
+        committed = (await http.get(f"/api/events/{event_id}/draw/rounds/1")).json()
+        figures["round_seed_hash"] = committed.get("seed_hash")
         closes_in = opened["round_drop_at"] / 1000 - time.time() - ARRIVE_BEFORE_CLOSE_S
         start = time.monotonic()
         fans = [
@@ -114,3 +123,24 @@ async def after_sale_round(
         "round_fan_errors": sum(len(fan.outcome.errors) for fan in fans),
     }
     return figures
+
+
+async def round_figures(
+    stack: Stack, payer: StripePayer | None, round_fans: int, crowd: int, deadline_s: float
+) -> dict[str, Any]:
+    """:func:`after_sale_round` beside a drop of ``crowd`` fans, with its resale
+    counted in the database; nothing when ``round_fans`` is 0."""
+    if not round_fans:
+        return {}
+    # Past the crowd's addresses and the resale's late buyers'.
+    first_address = crowd + 1_000
+    token = stack.settings.organiser_token
+    figures = await after_sale_round(
+        stack.base_url, token, round_fans, payer, first_address, deadline_s
+    )
+    event_id = figures["round_event_id"]
+    resold = resale_figures(stack.settings, event_id)["resold"]
+    # Checked as an auditor would, from what the server publishes alone.
+    draw_url = f"{stack.base_url}/api/events/{event_id}/draw"
+    verdict = await asyncio.to_thread(verify_round, draw_url, 1, figures.get("round_seed_hash"))
+    return figures | {"round_resold": resold, "round_verified": verdict.ok}
