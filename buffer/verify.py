@@ -6,7 +6,8 @@ signature check and the receipt's Ed25519 check, nothing from Redis and no
 numpy, so it runs anywhere. Besides the order it checks what only an outsider
 can: that the commitment is the one the public event shows and the one the
 caller saw before the drop (``expect_seed_hash``), that the beacon value is
-drand's, and that an entry the server signed a receipt for is in the list.
+drand's, and that an entry the server signed a receipt for is in the list
+(a receipt of a resale round: buffer/verify_round.py).
 """
 
 from __future__ import annotations
@@ -113,10 +114,16 @@ def beacon_value(info: dict[str, Any]) -> tuple[str, str]:
     return value.randomness, f"unsteerable: drand round {value.round}, signature checked"
 
 
-def receipt_in_draw(
-    receipt: Receipt, info: dict[str, Any], published: list[tuple[int, str]]
+def receipt_in_list(
+    receipt: Receipt,
+    info: dict[str, Any],
+    published: list[tuple[int, str]],
+    listed: bool,
+    where: str = "the list",
 ) -> tuple[bool, str]:
-    """Whether a checked entry receipt agrees with the published draw, and why."""
+    """Whether a checked entry receipt agrees with a published draw ``info`` (the
+    sale's or a round's) and its list, and why; ``listed``: whether the receipt
+    promises the entry a line in ``published``."""
     if receipt.event_id != info.get("event_id"):
         return False, f"the receipt is for event {receipt.event_id!r}, not this one"
     if receipt.seed_hash != info.get("seed_hash"):
@@ -128,18 +135,71 @@ def receipt_in_draw(
     if receipt.beacon_round is not None and receipt.beacon_round != round_:
         return False, f"the beacon round changed after this entry (from {receipt.beacon_round})"
     number = next((n for n, entry in published if entry == receipt.entry_id), None)
-    # A receipt from the window ("buffered"), or one naming a drawn number,
-    # promises a line in the list; a later join's number comes after it.
-    drawn = receipt.status == "buffered" or 0 < receipt.number <= len(published)
-    if drawn and number is None:
-        return False, f"entry {receipt.entry_id} has a signed receipt but is missing from the list"
-    if drawn and receipt.number and number != receipt.number:
+    if listed and number is None:
+        return False, f"entry {receipt.entry_id} has a signed receipt but is missing from {where}"
+    if listed and receipt.number and number != receipt.number:
         return False, (
-            f"entry {receipt.entry_id} was signed number {receipt.number}, the list says {number}"
+            f"entry {receipt.entry_id} was signed number {receipt.number}, {where} says {number}"
         )
     if number is None:
         return True, f"entry {receipt.entry_id} joined after the drop, behind the draw"
-    return True, f"entry {receipt.entry_id} is number {number} in the published list"
+    return True, f"entry {receipt.entry_id} is number {number} in {where}"
+
+
+def receipt_in_draw(
+    receipt: Receipt, info: dict[str, Any], published: list[tuple[int, str]]
+) -> tuple[bool, str]:
+    """Whether a checked entry receipt agrees with the sale's published draw, and why."""
+    wrong = receipt_draw_mismatch(receipt, None)
+    if wrong:
+        return False, wrong
+    # A receipt from the window ("buffered"), or one naming a drawn number,
+    # promises a line in the list; a later join's number comes after it.
+    listed = receipt.status == "buffered" or 0 < receipt.number <= len(published)
+    return receipt_in_list(receipt, info, published, listed)
+
+
+def receipt_draw_mismatch(receipt: Receipt, round_number: int | None) -> str | None:
+    """Why the receipt is of another draw than the one asked about (the sale's
+    own when ``round_number`` is None), saying which to check instead; or None.
+
+    Not a verdict on the server: the receipt proves nothing about this draw,
+    either way."""
+    if receipt.round == round_number:
+        return None
+    if receipt.round is None:
+        return "the receipt is of the sale's own draw, not a resale round: check it without --round"
+    asked = "the sale's own draw" if round_number is None else f"round {round_number}"
+    return (
+        f"the receipt is of resale round {receipt.round}, not {asked}: "
+        f"check it with --round {receipt.round}"
+    )
+
+
+def receipt_to_check(
+    client: httpx.Client,
+    draw_url: str,
+    receipt: object,
+    receipt_key: str | None,
+    round_number: int | None,
+) -> tuple[Receipt | None, str | None]:
+    """``receipt`` (parsed JSON, or None for none) checked with ``receipt_key``
+    (hex) or else the key the server serves, and why it does not check (None
+    when it does). VerifyError when it is of another draw than the one asked
+    about (the sale's own when ``round_number`` is None)."""
+    if receipt is None:
+        return None, None
+    try:
+        key = (
+            receipt_key or get_json(client, _receipt_key_url(draw_url), "receipt key")["public_key"]
+        )
+        checked = check_receipt(receipt, str(key))
+    except ReceiptError as exc:
+        return None, f"the receipt does not check: {exc}"
+    other_draw = receipt_draw_mismatch(checked, round_number)
+    if other_draw:
+        raise VerifyError(other_draw)
+    return checked, None
 
 
 def entrant_lines(client: httpx.Client, url: str) -> list[tuple[int, str]]:
@@ -182,15 +242,9 @@ def verify_draw(
             return Verdict(False, 0, mismatch, facts)
         if info["algorithm"] not in ALGORITHMS:
             return Verdict(False, 0, f"unknown draw algorithm {info['algorithm']!r}", facts)
-        checked_receipt = None
-        if receipt is not None:
-            key = (
-                receipt_key or get_json(client, _receipt_key_url(url), "receipt key")["public_key"]
-            )
-            try:
-                checked_receipt = check_receipt(receipt, str(key))
-            except ReceiptError as exc:
-                return Verdict(False, 0, f"the receipt does not check: {exc}", facts)
+        checked, unchecked = receipt_to_check(client, url, receipt, receipt_key, None)
+        if unchecked:
+            return Verdict(False, 0, unchecked, facts)
         if not info.get("drawn"):
             return Verdict(False, 0, "the draw has not happened yet", facts)
         published = entrant_lines(client, str(info["entrants_url"]))
@@ -206,8 +260,8 @@ def verify_draw(
         info["algorithm"], info["seed"], info["seed_hash"], info["entrants_digest"], randomness
     )
     verdict = check_published_draw(draw, published)
-    if checked_receipt is not None:
-        ok, facts["receipt"] = receipt_in_draw(checked_receipt, info, published)
+    if checked is not None:
+        ok, facts["receipt"] = receipt_in_draw(checked, info, published)
         if not ok:
             return Verdict(False, len(published), facts["receipt"], facts)
     return Verdict(verdict.ok, verdict.entrants, verdict.reason, facts)

@@ -6,7 +6,10 @@ committed when the round opened, and numbers a block starting at its
 for the sale: the round's seed against its commitment (and the one the caller
 saw when the round opened), that the beacon is the sale's chain at a round
 after the window closed and that its value is drand's, the entrant digest,
-and every number of the block.
+and every number of the block; and, given a fan's receipt of an entry in the
+round (fairdrop/receipts.py, version 2), that it is signed, names this round's
+commitment and beacon round, and that the entry is in the block (at its signed
+number, if it has one).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from buffer.verify import (
     check_published_draw,
     entrant_lines,
     get_json,
+    receipt_in_list,
+    receipt_to_check,
 )
 
 # What makes two beacons the same drand chain.
@@ -68,23 +73,33 @@ def _round_mismatch(
 
 
 def verify_round(
-    url: str, round_number: int, expect_seed_hash: str | None = None, timeout: float = 60.0
+    url: str,
+    round_number: int,
+    expect_seed_hash: str | None = None,
+    receipt: object = None,
+    receipt_key: str | None = None,
+    timeout: float = 60.0,
 ) -> Verdict:
     """``url`` is the sale's draw document (http://host/api/events/<id>/draw);
-    ``expect_seed_hash`` the round's commitment as the caller saw it when it opened.
-    Raises VerifyError when there is nothing to verify at all."""
+    ``expect_seed_hash`` the round's commitment as the caller saw it when it opened;
+    ``receipt`` a fan's receipt of an entry in this round (parsed JSON), checked
+    with ``receipt_key`` (hex) or else the key the server serves.
+    Raises VerifyError when there is nothing to verify at all, and when the
+    receipt is of another draw (the message says which to check)."""
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         sale = get_json(client, url, "event draw")
         if "seed_hash" not in sale or "algorithm" not in sale:
             raise VerifyError(f"{url} is not a fairdrop draw document")
+        facts: dict[str, Any] = {"round": round_number}
+        # Before the round is asked for: a receipt of another round says which
+        # to check, even when the one asked for does not exist.
+        checked, unchecked = receipt_to_check(client, url, receipt, receipt_key, round_number)
+        if unchecked:
+            return Verdict(False, 0, unchecked, facts)
         info = get_json(client, round_url(url, round_number), f"round {round_number}")
         if "seed_hash" not in info or "algorithm" not in info:
             raise VerifyError(f"{round_url(url, round_number)} is not a fairdrop round document")
-        facts: dict[str, Any] = {
-            "round": round_number,
-            "algorithm": info.get("algorithm"),
-            "event_id": info.get("event_id"),
-        }
+        facts |= {"algorithm": info.get("algorithm"), "event_id": info.get("event_id")}
         try:
             mismatch = _round_mismatch(sale, info, round_number, expect_seed_hash)
         except (KeyError, ValueError, TypeError) as exc:
@@ -107,4 +122,10 @@ def verify_round(
         info["algorithm"], info["seed"], info["seed_hash"], info["entrants_digest"], randomness
     )
     verdict = check_published_draw(draw, published, first)
+    if checked is not None:
+        # Every entry a round's receipt names was in its window: its line is in the block.
+        where = f"round {round_number}'s list"
+        ok, facts["receipt"] = receipt_in_list(checked, info, published, True, where)
+        if not ok:
+            return Verdict(False, len(published), facts["receipt"], facts)
     return Verdict(verdict.ok, verdict.entrants, verdict.reason, facts)

@@ -6,6 +6,17 @@ and the beacon round), signed with the server's Ed25519 key. A fan whose entry
 id is missing from the published list shows the receipt, and anyone holding
 the public key (``GET /api/receipt-key``, pinned in docs/fairness.md) checks it.
 
+A receipt of the sale's own draw is version 1. An entry in a resale round
+(buffer/rounds.py) is version 2: the same fields plus ``round``, the round's
+number, with that round's commitment in ``seed_hash`` and ``beacon_round``.
+A new version rather than a new status value, because a verifier that knows
+only version 1 then refuses the receipt as one it cannot read, where with a
+new status it would pass the check and then read the round's seed hash as the
+sale's commitment changed behind the fan's back (a false alarm against an
+honest server); and ``status`` and ``number`` keep their one meaning (in the
+window before the draw, or a queue number) within whichever draw the receipt
+names, so a drawn round entrant's receipt carries both its round and its number.
+
 The document is ``{"receipt": {...}, "signature": ...}``: the signature
 (base64url, no padding) is over :func:`canonical_bytes` of the inner object,
 so a verifier in any language rebuilds the signed bytes from the JSON alone.
@@ -33,7 +44,9 @@ from fairdrop.setting_values import SettingsError
 
 ALGORITHM = "Ed25519"
 KIND = "fairdrop-entry"
-VERSION = 1
+VERSION = 1  # an entry in the sale's own draw
+ROUND_VERSION = 2  # an entry in a resale round: VERSION's fields and ``round``
+VERSIONS = (VERSION, ROUND_VERSION)
 # buffered: in the window, before the draw (number 0); queued: a queue number.
 STATUSES = ("buffered", "queued")
 # Derives the key from FAIRDROP_SECRET_KEY when no key of its own is set: a
@@ -64,6 +77,7 @@ class Receipt:
     seed_hash: str
     beacon_round: int | None
     key_id: str
+    round: int | None = None  # the resale round (v2); None: the sale's own draw
 
 
 # Each field's JSON type; bool is an int in Python and is refused apart.
@@ -79,6 +93,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "beacon_round": (int, type(None)),
     "key_id": (str,),
 }
+_ROUND_TYPES: dict[str, tuple[type, ...]] = {**_TYPES, "round": (int,)}
 
 
 def canonical_bytes(inner: Mapping[str, Any]) -> bytes:
@@ -182,14 +197,19 @@ class ReceiptSigner:
         seed_hash: str,
         beacon_round: int | None,
         now_ms: int | None = None,
+        round_number: int | None = None,
     ) -> dict[str, Any]:
-        """A signed receipt of one entry as it stands now."""
+        """A signed receipt of one entry as it stands now; ``round_number`` names
+        the resale round it is in (``seed_hash`` and ``beacon_round`` its own),
+        None an entry in the sale's own draw."""
         if status not in STATUSES:
             raise ValueError(
                 f"a receipt is of a placed entry ({', '.join(STATUSES)}), not {status}"
             )
+        if round_number is not None and round_number < 1:
+            raise ValueError(f"resale rounds are numbered from 1, not {round_number}")
         inner: dict[str, Any] = {
-            "v": VERSION,
+            "v": VERSION if round_number is None else ROUND_VERSION,
             "kind": KIND,
             "event_id": event_id,
             "entry_id": entry_id,
@@ -200,6 +220,8 @@ class ReceiptSigner:
             "beacon_round": beacon_round,
             "key_id": self.key_id,
         }
+        if round_number is not None:
+            inner["round"] = round_number
         # libsodium's signed message is the signature and then the message.
         signature = crypto_sign(canonical_bytes(inner), self._secret)[:SIGNATURE_BYTES]
         return {
@@ -226,10 +248,12 @@ def _inner(doc: object) -> tuple[dict[str, Any], bytes]:
         raise ReceiptError("receipt must be an object")
     if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
         raise ReceiptError("signature must be 86 base64url characters (64 bytes, no padding)")
-    missing, extra = sorted(_TYPES.keys() - inner.keys()), sorted(inner.keys() - _TYPES.keys())
+    # The version says which fields there are; a wrong version is told below.
+    fields = _ROUND_TYPES if inner.get("v") == ROUND_VERSION else _TYPES
+    missing, extra = sorted(fields.keys() - inner.keys()), sorted(inner.keys() - fields.keys())
     if missing or extra:
         raise ReceiptError(f"receipt fields: missing {missing}, unknown {extra}")
-    for name, types in _TYPES.items():
+    for name, types in fields.items():
         value = inner[name]
         if isinstance(value, bool) or not isinstance(value, types):
             wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
@@ -246,9 +270,14 @@ def check_receipt(doc: object, public_key_hex: str) -> Receipt:
     """The receipt in ``doc`` (parsed JSON) if this key signed it; ReceiptError saying why not."""
     key, key_id = _public_key(public_key_hex)
     inner, signature = _inner(doc)
-    if inner["v"] != VERSION or inner["kind"] != KIND:
+    if inner["v"] not in VERSIONS or inner["kind"] != KIND:
         raise ReceiptError(
-            f"not a {KIND} receipt of version {VERSION}: kind {inner['kind']!r}, v {inner['v']}"
+            f"not a {KIND} receipt of version {' or '.join(map(str, VERSIONS))}: "
+            f"kind {inner['kind']!r}, v {inner['v']}"
+        )
+    if inner.get("round", 1) < 1:
+        raise ReceiptError(
+            f"receipt.round must be a round number (1 or more), not {inner['round']}"
         )
     if inner["key_id"] != key_id:
         raise ReceiptError(

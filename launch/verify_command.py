@@ -1,10 +1,12 @@
-"""``fairdrop verify-draw URL [--expect-seed-hash H] [--receipt FILE | --round N]``.
+"""``fairdrop verify-draw URL [--round N] [--expect-seed-hash H] [--receipt FILE]``.
 
 Prints one JSON line (verified, entrants, reason, and what was checked) and
 exits 0 only when everything checked out. Anything that leaves nothing to
 verify (an unreachable server, a URL that is not a draw, an unknown event, an
 unreadable receipt file) is one plain line on stderr and exit status 2, never
-a traceback.
+a traceback. So is a receipt of another draw than the one asked about (a
+resale round's receipt without its ``--round``, or with another's): the line
+says which to check instead.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def add_verify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--receipt",
         metavar="FILE",
         type=Path,
-        help="an entry receipt (the fan page's download): its entry must be in the draw",
+        help="an entry receipt (the fan page's download): its entry must be in the draw "
+        "(a resale round's receipt: with that --round)",
     )
     verify.add_argument(
         "--round",
@@ -52,10 +55,6 @@ def run_verify(args: argparse.Namespace) -> int:
     from buffer.verify import VerifyError, verify_draw
     from buffer.verify_round import verify_round
 
-    if args.round is not None and args.receipt is not None:
-        # A receipt names the sale's commitment, not a round's.
-        print("verify-draw: --receipt checks the sale's own draw, not --round", file=sys.stderr)
-        return 2
     receipt: object = None
     if args.receipt is not None:
         try:
@@ -65,7 +64,9 @@ def run_verify(args: argparse.Namespace) -> int:
             return 2
     try:
         if args.round is not None:
-            verdict = verify_round(args.url, args.round, args.expect_seed_hash)
+            verdict = verify_round(
+                args.url, args.round, args.expect_seed_hash, receipt, args.receipt_key
+            )
         else:
             verdict = verify_draw(args.url, args.expect_seed_hash, receipt, args.receipt_key)
     except VerifyError as exc:

@@ -193,7 +193,7 @@ async def join_event(request: Request) -> JSONResponse:
                 Admission(event_id, entrant_id, entry.number, entry.deadline_ms)
             )
         view = entry_view(event_id, entrant_id, entry, token)
-        view["receipt"] = entry_receipt(request, record, entrant_id, entry)
+        view["receipt"] = await entry_receipt(request, record, entrant_id, entry)
         response = FastJSONResponse(view)
     if new_session:
         set_session_cookie(response, ctx.signer, ctx.settings, session)

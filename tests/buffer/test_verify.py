@@ -15,6 +15,8 @@ import httpx
 import redis
 
 from buffer.order import draw_key, draw_order, seed_commitment
+from buffer.verify import receipt_draw_mismatch, receipt_in_draw, receipt_in_list
+from fairdrop.receipts import Receipt, ReceiptSigner, check_receipt
 from queue_engine.keys import EventKeys
 from tests.live_stack import LiveStack
 from tests.reads import zset_scores
@@ -184,3 +186,40 @@ def test_what_is_not_a_draw_gets_one_clear_line(live_stack: LiveStack, tmp_path:
     event = live_stack.create_event()
     unreadable = _run(f"{live_stack.base_url}/api/events/{event['id']}/draw", "--receipt", str(bad))
     assert unreadable.returncode == 2 and "cannot read the receipt" in unreadable.stderr
+
+
+def _round_receipt(status: str = "queued", number: int = 12) -> Receipt:
+    signer = ReceiptSigner(bytes(range(32)))
+    doc = signer.issue("spring", "fan-a", status, number, "ab" * 32, 77, round_number=2)
+    return check_receipt(doc, signer.public_key_hex)
+
+
+ROUND_2 = {"event_id": "spring", "round": 2, "seed_hash": "ab" * 32, "beacon": {"round": 77}}
+
+
+def test_a_round_s_receipt_is_held_to_its_round_s_list_and_number() -> None:
+    receipt = _round_receipt()
+    listed = [(11, "fan-b"), (12, "fan-a")]
+    assert receipt_in_list(receipt, ROUND_2, listed, True, "round 2's list") == (
+        True,
+        "entry fan-a is number 12 in round 2's list",
+    )
+    swapped = [(11, "fan-a"), (12, "fan-b")]
+    assert receipt_in_list(receipt, ROUND_2, swapped, True, "round 2's list") == (
+        False,
+        "entry fan-a was signed number 12, round 2's list says 11",
+    )
+    other_commitment = {**ROUND_2, "seed_hash": "cd" * 32}
+    ok, why = receipt_in_list(receipt, other_commitment, listed, True, "round 2's list")
+    assert not ok and "commitment changed" in why
+
+
+def test_a_receipt_of_another_draw_says_which_to_check() -> None:
+    receipt = _round_receipt("buffered", 0)
+    assert receipt_draw_mismatch(receipt, 2) is None
+    assert receipt_draw_mismatch(receipt, 3) == (
+        "the receipt is of resale round 2, not round 3: check it with --round 2"
+    )
+    # Given the sale's list, no "missing" alarm: the round it is of instead.
+    ok, why = receipt_in_draw(receipt, {**ROUND_2, "seed_hash": "ef" * 32}, [(1, "fan-b")])
+    assert not ok and why.endswith("not the sale's own draw: check it with --round 2")

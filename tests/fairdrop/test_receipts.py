@@ -158,11 +158,121 @@ def test_another_keys_receipt_is_rejected() -> None:
 
 
 def test_a_receipt_of_another_kind_or_version_is_rejected() -> None:
-    for field, value in [("kind", "fairdrop-ticket"), ("v", 2)]:
+    for field, value in [("kind", "fairdrop-ticket"), ("v", 3), ("v", 0)]:
         doc = _issued()
         doc["receipt"][field] = value
-        with pytest.raises(ReceiptError, match="not a fairdrop-entry receipt of version 1"):
+        with pytest.raises(ReceiptError, match="not a fairdrop-entry receipt of version 1 or 2"):
             check_receipt(doc, SIGNER.public_key_hex)
+
+
+# Signed by the code before resale rounds had receipts (version 1 only): it
+# must check as it always did, with no round.
+V1_RECEIPT = {
+    "receipt": {
+        "v": 1,
+        "kind": "fairdrop-entry",
+        "event_id": "spring-drop",
+        "entry_id": "q5bYcS3f0J1Qy9r8a2L0xg",
+        "issued_at_ms": 1767225600123,
+        "status": "buffered",
+        "number": 0,
+        "seed_hash": SEED_HASH,
+        "beacon_round": 4242424,
+        "key_id": "56475aa75463474c",
+    },
+    "signature": "U3w0RzuNdbFVu2FCQxjGFZ1GHbxJqKmTAv27FK5G7LZAJhW9"
+    "ekjlXy5-URoy74XFLTEhMNOTm-UirhfsSR26Aw",
+}
+
+
+def test_a_version_1_receipt_signed_before_rounds_still_checks() -> None:
+    receipt = check_receipt(copy.deepcopy(V1_RECEIPT), SIGNER.public_key_hex)
+    assert (receipt.v, receipt.status, receipt.round) == (1, "buffered", None)
+    # An entry in the sale's own draw is still issued as exactly that.
+    assert _issued(status="buffered", number=0) == V1_RECEIPT
+
+
+ROUND_SEED_HASH = hashlib.sha256(b"round 3's seed").hexdigest()
+
+
+def _in_round(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "status": "buffered",
+        "number": 0,
+        "seed_hash": ROUND_SEED_HASH,
+        "beacon_round": 4_242_999,
+        "round_number": 3,
+    }
+    return _issued(**{**fields, **changes})
+
+
+def test_a_resale_round_entry_is_a_version_2_receipt_naming_the_round() -> None:
+    doc = _in_round()
+    assert doc["receipt"]["v"] == 2 and doc["receipt"]["round"] == 3
+    receipt = check_receipt(json.loads(json.dumps(doc)), SIGNER.public_key_hex)
+    assert (receipt.v, receipt.round, receipt.status, receipt.number) == (2, 3, "buffered", 0)
+    assert (receipt.seed_hash, receipt.beacon_round) == (ROUND_SEED_HASH, 4_242_999)
+    # Drawn: its number in the round's block, the round still named.
+    drawn = check_receipt(_in_round(status="queued", number=12), SIGNER.public_key_hex)
+    assert (drawn.round, drawn.status, drawn.number) == (3, "queued", 12)
+    # The signature is over the documented bytes, round included.
+    signed = json.dumps(doc["receipt"], sort_keys=True, separators=(",", ":")).encode()
+    assert b'"round":3' in signed
+    Ed25519PublicKey.from_public_bytes(bytes.fromhex(SIGNER.public_key_hex)).verify(
+        base64.urlsafe_b64decode(doc["signature"] + "=="), signed
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("round", 4),
+        ("round", 1),
+        ("seed_hash", SEED_HASH),  # passed off as an entry in the sale's draw
+        ("beacon_round", 4_242_424),
+        ("status", "queued"),
+    ],
+)
+def test_a_changed_round_field_is_rejected(field: str, value: Any) -> None:
+    doc = _in_round()
+    doc["receipt"][field] = value
+    with pytest.raises(ReceiptError, match="signature does not match"):
+        check_receipt(doc, SIGNER.public_key_hex)
+
+
+def test_a_round_cannot_be_added_to_or_taken_from_a_receipt() -> None:
+    # A sale's receipt made a round's (or the other way): the fields no longer
+    # fit the version, or the signature no longer fits the fields.
+    added = _issued()
+    added["receipt"]["round"] = 1
+    with pytest.raises(ReceiptError, match=r"unknown \['round'\]"):
+        check_receipt(added, SIGNER.public_key_hex)
+    added["receipt"]["v"] = 2
+    with pytest.raises(ReceiptError, match="signature does not match"):
+        check_receipt(added, SIGNER.public_key_hex)
+    taken = _in_round()
+    del taken["receipt"]["round"]
+    with pytest.raises(ReceiptError, match=r"missing \['round'\]"):
+        check_receipt(taken, SIGNER.public_key_hex)
+    taken["receipt"]["v"] = 1
+    with pytest.raises(ReceiptError, match="signature does not match"):
+        check_receipt(taken, SIGNER.public_key_hex)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("3", 'receipt.round must be int, got "3"'),
+        (None, "receipt.round must be int, got null"),
+        (True, "receipt.round must be int, got true"),
+        (0, r"receipt.round must be a round number \(1 or more\), not 0"),
+    ],
+)
+def test_a_malformed_round_is_rejected_with_its_reason(value: object, reason: str) -> None:
+    doc = _in_round()
+    doc["receipt"]["round"] = value
+    with pytest.raises(ReceiptError, match=reason):
+        check_receipt(doc, SIGNER.public_key_hex)
 
 
 def _respelt(signature: str) -> str:
@@ -221,6 +331,8 @@ def test_a_malformed_public_key_is_rejected(key: str) -> None:
 def test_a_signer_issues_only_placed_entries() -> None:
     with pytest.raises(ValueError, match="placed entry"):
         SIGNER.issue("spring-drop", "x", "sold_out", 0, SEED_HASH, None)
+    with pytest.raises(ValueError, match="numbered from 1"):
+        SIGNER.issue("spring-drop", "x", "buffered", 0, SEED_HASH, None, round_number=0)
 
 
 def test_the_key_is_derived_from_the_secret_key_and_stays_the_same() -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -23,11 +24,12 @@ import redis
 from buffer.verify import verify_draw
 from buffer.verify_round import verify_round
 from fairdrop.errors import ErrorCode
+from fairdrop.receipts import check_receipt
 from queue_engine.keys import EventKeys
 from tests.live_stack import LiveStack, running_stack
 from tests.reads import zset_scores
 from tests.servers import PostgresServer
-from tests.web.fans import WAIT_S, Crowd, client, expect_error, open_sale, ticket_type
+from tests.web.fans import WAIT_S, Crowd, Fan, client, expect_error, open_sale, ticket_type
 from tests.web.test_queue_again import _turn_over
 from web.openapi import DOCUMENT
 
@@ -76,7 +78,7 @@ def _redis(stack: LiveStack) -> redis.Redis:
     return redis.Redis.from_url(stack.settings.redis_url or "")
 
 
-async def _sold_out_and_put_back(stack: LiveStack, crowd: Crowd, event_id: str) -> None:
+async def _sold_out_and_put_back(stack: LiveStack, crowd: Crowd, event_id: str) -> Fan:
     """The one ticket bought; once the sale has sold out, its buyer puts it back."""
     seller = crowd.fan(event_id)
     order = await seller.buy(1)
@@ -91,6 +93,7 @@ async def _sold_out_and_put_back(stack: LiveStack, crowd: Crowd, event_id: str) 
     await _until("sold out", sold_out)
     listed = await seller.request("POST", seller.path("/resale"), json={"code": code})
     assert listed.status_code == 201, listed.text
+    return seller
 
 
 async def test_a_resale_round_is_published_and_verifies_without_leaking_its_seed(
@@ -194,9 +197,9 @@ async def test_a_round_number_that_is_not_one_gets_a_clear_refusal(
     assert code == 2 and stderr.startswith("verify-draw: no such round 7"), stderr
     code, _, stderr = _verify_command(draw_url, "--round", "0")
     assert code == 2 and "numbered from 1" in stderr, stderr
-    # A receipt names the sale's commitment: it proves nothing about a round.
-    code, _, stderr = _verify_command(draw_url, "--round", "1", "--receipt", "receipt.json")
-    assert code == 2 and "not --round" in stderr, stderr
+    # A receipt goes with a round now: one that cannot be read is still no verdict.
+    code, _, stderr = _verify_command(draw_url, "--round", "1", "--receipt", "no-receipt.json")
+    assert code == 2 and "cannot read the receipt" in stderr, stderr
 
 
 async def test_the_sale_s_draw_still_verifies_after_a_drawn_fan_queued_again(
@@ -227,3 +230,108 @@ async def test_the_sale_s_draw_still_verifies_after_a_drawn_fan_queued_again(
     assert f"{number} {entry['entrant_id']}" in lines
     verdict = await asyncio.to_thread(verify_draw, draw_url)
     assert verdict.ok and verdict.entrants == len(drawn), verdict
+
+
+async def test_a_round_entrant_holds_a_receipt_of_the_round_that_its_draw_honours(
+    live_stack: LiveStack, crowd: Crowd, tmp_path: Path
+) -> None:
+    """Found on a live stack: a fan who joined in a round was given a receipt of
+    the sale's commitment, which the sale's verify then called missing from its
+    list, and ``GET /receipt`` said not_entered while the round was open."""
+    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
+    draw_url = f"{live_stack.base_url}/api/events/{event_id}/draw"
+    rounds = f"/api/events/{event_id}/draw/rounds"
+    async with client(live_stack) as http:
+        key = (await http.get("/api/receipt-key")).json()["public_key"]
+        sale_seed_hash = (await http.get(f"/api/events/{event_id}")).json()["seed_hash"]
+    seller = await _sold_out_and_put_back(live_stack, crowd, event_id)
+    # The seller joined the sale itself (after its drop): a version 1 receipt.
+    sale_receipt = (await seller.request("GET", seller.path("/receipt"))).json()
+    assert sale_receipt["receipt"]["v"] == 1, sale_receipt
+
+    async def opened() -> dict[str, Any] | None:
+        async with client(live_stack) as http:
+            listed = (await http.get(rounds)).json()
+        return listed[0] if listed else None
+
+    record = await _until("round 1 opens", opened)
+    fans = [crowd.fan(event_id) for _ in range(3)]
+    joined = [(fan, await fan.join()) for fan in fans]
+    in_round = [(fan, entry) for fan, entry in joined if entry["status"] == "buffered"]
+    assert in_round, joined  # a slow machine may close the window early; one is enough
+    fan, entry = in_round[0]
+    receipt = check_receipt(entry["receipt"], key)
+    assert (receipt.v, receipt.round, receipt.status, receipt.number) == (2, 1, "buffered", 0)
+    assert receipt.entry_id == entry["entrant_id"] and receipt.event_id == event_id
+    # The round's commitment, not the sale's.
+    assert receipt.seed_hash == record["seed_hash"] != sale_seed_hash
+    assert receipt.beacon_round == record["beacon"]["round"]
+
+    fetched = await fan.request("GET", fan.path("/receipt"))
+    assert fetched.status_code == 200, fetched.text
+    again = check_receipt(fetched.json(), key)
+    assert (again.round, again.entry_id, again.seed_hash) == (
+        1,
+        receipt.entry_id,
+        receipt.seed_hash,
+    )
+    # Asked in the window it is the window's; if the round was drawn meanwhile, its number's.
+    assert (again.status, again.number) == ("buffered", 0) or again.status == "queued"
+
+    async def drawn() -> dict[str, Any] | None:
+        async with client(live_stack) as http:
+            answer: dict[str, Any] = (await http.get(f"{rounds}/1")).json()
+        return answer if answer["drawn"] else None
+
+    record = await _until("round 1 drawn", drawn)
+    numbered = check_receipt((await fan.request("GET", fan.path("/receipt"))).json(), key)
+    first, last = record["first_number"], record["first_number"] + record["entrants"] - 1
+    assert (numbered.round, numbered.status) == (1, "queued")
+    assert first <= numbered.number <= last
+
+    files = {}
+    for name, doc in [
+        ("window", entry["receipt"]),
+        ("numbered", fetched.json()),
+        ("sale", sale_receipt),
+    ]:
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(doc))
+    files["drawn"] = tmp_path / "drawn.json"
+    files["drawn"].write_text((await fan.request("GET", fan.path("/receipt"))).text)
+    for name in ("window", "numbered", "drawn"):
+        code, verdict, stderr = _verify_command(
+            draw_url, "--round", "1", "--receipt", str(files[name]), "--receipt-key", key
+        )
+        assert code == 0 and verdict is not None, (name, verdict, stderr)
+        assert verdict["verified"] and verdict["round"] == 1
+        assert (
+            verdict["receipt"]
+            == f"entry {receipt.entry_id} is number {numbered.number} in round 1's list"
+        )
+
+    # The sale's verify is asked the wrong question: no false alarm, the round to check.
+    code, verdict, stderr = _verify_command(draw_url, "--receipt", str(files["window"]))
+    assert (code, verdict) == (2, None), verdict
+    assert "resale round 1, not the sale's own draw: check it with --round 1" in stderr, stderr
+    assert "missing" not in stderr
+    # A round's receipt for another round, and the sale's own for a round: refused, saying which.
+    code, _, stderr = _verify_command(draw_url, "--round", "2", "--receipt", str(files["window"]))
+    assert code == 2 and "resale round 1, not round 2: check it with --round 1" in stderr, stderr
+    code, _, stderr = _verify_command(draw_url, "--round", "1", "--receipt", str(files["sale"]))
+    assert code == 2 and "the sale's own draw" in stderr and "without --round" in stderr, stderr
+    code, verdict, stderr = _verify_command(draw_url, "--receipt", str(files["sale"]))
+    assert code == 0 and verdict is not None and verdict["verified"], (verdict, stderr)
+
+    # What the round's receipt promises is checked: its entry's line given to
+    # another behind the server's back, the receipt proves it.
+    queue = EventKeys(event_id).queue
+    _redis(live_stack).zrem(queue, receipt.entry_id)
+    _redis(live_stack).zadd(queue, {"someone-else-entirely0": numbered.number})
+    dropped = await asyncio.to_thread(
+        verify_round, draw_url, 1, None, json.loads(files["window"].read_text())
+    )
+    assert not dropped.ok, dropped
+    assert dropped.reason == (
+        f"entry {receipt.entry_id} has a signed receipt but is missing from round 1's list"
+    )

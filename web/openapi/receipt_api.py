@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairdrop.receipts import ALGORITHM, KIND, STATUSES, VERSION
+from fairdrop.receipts import ALGORITHM, KIND, ROUND_VERSION, STATUSES, VERSIONS
 from web.openapi.parts import EVENT_ID, op
 
 _KEY_ID = {
@@ -44,8 +44,17 @@ SCHEMAS: dict[str, Any] = {
                     "key_id",
                 ],
                 "additionalProperties": False,
+                # round is a v2 receipt's, and only a v2 receipt's.
+                "if": {"properties": {"v": {"const": ROUND_VERSION}}},
+                "then": {"required": ["round"]},
+                "else": {"not": {"required": ["round"]}},
                 "properties": {
-                    "v": {"type": "integer", "enum": [VERSION]},
+                    "v": {
+                        "type": "integer",
+                        "enum": list(VERSIONS),
+                        "description": "1: an entry in the sale's own draw; 2: in the "
+                        "resale round named by round",
+                    },
                     "kind": {"type": "string", "enum": [KIND]},
                     "event_id": {"type": "string"},
                     "entry_id": {
@@ -73,6 +82,13 @@ SCHEMAS: dict[str, Any] = {
                         "description": "the drand round the draw waits for; null without one",
                     },
                     "key_id": _KEY_ID,
+                    "round": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "v2 only: the resale round the entry is in; "
+                        "seed_hash and beacon_round are then the round's (check it with "
+                        "fairdrop verify-draw --round N --receipt FILE)",
+                    },
                 },
             },
             "signature": {
