@@ -1,8 +1,9 @@
 """A fan whose turn ended without buying queues again, at the back, while tickets remain.
 
 ``POST /api/events/{id}/queue-again`` (the fan's session): buffer/lua/queue_again.lua
-gives the fan the number a newcomer would get now, so nobody's place moves;
-the answer is the fan's new entry, as a join's. The page then opens its socket
+gives the fan the number a newcomer would get now, so nobody's place moves
+(or, while a resale round is open, a place in its draw: buffer/rounds.py);
+the answer is the fan's new entry with its receipt, as a join's. The page then opens its socket
 again, and the room places it at the new number. Counted against the fan's
 join limit: queueing again is a join.
 """
@@ -18,6 +19,7 @@ from fairdrop.errors import ErrorCode, FairdropError
 from web.auth import entrant_of
 from web.context import context_of
 from web.rate_limits import Action
+from web.receipts import entry_receipt
 from web.views import entry_view
 
 # queue_again.lua's refusals, as the API says them.
@@ -34,7 +36,8 @@ _REFUSALS = {
 async def queue_again(request: Request) -> JSONResponse:
     ctx = context_of(request)
     event_id = request.path_params["event_id"]
-    if await ctx.catalog.get(event_id) is None:
+    record = await ctx.catalog.get(event_id)
+    if record is None:
         raise FairdropError(ErrorCode.UNKNOWN_EVENT, f"no event {event_id}")
     fan_id = entrant_of(request, ctx.signer, event_id)
     await ctx.limits.spend(request, Action.JOIN, fan_id)
@@ -42,7 +45,10 @@ async def queue_again(request: Request) -> JSONResponse:
     if entry.status in _REFUSALS:
         code, message = _REFUSALS[entry.status]
         raise FairdropError(code, message)
-    return JSONResponse(entry_view(event_id, fan_id, entry, None))
+    view = entry_view(event_id, fan_id, entry, None)
+    # Signed for the new place: in a resale round, a receipt of that round.
+    view["receipt"] = await entry_receipt(request, record, fan_id, entry)
+    return JSONResponse(view)
 
 
 routes = [Route("/api/events/{event_id}/queue-again", queue_again, methods=["POST"])]

@@ -50,6 +50,13 @@ async def test_a_fan_who_let_the_tickets_go_queues_again_at_the_back_and_buys(
     entry = answer.json()
     # After the second fan's number: nobody was jumped.
     assert entry["status"] == "queued" and entry["number"] == 3 > before, entry
+    # Signed for the new place, as a join's answer is.
+    signed = entry["receipt"]["receipt"]
+    assert (signed["status"], signed["number"], signed["entry_id"]) == (
+        "queued",
+        3,
+        entry["entrant_id"],
+    ), signed
     assert (await first.join())["number"] == 3  # the new place, for good
     order = await first.buy(1)
     assert len(order["tickets"]) == 1
