@@ -148,6 +148,20 @@ def live_stack(
         yield stack
 
 
+def live_stack_with(**changes: object) -> Any:
+    """A module's ``live_stack`` fixture whose stack has ``changes`` to the settings:
+    ``live_stack = live_stack_with(resale_round_seconds=2.0)`` at the module's top."""
+
+    @pytest.fixture(scope="module")
+    def live_stack(
+        postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[LiveStack]:
+        with running_stack(postgres_server, tmp_path_factory.mktemp("stack"), **changes) as stack:
+            yield stack
+
+    return live_stack
+
+
 FLEET_WEB_PROCESSES = 2
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, expect
 
-from tests.live_stack import LiveStack, running_stack
+from tests.live_stack import LiveStack, live_stack_with
 from tests.pages.browser import PHONE, screenshot_path
-from tests.servers import PostgresServer
 
 pytestmark = pytest.mark.browser
 
@@ -55,13 +53,7 @@ new MutationObserver(() => {
 """
 
 
-@pytest.fixture(scope="module")
-def live_stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    with running_stack(postgres_server, workdir, limit_entrants_per_address=SHARE) as stack:
-        yield stack
+live_stack = live_stack_with(limit_entrants_per_address=SHARE)
 
 
 class FanPage:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +23,7 @@ from fairdrop.errors import ErrorCode
 from fairdrop.identity import OIDC, Identity, email_identity, member_identity
 from fairdrop.tokens import Signer
 from launch.fan_client import is_message
-from tests.live_stack import LiveStack, running_stack
-from tests.servers import PostgresServer
+from tests.live_stack import LiveStack, live_stack_with
 from tests.web.fans import (
     WAIT_S,
     Crowd,
@@ -45,12 +44,7 @@ WINDOW_S = 6.0
 EMAIL_FANS = 150
 
 
-@pytest.fixture(scope="module")
-def live_stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with running_stack(postgres_server, tmp_path_factory.mktemp("fair-stack"), **LIMITS) as stack:
-        yield stack
+live_stack = live_stack_with(**LIMITS)
 
 
 def _cookie(stack: LiveStack, identity: Identity) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from fairdrop.errors import ErrorCode
 from fairdrop.settings import RATE_LIMITS, Settings, SettingsError
 from fairdrop.tokens import FAN_COOKIE
 from launch.fan_proof import solve
-from tests.live_stack import LiveStack, running_stack
+from tests.live_stack import LiveStack, live_stack_with, running_stack
 from tests.servers import PostgresServer
 from tests.web.addressed_fans import (
     TRUSTED_PROXIES,
@@ -58,12 +58,7 @@ LIMITS: dict[str, object] = {
 }
 
 
-@pytest.fixture(scope="module")
-def live_stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with running_stack(postgres_server, tmp_path_factory.mktemp("limits"), **LIMITS) as stack:
-        yield stack
+live_stack = live_stack_with(**LIMITS)
 
 
 class Fans:
