@@ -1,17 +1,21 @@
 """The ticket page's "Can't go?" card on a 390 px phone (static/ticket_resale.js).
 
 A fan buys the last ticket on the fan page, opens it and puts it back in two
-taps; a stranger with the same link sees no card; the next fan in line buys
-the seat; the seller's page then says the ticket was resold and is void.
+taps; a stranger with the same link sees no card; a fan who comes in the
+resale round the seat opens (buffer/rounds.py: nobody is left in line) buys
+it; the seller's page then says the ticket was resold and is void.
 """
 
 from __future__ import annotations
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.live_stack import LiveStack
+from tests.live_stack import LiveStack, live_stack_with
 from tests.pages.browser import PHONE, screenshot_path
 from tests.web.fans import ga, open_sale, ticket_type
+
+# A short resale round: the seat put back is drawn among whoever comes in it.
+live_stack = live_stack_with(resale_round_seconds=2.0)
 
 
 def _fits_the_phone(page: Page) -> None:
@@ -63,7 +67,7 @@ def test_a_fan_puts_a_ticket_back_and_sees_it_resold(
     expect(other.locator("#resale")).to_be_hidden()
     stranger.close()
 
-    # The next fan in line gets the seat back and pays for it.
+    # Nobody is left in line: a fan who comes in the resale round gets the seat and pays.
     buyer = browser.new_context(viewport=PHONE)
     assert buy_one(buyer.new_page(), live_stack, event_id) != code
     buyer.close()
