@@ -32,6 +32,7 @@ DONE, SOLD_OUT = FanState.DONE, FanState.SOLD_OUT
 SCHEDULED, SALE_SOLD_OUT = SaleState.SCHEDULED, SaleState.SOLD_OUT
 JOIN_NOT_OPEN, JOIN_BUSY = EntryStatus.NOT_OPEN, EntryStatus.ADDRESS_BUSY
 JOIN_BUFFERED, JOIN_QUEUED = EntryStatus.BUFFERED, EntryStatus.QUEUED
+JOIN_SOLD_OUT = EntryStatus.SOLD_OUT
 
 
 class FanSocket:
@@ -130,7 +131,12 @@ def fan_state(sock: FanSocket, progress: Mapping[str, Any], now_ms: int) -> FanS
     if sock.status == JOIN_BUSY:
         return BUSY
     if sock.number == 0:
-        return SOLD_OUT if phase == SALE_SOLD_OUT else WAITING_ROOM
+        # A fan turned away as sold out holds no place when tickets come back
+        # (a resale round, buffer/rounds.py): their page offers to join, and
+        # must not say they wait in a draw they are not in.
+        if phase == SALE_SOLD_OUT or sock.status == JOIN_SOLD_OUT:
+            return SOLD_OUT
+        return WAITING_ROOM
     if sock.number > serving:
         return SOLD_OUT if phase == SALE_SOLD_OUT else QUEUED
     # Sold out ends a turn without a hold in the same step as the queue's wait:
