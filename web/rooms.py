@@ -79,6 +79,8 @@ STOP_RECHECK_S = 0.5
 _PROGRESS_START = '{"t":"' + MessageType.PROGRESS + '",'
 # Phases in which a queued fan's place moves only with the shared counter.
 _UNSTEADY = frozenset({SaleState.SOLD_OUT, SaleState.SCHEDULED})
+# What a broadcast may not wait for (Room._sale_key): state, paused, nothing left, round state.
+SaleKey = tuple[Any, bool, bool, Any]
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Room:
         self._task: asyncio.Task[None] | None = None
         self._broadcast_at = 0.0  # loop time of the last shared progress
         self._gap = MIN_BROADCAST_GAP_S  # from the last broadcast's cost (BROADCAST_SHARE)
-        self._broadcast_key: tuple[Any, bool, bool] = (None, False, False)  # its _sale_key()
+        self._broadcast_key: SaleKey = (None, False, False, None)  # its _sale_key()
         self._deferred: asyncio.TimerHandle | None = None
         self._restores = RestoreWatch(services.client, event_id)  # web/rejoin.py
 
@@ -248,12 +250,15 @@ class Room:
         elif self._deferred is None:
             self._deferred = loop.call_later(wait, self._broadcast)
 
-    def _sale_key(self) -> tuple[Any, bool, bool]:
+    def _sale_key(self) -> SaleKey:
         """What must reach fans at once, never held back by the broadcast gap: the
-        state, a pause, and the moment nothing is left to hold (a fan whose turn
-        it is learns at once that everything left is in other fans' baskets)."""
-        nothing_left = not any((self.progress.get("remaining") or {}).values())
-        return self.progress.get("state"), bool(self.progress.get("paused")), nothing_left
+        state, a pause, the moment nothing is left to hold (a fan whose turn
+        it is learns at once that everything left is in other fans' baskets),
+        and a resale round opening or closing (its window is seconds long)."""
+        progress = self.progress
+        nothing_left = not any((progress.get("remaining") or {}).values())
+        round_state = progress.get("round_state")
+        return progress.get("state"), bool(progress.get("paused")), nothing_left, round_state
 
     def _broadcast(self) -> None:
         if self._deferred is not None:
