@@ -70,7 +70,9 @@ function signedReceipt(answer) {
  */
 export async function keepReceipt(joined) {
   let signed = signedReceipt(joined && joined.receipt);
-  if (!signed && joined && joined.entrant_id) {
+  // Turned away as sold out: no place, so no receipt to ask for (the server says 404).
+  const placed = joined && (joined.status !== "sold_out" || joined.number > 0);
+  if (!signed && placed && joined.entrant_id) {
     try {
       signed = signedReceipt(await callApi("GET", `${API}/receipt`));
     } catch {
@@ -81,11 +83,20 @@ export async function keepReceipt(joined) {
   const entryId = (signed && signed.receipt.entry_id) || (joined && joined.entrant_id) || "";
   if (signed && (!record.receipt || record.receipt.receipt.entry_id !== entryId)) {
     record.receipt = signed;
+    // In a buffer once the sale was selling: a resale round's (buffer/rounds.py),
+    // drawn apart from the window's entrants, so not in the sale's published list.
+    const selling = ["queueing", "sold_out"].includes(page.event && page.event.state);
+    record.round_entry = signed.receipt.status === "buffered" && selling;
   }
   if (entryId) record.entry_id = entryId;
   save(record);
   showEntry(record);
   return record;
+}
+
+/** The fan queued again (queue_connection.js): a later number than the draw's is theirs now. */
+export function noteRequeued() {
+  save({ ...recorded(), requeued: true });
 }
 
 /** The kept receipt as a JSON file, downloaded by the browser (nothing leaves it). */

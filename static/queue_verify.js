@@ -104,7 +104,8 @@ function commitmentProblems(draw, record) {
 /** Whether this fan's entry must be in the draw: entered in the window, not after the drop. */
 function enteredTheWindow(record, draw, given) {
   const receipt = record.receipt ? record.receipt.receipt : null;
-  if (receipt && receipt.status === "buffered") return true;
+  // A resale round's buffer is not the window's: its entrants are drawn apart.
+  if (receipt && receipt.status === "buffered") return !record.round_entry;
   // A number inside the drawn range, from the server's receipt or the page's place.
   return [receipt ? receipt.number : 0, given].some((n) => n > 0 && n <= draw.entrants);
 }
@@ -128,7 +129,10 @@ function ownProblems(record, draw, result, given) {
   if (ownListed !== ownRecomputed) {
     problems.push(`Your number is published as ${ownListed}, but the seed gives ${ownRecomputed}.`);
   }
-  if (given > 0 && given !== ownListed) {
+  // A fan who queued again from this browser has a later place: the list keeps
+  // the drawn number they gave up (buffer/published.py).
+  const later = record.requeued && given > draw.entrants;
+  if (given > 0 && !later && given !== ownListed) {
     problems.push(`You were given number ${given}, but the list says ${ownListed}.`);
   }
   return problems.map((text) => ({ text }));
