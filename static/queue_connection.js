@@ -5,6 +5,7 @@
 import { $, clearError, showError } from "/static/common.js";
 import { proofForJoin } from "/static/pow.js";
 import { handleSocketMessage, handleStatus } from "/static/queue_messages.js";
+import { noteRequeued } from "/static/queue_receipt.js";
 import { setConnection, showChecking } from "/static/queue_render.js";
 import {
   ADDRESS_BUSY,
@@ -217,12 +218,18 @@ export function reopenSocket() {
   connectSocket();
 }
 
-/** Joins again at the back of the queue (a turn that ended without buying). */
+/**
+ * Joins again at the back of the queue (a turn that ended without buying), or
+ * into a resale round's draw while one is open (queue_round.js). A page turned
+ * away as sold out had no place to give up: it joins, as a newcomer would.
+ */
 export async function queueAgain() {
   clearError();
   $("queue-again").disabled = true;
   try {
-    const entry = await callApi("POST", `${API}/queue-again`);
+    const hadPlace = page.status && page.status.number > 0;
+    const entry = hadPlace ? await callApi("POST", `${API}/queue-again`) : await joinWhenPlaced();
+    if (hadPlace) noteRequeued();
     page.letGo = false;
     // The new place at once, with the sale's figures the page already has.
     const placed = statusFromJoin(entry, page.event);

@@ -12,6 +12,7 @@ import {
   plural,
 } from "/static/queue_format.js";
 import { admissionWaitS, chanceWords, ticketChance } from "/static/queue_odds.js";
+import { inRound, renderRound, roundNote, roundStatusText, tickRound } from "/static/queue_round.js";
 import {
   ADDRESS_BUSY,
   API,
@@ -210,7 +211,7 @@ function statusText(status) {
     if (inBaskets(status)) return IN_BASKETS_TEXT;
   }
   if (status.state === "done" && page.refunded) return "Your order was refunded";
-  return STATUS_TEXT[status.state] || status.state;
+  return roundStatusText(status) || STATUS_TEXT[status.state] || status.state;
 }
 
 /** Let in, nothing of its own, and nothing left that is not in someone's basket. */
@@ -234,6 +235,8 @@ function lateNote(status) {
 
 function stateNote(status) {
   if (inBaskets(status)) return IN_BASKETS_NOTE;
+  const round = roundNote(status);
+  if (round !== null) return round;
   if (status.state === "queued" && status.drawn > 0 && status.number > status.drawn) {
     return lateNote(status);
   }
@@ -333,10 +336,10 @@ export function render() {
   const pauseMessage = status.pause_message || "The organiser is making a change.";
   if ($("pause-message").textContent !== pauseMessage) $("pause-message").textContent = pauseMessage;
   $("panel-not-open").hidden = state !== "not_open";
-  $("panel-waiting-room").hidden = state !== "waiting_room";
+  $("panel-waiting-room").hidden = state !== "waiting_room" || inRound(status);
   $("panel-address-busy").hidden = state !== ADDRESS_BUSY;
-  // Turn over without buying, tickets left: the fan may queue again at the back.
-  $("queue-again-line").hidden = !(state === "turn_over" && status.remaining_total > 0);
+  // A resale round's panel, and whether the fan may queue again (or enter its draw).
+  renderRound(status);
   const note = stateNote(status);
   $("state-note").hidden = !note;
   $("state-note").textContent = note;
@@ -372,6 +375,7 @@ export function tickCountdowns() {
     // After the drop a late fan joins the back of the queue: waiting is no longer free.
     $("address-same-chance").hidden = !(status.drop_at > now);
   }
+  tickRound(status);
   if (status.admission) {
     $("turn-countdown").textContent = formatCountdown(status.admission.deadline_ms - now);
   } else if (page.presale) {
