@@ -173,6 +173,23 @@ function renderStats(stats) {
     : "waiting for figures…";
   renderTypeStats(stats, event);
   renderDraw(stats);
+  renderRound(stats);
+}
+
+/** A resale round: tickets back after the sale sold out, drawn among whoever enters its window. */
+function renderRound(stats) {
+  const state = stats ? stats.round_state : "";
+  const line = $("round-line");
+  line.hidden = !state;
+  if (!state) return;
+  const fans = `${stats.round_entered} ${stats.round_entered === 1 ? "fan" : "fans"}`;
+  const closes = new Date(stats.round_drop_at).toLocaleTimeString();
+  line.dataset.roundState = state;
+  line.textContent =
+    state === "buffering"
+      ? `Resale round ${stats.round} open until ${closes}: tickets came back after the sale ` +
+        `sold out; ${fans} entered so far.`
+      : `Resale round ${stats.round}: drawing the order of ${fans}.`;
 }
 
 function renderTypeStats(stats, event) {
