@@ -164,6 +164,10 @@ def test_a_ticket_back_after_the_sell_out_is_drawn_in_a_round_the_pages_explain(
             expect(page.get_by_test_id("round-lead")).to_contain_text(
                 "Everyone who enters the draw before"
             )
+            if page is chooser:
+                page.screenshot(
+                    path=screenshot_path("fan-resale-round-offer-phone"), full_page=True
+                )
             enter.click()
 
         # A new fan arrives while the window is open.
