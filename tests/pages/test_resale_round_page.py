@@ -1,13 +1,16 @@
 """A resale round on the fan page and the organiser's dashboard, on a 390 px phone.
 
-A sale of one ticket sells out; a fan who comes then sees "Sold out". The
-buyer puts the ticket back (the API, with their session): nobody is left in
-line, so the clock opens a resale round (buffer/rounds.py), a window of
-ROUND_SECONDS here. The sold-out page offers to enter the draw and its fan
-does; a new fan's page says what the round is, counts down to its close and
-counts who entered. After the draw both have queue places after the buyer's,
-and the first of them is let in; the organiser's dashboard said the round was
-open, and then drawing.
+A sale of one ticket: the first fan in line lets it go, the next buys it, and
+it is sold out; a fan who comes then sees "Sold out". The buyer puts the
+ticket back (the API, with their session): nobody is left in line, so the
+clock opens a resale round (buffer/rounds.py), a window of ROUND_SECONDS
+here. The sold-out page and the page of the fan whose turn ended both offer
+to enter the draw, and both fans do; a new fan's page says what the round
+is, counts down to its close and counts who entered. After the draw all
+three have places after the two numbers before, and the first is let in;
+the organiser's dashboard said the round was open. A ticket back while a fan
+still waits in line opens no round: it is theirs, and a sold-out page offers
+the back of the line.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, R
 from tests.live_stack import LiveStack, live_stack_with
 from tests.pages.browser import DESKTOP, PHONE, screenshot_path
 from tests.pages.test_accessibility import _serious
-from tests.web.fans import Fan, ga, open_sale, ticket_type
+from tests.web.fans import Fan, ga, open_sale, stats, ticket_type
 
 # Short, so the test waits little; long enough for a page to load and join in it.
 ROUND_SECONDS = 3.0
@@ -112,6 +115,13 @@ def _queue_number(page: Page) -> int:
     return int(page.locator("#queue-number").inner_text())
 
 
+def _put_back(fan: Fan, event_id: str, code: str) -> None:
+    """The buyer puts the ticket back for resale, with their session (web/resale.py)."""
+    path = f"/api/events/{event_id}/resale"
+    answer = _run(fan.request("POST", path, json={"code": code}))
+    assert answer.status_code == 201, answer.text
+
+
 def _let_go(page: Page, event_id: str) -> None:
     """On the fan page: wait for the turn, hold one ticket and let it go."""
     expect(page.locator("#state")).to_have_attribute("data-state", "admitted", timeout=WAIT_MS)
@@ -152,9 +162,7 @@ def test_a_ticket_back_after_the_sell_out_is_drawn_in_a_round_the_pages_explain(
         expect(organiser.get_by_test_id("round-line")).to_be_hidden()
         _keep_texts(organiser, "round-line")
 
-        path = f"/api/events/{event_id}/resale"
-        put_back = _run(seller.request("POST", path, json={"code": code}))
-        assert put_back.status_code == 201, put_back.text
+        _put_back(seller, event_id, code)
 
         # The round opens: both pages offer its draw, and both fans enter it.
         for page in (turned_away, chooser):
@@ -218,5 +226,49 @@ def test_a_ticket_back_after_the_sell_out_is_drawn_in_a_round_the_pages_explain(
         assert any("3 fans entered so far." in text for text in shown), shown
         assert found == [], "\n".join(found)
         assert pages.errors_but_axes() == []
+    finally:
+        pages.close()
+
+
+async def _sold_out_with_one_in_line(stack: LiveStack, event_id: str) -> tuple[Fan, str]:
+    """The first of two fans buys the one ticket; the second is still in line.
+    The buyer and the ticket's code."""
+    buyer, waiting = Fan(stack, event_id), Fan(stack, event_id)
+    await buyer.join()
+    await waiting.join()
+    code: str = (await buyer.buy(1))["tickets"][0]["code"]
+    return buyer, code
+
+
+def test_a_ticket_back_with_a_fan_in_line_opens_no_round_and_a_sold_out_page_may_queue(
+    browser: Browser, live_stack: LiveStack
+) -> None:
+    base = live_stack.base_url
+    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
+    buyer, code = _run(_sold_out_with_one_in_line(live_stack, event_id))
+    pages = Pages(browser)
+    try:
+        turned_away = pages.open(f"{base}/e/{event_id}")
+        expect(turned_away.locator("#state")).to_have_attribute(
+            "data-state", "sold_out", timeout=WAIT_MS
+        )
+        _put_back(buyer, event_id, code)
+
+        # The seat goes to the fan in line; the page says so and offers the back of the line.
+        expect(turned_away.locator("#status")).to_have_text(
+            "Some tickets came back", timeout=WAIT_MS
+        )
+        expect(turned_away.locator("#state-note")).to_contain_text(
+            "They go to the fans already in line first"
+        )
+        expect(turned_away.get_by_test_id("round")).to_be_hidden()
+        turned_away.get_by_role("button", name="Queue at the back").click()
+        expect(turned_away.locator("#state")).to_have_attribute(
+            "data-state", "queued", timeout=WAIT_MS
+        )
+        assert _queue_number(turned_away) == 3
+        _fits_the_phone(turned_away)
+        assert stats(live_stack, event_id)["round"] == 0
+        assert pages.errors == []
     finally:
         pages.close()
