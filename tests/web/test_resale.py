@@ -2,7 +2,8 @@
 web/resale.py, purchase/resale.py, the worker's confirm and the door.
 
 A fan buys by card, puts a ticket back from their session, the sold-out sale
-lets the next fan in, that fan pays by card: the old code is refused at the
+draws it in a resale round (nobody is left in line), the fan who came in it
+pays by card: the old code is refused at the
 door, the new one let in, and the seller's refund of what they paid for that
 ticket is at localstripe once, however often the buyer's payment is confirmed.
 """
@@ -116,7 +117,7 @@ async def test_a_ticket_put_back_goes_to_the_next_fan_and_the_seller_is_refunded
     )
     expect_error(cancel, ErrorCode.ORDER_HAS_RESALE)
 
-    # The next fan in line gets the seat (the sold-out sale lets fans in again) and pays.
+    # A fan who comes in the resale round the seat opens gets it and pays.
     bought, buyer_intent, buyer_socket = await card_buy(live_stack, buyer, 1)
     [new_code] = [t["code"] for t in bought["tickets"]]
     assert new_code not in (old_code, kept_code)

@@ -66,6 +66,9 @@ def live_stack(
             stripe_publishable_key="pk_test_fairdrop",
             stripe_api_base=base,
             stripe_js_url=f"{base}/js.stripe.com/v3/",
+            # A seat put back after a sell-out is drawn in a resale round
+            # (tests/web/test_resale.py): a second, well inside a fan's wait to be let in.
+            resale_round_seconds=1.0,
         ) as stack:
             register_webhook(base, stack.base_url, secret)
             yield stack
