@@ -97,8 +97,8 @@ export function roundNote(status) {
   if (status.state === "sold_out" && offersRound(status)) return "";
   if (turnedAwayAndBack(status)) {
     return (
-      "They go to the fans already in line first, in order. Queue now to come after " +
-      "them, in case any are left."
+      "Fans already in line get them first, in order. Queue now to come after them, in " +
+      "case any are left."
     );
   }
   return null;

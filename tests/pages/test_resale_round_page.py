@@ -259,7 +259,7 @@ def test_a_ticket_back_with_a_fan_in_line_opens_no_round_and_a_sold_out_page_may
             "Some tickets came back", timeout=WAIT_MS
         )
         expect(turned_away.locator("#state-note")).to_contain_text(
-            "They go to the fans already in line first"
+            "Fans already in line get them first"
         )
         expect(turned_away.get_by_test_id("round")).to_be_hidden()
         turned_away.get_by_role("button", name="Queue at the back").click()
