@@ -115,6 +115,15 @@ def _queue_number(page: Page) -> int:
     return int(page.locator("#queue-number").inner_text())
 
 
+async def _bought(fan: Fan) -> str:
+    """The fan buys one ticket (over the API, its socket closed after); its code."""
+    try:
+        code: str = (await fan.buy(1))["tickets"][0]["code"]
+    finally:
+        await fan.close()
+    return code
+
+
 def _put_back(fan: Fan, event_id: str, code: str) -> None:
     """The buyer puts the ticket back for resale, with their session (web/resale.py)."""
     path = f"/api/events/{event_id}/resale"
@@ -143,7 +152,7 @@ def test_a_ticket_back_after_the_sell_out_is_drawn_in_a_round_the_pages_explain(
         chooser = pages.open(f"{base}/e/{event_id}")
         _let_go(chooser, event_id)
         seller = Fan(live_stack, event_id)
-        code = _run(seller.buy(1))["tickets"][0]["code"]
+        code = _run(_bought(seller))
         expect(chooser.locator("#state")).to_have_attribute(
             "data-state", "sold_out", timeout=WAIT_MS
         )
@@ -236,8 +245,7 @@ async def _sold_out_with_one_in_line(stack: LiveStack, event_id: str) -> tuple[F
     buyer, waiting = Fan(stack, event_id), Fan(stack, event_id)
     await buyer.join()
     await waiting.join()
-    code: str = (await buyer.buy(1))["tickets"][0]["code"]
-    return buyer, code
+    return buyer, await _bought(buyer)
 
 
 def test_a_ticket_back_with_a_fan_in_line_opens_no_round_and_a_sold_out_page_may_queue(
