@@ -83,10 +83,6 @@ export async function keepReceipt(joined) {
   const entryId = (signed && signed.receipt.entry_id) || (joined && joined.entrant_id) || "";
   if (signed && (!record.receipt || record.receipt.receipt.entry_id !== entryId)) {
     record.receipt = signed;
-    // In a buffer once the sale was selling: a resale round's (buffer/rounds.py),
-    // drawn apart from the window's entrants, so not in the sale's published list.
-    const selling = ["queueing", "sold_out"].includes(page.event && page.event.state);
-    record.round_entry = signed.receipt.status === "buffered" && selling;
   }
   if (entryId) record.entry_id = entryId;
   save(record);

@@ -104,8 +104,10 @@ function commitmentProblems(draw, record) {
 /** Whether this fan's entry must be in the draw: entered in the window, not after the drop. */
 function enteredTheWindow(record, draw, given) {
   const receipt = record.receipt ? record.receipt.receipt : null;
-  // A resale round's buffer is not the window's: its entrants are drawn apart.
-  if (receipt && receipt.status === "buffered") return !record.round_entry;
+  // A resale round's receipt (version 2, naming its round: fairdrop/receipts.py)
+  // promises a line in that round's list, not in the sale's.
+  if (receipt && receipt.round) return false;
+  if (receipt && receipt.status === "buffered") return true;
   // A number inside the drawn range, from the server's receipt or the page's place.
   return [receipt ? receipt.number : 0, given].some((n) => n > 0 && n <= draw.entrants);
 }
