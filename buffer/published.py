@@ -12,6 +12,9 @@ from queue_engine.keys import EventKeys
 _PAGE = 10_000
 # Round records read per HMGET: a sale open for weeks may have had thousands.
 _ROUNDS_PAGE = 500
+# Meta: the last resale round a restore put back (purchase/round_records.py).
+# Its entrants' numbers did not come back: only the database has them.
+ROUNDS_RESTORED = "rounds_restored"
 
 
 def _text(value: bytes | str) -> str:
@@ -84,3 +87,9 @@ async def published_rounds(client: AsyncSaleRedis, event_id: str) -> list[dict[s
         page = await client.hmget(keys.rounds, fields)
         records += [r for raw in page if (r := _record(raw)) is not None]
     return records
+
+
+async def restored_through(client: AsyncSaleRedis, event_id: str) -> int:
+    """The last round whose entrants only the database has (0: none): rounds
+    Redis lost and a restore put back as records."""
+    return int(_text(await client.hget(EventKeys(event_id).meta, ROUNDS_RESTORED) or "0"))

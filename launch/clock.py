@@ -4,7 +4,8 @@ Each step is one tick.lua call per sale, atomic and safe to run from several
 clocks at once, so a second clock (for failover) neither double-admits nor
 skips anyone. The draw itself is computed here when a sale's window closes,
 and what it publishes (the frozen list, then the numbers) is copied to the
-database (purchase/drawn.py), so a sale Redis loses afterwards comes back
+database (purchase/drawn.py), as is each resale round's record
+(purchase/round_records.py), so a sale Redis loses afterwards comes back
 with the draw its fans were shown.
 """
 
@@ -29,6 +30,7 @@ from purchase.db import make_engine
 from purchase.db_changes_stream import CheckInSweep
 from purchase.drawn import save_draw, unsaved_draws
 from purchase.restore import restore_lost_sales
+from purchase.round_records import save_rounds, unsaved_rounds
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EVENTS_INDEX
 from queue_engine.samples import Sampler
@@ -63,31 +65,51 @@ def keep_draw(engine: Engine, client: SaleRedis, event_id: str) -> None:
     )
 
 
+def keep_rounds(engine: Engine, client: SaleRedis, event_id: str) -> None:
+    """Saves what a sale's resale rounds have published, as :func:`keep_draw`."""
+    try:
+        written = save_rounds(engine, client, event_id)
+    except Exception as exc:  # the database may be down at the round's draw
+        log.warning("saving the rounds of %s failed (retried): %s", event_id, exc)
+        return
+    if written:
+        log.info("saved %d round steps of %s", written, event_id)
+
+
 class DrawSaver:
-    """Saves draws on a thread of its own, one at a time, so no step of any
-    sale waits for the database (a draw of 100k entrants takes about a second
-    to save). A sale already waiting to be saved is not queued twice."""
+    """Saves draws (and rounds) on a thread of its own, one at a time, so no
+    step of any sale waits for the database (a draw of 100k entrants takes
+    about a second to save). A sale already waiting to be saved is not queued twice."""
 
     def __init__(self, engine: Engine, client: SaleRedis) -> None:
         self._engine = engine
         self._client = client
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="draw-saver")
-        self._waiting: set[str] = set()
+        self._waiting: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def submit(self, event_id: str) -> None:
-        with self._lock:
-            if event_id in self._waiting:
-                return
-            self._waiting.add(event_id)
-        self._executor.submit(self._save, event_id)
+        self._submit(event_id, keep_draw)
 
-    def _save(self, event_id: str) -> None:
+    def submit_rounds(self, event_id: str) -> None:
+        self._submit(event_id, keep_rounds)
+
+    def _submit(self, event_id: str, keep: Callable[[Engine, SaleRedis, str], None]) -> None:
+        waiting = (keep.__name__, event_id)
+        with self._lock:
+            if waiting in self._waiting:
+                return
+            self._waiting.add(waiting)
+        self._executor.submit(self._save, waiting, keep)
+
+    def _save(
+        self, waiting: tuple[str, str], keep: Callable[[Engine, SaleRedis, str], None]
+    ) -> None:
         try:
-            keep_draw(self._engine, self._client, event_id)
+            keep(self._engine, self._client, waiting[1])
         finally:
             with self._lock:
-                self._waiting.discard(event_id)
+                self._waiting.discard(waiting)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -100,12 +122,14 @@ def step_all_sales(
     on_drawn: Callable[[str], None] | None = None,
     beacon_wait_seconds: float = 20.0,
     rounds: RoundTiming = DEFAULT_ROUNDS,
+    on_round: Callable[[str], None] | None = None,
 ) -> int:
     """One step for every sale; returns how many fans were admitted.
 
     ``on_drawn`` is called with the id of each sale whose draw finished in this
     step. A sale whose tickets came back after it sold out, with nobody left in
-    line, gets a resale round, drawn when its window closes (buffer/rounds.py).
+    line, gets a resale round, drawn when its window closes (buffer/rounds.py);
+    ``on_round`` is called with its id when a round opens or is drawn.
     """
     admitted = 0
     for raw in scripts.client.smembers(EVENTS_INDEX):
@@ -120,11 +144,15 @@ def step_all_sales(
             if drawn is not None and drawn.state != "drawing" and on_drawn is not None:
                 on_drawn(event_id)
         if result.round_due:
-            open_round(scripts, event_id, rounds)
+            opened = open_round(scripts, event_id, rounds)
+            if opened and on_round is not None:
+                on_round(event_id)
         elif result.round_state == "drawing":
             drew = run_round_draw(scripts, event_id, rounds.beacon_wait_seconds)
             if drew is not None:
                 log.info("drew %s round %d: %d entrants", event_id, drew.round, drew.entrants)
+                if on_round is not None:
+                    on_round(event_id)
     return admitted
 
 
@@ -134,10 +162,12 @@ def check_redis(
     grace: timedelta,
     save: Callable[[str], None],
     sweep: CheckInSweep | None = None,
+    save_rounds: Callable[[str], None] | None = None,
 ) -> None:
     """Once a second: sales Redis lost come back, and each sale with a draw
     step not saved yet (just frozen, or the database was down at the drop)
-    goes to ``save``; ``sweep`` streams check-ins a dying door did not."""
+    goes to ``save``, each with a resale round step not saved yet to
+    ``save_rounds``; ``sweep`` streams check-ins a dying door did not."""
     # A Redis that restarted empty has lost every sale: the database puts
     # them back before anyone can hold a ticket it already sold. Apart from
     # the steps: a database outage must not stop admission.
@@ -148,6 +178,9 @@ def check_redis(
     try:
         for event_id in unsaved_draws(scripts.client):
             save(event_id)
+        if save_rounds is not None:
+            for event_id in unsaved_rounds(scripts.client):
+                save_rounds(event_id)
     except Exception as exc:  # retried next second
         log.warning("looking for draws to save failed: %s", exc)
     if sweep is not None:
@@ -187,13 +220,18 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
             started = time.monotonic()
             if started >= next_check:
                 next_check = started + RESTORE_CHECK_SECONDS
-                check_redis(engine, scripts, grace, saver.submit, sweep)
+                check_redis(engine, scripts, grace, saver.submit, sweep, saver.submit_rounds)
             if time.time() >= next_sample:
                 next_sample = int(time.time()) + 1 + SAMPLE_OFFSET_SECONDS
                 take_samples(sampler)
             try:
                 step_all_sales(
-                    scripts, heartbeat_ms, saver.submit, settings.beacon_wait_seconds, rounds
+                    scripts,
+                    heartbeat_ms,
+                    saver.submit,
+                    settings.beacon_wait_seconds,
+                    rounds,
+                    saver.submit_rounds,
                 )
             except (redis.ConnectionError, redis.TimeoutError) as lost:
                 # Down or restarting: every tick says so, in one line, until it is

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, inspect
 from sqlmodel import Session, create_engine
 
 from fairdrop.settings import Settings
-from purchase import models  # noqa: F401  (registers the tables)
+from purchase import models, round_models  # noqa: F401  (registers the tables)
 
 
 def database_url(settings: Settings) -> str:

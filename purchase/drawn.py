@@ -27,7 +27,7 @@ import psycopg
 import redis
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from buffer.order import ALGORITHM_V1, digest_of_ordered
 from buffer.published import given_up_in
@@ -116,19 +116,23 @@ def _members_and_scores(reply: list[Any]) -> tuple[list[Any], list[Any]]:
     return reply[0::2], reply[1::2]
 
 
-def read_drawn_entrants(client: SaleRedis, event_id: str, entrants: int) -> list[str]:
-    """The entry ids of queue numbers 1..entrants, in number order.
+def read_drawn_entrants(
+    client: SaleRedis, event_id: str, entrants: int, first: int = 1
+) -> list[str]:
+    """The entry ids of queue numbers first..first+entrants-1 (1..N for the
+    sale's draw, a block for a resale round's), in number order.
 
     Read a page of numbers at a time, so Redis answers others in between; a
     number missing or out of place means this is not the whole draw.
     """
     keys = EventKeys(event_id)
     command = cast(Callable[..., list[Any]], client.execute_command)  # untyped in redis-py
+    last = first + entrants - 1
     requeued = cast(dict[bytes, bytes], client.hgetall(keys.requeued)).items()
-    given_up = given_up_in(requeued, 1, entrants)
+    given_up = given_up_in(requeued, first, last)
     ids: list[str] = []
-    for low in range(1, entrants + 1, READ_PAGE):
-        high = min(entrants, low + READ_PAGE - 1)
+    for low in range(first, last + 1, READ_PAGE):
+        high = min(last, low + READ_PAGE - 1)
         # The raw reply: redis-py's (member, float) pairs of zrange(withscores=True)
         # took 20 times as long (0.9 s of 100k members here).
         members, scores = _members_and_scores(
@@ -179,20 +183,33 @@ def _chunks(rows: Sequence[str], size: int) -> Iterator[tuple[int, Sequence[str]
 
 
 def _insert_entrants(connection: Connection, event_id: str, ids: Sequence[str]) -> None:
-    """Rows (event, number, entry id) for ids in number order: COPY on PostgreSQL."""
+    """drawn_entrant rows (event, number, entry id) for ids in number order."""
+    insert_numbered(connection, DrawnEntrant, {"event_id": event_id}, ids)
+
+
+def insert_numbered(
+    connection: Connection,
+    table: type[SQLModel],
+    key: dict[str, Any],
+    ids: Sequence[str],
+    first: int = 1,
+) -> None:
+    """Rows ``key`` + (number, entry id) for ids in number order from ``first``:
+    COPY on PostgreSQL, in the connection's transaction."""
+    columns = [*key, "number", "entry_id"]
     if connection.dialect.name == "postgresql":
         # The psycopg connection under SQLAlchemy's, in the same transaction.
         driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
-        copy_sql = "COPY drawn_entrant (event_id, number, entry_id) FROM STDIN"
+        copy_sql = f"COPY {table.__tablename__} ({', '.join(columns)}) FROM STDIN"
         with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for number, entry_id in enumerate(ids, start=1):
-                copy.write_row((event_id, number, entry_id))
+            for number, entry_id in enumerate(ids, start=first):
+                copy.write_row((*key.values(), number, entry_id))
         return
-    statement = insert(DrawnEntrant)
+    statement = insert(table)
     for start, chunk in _chunks(ids, INSERT_CHUNK):
         rows = [
-            {"event_id": event_id, "number": start + i, "entry_id": entry_id}
-            for i, entry_id in enumerate(chunk, start=1)
+            {**key, "number": first + start + i, "entry_id": entry_id}
+            for i, entry_id in enumerate(chunk)
         ]
         connection.execute(statement, rows)
 
@@ -210,7 +227,7 @@ def _stored(engine: Engine, event_id: str) -> tuple[str, int, bool] | None:
     return None if row is None else (str(row[0]), int(row[1]), bool(row[2]))
 
 
-def _mark(client: SaleRedis, event_id: str, flag: str) -> None:
+def mark_saved(client: SaleRedis, event_id: str, flag: str, value: str = "1") -> None:
     """Sets a meta flag, only while the sale is in Redis.
 
     A bare HSET on a sale Redis has just lost would make a meta hash of one
@@ -221,7 +238,7 @@ def _mark(client: SaleRedis, event_id: str, flag: str) -> None:
     def mark(pipe: redis.client.Pipeline) -> None:
         if pipe.exists(meta):
             pipe.multi()
-            pipe.hset(meta, flag, 1)
+            pipe.hset(meta, flag, value)
 
     client.transaction(mark, meta)
 
@@ -256,7 +273,7 @@ def save_draw(engine: Engine, client: SaleRedis, event_id: str) -> int:
     if stored is None or stored[0] != meta["entrants_digest"]:
         # Never overwritten: the first list saved is the one fans were shown.
         log.error("event %s: the saved draw is not the one in Redis", event_id)
-    _mark(client, event_id, DRAW_SAVED if drawn else FROZEN_SAVED)
+    mark_saved(client, event_id, DRAW_SAVED if drawn else FROZEN_SAVED)
     return stored[1] if stored else 0
 
 

@@ -14,7 +14,10 @@ A sale lost after its freeze keeps its draw as far as it was published
 drawn the numbers, seed, beacon value and promise. A fan who joins again
 gets their drawn number back. Late joiners (numbers after N) are not in the
 record: joining again puts them after the drawn fans, in the order they
-come back. Live holds are gone: their fans take their turn again.
+come back. Live holds are gone: their fans take their turn again. Resale
+rounds come back as published records (purchase/round_records.py), for
+anyone to verify and for the next round's number; their entrants' places
+do not, as late joiners' do not.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from purchase.models import (
 )
 from purchase.presales import restore_links
 from purchase.resale import mark_seats_returned, put_back_counts
+from purchase.round_records import restored_rounds, saved_rounds
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances
 from queue_engine.scripts import SyncScripts
@@ -88,6 +92,7 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         allowances = {entry.entrant_id: entry.allowance for entry in listed}
         record = session.get(DrawRecord, event_id)
         draw = "" if record is None else json.dumps(restored_draw(session, record))
+    rounds = restored_rounds(saved_rounds(engine, event_id))
     if record is not None:
         if scripts.client.exists(EventKeys(event_id).meta):
             return False
@@ -107,7 +112,9 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         if by_order[o.id]
     ]
     answer = json.loads(
-        scripts.run("restore_sale", event_id, now_ms, spec.script_arg(), json.dumps(sold), draw)
+        scripts.run(
+            "restore_sale", event_id, now_ms, spec.script_arg(), json.dumps(sold), draw, rounds
+        )
     )
     if answer.get("incomplete"):
         raise RuntimeError(f"event {event_id}: the saved draw did not all reach Redis")

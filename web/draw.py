@@ -104,9 +104,14 @@ async def draw_entrants(request: Request) -> StreamingResponse:
 
 def entrant_list(ctx: WebContext, event_id: str, total: int, first: int = 1) -> StreamingResponse:
     """The ``total`` drawn numbers from ``first`` as text lines "<number> <entry id>"."""
+    return numbered_lines(drawn_entrants(ctx.client, event_id, total, first))
+
+
+def numbered_lines(pairs: AsyncIterator[tuple[int, str]]) -> StreamingResponse:
+    """(number, entry id) pairs, in number order, as the published list's lines."""
 
     async def lines() -> AsyncIterator[str]:
-        async for number, fan_id in drawn_entrants(ctx.client, event_id, total, first):
+        async for number, fan_id in pairs:
             yield f"{number} {fan_id}\n"
 
     # A drawn list never changes: every fan page downloads it to check the

@@ -5,22 +5,37 @@ sale's algorithm under a seed committed when the round opens. These routes
 publish each round's record the way ``/draw`` publishes the sale's, so that
 ``fairdrop verify-draw URL --round N`` (buffer/verify.py) and anyone following
 docs/fairness.md can recompute the round's numbers.
+
+Redis serves them; the database (purchase/round_records.py) when Redis no
+longer knows a round: lost and not restored yet, or restored without its
+entrants' numbers, which a restore gives anew.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from buffer.order import ALGORITHM
-from buffer.published import published_round, published_rounds
+from buffer.published import published_round, published_rounds, restored_through
 from fairdrop.errors import ErrorCode, FairdropError
+from purchase.round_records import saved_entrants, saved_rounds
 from web.context import WebContext, fan_sale
-from web.draw import SPEC_URL, entrant_list, iso_ms, promise_of, public_base, published_beacon
+from web.draw import (
+    SPEC_URL,
+    entrant_list,
+    iso_ms,
+    numbered_lines,
+    promise_of,
+    public_base,
+    published_beacon,
+)
 
 # The most rounds a sale could ever have (one a minute for 1,900 years):
 # anything longer is not a round number, however many digits it has.
@@ -69,13 +84,17 @@ def _round_number(request: Request) -> int:
     return int(text)
 
 
-async def _one_round(request: Request) -> tuple[WebContext, str, dict[str, Any]]:
+async def _one_round(request: Request) -> tuple[WebContext, str, dict[str, Any], bool]:
+    """The context, the sale, the round's record and whether it came from the database."""
     ctx, sale = await fan_sale(request)
     n = _round_number(request)
     record = await published_round(ctx.client, sale.event.id, n)
+    saved = []
     if record is None:
+        saved = await run_in_threadpool(saved_rounds, ctx.engine, sale.event.id, n)
+    if record is None and not saved:
         raise FairdropError(ErrorCode.UNKNOWN_ROUND, f"sale {sale.event.id} has no round {n}")
-    return ctx, sale.event.id, record
+    return ctx, sale.event.id, record or saved[0], record is None
 
 
 async def rounds(request: Request) -> JSONResponse:
@@ -83,22 +102,35 @@ async def rounds(request: Request) -> JSONResponse:
     ctx, sale = await fan_sale(request)
     base = public_base(ctx, request)
     records = await published_rounds(ctx.client, sale.event.id)
+    if not records:  # none, or Redis lost the sale and has not had it back yet
+        records = await run_in_threadpool(saved_rounds, ctx.engine, sale.event.id)
     return JSONResponse([round_view(sale.event.id, record, base) for record in records])
 
 
 async def one_round(request: Request) -> JSONResponse:
-    ctx, event_id, record = await _one_round(request)
+    ctx, event_id, record, _ = await _one_round(request)
     return JSONResponse(round_view(event_id, record, public_base(ctx, request)))
 
 
 async def round_entrants(request: Request) -> StreamingResponse:
     """The round's block as text lines "<queue number> <entry id>", in number order."""
-    ctx, event_id, record = await _one_round(request)
+    ctx, event_id, record, from_database = await _one_round(request)
     if "drawn_at" not in record:
         raise FairdropError(
             ErrorCode.DRAW_NOT_DONE, f"round {record['round']} has not been drawn yet"
         )
-    return entrant_list(ctx, event_id, int(record["entrants"]), int(record["first_number"]))
+    n = int(record["round"])
+    if not from_database and n > await restored_through(ctx.client, event_id):
+        return entrant_list(ctx, event_id, int(record["entrants"]), int(record["first_number"]))
+    # Not drawn in this Redis (or not in it at all): the numbers it holds may
+    # be other fans' now.
+    saved = await run_in_threadpool(saved_entrants, ctx.engine, event_id, n)
+    return numbered_lines(_pairs(saved))
+
+
+async def _pairs(saved: list[tuple[int, str]]) -> AsyncIterator[tuple[int, str]]:
+    for pair in saved:
+        yield pair
 
 
 routes = [

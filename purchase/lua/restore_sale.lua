@@ -17,6 +17,9 @@
 -- ARGV[4] the saved draw as JSON, '' for none: {state: 'drawing' | 'queueing',
 --         entrants: N, serving: S, meta: {field: value, ...}} (the meta fields
 --         the freeze and the draw left: entrants_digest, beacon, seed_revealed, ...)
+-- ARGV[5] the saved resale rounds as JSON, '' (or absent) for none: {last: n, saved: mark,
+--         records: {n: record JSON}} (purchase/round_records.py). Their records only:
+--         the round counter goes on from the last; their entrants join again.
 -- Returns JSON: {"restored": bool, "sold": {type: n}}; nothing changes when the
 -- sale exists, or ({"restored": false, "incomplete": true}) when the buffer or
 -- the queue lacks some of the draw's members.
@@ -56,6 +59,12 @@ if draw then
     'serving', draw.serving)
 else
   current_phase(now)
+end
+if ARGV[5] and ARGV[5] ~= '' then
+  local rounds = cjson.decode(ARGV[5])
+  for n, record in pairs(rounds.records) do redis.call('HSET', K.rounds, n, record) end
+  redis.call('HSET', K.meta, 'round', rounds.last, 'round_saved', rounds.saved,
+    'rounds_restored', rounds.last)
 end
 settle_sold_out()
 mark_changed()

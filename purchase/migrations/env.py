@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 from fairdrop.settings import Settings
-from purchase import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from purchase import models, round_models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from purchase.db import UPGRADE_LOCK_KEY, make_engine
 
 

@@ -277,3 +277,44 @@ def test_revision_0011_gives_events_no_pause_message_and_a_change_log(
         assert connection.execute(text("SELECT id FROM event")).scalars().all() == [
             "before-steering"
         ]
+
+
+def test_revision_0014_keeps_resale_rounds_in_tables_of_their_own(
+    settings: Settings, engine: Engine
+) -> None:
+    command.upgrade(alembic_config(settings), "0013")
+    add_event(engine, "before-rounds")
+
+    command.upgrade(alembic_config(settings), "0014")
+
+    tables = set(inspect(engine).get_table_names())
+    assert {"round_record", "round_entrant", "drawn_entrant"} <= tables
+    # A fan drawn in the sale may enter a round too: the same entry id in both.
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO round_record (event_id, round, algorithm, seed_hash, opens_at,"
+                " drop_at, beacon, created_at) VALUES ('before-rounds', 1, 'fairdrop-draw-v2',"
+                " :hash, :now, :now, '', :now)"
+            ),
+            {"hash": "0" * 64, "now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO drawn_entrant (event_id, number, entry_id)"
+                " VALUES ('before-rounds', 1, 'fan')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO round_entrant (event_id, round, number, entry_id)"
+                " VALUES ('before-rounds', 1, 2, 'fan')"
+            )
+        )
+
+    command.downgrade(alembic_config(settings), "0013")
+
+    assert not {"round_record", "round_entrant"} & set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM event")).scalars().all() == ["before-rounds"]

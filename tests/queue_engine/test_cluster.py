@@ -24,7 +24,7 @@ from fairdrop.connections import NoRedisConfigured, async_redis, rq_redis, sync_
 from fairdrop.settings import Settings
 from launch.redis_cluster import RedisCluster
 from loadtests.crowds import admitted_crowd
-from purchase.drawn import DRAW_SAVED, _mark, unsaved_draws
+from purchase.drawn import DRAW_SAVED, mark_saved, unsaved_draws
 from purchase.holds import HoldAsk, confirm_hold, hold_many
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
@@ -123,10 +123,10 @@ def test_draw_bookkeeping_reads_across_slots_and_watches_one(scripts: SyncScript
     WATCH/MULTI on one sale's meta (one slot, so the cluster allows it)."""
     event_id, _fans = admitted_crowd(scripts, 12, 5, start_ms=1_000)
     assert event_id in unsaved_draws(scripts.client)
-    _mark(scripts.client, event_id, DRAW_SAVED)
+    mark_saved(scripts.client, event_id, DRAW_SAVED)
     assert event_id not in unsaved_draws(scripts.client)
     # Not there: the transaction sets nothing (no one-field meta hash).
-    _mark(scripts.client, "no-such-sale", DRAW_SAVED)
+    mark_saved(scripts.client, "no-such-sale", DRAW_SAVED)
     assert not scripts.client.exists(EventKeys("no-such-sale").meta)
 
 
