@@ -49,7 +49,10 @@ def live_stack(
     postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
     workdir = tmp_path_factory.mktemp("rounds-stack")
-    with running_stack(postgres_server, workdir, resale_round_seconds=ROUND_SECONDS) as stack:
+    # Sales older than a second that Redis lacks are lost: the last test empties it.
+    with running_stack(
+        postgres_server, workdir, resale_round_seconds=ROUND_SECONDS, restore_grace_seconds=1.0
+    ) as stack:
         yield stack
 
 
@@ -335,3 +338,42 @@ async def test_a_round_entrant_holds_a_receipt_of_the_round_that_its_draw_honour
     assert dropped.reason == (
         f"entry {receipt.entry_id} has a signed receipt but is missing from round 1's list"
     )
+
+
+async def test_a_round_still_verifies_after_redis_lost_the_sale(
+    live_stack: LiveStack, crowd: Crowd
+) -> None:
+    """Last in this module: it empties the stack's Redis."""
+    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
+    rounds = f"/api/events/{event_id}/draw/rounds"
+    draw_url = f"{live_stack.base_url}/api/events/{event_id}/draw"
+    meta = EventKeys(event_id).meta
+    await _sold_out_and_put_back(live_stack, crowd, event_id)
+    async with client(live_stack) as http:
+
+        async def round_opened() -> bool | None:
+            return True if (await http.get(rounds)).json() else None
+
+        await _until("round 1 opens", round_opened)
+        entries = [await crowd.fan(event_id).join() for _ in range(3)]
+        assert any(entry["status"] == "buffered" for entry in entries), entries
+
+        async def saved() -> bool | None:
+            # Set by the clock once the drawn round is in the database.
+            return True if _redis(live_stack).hget(meta, "round_saved") == b"1:" else None
+
+        await _until("round 1 drawn and saved", saved)
+        record = (await http.get(f"{rounds}/1")).json()
+        lines = (await http.get(record["entrants_url"])).text
+
+        assert _redis(live_stack).flushall()  # a restart without persistence
+
+        async def restored() -> bool | None:
+            return True if _redis(live_stack).hget(meta, "rounds_restored") == b"1" else None
+
+        await _until("the sale restored", restored)
+        assert (await http.get(rounds)).json() == [record]
+        assert (await http.get(record["entrants_url"])).text == lines
+    code, verdict, stderr = _verify_command(draw_url, "--round", "1")
+    assert code == 0 and verdict is not None and verdict["verified"], (verdict, stderr)
+    assert verdict["entrants"] == record["entrants"] > 0
