@@ -135,11 +135,16 @@ def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
 
 
 def frozen(
-    engine: Engine, scripts: SyncScripts, fans: int, beacon_url: str = "", beacon_in_s: float = 0
+    engine: Engine,
+    scripts: SyncScripts,
+    fans: int,
+    beacon_url: str = "",
+    beacon_in_s: float = 0,
+    stock: int = STOCK,
 ) -> Drop:
-    """A sale whose ``fans`` joined in the window, just closed: frozen by the
-    clock's next step. With ``beacon_url``, its draw waits for the beacon's
-    first round ``beacon_in_s`` from now."""
+    """A sale of ``stock`` tickets whose ``fans`` joined in the window, just
+    closed: frozen by the clock's next step. With ``beacon_url``, its draw
+    waits for the beacon's first round ``beacon_in_s`` from now."""
     now = datetime.now(UTC)
     seed = new_seed()
     event = Event(
@@ -168,7 +173,7 @@ def frozen(
         name="GA",
         price_cents=100,
         currency="EUR",
-        stock=STOCK,
+        stock=stock,
         per_person_limit=2,
         created_at=now - timedelta(minutes=5),
     )

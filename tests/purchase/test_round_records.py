@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,18 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
-from buffer.order import seed_commitment
 from buffer.rounds import RoundTiming, round_record
 from buffer.verify import PublishedDraw, check_published_draw
 from fairdrop.settings import Settings
 from launch.clock import check_redis, keep_draw, keep_rounds, step_all_sales
-from loadtests.sync_sale import create_sale_sync, hold_tickets, join_sync
+from loadtests.sync_sale import hold_tickets, join_sync
 from purchase.db import make_engine, open_session
 from purchase.holds import confirm_hold
-from purchase.models import Event, TicketType
-from purchase.restore import restore_lost_sales, sale_spec
+from purchase.restore import restore_lost_sales
 from purchase.round_models import RoundEntrant, RoundRecord
 from purchase.round_records import ROUND_SAVED, save_rounds, saved_rounds, unsaved_rounds
-from queue_engine.keys import EventKeys
 from queue_engine.scripts import SyncScripts
-from tests.purchase.test_drawn import _engine
+from tests.purchase.test_drawn import _engine, frozen
 from tests.reads import text, zset_scores
 from web.app import create_app
 
@@ -44,51 +40,26 @@ WAIT_S = 30.0
 SECRET = "round-records"
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def settings(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Settings:
+    """The web's and the clock's settings, on each kind of database fairdrop runs on."""
+    url = request.getfixturevalue("database_url") if request.param == "postgresql" else ""
+    return Settings(redis_url=redis_url, database_url=url, data_dir=tmp_path, secret_key=SECRET)
+
+
 @pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    yield from _engine(Settings(database_url=database_url, data_dir=tmp_path))
+def engine(settings: Settings) -> Iterator[Engine]:
+    yield from _engine(settings)
 
 
 class Resale:
-    """A sale of one ticket, drawn and sold out, in the database and in Redis."""
+    """A sale of one ticket to one fan (test_drawn.py's), in the database and in Redis."""
 
     def __init__(self, engine: Engine, scripts: SyncScripts) -> None:
-        self.engine, self.scripts = engine, scripts
-        self.client: redis.Redis = scripts.client  # type: ignore[assignment]
-        now = datetime.now(UTC)
-        seed = "2f" * 32
-        event = Event(
-            id=f"ev-{uuid.uuid4().hex[:10]}",
-            name="rounds",
-            opens_at=now - timedelta(minutes=5),
-            drop_at=now - timedelta(seconds=1),
-            rate_per_min=600,
-            cap=50,
-            hold_seconds=60,
-            currency="EUR",
-            seed_hash=seed_commitment(seed),
-            seed=seed,
-            created_at=now - timedelta(minutes=5),
-        )
-        self.ticket = TicketType(
-            id=f"{event.id}.ga",
-            event_id=event.id,
-            name="GA",
-            price_cents=100,
-            currency="EUR",
-            stock=1,
-            per_person_limit=1,
-            created_at=now - timedelta(minutes=5),
-        )
-        with open_session(engine) as session:
-            session.add(event)
-            session.add(self.ticket)
-            session.commit()
-        self.event_id = event.id
-        self.keys = EventKeys(event.id)
-        assert create_sale_sync(scripts, sale_spec(event, [self.ticket]))
-        in_window = int((now - timedelta(minutes=4)).timestamp() * 1000)
-        assert join_sync(scripts, event.id, "buyer", in_window).status == "buffered"
+        sale = frozen(engine, scripts, 1, stock=1)
+        self.engine, self.scripts, self.event_id = engine, scripts, sale.event_id
+        self.client, self.keys = sale.client, sale.keys
+        self.ticket_type = f"{sale.event_id}.ga"
 
     def meta(self, field: str) -> str:
         return text(self.client.hget(self.keys.meta, field) or b"")
@@ -107,12 +78,13 @@ class Resale:
 
     def sold_out_and_put_back(self) -> None:
         self.until("drawn, the buyer let in", lambda: self.meta("serving") == "1")
-        held = hold_tickets(self.scripts, self.event_id, "buyer", "r-buyer", [(self.ticket.id, 1)])
+        buyer = "fan-00000"
+        held = hold_tickets(self.scripts, self.event_id, buyer, "r-buyer", [(self.ticket_type, 1)])
         assert held.ok and held.hold is not None, held
         assert confirm_hold(self.scripts, self.event_id, held.hold.id, "pay-buyer").ok
         self.until("sold out", lambda: self.meta("state") == "sold_out")
         answer = json.loads(
-            self.scripts.run("resale_return", self.event_id, "l-1", self.ticket.id, "0")
+            self.scripts.run("resale_return", self.event_id, "l-1", self.ticket_type, "0")
         )
         assert answer["returned"], answer
 
@@ -188,7 +160,7 @@ def check(document: dict[str, Any], lines: str) -> None:
 
 
 def test_a_drawn_round_is_saved_once_and_verifies_after_redis_is_lost(
-    engine: Engine, scripts: SyncScripts, database_url: str, redis_url: str, tmp_path: Path
+    engine: Engine, scripts: SyncScripts, settings: Settings
 ) -> None:
     sale = Resale(engine, scripts)
     sale.sold_out_and_put_back()
@@ -204,9 +176,6 @@ def test_a_drawn_round_is_saved_once_and_verifies_after_redis_is_lost(
     assert save_rounds(engine, sale.client, sale.event_id) == 0
     assert saved_count(engine, sale.event_id) == 1
     assert saved_block(engine, sale.event_id) == block
-    settings = Settings(
-        redis_url=redis_url, database_url=database_url, data_dir=tmp_path, secret_key=SECRET
-    )
     before = served(settings, sale.event_id)
     check(before[1], before[2])
 

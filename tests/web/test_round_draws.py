@@ -81,6 +81,13 @@ def _redis(stack: LiveStack) -> redis.Redis:
     return redis.Redis.from_url(stack.settings.redis_url or "")
 
 
+def _one_ticket_sale(stack: LiveStack) -> tuple[str, str, str]:
+    """A sale of one ticket: its id, its rounds' path and its draw document's URL."""
+    event_id = open_sale(stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
+    draw_url = f"{stack.base_url}/api/events/{event_id}/draw"
+    return event_id, f"/api/events/{event_id}/draw/rounds", draw_url
+
+
 async def _sold_out_and_put_back(stack: LiveStack, crowd: Crowd, event_id: str) -> Fan:
     """The one ticket bought; once the sale has sold out, its buyer puts it back."""
     seller = crowd.fan(event_id)
@@ -102,9 +109,7 @@ async def _sold_out_and_put_back(stack: LiveStack, crowd: Crowd, event_id: str) 
 async def test_a_resale_round_is_published_and_verifies_without_leaking_its_seed(
     live_stack: LiveStack, crowd: Crowd
 ) -> None:
-    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
-    rounds = f"/api/events/{event_id}/draw/rounds"
-    draw_url = f"{live_stack.base_url}/api/events/{event_id}/draw"
+    event_id, rounds, draw_url = _one_ticket_sale(live_stack)
     seen: list[str] = []  # every answer before the draw, to look for the seed in
 
     async with client(live_stack) as http:
@@ -241,9 +246,7 @@ async def test_a_round_entrant_holds_a_receipt_of_the_round_that_its_draw_honour
     """Found on a live stack: a fan who joined in a round was given a receipt of
     the sale's commitment, which the sale's verify then called missing from its
     list, and ``GET /receipt`` said not_entered while the round was open."""
-    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
-    draw_url = f"{live_stack.base_url}/api/events/{event_id}/draw"
-    rounds = f"/api/events/{event_id}/draw/rounds"
+    event_id, rounds, draw_url = _one_ticket_sale(live_stack)
     async with client(live_stack) as http:
         key = (await http.get("/api/receipt-key")).json()["public_key"]
         sale_seed_hash = (await http.get(f"/api/events/{event_id}")).json()["seed_hash"]
@@ -344,9 +347,7 @@ async def test_a_round_still_verifies_after_redis_lost_the_sale(
     live_stack: LiveStack, crowd: Crowd
 ) -> None:
     """Last in this module: it empties the stack's Redis."""
-    event_id = open_sale(live_stack, ticket_types=[ticket_type(stock=1, per_person_limit=1)])
-    rounds = f"/api/events/{event_id}/draw/rounds"
-    draw_url = f"{live_stack.base_url}/api/events/{event_id}/draw"
+    event_id, rounds, draw_url = _one_ticket_sale(live_stack)
     meta = EventKeys(event_id).meta
     await _sold_out_and_put_back(live_stack, crowd, event_id)
     async with client(live_stack) as http:
