@@ -45,7 +45,7 @@ from purchase.models import (
 )
 from purchase.presales import restore_links
 from purchase.resale import mark_seats_returned, put_back_counts
-from purchase.round_records import restored_rounds, saved_rounds
+from purchase.round_records import restored_rounds, rounds_of
 from queue_engine.keys import EVENTS_INDEX, EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec, set_allowances
 from queue_engine.scripts import SyncScripts
@@ -92,7 +92,7 @@ def restore_sale(engine: Engine, scripts: SyncScripts, event_id: str, now_ms: in
         allowances = {entry.entrant_id: entry.allowance for entry in listed}
         record = session.get(DrawRecord, event_id)
         draw = "" if record is None else json.dumps(restored_draw(session, record))
-    rounds = restored_rounds(saved_rounds(engine, event_id))
+        rounds = restored_rounds(rounds_of(session, event_id))
     if record is not None:
         if scripts.client.exists(EventKeys(event_id).meta):
             return False

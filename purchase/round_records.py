@@ -189,12 +189,16 @@ def unsaved_rounds(client: SaleRedis) -> list[str]:
 
 def saved_rounds(engine: Engine, event_id: str, number: int | None = None) -> list[dict[str, Any]]:
     """The saved records of the sale's rounds (or of round ``number``), round 1 first."""
+    with Session(engine) as session:
+        return rounds_of(session, event_id, number)
+
+
+def rounds_of(session: Session, event_id: str, number: int | None = None) -> list[dict[str, Any]]:
+    """:func:`saved_rounds` in a session of the caller's."""
     query = select(RoundRecord).where(col(RoundRecord.event_id) == event_id)
     if number is not None:
         query = query.where(col(RoundRecord.round) == number)
-    with Session(engine) as session:
-        rows = session.exec(query.order_by(col(RoundRecord.round))).all()
-    return [record_of(row) for row in rows]
+    return [record_of(row) for row in session.exec(query.order_by(col(RoundRecord.round))).all()]
 
 
 def saved_entrants(engine: Engine, event_id: str, number: int) -> list[tuple[int, str]]:

@@ -34,6 +34,8 @@ def admit_next_batch(
         "tick", event_id, now_ms, MAX_ADMIT_PER_STEP, MAX_EXPIRE_PER_STEP, heartbeat_ms, sharded
     )
     state = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+    if state == "unknown_event":  # deleted (or lost) since the clock listed it: a short reply
+        return TickResult(state, 0, 0, 0, 0, False)
     round_state = raw[7].decode() if isinstance(raw[7], bytes) else str(raw[7])
     return TickResult(
         state,

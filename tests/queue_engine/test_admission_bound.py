@@ -82,3 +82,12 @@ def test_fans_let_in_rarely_find_nothing_whatever_buyers_take(
     assert outcome.oversold == 0 and outcome.sold == stock
     # At most 1% of those let in, or the one fan an unlucky last step can leave out.
     assert outcome.admitted_found_empty <= max(1, admitted // 100), (plan, admitted)
+
+
+def test_a_sale_gone_since_the_clock_listed_it_is_a_step_with_nothing_done(
+    scripts: SyncScripts,
+) -> None:
+    # Deleted (or lost with Redis) between the clock's SMEMBERS and its tick:
+    # tick.lua's short reply must not fail the step of every other sale.
+    result = admit_next_batch(scripts, "no-such-sale", 1_000)
+    assert (result.state, result.admitted, result.round_due) == ("unknown_event", 0, False)
