@@ -33,7 +33,7 @@ import numpy as np
 import redis
 from redis.connection import AbstractConnection
 
-from buffer.beacon import BeaconChain, BeaconError, fetch_round
+from buffer.beacon import BeaconChain, BeaconError, BeaconValue, fetch_round
 from buffer.order import (
     ALGORITHM_V1,
     KEY_BYTES,
@@ -59,8 +59,12 @@ WRITES_IN_FLIGHT = 4
 LEASE_MS = 30_000
 BEACON_RETRY_SECONDS = 1.0
 log = logging.getLogger("fairdrop.draw")
-# When this process last asked for each beacon round (by chain URL) it waits for.
+# When this process last asked for each beacon round (by chain URL) it waits for,
+# and the rounds it has: sales made in the same second share their round, and
+# each must not wait a second more for the one before it.
 _beacon_tried_at: dict[tuple[str, int], float] = {}
+_beacon_values: dict[tuple[str, int], BeaconValue] = {}
+BEACON_VALUES_KEPT = 1_000
 
 # hiredis's C packer (its stub types the argument as a 1-tuple).
 _pack_command = cast(Callable[[tuple[str | int | bytes, ...]], bytes], hiredis.pack_command)
@@ -218,17 +222,23 @@ def beacon_outcome(beacon_json: str, wait_seconds: float, now: float) -> BeaconO
     round_ = int(published["round"])
     if now < chain.round_time(round_):
         return None
-    # At most one try a second: a beacon that times out must not hold up
-    # every other sale's clock step while this one waits.
     tried = (chain.url, round_)
-    if now - _beacon_tried_at.get(tried, -BEACON_RETRY_SECONDS) < BEACON_RETRY_SECONDS:
-        return None
-    _beacon_tried_at[tried] = now
+    value = _beacon_values.get(tried)
     reason = f"round {round_} was not out"
-    try:
-        value = fetch_round(chain, round_)
-    except BeaconError as exc:
-        value, reason = None, str(exc)
+    if value is None:
+        # At most one try a second: a beacon that times out must not hold up
+        # every other sale's clock step while this one waits.
+        if now - _beacon_tried_at.get(tried, -BEACON_RETRY_SECONDS) < BEACON_RETRY_SECONDS:
+            return None
+        _beacon_tried_at[tried] = now
+        try:
+            value = fetch_round(chain, round_)
+        except BeaconError as exc:
+            value, reason = None, str(exc)
+        if value is not None:
+            if len(_beacon_values) >= BEACON_VALUES_KEPT:
+                _beacon_values.clear()
+            _beacon_values[tried] = value
     if value is not None:
         published |= {"status": "verified", "randomness": value.randomness}
         published["signature"] = value.signature

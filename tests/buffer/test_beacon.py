@@ -31,6 +31,8 @@ from buffer.beacon import (
     fetch_round_async,
     verify_value,
 )
+from buffer.draw import beacon_outcome
+from buffer.order import PROMISE_UNSTEERABLE
 from launch.processes import free_port
 
 # drand quicknet as drand publishes it (https://api.drand.sh/<hash>/info).
@@ -149,6 +151,22 @@ def test_a_round_is_out_at_its_time_and_verifies(beacon_url: str) -> None:
     verify_value(chain, value)  # offline, as a verifier of a draw document does
     assert fetch_round(chain, upcoming) == value  # the same value every time
     assert fetch_round(chain, chain.round_after(time.time()) + 5) is None
+
+
+def test_sales_that_share_a_beacon_round_each_get_its_value_at_once(beacon_url: str) -> None:
+    chain = fetch_chain(beacon_url)
+    round_ = chain.round_after(time.time()) + 1
+    time.sleep(max(0.0, chain.round_time(round_) - time.time()))
+    # Sales made in the same second wait for the same round: once it is
+    # fetched, the next one in the same clock step must not wait a second more.
+    published = json.dumps(
+        {**chain.as_json(), "round": round_, "round_time": chain.round_time(round_)}
+    )
+    now = time.time()
+    first = beacon_outcome(published, 20.0, now)
+    second = beacon_outcome(published, 20.0, now)
+    assert first is not None and first == second
+    assert first.promise == PROMISE_UNSTEERABLE and first.randomness
 
 
 def test_a_value_altered_or_checked_with_another_key_fails(beacon_url: str) -> None:
