@@ -29,6 +29,8 @@ from launch.stack import Stack
 
 # The demo's rounds are short (FAIRDROP_RESALE_ROUND_SECONDS), so it ends soon.
 ROUND_SETTINGS = {"resale_round_seconds": 3.0}
+# Each fan's turn and hold: a fan who does not buy gives the seat back soon.
+HOLD_SECONDS = 30
 # How long the demo waits for the clock to open the round once the seat is back.
 OPEN_WAIT_S = 10.0
 POLL_S = 0.1
@@ -74,7 +76,13 @@ async def after_sale_round(
 ) -> dict[str, Any]:
     """Runs the round; its figures, and the sale's id as ``round_event_id``."""
     event = await create_demo_event(
-        base_url, token, tickets=2, window_seconds=1.5, per_person_limit=1, pow_difficulty=0
+        base_url,
+        token,
+        tickets=2,
+        window_seconds=1.5,
+        hold_seconds=HOLD_SECONDS,
+        per_person_limit=1,
+        pow_difficulty=0,
     )
     event_id = str(event["id"])
     buyers = [
@@ -135,8 +143,10 @@ async def round_figures(
     # Past the crowd's addresses and the resale's late buyers'.
     first_address = crowd + 1_000
     token = stack.settings.organiser_token
+    # Its fans pay in time: paying late is the drop's figure (late_payers), not the round's.
+    on_time = StripePayer(payer.client, late_share=0.0) if payer is not None else None
     figures = await after_sale_round(
-        stack.base_url, token, round_fans, payer, first_address, deadline_s
+        stack.base_url, token, round_fans, on_time, first_address, deadline_s
     )
     event_id = figures["round_event_id"]
     resold = resale_figures(stack.settings, event_id)["resold"]
