@@ -61,8 +61,8 @@ def _text(value: bytes | str | None) -> str:
 
 async def sale_families(client: AsyncSaleRedis) -> list[Metric]:
     """Each sale's fans waiting for their turn (in the buffer before the draw,
-    numbered after it, none once it sold out) and fans choosing now: three
-    reads a sale, all in one pipeline."""
+    numbered after it, none once it sold out, and an open resale round's
+    entrants) and fans choosing now: four reads a sale, all in one pipeline."""
     waiting = GaugeMetricFamily(
         "fairdrop_queue_length",
         "Fans waiting for their turn: in the buffer before the draw, numbered after it",
@@ -77,12 +77,14 @@ async def sale_families(client: AsyncSaleRedis) -> list[Metric]:
     async with client.pipeline(transaction=False) as pipe:
         for sale in sales:
             keys = EventKeys(sale)
-            pipe.hmget(keys.meta, ["state", "frozen", "late", "serving"])
+            pipe.hmget(keys.meta, ["state", "frozen", "late", "serving", "round_state"])
             pipe.scard(keys.buffer)
             pipe.zcard(keys.shopping)
+            pipe.scard(keys.round_buffer)
         answers = await pipe.execute()
     for i, sale in enumerate(sales):
-        (state, frozen, late, serving), buffered, choosing = answers[3 * i : 3 * i + 3]
+        meta, buffered, choosing, in_round = answers[4 * i : 4 * i + 4]
+        state, frozen, late, serving, round_state = meta
         if state is None:
             continue  # deleted since SMEMBERS
         numbered = int(frozen or 0) + int(late or 0) - int(serving or 0)
@@ -92,6 +94,10 @@ async def sale_families(client: AsyncSaleRedis) -> list[Metric]:
         length = buffered + int(late or 0) if before else max(0, numbered)
         if _text(state) == "sold_out":
             length = 0  # told so: nobody waits for a turn any more
+        if _text(round_state) == "buffering":
+            # An open resale round's entrants wait for its draw; frozen, its
+            # block is in late already.
+            length += int(in_round)
         waiting.add_metric([sale], float(length))
         shopping.add_metric([sale], float(choosing))
     return [waiting, shopping]

@@ -40,6 +40,13 @@ local waiting = buffered
 if state ~= 'scheduled' and state ~= 'buffering' and state ~= 'drawing' then
   waiting = math.max(0, frozen + late - serving)
 end
+-- And an open resale round's entrants, waiting for its draw (once it froze,
+-- their block is counted in late already).
+local round_entrants = 0
+if redis.call('HGET', K.meta, 'round_state') == 'buffering' then
+  round_entrants = redis.call('SCARD', K.round_buffer)
+end
+waiting = waiting + round_entrants
 local refused = {}
 local flat = redis.call('HGETALL', K.tallies)
 for i = 1, #flat, 2 do
@@ -51,7 +58,7 @@ local sample = {
   st = state,
   p = m[5] == '1' and 1 or 0,
   -- Everyone who ever joined: the window's entrants and those who came after.
-  j = buffered + late,
+  j = buffered + late + round_entrants,
   w = waiting,
   a = serving,
   sh = redis.call('ZCARD', K.shopping),

@@ -22,8 +22,10 @@ from purchase.holds import confirm_hold, release_hold
 from queue_engine.admission import admit_next_batch
 from queue_engine.keys import EventKeys
 from queue_engine.sales import SaleSpec, TicketTypeSpec
+from queue_engine.samples import Sampler
 from queue_engine.scripts import SyncScripts
 from tests.reads import set_members, zset_scores
+from web.metrics import sale_families
 
 SEED = "1e" * 32
 WINDOW = RoundTiming(window_seconds=1.0)
@@ -193,3 +195,35 @@ def test_no_round_opens_before_the_sale_ever_sold_out(scripts: SyncScripts) -> N
     tick = admit_next_batch(scripts, "unsold", 1_000)
     assert tick.state == "queueing" and not tick.round_due
     assert open_round(scripts, "unsold", WINDOW) == 0
+
+
+def test_the_organiser_s_figures_count_a_round_s_entrants_as_waiting(
+    scripts: SyncScripts, redis_url: str
+) -> None:
+    """The dashboard's samples and /metrics' queue length: an open round's
+    entrants wait for its draw, as the window's fans wait for the sale's."""
+    client = cast(redis.Redis, scripts.client)
+    event_id = "figures"
+    c = _sold_out_sale(scripts, event_id)
+    _put_back_one(scripts, event_id, "listing-1")
+    admit_next_batch(scripts, event_id, 1_000)
+    _turn_over(scripts, event_id, c)
+    assert admit_next_batch(scripts, event_id, 1_000).round_due
+    assert open_round(scripts, event_id, RoundTiming(window_seconds=30.0)) == 1
+    for fan in ("x", "y", "z"):
+        assert join_sync(scripts, event_id, fan).status == "buffered"
+
+    assert Sampler(client).sample(event_id)
+    sample = json.loads(client.lindex(EventKeys(event_id).samples, -1) or b"{}")
+    # Nobody in line but the three in the round; everyone who joined: 3 + 3.
+    assert (sample["w"], sample["j"]) == (3, 6), sample
+
+    async def queue_length() -> float:
+        async_client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            waiting, _ = await sale_families(async_client)
+        finally:
+            await async_client.aclose()
+        return next(s.value for s in waiting.samples if s.labels["sale"] == event_id)
+
+    assert asyncio.run(queue_length()) == 3
