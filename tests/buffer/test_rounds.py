@@ -84,6 +84,16 @@ def _turn_over(scripts: SyncScripts, event_id: str, fan: str) -> None:
     assert release_hold(scripts, event_id, answer.hold.id, fan).ok
 
 
+def _open_a_round(scripts: SyncScripts, event_id: str, window_seconds: float) -> None:
+    """A sold-out sale whose last fan in line let a seat put back go: round 1 opens."""
+    c = _sold_out_sale(scripts, event_id)
+    _put_back_one(scripts, event_id, "listing-1")
+    admit_next_batch(scripts, event_id, 1_000)
+    _turn_over(scripts, event_id, c)
+    assert admit_next_batch(scripts, event_id, 1_000).round_due
+    assert open_round(scripts, event_id, RoundTiming(window_seconds=window_seconds)) == 1
+
+
 def test_a_seat_back_after_the_sale_is_drawn_in_a_round_and_everyone_else_waits_behind(
     scripts: SyncScripts, redis_url: str
 ) -> None:
@@ -167,12 +177,7 @@ def test_a_round_nobody_enters_leaves_the_next_seat_to_whoever_comes(
 ) -> None:
     client = cast(redis.Redis, scripts.client)
     event_id = "empty-round"
-    c = _sold_out_sale(scripts, event_id)
-    _put_back_one(scripts, event_id, "listing-1")
-    admit_next_batch(scripts, event_id, 1_000)
-    _turn_over(scripts, event_id, c)
-    assert admit_next_batch(scripts, event_id, 1_000).round_due
-    assert open_round(scripts, event_id, RoundTiming(window_seconds=0.2)) == 1
+    _open_a_round(scripts, event_id, window_seconds=0.2)
     time.sleep(0.3)
     assert admit_next_batch(scripts, event_id, 1_000).round_state == "drawing"
     drawn = run_round_draw(scripts, event_id)
@@ -204,12 +209,7 @@ def test_the_organiser_s_figures_count_a_round_s_entrants_as_waiting(
     entrants wait for its draw, as the window's fans wait for the sale's."""
     client = cast(redis.Redis, scripts.client)
     event_id = "figures"
-    c = _sold_out_sale(scripts, event_id)
-    _put_back_one(scripts, event_id, "listing-1")
-    admit_next_batch(scripts, event_id, 1_000)
-    _turn_over(scripts, event_id, c)
-    assert admit_next_batch(scripts, event_id, 1_000).round_due
-    assert open_round(scripts, event_id, RoundTiming(window_seconds=30.0)) == 1
+    _open_a_round(scripts, event_id, window_seconds=30.0)
     for fan in ("x", "y", "z"):
         assert join_sync(scripts, event_id, fan).status == "buffered"
 
