@@ -62,8 +62,8 @@ local serving = meta_num('serving')
 local admitted = 0
 -- While a resale round is drawn its block of numbers is kept but not written
 -- yet: admitting now would pass over its entrants to whoever came after.
-local round_drawing = redis.call('HGET', K.meta, 'round_state') == 'drawing'
-if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' and not round_drawing then
+local round_state = redis.call('HGET', K.meta, 'round_state') or ''
+if state == 'queueing' and redis.call('HGET', K.meta, 'paused') ~= '1' and round_state ~= 'drawing' then
   local rate = meta_num('rate_per_min')
   local burst = math.max(1, rate / 30)  -- at most two seconds' worth at once
   local last = meta_num('tokens_at')
@@ -122,4 +122,4 @@ if redis.call('HGET', K.meta, 'dirty') == '1' or now - meta_num('published_at') 
   published = 1
 end
 return {redis.call('HGET', K.meta, 'state'), serving, admitted, expired_holds, expired_admissions,
-  published, round_due() and 1 or 0, redis.call('HGET', K.meta, 'round_state') or ''}
+  published, round_due() and 1 or 0, round_state}

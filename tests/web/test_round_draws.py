@@ -11,14 +11,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import jsonschema_rs
-import pytest
 import redis
 
 from buffer.verify import verify_draw
@@ -26,9 +25,8 @@ from buffer.verify_round import verify_round
 from fairdrop.errors import ErrorCode
 from fairdrop.receipts import check_receipt
 from queue_engine.keys import EventKeys
-from tests.live_stack import LiveStack, running_stack
+from tests.live_stack import LiveStack, live_stack_with
 from tests.reads import zset_scores
-from tests.servers import PostgresServer
 from tests.web.fans import WAIT_S, Crowd, Fan, client, expect_error, open_sale, ticket_type
 from tests.web.test_queue_again import _turn_over
 from web.openapi import DOCUMENT
@@ -44,16 +42,8 @@ AS_DOCUMENTED = jsonschema_rs.validator_for(
 )
 
 
-@pytest.fixture(scope="module")
-def live_stack(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    workdir = tmp_path_factory.mktemp("rounds-stack")
-    # Sales older than a second that Redis lacks are lost: the last test empties it.
-    with running_stack(
-        postgres_server, workdir, resale_round_seconds=ROUND_SECONDS, restore_grace_seconds=1.0
-    ) as stack:
-        yield stack
+# Sales older than a second that Redis lacks are lost: the last test empties it.
+live_stack = live_stack_with(resale_round_seconds=ROUND_SECONDS, restore_grace_seconds=1.0)
 
 
 async def _until(what: str, check: Callable[[], Awaitable[T | None]]) -> T:
